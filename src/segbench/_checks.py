@@ -1,0 +1,319 @@
+"""Every input check of segbench, and the preparation of losses' and metrics' inputs.
+
+Each check raises :class:`TypeError` (wrong kind of tensor) or :class:`ValueError` (wrong shape or values) with a
+message that says what was expected and what was got. Nothing here uses ``assert``.
+
+Two entry points:
+
+* :func:`check_label_maps` for metrics: hard label maps ``(N, *spatial)`` (``(N, C, *spatial)`` 0/1 maps when
+  ``multilabel=True``).
+* :func:`check_loss_inputs` for losses: logits or probabilities ``(N, C, *spatial)`` with an integer label map
+  ``(N, *spatial)`` or a dense ``(N, C, *spatial)`` target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+Mode = Literal["binary", "multiclass", "multilabel"]
+
+__all__ = [
+    "LabelMaps",
+    "LossInputs",
+    "as_tensor",
+    "check_class_weights",
+    "check_label_maps",
+    "check_loss_inputs",
+    "check_positive",
+    "check_probability",
+]
+
+
+def as_tensor(x: Any, name: str) -> Tensor:
+    """Return ``x`` as a tensor (numpy arrays are wrapped without a copy); reject anything else."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x))
+    raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+
+
+def _shape(t: Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def _check_nonempty(t: Tensor, name: str) -> None:
+    if t.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {_shape(t)}); expected at least one image and one pixel")
+
+
+def _is_integer(t: Tensor) -> bool:
+    return t.dtype == torch.bool or not (t.dtype.is_floating_point or t.dtype.is_complex)
+
+
+def _label_range(t: Tensor, valid: Tensor | None) -> tuple[int, int]:
+    """Min and max label of ``t`` over the valid pixels, in one pass over the data."""
+    vals = t if valid is None else t[valid]
+    if vals.numel() == 0:
+        return 0, 0
+    lo, hi = torch.aminmax(vals)
+    return int(lo), int(hi)
+
+
+@dataclass(frozen=True)
+class LabelMaps:
+    """Validated hard label maps, ready to count.
+
+    ``pred`` and ``target`` are ``int64`` with equal shapes: ``(N, *spatial)``, or ``(N, C, *spatial)`` 0/1 maps
+    when ``multilabel``. Ignored pixels (``valid == False``) hold label 0 in both, so they can be indexed safely;
+    every count must still exclude them through ``valid``.
+    """
+
+    pred: Tensor
+    target: Tensor
+    num_classes: int
+    binary: bool
+    multilabel: bool
+    valid: Tensor | None
+
+    @property
+    def spatial_ndim(self) -> int:
+        return self.target.ndim - (2 if self.multilabel else 1)
+
+
+def check_label_maps(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+) -> LabelMaps:
+    """Validate a pair of hard label maps for a metric.
+
+    Binary input is a bool map, or labels in {0, 1} with ``num_classes=None``; it scores the foreground class.
+    With ``num_classes=C`` labels must lie in ``[0, C)`` (except ``ignore_index`` in the target).
+
+    >>> lm = check_label_maps(torch.tensor([[0, 1]]), torch.tensor([[1, 1]]))
+    >>> lm.binary, lm.num_classes
+    (True, 2)
+    >>> check_label_maps(torch.rand(1, 4), torch.ones(1, 4, dtype=torch.long))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: metrics take hard label maps, but pred is floating point (torch.float32)...
+    """
+    pred = as_tensor(pred, "pred")
+    target = as_tensor(target, "target")
+    for name, t in (("pred", pred), ("target", target)):
+        if not _is_integer(t):
+            hint = (
+                "; convert logits or probabilities first with segbench.metrics.to_labels(logits)"
+                if name == "pred"
+                else "; pass an integer or bool label map"
+            )
+            raise TypeError(f"metrics take hard label maps, but {name} is floating point ({t.dtype}){hint}")
+        _check_nonempty(t, name)
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"pred and target must have the same shape, got pred {_shape(pred)} and target {_shape(target)}"
+        )
+    min_ndim = 3 if multilabel else 2
+    if pred.ndim < min_ndim:
+        layout = "(N, C, *spatial)" if multilabel else "(N, *spatial)"
+        raise ValueError(
+            f"label maps need a leading batch axis, {layout}; got shape {_shape(pred)} "
+            "(add one with x[None] for a single image)"
+        )
+    if pred.device != target.device:
+        raise ValueError(f"pred is on {pred.device} but target on {target.device}")
+    valid: Tensor | None = None
+    if ignore_index is not None:
+        if multilabel:
+            raise ValueError("ignore_index is not defined for multilabel maps (each channel is a 0/1 map)")
+        valid = target != ignore_index
+    binary_input = pred.dtype == torch.bool and target.dtype == torch.bool
+    p_lo, p_hi = _label_range(pred, valid)
+    t_lo, t_hi = _label_range(target, valid)
+    lo, hi = min(p_lo, t_lo), max(p_hi, t_hi)
+    if lo < 0:
+        raise ValueError(f"labels must be >= 0, got {lo}" + ("" if ignore_index is None else
+                         f" (ignore_index={ignore_index} is excluded from this check in the target only)"))
+    if multilabel:
+        if hi > 1:
+            raise ValueError(f"multilabel maps must hold 0/1 values per channel, got a value {hi}")
+        c = pred.shape[1]
+        if num_classes is not None and num_classes != c:
+            raise ValueError(f"num_classes={num_classes} but the multilabel maps have {c} channels")
+        return LabelMaps(pred.long(), target.long(), c, False, True, None)
+    if num_classes is None:
+        if hi > 1:
+            raise ValueError(
+                f"labels up to {hi} found but num_classes was not given; pass num_classes "
+                "(binary input must be bool or hold only 0 and 1)"
+            )
+        binary, n_cls = True, 2
+    else:
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2 (background included), got {num_classes}")
+        if hi >= num_classes:
+            raise ValueError(f"labels must lie in [0, {num_classes}), got a label {hi}")
+        binary, n_cls = binary_input, num_classes
+    pred_l, target_l = pred.long(), target.long()
+    if valid is not None:
+        zero = torch.zeros((), dtype=torch.long, device=pred.device)
+        pred_l = torch.where(valid, pred_l, zero)
+        target_l = torch.where(valid, target_l, zero)
+    return LabelMaps(pred_l, target_l, n_cls, binary, False, valid)
+
+
+@dataclass(frozen=True)
+class LossInputs:
+    """Validated loss inputs.
+
+    ``logits`` is the raw input (logits, or probabilities when ``from_logits=False``), ``(N, C, *spatial)``.
+    ``target`` is an ``int64`` label map ``(N, *spatial)`` (ignored pixels set to 0) when ``dense`` is False,
+    otherwise a float tensor of the input's shape. ``valid`` is a bool ``(N, *spatial)`` mask or None.
+    """
+
+    logits: Tensor
+    target: Tensor
+    dense: bool
+    valid: Tensor | None
+    mode: Mode
+    from_logits: bool
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.logits.shape[1])
+
+    def probs(self) -> Tensor:
+        """Probabilities ``(N, C, *spatial)``: sigmoid (binary, multilabel) or softmax over C (multiclass)."""
+        if not self.from_logits:
+            return self.logits
+        if self.mode == "multiclass":
+            return self.logits.softmax(dim=1)
+        return self.logits.sigmoid()
+
+    def dense_target(self) -> Tensor:
+        """The target as a float ``(N, C, *spatial)`` tensor (one-hot for label maps; materialises it)."""
+        if self.dense:
+            return self.target
+        if self.mode == "binary":
+            return self.target.unsqueeze(1).to(self.logits.dtype)
+        onehot = torch.nn.functional.one_hot(self.target, self.num_classes)
+        return onehot.movedim(-1, 1).to(self.logits.dtype)
+
+    def valid_float(self) -> Tensor | None:
+        """``valid`` as ``(N, 1, *spatial)`` floats of the input's dtype, or None."""
+        return None if self.valid is None else self.valid.unsqueeze(1).to(self.logits.dtype)
+
+
+def check_loss_inputs(
+    input: Any,
+    target: Any,
+    *,
+    from_logits: bool = True,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+    check_finite: bool = True,
+) -> LossInputs:
+    """Validate a loss's prediction and target and say which mode they are in.
+
+    ``C == 1`` is binary (sigmoid), ``C >= 2`` multiclass (softmax) unless ``multilabel=True``.
+
+    >>> li = check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
+    >>> li.mode, li.dense
+    ('multiclass', False)
+    >>> check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 5, 5, dtype=torch.long))
+    Traceback (most recent call last):
+    ...
+    ValueError: a label-map target must have shape (N, *spatial) = (2, 4, 4), got (2, 5, 5)
+    """
+    x = as_tensor(input, "input")
+    t = as_tensor(target, "target")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"loss input must be floating-point logits or probabilities, got {x.dtype}")
+    if x.ndim < 3:
+        raise ValueError(f"loss input must have shape (N, C, *spatial) with at least one spatial axis, got {_shape(x)}")
+    _check_nonempty(x, "input")
+    _check_nonempty(t, "target")
+    if t.device != x.device:
+        raise ValueError(f"input is on {x.device} but target on {t.device}")
+    if check_finite and not bool(torch.isfinite(x).all()):
+        raise ValueError("input holds NaN or inf; the loss needs finite logits (or probabilities)")
+    c = x.shape[1]
+    mode: Mode = "multilabel" if multilabel else ("binary" if c == 1 else "multiclass")
+    if not from_logits:
+        lo, hi = torch.aminmax(x.detach())
+        if float(lo) < 0 or float(hi) > 1:
+            raise ValueError(
+                f"from_logits=False expects probabilities in [0, 1], got values in [{float(lo):.4g}, {float(hi):.4g}]"
+            )
+        if mode == "multiclass":
+            sums = x.detach().sum(1)
+            if not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+                raise ValueError("from_logits=False with C >= 2 expects probabilities that sum to 1 over axis 1")
+    if t.shape == x.shape and (t.dtype.is_floating_point or multilabel):
+        if ignore_index is not None:
+            raise ValueError(
+                "ignore_index applies to integer label-map targets; got a dense target of the input's shape "
+                "(drop ignore_index, or pass a label map)"
+            )
+        tf = t.to(x.dtype)
+        lo, hi = torch.aminmax(tf)
+        if float(lo) < 0 or float(hi) > 1:
+            raise ValueError(f"a dense target must hold values in [0, 1], got [{float(lo):.4g}, {float(hi):.4g}]")
+        return LossInputs(x, tf, True, None, mode, from_logits)
+    if multilabel:
+        raise ValueError(f"multilabel losses need a dense 0/1 target of shape {_shape(x)}, got {_shape(t)}")
+    expected = (x.shape[0], *x.shape[2:])
+    if tuple(t.shape) != expected:
+        raise ValueError(
+            f"a label-map target must have shape (N, *spatial) = {_shape(x[:, 0])}, got {_shape(t)}"
+        )
+    if not _is_integer(t):
+        raise TypeError(f"a label-map target must be an integer or bool tensor, got {t.dtype}")
+    valid = None if ignore_index is None else t != ignore_index
+    n_labels = 2 if mode == "binary" else c
+    t_lo, t_hi = _label_range(t, valid)
+    if t_lo < 0 or t_hi >= n_labels:
+        what = "binary (C=1) targets must be 0 or 1" if mode == "binary" else f"labels must lie in [0, {c})"
+        extra = "" if ignore_index is None else f" (ignore_index={ignore_index} excluded)"
+        raise ValueError(f"{what}{extra}, got labels in [{t_lo}, {t_hi}]")
+    tl = t.long()
+    if valid is not None:
+        tl = torch.where(valid, tl, torch.zeros((), dtype=torch.long, device=tl.device))
+    return LossInputs(x, tl, False, valid, mode, from_logits)
+
+
+def check_class_weights(weights: Any, num_classes: int) -> Tensor | None:
+    """Validate per-class weights (non-negative, one per channel, not all zero); their scale never matters."""
+    if weights is None:
+        return None
+    w = torch.as_tensor(weights, dtype=torch.float64).flatten()
+    if w.numel() != num_classes:
+        raise ValueError(f"class weights need one value per class ({num_classes}), got {w.numel()}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
+        raise ValueError(f"class weights must be finite, >= 0 and not all zero, got {w.tolist()}")
+    return w
+
+
+def check_positive(value: float, name: str, *, allow_zero: bool = True) -> float:
+    """Reject negative (or zero, where not allowed) hyper-parameters with a message naming them."""
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or value != value:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return float(value)
+
+
+def check_probability(value: float, name: str) -> float:
+    """Reject values outside [0, 1] with a message naming them."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value}")
+    return float(value)

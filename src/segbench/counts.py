@@ -1,0 +1,196 @@
+"""Counting true/false positives and negatives, and the score formulas built on them, written once.
+
+Losses count *soft* ``tp, fp, fn`` per (image, class) with :func:`soft_counts`; metrics count *hard*
+confusion matrices per image with :func:`confusion_counts` and read ``tp, fp, fn, tn`` off them with
+:func:`stat_scores`. Every score (Dice, Jaccard, Tversky, precision, ...) is one formula over those counts.
+
+Soft counts follow Wang et al. (MICCAI 2023, NeurIPS 2023), so that a prediction equal to a soft target is
+perfect:
+
+.. math::
+    tp = \\tfrac12\\,(\\lVert p\\rVert_1 + \\lVert y\\rVert_1 - \\lVert p - y\\rVert_1),\\quad
+    fp = \\lVert p\\rVert_1 - tp,\\quad fn = \\lVert y\\rVert_1 - tp
+
+For hard labels ``y`` in {0, 1} this is the familiar :math:`tp = \\sum p\\,y`.
+
+A ratio whose numerator and denominator are both 0 is NaN (undefined): callers decide what to do with it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from segbench._checks import LabelMaps, LossInputs
+
+__all__ = [
+    "Counts",
+    "accuracy_formula",
+    "confusion_counts",
+    "dice_formula",
+    "fbeta_formula",
+    "jaccard_formula",
+    "precision_formula",
+    "recall_formula",
+    "soft_counts",
+    "specificity_formula",
+    "stat_scores",
+    "tversky_formula",
+]
+
+
+class Counts(NamedTuple):
+    """``tp, fp, fn, tn``, each ``(N, C)`` (or reduced); ``tn`` is None for soft counts."""
+
+    tp: Tensor
+    fp: Tensor
+    fn: Tensor
+    tn: Tensor | None = None
+
+
+def soft_counts(inputs: LossInputs, probs: Tensor | None = None) -> Counts:
+    """Soft ``tp, fp, fn`` per (image, class), shape ``(N, C)``, over the valid pixels.
+
+    Label-map targets are never expanded to one-hot: ``tp`` gathers each pixel's probability of its own label
+    and scatters it into that label's bin, so memory stays at the size of the prediction.
+
+    >>> from segbench._checks import check_loss_inputs
+    >>> p = torch.tensor([[[0.9, 0.2], [0.1, 0.8]]]).log()   # log-probs of (1, 2 classes, 2 pixels)
+    >>> li = check_loss_inputs(p, torch.tensor([[0, 1]]), from_logits=True)
+    >>> c = soft_counts(li)
+    >>> [round(v, 4) for v in c.tp[0].tolist()], [round(v, 4) for v in c.fp[0].tolist()]
+    ([0.9, 0.8], [0.2, 0.1])
+    """
+    p = inputs.probs() if probs is None else probs
+    n, c = p.shape[:2]
+    p = p.reshape(n, c, -1)
+    valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(p.dtype)
+    if valid is not None:
+        p = p * valid
+    p_sum = p.sum(-1)
+    if inputs.dense or inputs.mode == "binary":
+        y = inputs.dense_target().reshape(n, c, -1)
+        if valid is not None:
+            y = y * valid
+        y_sum = y.sum(-1)
+        tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
+    else:
+        t = inputs.target.reshape(n, 1, -1)
+        p_own = p.gather(1, t)  # probability of each pixel's own label, (N, 1, X)
+        tp = p.new_zeros(n, c).scatter_add_(1, t[:, 0], p_own[:, 0])
+        ones = valid[:, 0] if valid is not None else torch.ones_like(p_own[:, 0])
+        y_sum = p.new_zeros(n, c).scatter_add_(1, t[:, 0], ones)
+    return Counts(tp, p_sum - tp, y_sum - tp)
+
+
+def confusion_counts(lm: LabelMaps) -> Tensor:
+    """Hard confusion matrix per image: ``(N, C, C)`` int64, rows = target class, columns = predicted class.
+
+    Multilabel maps give ``(N, C, 2, 2)``: one binary matrix per channel. Ignored pixels are not counted.
+
+    >>> from segbench._checks import check_label_maps
+    >>> lm = check_label_maps(torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]]), num_classes=3)
+    >>> confusion_counts(lm)[0].tolist()
+    [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    """
+    n = lm.target.shape[0]
+    if lm.multilabel:
+        c = lm.num_classes
+        idx = lm.target.reshape(n, c, -1) * 2 + lm.pred.reshape(n, c, -1)
+        idx = idx + (torch.arange(n * c, device=idx.device) * 4).view(n, c, 1)
+        return torch.bincount(idx.flatten(), minlength=n * c * 4).view(n, c, 2, 2)
+    c = lm.num_classes
+    idx = lm.target.reshape(n, -1) * c + lm.pred.reshape(n, -1)
+    if n > 1:
+        idx = idx + (torch.arange(n, device=idx.device) * (c * c)).view(n, 1)
+    if lm.valid is None:
+        flat = torch.bincount(idx.flatten(), minlength=n * c * c)
+    else:
+        flat = torch.bincount(idx.flatten()[lm.valid.flatten()], minlength=n * c * c)
+    return flat.view(n, c, c)
+
+
+def stat_scores(confusion: Tensor) -> Counts:
+    """``tp, fp, fn, tn`` per (image, class) from confusion matrices ``(N, C, C)`` or ``(N, C, 2, 2)``.
+
+    >>> cm = torch.tensor([[[1, 0, 0], [0, 1, 0], [0, 1, 1]]])
+    >>> s = stat_scores(cm)
+    >>> s.tp.tolist(), s.fp.tolist(), s.fn.tolist(), s.tn.tolist()
+    ([[1, 1, 1]], [[0, 1, 0]], [[0, 0, 1]], [[3, 2, 2]])
+    """
+    if confusion.ndim == 4:  # multilabel: one 2x2 per channel
+        tn, fp = confusion[..., 0, 0], confusion[..., 0, 1]
+        fn, tp = confusion[..., 1, 0], confusion[..., 1, 1]
+        return Counts(tp, fp, fn, tn)
+    tp = torch.diagonal(confusion, dim1=-2, dim2=-1)
+    fp = confusion.sum(-2) - tp
+    fn = confusion.sum(-1) - tp
+    tn = confusion.sum((-2, -1)).unsqueeze(-1) - tp - fp - fn
+    return Counts(tp, fp, fn, tn)
+
+
+def tversky_formula(c: Counts, alpha: float, beta: float, smooth: float = 0.0) -> Tensor:
+    """Tversky index (Salehi et al. 2017): ``alpha`` weights false positives, ``beta`` false negatives.
+
+    .. math:: T = \\frac{tp + s}{tp + \\alpha\\,fp + \\beta\\,fn + s}
+
+    ``alpha = beta = 0.5`` is Dice, ``alpha = beta = 1`` is Jaccard. 0/0 is NaN.
+
+    >>> float(tversky_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.)), 0.5, 0.5))
+    0.5
+    """
+    return (c.tp + smooth) / (c.tp + alpha * c.fp + beta * c.fn + smooth)
+
+
+def dice_formula(c: Counts, smooth: float = 0.0) -> Tensor:
+    """Dice / F1: :math:`D = (2tp + s) / (2tp + fp + fn + s)`.
+
+    >>> float(dice_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.))))
+    0.5
+    """
+    return (2 * c.tp + smooth) / (2 * c.tp + c.fp + c.fn + smooth)
+
+
+def jaccard_formula(c: Counts, smooth: float = 0.0) -> Tensor:
+    """Jaccard / IoU: :math:`J = (tp + s) / (tp + fp + fn + s)`.
+
+    >>> float(jaccard_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.))))
+    0.3333333432674408
+    """
+    return (c.tp + smooth) / (c.tp + c.fp + c.fn + smooth)
+
+
+def fbeta_formula(c: Counts, beta: float) -> Tensor:
+    """F-beta: :math:`F_\\beta = (1+\\beta^2)\\,tp / ((1+\\beta^2)\\,tp + \\beta^2 fn + fp)`.
+
+    >>> float(fbeta_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.)), 1.0))
+    0.5
+    """
+    b2 = beta * beta
+    return (1 + b2) * c.tp / ((1 + b2) * c.tp + b2 * c.fn + c.fp)
+
+
+def precision_formula(c: Counts) -> Tensor:
+    """Precision (positive predictive value): :math:`tp / (tp + fp)`."""
+    return c.tp / (c.tp + c.fp)
+
+
+def recall_formula(c: Counts) -> Tensor:
+    """Recall (sensitivity, true positive rate): :math:`tp / (tp + fn)`."""
+    return c.tp / (c.tp + c.fn)
+
+
+def specificity_formula(c: Counts) -> Tensor:
+    """Specificity (true negative rate): :math:`tn / (tn + fp)`; needs hard counts (``tn``)."""
+    if c.tn is None:
+        raise ValueError("specificity needs true negatives, which soft counts do not have")
+    return c.tn / (c.tn + c.fp)
+
+
+def accuracy_formula(c: Counts) -> Tensor:
+    """One-vs-rest accuracy of a class: :math:`(tp + tn) / (tp + fp + fn + tn)`; needs hard counts."""
+    if c.tn is None:
+        raise ValueError("accuracy needs true negatives, which soft counts do not have")
+    return (c.tp + c.tn) / (c.tp + c.fp + c.fn + c.tn)

@@ -1,0 +1,1 @@
+"""segbench.losses: the loss catalogue."""

@@ -1,0 +1,148 @@
+"""The one place for reductions: per-image vs pooled, micro/macro/weighted class averages, NaN rules, and the
+reduction of a loss over classes (weighted) and images.
+
+Metrics
+    :func:`aggregate` turns per-(image, class) counts into a score.
+
+    * ``per_image=False`` pools the counts over the batch first (a dataset-level score);
+      ``per_image=True`` scores each image, then takes the mean over images.
+    * ``average="micro"`` pools the counts over classes before scoring; ``"macro"`` is the unweighted mean of
+      per-class scores; ``"weighted"`` weights each class by its support (target pixels); ``"none"`` keeps the
+      class axis (and, with ``per_image=True``, the image axis: ``(N, C)``).
+    * An undefined score (0/0, e.g. Dice with an empty target *and* an empty prediction) is NaN, or
+      ``empty_score`` where that is given. Means skip NaN, so an undefined class never drags a mean down or up.
+
+Losses
+    :func:`reduce_loss` takes per-(image, class) losses, averages over the selected classes with weights whose
+    scale changes nothing, then over images (``"mean"``), or sums (``"sum"``), or returns per-image values
+    (``"none"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from segbench.counts import Counts
+
+Average = Literal["micro", "macro", "weighted", "none"]
+Reduction = Literal["mean", "sum", "none"]
+
+__all__ = ["Average", "Reduction", "aggregate", "check_average", "check_reduction", "nanmean", "reduce_loss"]
+
+_AVERAGES = ("micro", "macro", "weighted", "none")
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_average(average: str) -> Average:
+    """Reject an unknown ``average`` with the list of valid ones."""
+    if average not in _AVERAGES:
+        raise ValueError(f"average must be one of {_AVERAGES}, got {average!r}")
+    return average  # type: ignore[return-value]
+
+
+def check_reduction(reduction: str) -> Reduction:
+    """Reject an unknown loss ``reduction`` with the list of valid ones."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction  # type: ignore[return-value]
+
+
+def nanmean(x: Tensor, dim: int) -> Tensor:
+    """Mean over ``dim`` skipping NaN; NaN where every value is NaN.
+
+    >>> nanmean(torch.tensor([[1.0, float("nan")], [float("nan"), float("nan")]]), dim=1).tolist()
+    [1.0, nan]
+    """
+    return torch.nanmean(x, dim=dim)
+
+
+def _map(c: Counts, fn: Callable[[Tensor], Tensor]) -> Counts:
+    return Counts(fn(c.tp), fn(c.fp), fn(c.fn), None if c.tn is None else fn(c.tn))
+
+
+def _sum(c: Counts, dim: int) -> Counts:
+    return _map(c, lambda t: t.sum(dim, keepdim=True))
+
+
+def aggregate(
+    counts: Counts,
+    score: Callable[[Counts], Tensor],
+    *,
+    average: Average = "macro",
+    per_image: bool = False,
+    classes: Tensor | None = None,
+    empty_score: float = float("nan"),
+) -> Tensor:
+    """Reduce per-(image, class) counts ``(N, C)`` to a score, in float64.
+
+    ``classes`` is an index or bool mask of the classes that take part (e.g. without background).
+
+    .. math::
+        \\text{macro} = \\frac{1}{|K|}\\sum_{k \\in K} s(tp_k, fp_k, fn_k),\\quad
+        \\text{micro} = s\\big(\\textstyle\\sum_k tp_k, \\sum_k fp_k, \\sum_k fn_k\\big)
+
+    where :math:`K` holds the classes whose score is defined (not 0/0).
+
+    >>> from segbench.counts import dice_formula
+    >>> t = torch.tensor
+    >>> c = Counts(t([[1, 0], [0, 0]]), t([[1, 0], [0, 2]]), t([[0, 0], [0, 0]]))
+    >>> aggregate(c, dice_formula, average="none", per_image=True).tolist()   # image 1, class 0 is 0/0
+    [[0.6666666666666666, nan], [nan, 0.0]]
+    >>> float(aggregate(c, dice_formula, average="macro", per_image=True))    # (2/3 + 0) / 2
+    0.3333333333333333
+    >>> float(aggregate(c, dice_formula, average="macro", per_image=False))   # class 1 pooled: 0/2
+    0.3333333333333333
+    """
+    check_average(average)
+    c = _map(counts, lambda t: (t if classes is None else t[..., classes]).to(torch.float64))
+    if not per_image:
+        c = _sum(c, 0)
+    support = c.tp + c.fn
+    if average == "micro":
+        c = _sum(c, 1)
+    s = score(c)
+    if empty_score == empty_score:  # not NaN: substitute the undefined cases
+        s = torch.where(torch.isnan(s), torch.full_like(s, empty_score), s)
+    if average == "none":
+        return s if per_image else s[0]
+    if average == "weighted":
+        w = torch.where(torch.isnan(s), torch.zeros_like(support), support)
+        den = w.sum(1)
+        s = torch.where(den > 0, (torch.nan_to_num(s) * w).sum(1) / den, torch.full_like(den, float("nan")))
+    else:
+        s = nanmean(s, dim=1)
+    return nanmean(s, dim=0)
+
+
+def reduce_loss(
+    per_class: Tensor,
+    *,
+    class_weights: Tensor | None = None,
+    classes: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Reduce per-(image, class) losses ``(N, C)`` to a scalar (``"mean"``, ``"sum"``) or ``(N,)`` (``"none"``).
+
+    .. math:: L_n = \\frac{\\sum_{k \\in K} w_k\\,L_{n,k}}{\\sum_{k \\in K} w_k}
+
+    Weights are normalised by their sum over the selected classes, so multiplying them all by a constant
+    changes nothing. ``N`` is 1 when the loss pooled its counts over the batch.
+
+    >>> x = torch.tensor([[0.25, 0.5], [0.0, 1.0]], dtype=torch.float64)
+    >>> reduce_loss(x, class_weights=torch.tensor([1.0, 3.0])).item()   # ((0.25 + 1.5) / 4 + 3 / 4) / 2
+    0.59375
+    """
+    check_reduction(reduction)
+    x = per_class if classes is None else per_class[:, classes]
+    if class_weights is None:
+        per_image = x.mean(1)
+    else:
+        w = class_weights.to(x) if classes is None else class_weights.to(x)[classes]
+        per_image = (x * w).sum(1) / w.sum()
+    if reduction == "none":
+        return per_image
+    return per_image.sum() if reduction == "sum" else per_image.mean()
