@@ -1,0 +1,1 @@
+"""Thin command-line wrappers, one module per ``segbench`` subcommand."""
