@@ -67,9 +67,7 @@ def rank_losses(scores: npt.ArrayLike, higher_is_better: bool) -> FloatArray:
     return ranks
 
 
-def rank_table(
-    scores: Mapping[str, npt.ArrayLike], higher_is_better: Mapping[str, bool]
-) -> dict[str, FloatArray]:
+def rank_table(scores: Mapping[str, npt.ArrayLike], higher_is_better: Mapping[str, bool]) -> dict[str, FloatArray]:
     r"""Apply :func:`rank_losses` to each metric: ``{metric: ranks (L,)}``.
 
     .. math::
@@ -129,9 +127,7 @@ class RankingAgreement:
 
 def _flips(a: FloatArray, b: FloatArray) -> tuple[tuple[int, int], ...]:
     """Loss pairs (i, j), i < j, ordered strictly oppositely by rank vectors ``a`` and ``b``."""
-    return tuple(
-        (i, j) for i, j in combinations(range(a.size), 2) if np.sign(a[i] - a[j]) * np.sign(b[i] - b[j]) < 0
-    )
+    return tuple((i, j) for i, j in combinations(range(a.size), 2) if np.sign(a[i] - a[j]) * np.sign(b[i] - b[j]) < 0)
 
 
 def ranking_agreement(ranks: Mapping[str, npt.ArrayLike]) -> RankingAgreement:
@@ -152,7 +148,7 @@ def ranking_agreement(ranks: Mapping[str, npt.ArrayLike]) -> RankingAgreement:
         :class:`RankingAgreement`.
 
     >>> ag = ranking_agreement({"accuracy": [1, 2, 3], "f1": [3, 2, 1]})
-    >>> ag.tau[0, 1], ag.disagreements[0].flipped, ag.best
+    >>> float(ag.tau[0, 1]), ag.disagreements[0].flipped, ag.best
     (-1.0, ((0, 1), (0, 2), (1, 2)), {'accuracy': (0,), 'f1': (2,)})
     """
     if not isinstance(ranks, Mapping) or len(ranks) == 0:
@@ -170,12 +166,10 @@ def ranking_agreement(ranks: Mapping[str, npt.ArrayLike]) -> RankingAgreement:
         for j in range(i, m):
             if vecs[i].size >= 2 and np.ptp(vecs[i]) > 0 and np.ptp(vecs[j]) > 0:
                 tau[i, j] = tau[j, i] = float(sps.kendalltau(vecs[i], vecs[j]).statistic)
-    best = {name: tuple(int(k) for k in np.flatnonzero(v == v.min())) for name, v in zip(names, vecs)}
+    best = {name: tuple(int(k) for k in np.flatnonzero(v == v.min())) for name, v in zip(names, vecs, strict=True)}
     dis = []
     for i, j in combinations(range(m), 2):
         flipped = _flips(vecs[i], vecs[j])
         if flipped:
-            dis.append(
-                Disagreement(names[i], names[j], float(tau[i, j]), flipped, best[names[i]] != best[names[j]])
-            )
+            dis.append(Disagreement(names[i], names[j], float(tau[i, j]), flipped, best[names[i]] != best[names[j]]))
     return RankingAgreement(names, tau, tuple(dis), best)

@@ -29,7 +29,7 @@ What this module gives:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -101,6 +101,14 @@ def _check_reference(reference: int, n_losses: int) -> int:
     if not 0 <= reference < n_losses:
         raise ValueError(f"reference must be in [0, {n_losses - 1}] (the loss rows), got {reference}")
     return int(reference)
+
+
+def _differences(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``a - b`` with ``inf - inf = 0`` (two misses tie); NaN pairs must be removed beforehand."""
+    with np.errstate(invalid="ignore"):
+        d = a - b
+    d[np.isposinf(a) & np.isposinf(b)] = 0.0
+    return d
 
 
 def _quantile(x: FloatArray, q: float | FloatArray, axis: int = -1) -> FloatArray:
@@ -207,8 +215,9 @@ def seed_mean_sd(per_seed_means: npt.ArrayLike) -> tuple[float, float]:
     Args:
         per_seed_means: shape ``(S,)``.
 
-    >>> seed_mean_sd([0.80, 0.82, 0.84])
-    (0.82, 0.020000000000000018)
+    >>> mean, sd = seed_mean_sd([0.80, 0.82, 0.84])
+    >>> round(mean, 6), round(sd, 6)
+    (0.82, 0.02)
     >>> seed_mean_sd([0.8])
     (0.8, nan)
     """
@@ -259,9 +268,9 @@ class BootstrapCI:
 
     Attributes:
         estimate, low, high: the statistic on all used images and its CI.
-        diff_estimate, diff_low, diff_high: ``stat(loss) - stat(reference)`` (metric units, not
-            oriented) and its paired CI. NaN where undefined (both statistics ``+inf`` in the full sample,
-            or in any resample for the CI).
+        diff_estimate, diff_low, diff_high: loss minus reference in metric units (not oriented) and
+            its paired CI: the mean of per-image differences for ``"mean"``, the difference of medians for
+            ``"median"`` (see :func:`paired_bootstrap_ci` for ``+inf``). NaN where undefined.
         reference: the reference loss index.
         n_used: images valid (non-NaN) for every loss, the ones resampled.
         n_dropped: images NaN for at least one loss, excluded so that the pairing holds.
@@ -321,10 +330,17 @@ def paired_bootstrap_ci(
     with :math:`\alpha = 1 - \mathrm{confidence}`, :math:`r` the reference, and :math:`q` the quantile
     with linear interpolation (numpy's default). Because the differences are taken within each resample,
     shared image difficulty cancels: two losses with identical per-image scores get the interval
-    ``[0, 0]``. ``+inf`` scores stay in: a resample that draws a miss has an infinite mean; a difference
-    ``inf - inf`` is undefined (NaN), and a difference CI with any undefined resample is NaN. Use
-    ``statistic="median"`` or a finite worst case for distances with misses. Common bootstrap CIs for the
-    *median* can under-cover at small n; prefer the mean's CI for n > 50.
+    ``[0, 0]``.
+
+    For ``statistic="mean"`` the difference is computed as the mean of the per-image differences
+    :math:`x_{lk} - x_{rk}` (equal to the difference of means for finite scores, up to rounding), so
+    that ``+inf`` scores follow the same rule as :func:`wilcoxon_holm`: a miss against a finite score is
+    an infinite difference, two misses tie (difference 0), and misses on both sides on different images
+    give ``inf - inf`` = NaN. For ``statistic="median"`` it is the difference of the two medians, NaN
+    when both are ``+inf``. A difference CI with any undefined (NaN) resample is NaN, never computed from
+    the defined resamples only. Per loss, ``+inf`` stays in: a resample that draws a miss has an infinite
+    mean. For distances with misses prefer ``statistic="median"`` or a finite worst case; note that
+    common bootstrap CIs for the *median* can under-cover at small n (prefer the mean for n > 50).
 
     Args:
         values: shape ``(L, n)``, per-image scores, rows aligned on the same images.
@@ -364,9 +380,16 @@ def paired_bootstrap_ci(
     alpha = 1.0 - float(confidence)
     qs = np.array([alpha / 2.0, 1.0 - alpha / 2.0])
     low, high = _quantile(boot, qs, axis=1)
-    with np.errstate(invalid="ignore"):
-        dboot = boot - boot[ref]
-        dest = est - est[ref]
+    if statistic == "mean":  # mean of paired differences (== difference of means for finite scores)
+        d = np.stack([_differences(row, x[ref]) for row in x])
+        with np.errstate(invalid="ignore"):
+            dboot = np.stack([_stat(row[idx], statistic, axis=1) for row in d])
+            dest = _stat(d, statistic, axis=1)
+    else:  # difference of medians
+        with np.errstate(invalid="ignore"):
+            dboot = boot - boot[ref]
+            dest = est - est[ref]
+        dboot[ref], dest[ref] = 0.0, 0.0
     dlow, dhigh = _quantile(dboot, qs, axis=1)
     undefined = np.isnan(dboot).any(axis=1)
     dlow[undefined] = np.nan
@@ -444,14 +467,6 @@ class Comparison:
     median_difference: float
     significant: bool
     zero_method: str
-
-
-def _differences(a: FloatArray, b: FloatArray) -> FloatArray:
-    """``a - b`` with ``inf - inf = 0`` (two misses tie); NaN pairs must be removed beforehand."""
-    with np.errstate(invalid="ignore"):
-        d = a - b
-    d[np.isposinf(a) & np.isposinf(b)] = 0.0
-    return d
 
 
 def _finite_for_ranks(d: FloatArray) -> FloatArray:
@@ -537,54 +552,37 @@ def wilcoxon_holm(
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     rows = [i for i in range(x.shape[0]) if i != ref]
-    raw: list[dict[str, float | int]] = []
+    raw: list[Comparison] = []
     for i in rows:
         valid = ~(np.isnan(x[i]) | np.isnan(x[ref]))
-        a, b = x[i, valid], x[ref, valid]
-        d = _differences(a, b)
-        oriented = _finite_for_ranks(d if higher_is_better else -d)
+        d = _differences(x[i, valid], x[ref, valid])
         if d.size == 0:
-            stat = p = w_plus = w_minus = float("nan")
+            stat = p = w_plus = w_minus = r = median = float("nan")
         else:
-            stat, p, w_plus, w_minus = _signed_rank_test(oriented, zero_method)
-        total = w_plus + w_minus
-        r = (w_plus - w_minus) / total if total > 0 else (0.0 if d.size else float("nan"))
+            stat, p, w_plus, w_minus = _signed_rank_test(_finite_for_ranks(d if higher_is_better else -d), zero_method)
+            r = (w_plus - w_minus) / (w_plus + w_minus) if w_plus + w_minus > 0 else 0.0
+            median = float(_quantile(d, 0.5))
         raw.append(
-            {
-                "loss": i,
-                "n": int(d.size),
-                "n_dropped": int((~valid).sum()),
-                "n_zero": int((d == 0).sum()),
-                "n_inf": int(np.isinf(d).sum()),
-                "statistic": stat,
-                "w_plus": w_plus,
-                "w_minus": w_minus,
-                "p_value": p,
-                "effect_size": r,
-                "median_difference": float(_quantile(d, 0.5)) if d.size else float("nan"),
-            }
+            Comparison(
+                loss=i,
+                reference=ref,
+                n=int(d.size),
+                n_dropped=int((~valid).sum()),
+                n_zero=int((d == 0).sum()),
+                n_inf=int(np.isinf(d).sum()),
+                statistic=stat,
+                w_plus=w_plus,
+                w_minus=w_minus,
+                p_value=p,
+                p_holm=float("nan"),
+                effect_size=r,
+                median_difference=median,
+                significant=False,
+                zero_method=zero_method,
+            )
         )
-    p_adj = holm([float(c["p_value"]) for c in raw])
-    return [
-        Comparison(
-            loss=int(c["loss"]),
-            reference=ref,
-            n=int(c["n"]),
-            n_dropped=int(c["n_dropped"]),
-            n_zero=int(c["n_zero"]),
-            n_inf=int(c["n_inf"]),
-            statistic=float(c["statistic"]),
-            w_plus=float(c["w_plus"]),
-            w_minus=float(c["w_minus"]),
-            p_value=float(c["p_value"]),
-            p_holm=float(ph),
-            effect_size=float(c["effect_size"]),
-            median_difference=float(c["median_difference"]),
-            significant=bool(ph < alpha),
-            zero_method=zero_method,
-        )
-        for c, ph in zip(raw, p_adj)
-    ]
+    p_adj = holm([c.p_value for c in raw])
+    return [replace(c, p_holm=float(ph), significant=bool(ph < alpha)) for c, ph in zip(raw, p_adj, strict=True)]
 
 
 # ----------------------------------------------------------------------------------- best vs second
@@ -648,8 +646,6 @@ def best_vs_runner_up(
     ranks = rank_losses(_stat(used, statistic, axis=1), bool(higher_is_better))
     order = np.lexsort((np.arange(ranks.size), ranks))
     best, second = int(order[0]), int(order[1])
-    ci = paired_bootstrap_ci(
-        x, reference=best, n_boot=n_boot, confidence=confidence, seed=seed, statistic=statistic
-    )
+    ci = paired_bootstrap_ci(x, reference=best, n_boot=n_boot, confidence=confidence, seed=seed, statistic=statistic)
     lo, hi = float(ci.diff_low[second]), float(ci.diff_high[second])
     return Separation(best, second, float(ci.diff_estimate[second]), lo, hi, bool(lo > 0 or hi < 0))
