@@ -162,7 +162,7 @@ def check_label_maps(
             raise ValueError(f"num_classes must be >= 2 (background included), got {num_classes}")
         if hi >= num_classes:
             raise ValueError(f"labels must lie in [0, {num_classes}), got a label {hi}")
-        binary, n_cls = binary_input, num_classes
+        binary, n_cls = binary_input and num_classes == 2, num_classes
     pred_l, target_l = pred.long(), target.long()
     if valid is not None:
         zero = torch.zeros((), dtype=torch.long, device=pred.device)

@@ -85,10 +85,48 @@ def soft_counts(inputs: LossInputs, probs: Tensor | None = None) -> Counts:
     return Counts(tp, p_sum - tp, y_sum - tp)
 
 
-def confusion_counts(lm: LabelMaps) -> Tensor:
+# Elements per counting chunk on the CPU: small enough that the index temporaries stay in cache instead of
+# allocating (and page-faulting) a fresh int64 copy of the whole batch; accelerators count in one pass.
+_CPU_CHUNK = 1 << 20
+
+
+def _pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, separate: bool) -> Tensor:
+    """Joint histogram of ``(target, pred)`` label pairs per row of ``(G, X)`` int64 maps -> ``(G, k, k)``.
+
+    ``separate=False`` pools the rows (``(1, k, k)``). Pixels with ``valid == False`` land in an extra bin that is
+    dropped, so no masked copy is made. Labels must already lie in ``[0, k)``.
+    """
+    g, x = target.shape
+    bins = k * k
+    width = bins if valid is None else bins + 1
+    out = torch.zeros(g if separate else 1, bins, dtype=torch.long, device=target.device)
+    step = _CPU_CHUNK if target.device.type == "cpu" else max(1, g * x)
+    rows = max(1, step // x)
+    cols = min(x, step)
+    for r0 in range(0, g, rows):
+        r1 = min(g, r0 + rows)
+        for c0 in range(0, x, cols):
+            c1 = min(x, c0 + cols)
+            idx = torch.add(pred[r0:r1, c0:c1], target[r0:r1, c0:c1], alpha=k)
+            if valid is not None:
+                idx.masked_fill_(~valid[r0:r1, c0:c1], bins)
+            if separate and r1 - r0 > 1:
+                idx.add_(torch.arange(r1 - r0, device=idx.device).view(-1, 1) * width)
+                hist = torch.bincount(idx.flatten(), minlength=(r1 - r0) * width).view(r1 - r0, width)
+                out[r0:r1] += hist[:, :bins]
+            else:
+                hist = torch.bincount(idx.flatten(), minlength=width)
+                out[r0 if separate else 0] += hist[:bins]
+    return out.view(-1, k, k)
+
+
+def confusion_counts(lm: LabelMaps, *, per_image: bool = True) -> Tensor:
     """Hard confusion matrix per image: ``(N, C, C)`` int64, rows = target class, columns = predicted class.
 
     Multilabel maps give ``(N, C, 2, 2)``: one binary matrix per channel. Ignored pixels are not counted.
+    ``per_image=False`` pools the batch into one matrix, ``(1, C, C)`` (``(1, C, 2, 2)``), which is faster.
+
+    .. math:: M_{n,i,j} = \\#\\{x : y_n(x) = i,\\ \\hat y_n(x) = j\\}
 
     >>> from segbench._checks import check_label_maps
     >>> lm = check_label_maps(torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]]), num_classes=3)
@@ -96,20 +134,13 @@ def confusion_counts(lm: LabelMaps) -> Tensor:
     [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
     """
     n = lm.target.shape[0]
-    if lm.multilabel:
-        c = lm.num_classes
-        idx = lm.target.reshape(n, c, -1) * 2 + lm.pred.reshape(n, c, -1)
-        idx = idx + (torch.arange(n * c, device=idx.device) * 4).view(n, c, 1)
-        return torch.bincount(idx.flatten(), minlength=n * c * 4).view(n, c, 2, 2)
     c = lm.num_classes
-    idx = lm.target.reshape(n, -1) * c + lm.pred.reshape(n, -1)
-    if n > 1:
-        idx = idx + (torch.arange(n, device=idx.device) * (c * c)).view(n, 1)
-    if lm.valid is None:
-        flat = torch.bincount(idx.flatten(), minlength=n * c * c)
-    else:
-        flat = torch.bincount(idx.flatten()[lm.valid.flatten()], minlength=n * c * c)
-    return flat.view(n, c, c)
+    if lm.multilabel:  # every (image, channel) is its own binary problem
+        per = _pair_histogram(lm.target.reshape(n * c, -1), lm.pred.reshape(n * c, -1), 2, None, True)
+        per = per.view(n, c, 2, 2)
+        return per if per_image else per.sum(0, keepdim=True)
+    valid = None if lm.valid is None else lm.valid.reshape(n, -1)
+    return _pair_histogram(lm.target.reshape(n, -1), lm.pred.reshape(n, -1), c, valid, per_image)
 
 
 def stat_scores(confusion: Tensor) -> Counts:

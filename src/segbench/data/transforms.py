@@ -1,6 +1,7 @@
 """Paired image/mask transforms: a fixed resize and random flips applied identically to both.
 
-Images are resized bilinearly (with antialiasing, i.e. area-like when shrinking); masks always with
+Images are resized bilinearly, antialiased (the tent filter widened by the scale when shrinking: PIL's
+``BILINEAR``); masks always with
 nearest-neighbour sampling, so a resized mask only ever holds labels of the input mask. Flips draw from
 an explicit :class:`torch.Generator`, so augmentation is reproducible.
 """
@@ -31,7 +32,7 @@ def as_size(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear (antialiased) resize of a float image ``(C, H, W)`` to ``(C, *size)``.
+    """Antialiased bilinear resize of a float image ``(C, H, W)`` to ``(C, *size)``, as PIL's ``BILINEAR``.
 
     >>> resize_image(torch.ones(1, 4, 4), (2, 3)).shape
     torch.Size([1, 2, 3])
@@ -45,14 +46,16 @@ def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def nearest_indices(length_in: int, length_out: int) -> torch.Tensor:
     """Source index of each output position for nearest-neighbour resizing (pixel-centre aligned).
 
-    .. math:: i_{in} = \\min\\left(\\left\\lfloor (i_{out} + \\tfrac12)\\, L_{in} / L_{out} \\right\\rfloor,
-              L_{in} - 1\\right)
+    .. math:: i_{in} = \\left\\lfloor \\frac{(2 i_{out} + 1)\\, L_{in}}{2 L_{out}} \\right\\rfloor
+
+    the input pixel under the output pixel's centre (the upper one when the centre falls exactly on a
+    border), in exact integer arithmetic. This is PyTorch's ``nearest-exact`` interpolation, which
+    computes the same in floating point and so can pick the lower pixel at some exact ties.
 
     >>> nearest_indices(4, 2).tolist(), nearest_indices(2, 4).tolist()
     ([1, 3], [0, 0, 1, 1])
     """
-    positions = (torch.arange(length_out, dtype=torch.float64) + 0.5) * (length_in / length_out)
-    return positions.floor().long().clamp_(max=length_in - 1)
+    return (2 * torch.arange(length_out) + 1) * length_in // (2 * length_out)
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

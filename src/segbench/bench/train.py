@@ -1,0 +1,230 @@
+r"""Training one bench run: one model, one loss, one seed, a fixed epoch budget, resumable.
+
+The loop (:func:`train_run`): AdamW over ``epochs`` epochs; each epoch shuffles the training set with a
+generator seeded from ``(seed, epoch)`` (:func:`~segbench.bench.determinism.epoch_generator`), which also
+draws the random flips, so every loss of one seed sees the same batches in the same order. After every epoch
+the model is scored on the validation split (:func:`validate`) and ``state.pt`` is written atomically (model,
+optimizer, history, best so far): a rerun loads it and continues with the next epoch. The checkpoint rule
+``best-val-dice`` keeps the epoch with the highest validation Dice in ``best.pt`` (ties: earliest), ``last``
+the final one.
+
+Validation Dice, IoU and accuracy are pooled over the split (counts summed over all images), averaged over the
+foreground classes :math:`F` (every class but the background):
+
+.. math::
+
+    \mathrm{val\_dice} = \frac{1}{|F|}\sum_{c \in F} \frac{2\,TP_c}{2\,TP_c + FP_c + FN_c}
+
+(classes with no target and no predicted pixel are skipped). On CUDA the forward pass runs under bf16
+autocast; the loss is computed in float32.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from segbench.bench import io
+from segbench.bench.determinism import epoch_generator
+
+__all__ = ["HISTORY_COLUMNS", "RunData", "TrainSettings", "predict", "train_run", "validate"]
+
+HISTORY_COLUMNS = ["model", "seed", "epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy",
+                   "seconds"]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Images ``(N, C, H, W)`` float32 and label maps ``(N, H, W)`` int64 of one split, held in memory."""
+
+    images: Tensor
+    masks: Tensor
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What a run needs besides model and loss (see :mod:`segbench.bench.config` for the meaning)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    augment: bool
+    select: str
+    device: torch.device
+    num_classes: int
+    background: int
+    ignore_index: int | None = None
+
+    @property
+    def binary(self) -> bool:
+        """Two classes: the model has one sigmoid output channel."""
+        return self.num_classes == 2
+
+    @property
+    def autocast(self) -> bool:
+        """bf16 autocast on CUDA."""
+        return self.device.type == "cuda"
+
+
+def _batches(data: RunData, batch_size: int, generator: torch.Generator | None, augment: bool) -> Iterator[
+    tuple[Tensor, Tensor]
+]:
+    """Batches in the order drawn from ``generator`` (``None``: in order, no flips)."""
+    n = len(data)
+    order = torch.arange(n) if generator is None else torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        images, masks = data.images[idx], data.masks[idx]
+        if augment and generator is not None:
+            flips = torch.rand(len(idx), 2, generator=generator) < 0.5
+            h = flips[:, 0].view(-1, 1, 1)
+            v = flips[:, 1].view(-1, 1, 1)
+            masks = torch.where(h, masks.flip(-1), masks)
+            masks = torch.where(v, masks.flip(-2), masks)
+            images = torch.where(h[:, None], images.flip(-1), images)
+            images = torch.where(v[:, None], images.flip(-2), images)
+        yield images, masks
+
+
+def _forward(model: nn.Module, images: Tensor, settings: TrainSettings) -> Tensor:
+    with torch.autocast(device_type=settings.device.type, dtype=torch.bfloat16, enabled=settings.autocast):
+        logits: Tensor = model(images.to(settings.device, non_blocking=True))
+    return logits.float()
+
+
+def _labels(logits: Tensor, binary: bool) -> Tensor:
+    """Hard labels ``(N, H, W)`` int64: ``logit > 0`` for one channel, else the argmax over channels."""
+    return (logits[:, 0] > 0).long() if binary else logits.argmax(1)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: Tensor, settings: TrainSettings) -> Tensor:
+    """Label maps ``(N, H, W)`` uint8 (on CPU) predicted by ``model`` in eval mode for ``images`` ``(N, C, H, W)``."""
+    model.eval()
+    out = [
+        _labels(_forward(model, images[s : s + settings.batch_size], settings), settings.binary).to("cpu", torch.uint8)
+        for s in range(0, images.shape[0], settings.batch_size)
+    ]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def validate(model: nn.Module, loss_fn: nn.Module, data: RunData, settings: TrainSettings) -> dict[str, float]:
+    """``val_loss`` (mean over images), pooled ``val_dice``, ``val_iou`` (foreground classes) and ``val_accuracy``."""
+    model.eval()
+    c = settings.num_classes
+    confusion = torch.zeros(c, c, dtype=torch.float64)
+    total_loss, count = 0.0, 0
+    for images, masks in _batches(data, settings.batch_size, None, False):
+        logits = _forward(model, images, settings)
+        target = masks.to(settings.device)
+        total_loss += float(loss_fn(logits, target)) * images.shape[0]
+        count += images.shape[0]
+        pred = _labels(logits, settings.binary).cpu().reshape(-1)
+        flat = masks.reshape(-1)
+        keep = (flat >= 0) & (flat < c)
+        confusion += torch.bincount(flat[keep] * c + pred[keep], minlength=c * c).reshape(c, c).double()
+    tp = confusion.diagonal()
+    fp, fn = confusion.sum(0) - tp, confusion.sum(1) - tp
+    fg = [k for k in range(c) if k != settings.background]
+    dice = [float(2 * tp[k] / (2 * tp[k] + fp[k] + fn[k])) for k in fg if 2 * tp[k] + fp[k] + fn[k] > 0]
+    iou = [float(tp[k] / (tp[k] + fp[k] + fn[k])) for k in fg if tp[k] + fp[k] + fn[k] > 0]
+    total = float(confusion.sum())
+    return {
+        "val_loss": total_loss / max(count, 1),
+        "val_dice": sum(dice) / len(dice) if dice else math.nan,
+        "val_iou": sum(iou) / len(iou) if iou else math.nan,
+        "val_accuracy": float(tp.sum()) / total if total else math.nan,
+    }
+
+
+def _better(value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    if math.isnan(value):
+        return False
+    return math.isnan(best) or value > best
+
+
+def train_run(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    train: RunData,
+    val: RunData,
+    settings: TrainSettings,
+    *,
+    seed: int,
+    run_dir: Path,
+    model_name: str,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` (already holding the seed's initial weights) with ``loss_fn``; resume from ``state.pt``.
+
+    Writes ``run_dir/state.pt`` after every epoch, ``run_dir/best.pt`` (the selected weights) and
+    ``run_dir/history.csv``; returns ``{"history", "best_epoch", "best_val_dice", "train_seconds"}``. The model
+    holds the selected weights on return. ``on_epoch(row)`` is called after each finished epoch (progress).
+    """
+    device = settings.device
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    history: list[dict[str, Any]] = []
+    best_epoch, best_dice = 0, None
+    state_path, best_path = run_dir / "state.pt", run_dir / "best.pt"
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, best_epoch, best_dice = state["history"], state["best_epoch"], state["best_val_dice"]
+        for row in history:
+            if on_epoch is not None:
+                on_epoch(row)
+    for epoch in range(len(history) + 1, settings.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        generator = epoch_generator(seed, epoch)
+        total, count = 0.0, 0
+        for images, masks in _batches(train, settings.batch_size, generator, settings.augment):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(_forward(model, images, settings), masks.to(device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{model_name} seed {seed}: loss is {float(loss)} at epoch {epoch}")
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * images.shape[0]
+            count += images.shape[0]
+        row: dict[str, Any] = {"model": model_name, "seed": seed, "epoch": epoch, "train_loss": total / count}
+        row.update(validate(model, loss_fn, val, settings))
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        keep = _better(row["val_dice"], best_dice) if settings.select == "best-val-dice" else True
+        if keep:
+            best_epoch, best_dice = epoch, row["val_dice"]
+            io.write_torch(best_path, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+        io.write_torch(state_path, {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "history": history,
+            "best_epoch": best_epoch,
+            "best_val_dice": best_dice,
+        })
+        io.write_csv(run_dir / "history.csv", HISTORY_COLUMNS, history)
+        if on_epoch is not None:
+            on_epoch(row)
+    model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+    return {
+        "history": history,
+        "best_epoch": best_epoch,
+        "best_val_dice": best_dice if best_dice is not None else math.nan,
+        "train_seconds": sum(float(r["seconds"]) for r in history),
+    }

@@ -1,0 +1,41 @@
+"""``sample``: the bundled dataset, the default of every command.
+
+48 real fluorescence and brightfield microscopy images of cell nuclei from the 2018 Data Science Bowl
+(BBBC038v1, CC0; Caicedo et al., Nature Methods 2019), greyscale, resized to 96x96, with the binary
+target "nucleus" (the union of the instance masks). It lives in ``segbench/data/sample/`` as
+``images/*.png``, ``masks/*.png`` (0 background, 255 nucleus), ``split.json`` (the fixed train/val/test
+stems) and ``ATTRIBUTION.md``; ``scripts/build_sample.py`` rebuilds it from the source subset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from segbench.data.dataset import SegmentationDataset
+from segbench.data.errors import DatasetError, check_options
+from segbench.data.folder import load_folder
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+OPTIONS = {"image_size": "resize to this (int or [H, W]; default: the stored 96x96)"}
+
+
+def load_sample(
+    split: str,
+    *,
+    name: str,
+    options: Mapping[str, Any],
+    image_size: tuple[int, int] | None,
+    augment: bool,
+    seed: int,
+) -> SegmentationDataset:
+    """The ``split`` of the bundled nuclei sample: 1 grey channel, classes ``background, nucleus``."""
+    check_options("sample", options, OPTIONS)
+    if not (SAMPLE_DIR / "split.json").is_file():
+        raise DatasetError(f"{name}: the bundled sample is missing from {SAMPLE_DIR} (a broken install?)")
+    return load_folder(
+        SAMPLE_DIR, split, name=name,
+        options={"mapping": {0: 0, 255: 1}, "channels": 1, "class_names": ["background", "nucleus"]},
+        image_size=image_size, augment=augment, seed=seed,
+    )

@@ -1,0 +1,113 @@
+"""Dataset spec strings (``sample``, ``synthetic``, ``pets:PATH``, ``folder:PATH``) and ``load_dataset``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segbench.data.dataset import SegmentationDataset
+from segbench.data.errors import DatasetError
+from segbench.data.folder import load_folder
+from segbench.data.pets import load_pets
+from segbench.data.sample import load_sample
+from segbench.data.synthetic import load_synthetic
+from segbench.data.transforms import as_size
+
+_KINDS = {
+    "sample": "sample: the bundled 48-image DSB 2018 nuclei subset, 96x96 grey, binary (the default)",
+    "synthetic": "synthetic: seeded shapes with exact masks; options set classes, imbalance, noise, size",
+    "pets": "pets:PATH: Oxford-IIIT Pet (images/, annotations/trimaps/); option border='class'|'ignore'",
+    "folder": "folder:PATH: PATH/images and PATH/masks paired by file stem (png, jpg, tif, npy)",
+}
+_NEEDS_PATH = ("pets", "folder")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed dataset spec: ``kind`` (one of :func:`available_kinds`) and ``path`` (or ``None``)."""
+
+    kind: str
+    path: Path | None = None
+
+
+def available_kinds() -> dict[str, str]:
+    """Dataset kinds -> one-line description with the spec syntax (for ``segbench list``).
+
+    >>> list(available_kinds())
+    ['sample', 'synthetic', 'pets', 'folder']
+    """
+    return dict(_KINDS)
+
+
+def parse_spec(spec: str) -> DatasetSpec:
+    """Parse ``"sample"``, ``"synthetic"``, ``"pets:PATH"`` or ``"folder:PATH"`` (the path need not exist yet).
+
+    >>> parse_spec("folder:data/em")
+    DatasetSpec(kind='folder', path=PosixPath('data/em'))
+    >>> parse_spec("imagenet")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    segbench.data.errors.DatasetError: unknown dataset kind 'imagenet' in spec 'imagenet'; valid kinds: sample, ...
+    """
+    if not isinstance(spec, str):
+        raise DatasetError(f"a dataset spec must be a string, got {type(spec).__name__}")
+    kind, sep, path = spec.strip().partition(":")
+    kind = kind.strip().lower()
+    if kind not in _KINDS:
+        valid = ", ".join(f"{k}:PATH" if k in _NEEDS_PATH else k for k in _KINDS)
+        raise DatasetError(f"unknown dataset kind {kind!r} in spec {spec!r}; valid kinds: {valid}")
+    path = path.strip()
+    if kind in _NEEDS_PATH and not path:
+        raise DatasetError(f"dataset spec {spec!r} needs a path: {kind}:PATH")
+    if kind not in _NEEDS_PATH and sep:
+        raise DatasetError(f"dataset kind {kind!r} takes no path, got spec {spec!r}")
+    return DatasetSpec(kind, Path(path).expanduser() if path else None)
+
+
+def load_dataset(
+    spec: str,
+    split: str,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    options: Mapping[str, Any] | None = None,
+    augment: bool = False,
+    seed: int = 0,
+) -> SegmentationDataset:
+    """Load ``split`` (``train``, ``val``, ``test`` or ``all``) of the dataset named by ``spec``.
+
+    Args:
+        spec: ``sample``, ``synthetic``, ``pets:PATH`` or ``folder:PATH``.
+        split: which part; splits are fixed per dataset and never depend on ``seed``.
+        image_size: resize every item to this (int: square; ``(H, W)``); ``None``: the ``image_size``
+            option, else the native size. Images bilinearly, masks by nearest neighbour.
+        options: kind-specific options (the TOML ``[dataset]`` table without the spec); an unknown key
+            is an error that lists the valid ones.
+        augment: random horizontal/vertical flips of image and mask together.
+        seed: seeds the flips (see :class:`SegmentationDataset`).
+
+    Returns:
+        A :class:`SegmentationDataset` of ``(image (C, H, W) float32 in [0, 1], mask (H, W) int64)``.
+
+    >>> data = load_dataset("synthetic", "train", image_size=32, options={"num_images": 10})
+    >>> len(data), data.num_classes, data[0][0].shape
+    (5, 2, torch.Size([1, 32, 32]))
+    """
+    parsed = parse_spec(spec)
+    opts = dict(options or {})
+    size_value = image_size if image_size is not None else opts.get("image_size")
+    try:
+        size = None if size_value is None else as_size(size_value)
+    except ValueError as exc:
+        raise DatasetError(f"{spec}: {exc}") from exc
+    common: dict[str, Any] = {"name": spec, "options": opts, "image_size": size, "augment": augment, "seed": seed}
+    if parsed.kind == "sample":
+        return load_sample(split, **common)
+    if parsed.kind == "synthetic":
+        return load_synthetic(split, **common)
+    if parsed.path is None or not parsed.path.exists():
+        raise DatasetError(f"{spec}: path {parsed.path} does not exist")
+    if parsed.kind == "pets":
+        return load_pets(parsed.path, split, **common)
+    return load_folder(parsed.path, split, **common)

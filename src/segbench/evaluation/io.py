@@ -1,0 +1,181 @@
+"""Reading saved masks for ``segbench evaluate``: PNG, TIFF, NPY/NPZ and NIfTI, 2D or 3D; errors name the file.
+
+Every reader returns a :class:`MaskFile`: the raw stored values as ``int64`` in **array axis order**, plus the
+voxel spacing in the same order when the file stores one.
+
+Axis order, said once: 2D masks are ``(Y, X)`` (rows, columns), 3D volumes ``(Z, Y, X)``, and ``--spacing`` and
+every reported spacing follow that order. PNG, TIFF and NumPy arrays are kept as stored (a multi-page TIFF is
+``(pages, rows, columns)``). NIfTI stores its voxels as ``(i, j, k)`` (usually x, y, z) with
+``header.get_zooms()`` in that order, so a NIfTI array is **transposed** to ``(k, j, i)`` and its zooms reversed:
+then ``--spacing Z,Y,X`` means the same for every format. Distances do not change under this transposition,
+since the spacing moves with the axes.
+
+* PNG (and BMP/GIF): single-channel, or colour with equal channels (a grey mask saved as RGB); 2D only.
+* TIFF: one page ``(Y, X)`` or a stack ``(Z, Y, X)``; colour samples must be equal.
+* NPY: a 2D or 3D integer or bool array (float arrays only when every value is an integer).
+* NPZ: the array named ``mask``, or the only array in the archive.
+* NIfTI (``.nii``, ``.nii.gz``): needs the optional ``nibabel`` (``pip install segbench[nifti]``); trailing
+  axes of length 1 are dropped (``(x, y, 1)`` is a 2D mask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from segbench.errors import UsageError
+
+__all__ = ["MASK_SUFFIXES", "MaskFile", "mask_stem", "mask_suffix", "read_mask_file"]
+
+MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff", ".npy", ".npz", ".nii", ".nii.gz")
+"""File types ``evaluate`` reads (compared case-insensitively). JPEG is not among them: it is lossy."""
+
+
+@dataclass(frozen=True)
+class MaskFile:
+    """One mask as stored: ``array`` int64 ``(Y, X)`` or ``(Z, Y, X)``; ``spacing`` from the header or ``None``."""
+
+    path: Path
+    array: np.ndarray
+    spacing: tuple[float, ...] | None = None
+
+
+def mask_suffix(path: Path) -> str | None:
+    """The supported suffix of ``path`` (lower case; ``.nii.gz`` counts as one), or ``None``.
+
+    >>> mask_suffix(Path("case_01.NII.GZ")), mask_suffix(Path("a.png")), mask_suffix(Path("notes.txt"))
+    ('.nii.gz', '.png', None)
+    """
+    name = path.name.lower()
+    for suffix in sorted(MASK_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return suffix
+    return None
+
+
+def mask_stem(path: Path) -> str:
+    """The file name without its mask suffix (``case.nii.gz`` -> ``case``), the key predictions pair on.
+
+    >>> mask_stem(Path("dir/case_01.nii.gz")), mask_stem(Path("img.v2.png"))
+    ('case_01', 'img.v2')
+    """
+    suffix = mask_suffix(path)
+    return path.name if suffix is None else path.name[: -len(suffix)]
+
+
+def _integral(array: np.ndarray, path: Path) -> np.ndarray:
+    """``array`` as int64; bool becomes 0/1; floats must hold integers only."""
+    if array.dtype == bool:
+        return array.astype(np.int64)
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.int64, copy=False)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise UsageError(f"mask file {path} holds {array.dtype} values; expected integer labels")
+    if not np.isfinite(array).all() or not (array == np.round(array)).all():
+        raise UsageError(
+            f"mask file {path} holds non-integer values ({array.dtype}); evaluate takes hard label maps, "
+            "so threshold probabilities or take the argmax of scores before saving"
+        )
+    return array.astype(np.int64)
+
+
+def _equal_channels(array: np.ndarray, path: Path, hint: str = "") -> np.ndarray:
+    """Collapse a trailing colour axis whose channels are equal (alpha dropped); otherwise an error."""
+    colour = array[..., : min(3, array.shape[-1])]
+    if not (colour == colour[..., :1]).all():
+        raise UsageError(f"mask file {path} is a colour image with unequal channels; expected a label image{hint}")
+    return colour[..., 0]
+
+
+def _read_pil(path: Path) -> tuple[np.ndarray, None]:
+    with Image.open(path) as im:
+        if im.mode in ("RGB", "RGBA", "LA", "CMYK", "YCbCr"):
+            return _equal_channels(np.asarray(im.convert("RGB")), path), None
+        return np.asarray(im), None
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, None]:
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        array = np.asarray(series.asarray())
+        if series.axes.endswith("S"):  # samples per pixel: a colour image
+            hint = (
+                f" (the file stores shape {array.shape} as colour samples; a (Z, Y, X) stack whose last axis "
+                "has 3 or 4 voxels must be saved with photometric='minisblack')"
+            )
+            array = _equal_channels(array, path, hint)
+    return array, None
+
+
+def _read_npy(path: Path) -> tuple[np.ndarray, None]:
+    return np.asarray(np.load(path, allow_pickle=False)), None
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, None]:
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if "mask" in names:
+            return np.asarray(archive["mask"]), None
+        if len(names) == 1:
+            return np.asarray(archive[names[0]]), None
+    raise UsageError(f"mask file {path} holds arrays {names}; expected one array, or one named 'mask'")
+
+
+def _nibabel() -> Any:
+    try:
+        import nibabel
+    except ImportError as exc:
+        raise UsageError(
+            "reading NIfTI files (.nii, .nii.gz) needs the optional nibabel package: pip install segbench[nifti]"
+        ) from exc
+    return nibabel
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+    image = _nibabel().load(str(path))
+    array = np.asarray(image.dataobj)
+    zooms = tuple(float(z) for z in image.header.get_zooms())
+    while array.ndim > 2 and array.shape[-1] == 1:
+        array = array[..., 0]
+    zooms = zooms[: array.ndim]
+    return np.ascontiguousarray(array.transpose()), tuple(reversed(zooms))
+
+
+_READERS: dict[str, Callable[[Path], tuple[np.ndarray, tuple[float, ...] | None]]] = {
+    ".png": _read_pil, ".bmp": _read_pil, ".gif": _read_pil, ".tif": _read_tiff, ".tiff": _read_tiff,
+    ".npy": _read_npy, ".npz": _read_npz, ".nii": _read_nifti, ".nii.gz": _read_nifti,
+}
+
+
+def read_mask_file(path: Path) -> MaskFile:
+    """Read one mask (see the module docstring for formats and axis order); :class:`UsageError` names the file.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "m.npy"
+    >>> np.save(p, np.array([[[0, 2], [1, 0]]], dtype=np.uint8))
+    >>> m = read_mask_file(p)
+    >>> m.array.shape, m.array.dtype, m.spacing
+    ((1, 2, 2), dtype('int64'), None)
+    """
+    suffix = mask_suffix(path)
+    if suffix is None:
+        raise UsageError(f"file {path} is not a mask type evaluate reads ({', '.join(MASK_SUFFIXES)})")
+    try:
+        array, spacing = _READERS[suffix](path)
+    except UsageError:
+        raise
+    except Exception as exc:  # any decoder failure: name the file, keep the reason
+        raise UsageError(f"cannot read mask file {path}: {type(exc).__name__}: {exc}") from exc
+    if array.ndim not in (2, 3):
+        raise UsageError(f"mask file {path} has shape {tuple(array.shape)}; expected a 2D (Y, X) or 3D (Z, Y, X) mask")
+    if array.size == 0:
+        raise UsageError(f"mask file {path} is empty (shape {tuple(array.shape)})")
+    if spacing is not None and not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise UsageError(f"mask file {path} has header spacing {spacing}; expected positive numbers")
+    return MaskFile(path, _integral(array, path), spacing)

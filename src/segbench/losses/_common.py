@@ -1,0 +1,116 @@
+"""Helpers shared by every loss family: input preparation, class selection, safe ratios, pixel reductions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import torch
+from torch import Tensor
+
+from segbench._checks import LossInputs, as_tensor, check_class_weights, check_loss_inputs
+from segbench.counts import Counts
+from segbench.reduction import Reduction, check_reduction, reduce_loss
+
+Weights: TypeAlias = Sequence[float] | Tensor | None
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def prepare(
+    input: Any, target: Any, *, from_logits: bool, multilabel: bool, ignore_index: int | None
+) -> LossInputs:
+    """Validate the inputs of a loss; half-precision logits (e.g. under autocast) are computed in float32."""
+    x = as_tensor(input, "input")
+    if x.dtype in _LOW_PRECISION:
+        x = x.float()
+    return check_loss_inputs(x, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+
+
+def class_selection(li: LossInputs, include_background: bool) -> Tensor | None:
+    """Indices of the scored classes: all, or (multiclass only) all but channel 0.
+
+    Binary input has one (foreground) channel and multilabel channels are independent labels, so
+    ``include_background=False`` drops channel 0 in multiclass mode only.
+    """
+    if include_background or li.mode != "multiclass":
+        return None
+    return torch.arange(1, li.num_classes, device=li.logits.device)
+
+
+def safe_ratio(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den``, and 1 where ``den == 0`` (nothing to score on either side: a perfect match), NaN-free."""
+    ok = den > 0
+    one = torch.ones_like(den)
+    return torch.where(ok, num / torch.where(ok, den, one), one)
+
+
+def pool(c: Counts, per_image: bool) -> Counts:
+    """Per-image counts ``(N, C)``, or counts pooled over the batch ``(1, C)``."""
+    if per_image:
+        return c
+    return Counts(c.tp.sum(0, keepdim=True), c.fp.sum(0, keepdim=True), c.fn.sum(0, keepdim=True))
+
+
+def reduce_classes(
+    li: LossInputs,
+    per_class: Tensor,
+    *,
+    include_background: bool,
+    class_weights: Weights,
+    reduction: str,
+) -> Tensor:
+    """Reduce per-(image, class) losses with the class selection and weights of :func:`reduce_loss`."""
+    r = check_reduction(reduction)
+    w = check_class_weights(class_weights, li.num_classes)
+    return reduce_loss(per_class, class_weights=w, classes=class_selection(li, include_background), reduction=r)
+
+
+def reduce_pixels(loss: Tensor, norm: Tensor | None, reduction: str) -> Tensor:
+    """Reduce a per-pixel loss ``(N, ...)`` that already carries its weights (0 on ignored pixels).
+
+    ``norm`` holds each pixel's weight (None: 1 everywhere). ``"mean"``: :math:`\\sum_i l_i / \\sum_i w_i` over the
+    batch (0 when every weight is 0); ``"sum"``: :math:`\\sum_i l_i`; ``"none"``: the same mean per image, ``(N,)``.
+    """
+    r: Reduction = check_reduction(reduction)
+    n = loss.shape[0]
+    flat = loss.reshape(n, -1)
+    if r == "sum":
+        return flat.sum()
+    if norm is None:
+        return flat.mean() if r == "mean" else flat.mean(1)
+    w = norm.reshape(n, -1).to(flat.dtype)
+    tiny = torch.finfo(flat.dtype).tiny
+    if r == "mean":
+        return flat.sum() / w.sum().clamp_min(tiny)
+    return flat.sum(1) / w.sum(1).clamp_min(tiny)
+
+
+def channel_weights(weights: float | Weights, li: LossInputs, name: str) -> Tensor | None:
+    """Per-channel weights as a ``(1, C, 1, ...)`` tensor of the input's dtype and device, or None."""
+    if weights is None:
+        return None
+    if isinstance(weights, (int, float)) and not isinstance(weights, bool):
+        weights = [float(weights)] * li.num_classes
+    try:
+        w = check_class_weights(weights, li.num_classes)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    if w is None:  # pragma: no cover - weights is not None here
+        return None
+    shape = (1, li.num_classes) + (1,) * (li.logits.ndim - 2)
+    return w.to(device=li.logits.device, dtype=li.logits.dtype).view(shape)
+
+
+def check_number(value: Any, name: str, *, low: float | None = 0.0, high: float | None = None) -> float:
+    """A finite real hyper-parameter within ``[low, high]`` (either bound may be None)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if (low is not None and v < low) or (high is not None and v > high):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
+    return v

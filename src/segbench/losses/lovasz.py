@@ -1,0 +1,92 @@
+"""Lovász losses (Berman, Rannen Triki & Blaschko, CVPR 2018): the convex Lovász extension of the Jaccard loss.
+
+Hinge for binary (``C == 1``) and multilabel logits, softmax for ``C >= 2``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from segbench.losses._common import Weights, prepare, reduce_classes
+from segbench.losses.base import FunctionLoss
+from segbench.losses.registry import register
+from segbench.reduction import check_reduction
+
+__all__ = ["LovaszLoss", "lovasz_grad", "lovasz_loss"]
+
+
+def lovasz_grad(gt_sorted: Tensor) -> Tensor:
+    """Gradient of the Lovász extension of the Jaccard loss w.r.t. errors sorted in decreasing order.
+
+    .. math:: J_k = 1 - \\frac{\\sum_j g_j - \\sum_{j \\le k} g_j}{\\sum_j g_j + \\sum_{j \\le k} (1 - g_j)},\\qquad
+              \\nabla_k = J_k - J_{k-1}\\ (\\nabla_1 = J_1)
+
+    Batched over leading axes; ``gt_sorted`` is ``(..., P)``, the (0/1 or soft) target in the errors' order.
+
+    >>> [round(v, 4) for v in lovasz_grad(torch.tensor([1.0, 0.0, 1.0, 0.0])).tolist()]   # J = 1/2, 2/3, 1, 1
+    [0.5, 0.1667, 0.3333, 0.0]
+    """
+    total = gt_sorted.sum(-1, keepdim=True)
+    intersection = total - gt_sorted.cumsum(-1)
+    union = total + (1 - gt_sorted).cumsum(-1)
+    jaccard = 1 - intersection / union
+    return torch.cat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], dim=-1)
+
+
+def lovasz_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weights: Weights = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Lovász hinge (``C == 1``, multilabel) or Lovász-softmax (``C >= 2``) loss per (image, class).
+
+    .. math::
+        L_c = \\sum_k \\operatorname{relu}(m_{(k)})\\, \\nabla_k\\big(g_{(1..P)}\\big),\\qquad
+        m = \\begin{cases} 1 - x\\,(2y - 1) & \\text{hinge (logits } x)\\\\ |y - p_c| & \\text{softmax}\\end{cases}
+
+    with errors :math:`m` sorted in decreasing order and :math:`\\nabla` from :func:`lovasz_grad`. Ignored pixels
+    are left out. ``per_image=False`` (the default, as the reference Lovász-softmax) sorts the pixels of the whole
+    batch together; Berman et al.'s hinge defaults to per-image. Every scored class counts, including classes
+    absent from the target, whose loss is their largest predicted probability (the reference's
+    ``classes="all"``; its default ``"present"`` skips them, so an empty image would teach nothing). Binary input
+    given as probabilities (``from_logits=False``) uses the softmax errors :math:`|y - p|`. Cost: one sort of
+    ``P`` pixels per (image, class).
+
+    >>> x = torch.tensor([[[2.0, -1.0, 0.5]]])                 # logits of 3 pixels, C = 1
+    >>> round(float(lovasz_loss(x, torch.tensor([[1, 0, 0]]))), 4)   # errors -1, 0, 1.5: 1.5 * 1/2
+    0.75
+    """
+    check_reduction(reduction)
+    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    n, c = li.logits.shape[:2]
+    y = li.dense_target().reshape(n, c, -1)
+    if li.mode != "multiclass" and li.from_logits:
+        errors = 1 - li.logits.reshape(n, c, -1) * (2 * y - 1)
+    else:
+        errors = (y - li.probs().reshape(n, c, -1)).abs()
+    if li.valid is not None:
+        valid = li.valid.reshape(n, 1, -1)
+        errors = torch.where(valid, errors, torch.full_like(errors, float("-inf")))
+        y = y * valid
+    if not per_image:
+        errors = errors.transpose(0, 1).reshape(1, c, -1)
+        y = y.transpose(0, 1).reshape(1, c, -1)
+    errors_sorted, order = errors.sort(dim=-1, descending=True)
+    grad = lovasz_grad(y.gather(-1, order))
+    per_class = (errors_sorted.relu() * grad).sum(-1)
+    return reduce_classes(
+        li, per_class, include_background=include_background, class_weights=class_weights, reduction=reduction
+    )
+
+
+@register("lovasz")
+class LovaszLoss(FunctionLoss, function=lovasz_loss):
+    """Lovász extension of the Jaccard loss: hinge for C == 1 / multilabel, softmax for C >= 2 (Berman et al.)."""

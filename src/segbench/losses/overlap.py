@@ -1,0 +1,480 @@
+"""Region (overlap) losses over soft counts: Dice, Jaccard, Tversky, focal Tversky, log-cosh Dice, generalized Dice,
+and the per-pixel Dice / Jaccard variants.
+
+Counts are soft ``tp, fp, fn`` per (image, class) from :func:`segbench.counts.soft_counts`, with
+:math:`tp = (|p| + |y| - |p - y|) / 2` so that a prediction equal to a soft target is perfect. Label-map targets are
+never expanded to one-hot. ``per_image=False`` (default) pools the counts over the batch, ``True`` scores each image
+and averages. Class weights are normalised (their scale changes nothing); ``include_background=False`` drops class 0
+(multiclass only); ``C == 1`` scores the single (foreground) channel.
+
+Smoothing and empty targets. ``smooth`` (:math:`s`, default 1) is added to numerator and denominator; ``smooth=0``
+is the textbook formula, with 0/0 (nothing predicted and nothing to find) scored as a perfect 1. On an image with an
+empty target the Dice loss is :math:`\\sum p / (\\sum p + s)`: about 0 for a confident empty prediction, about 1 for
+an all-foreground one, with gradient :math:`s / (\\sum p + s)^2` toward the empty answer. MONAI's default
+:math:`s = 10^{-5}` makes that ~1 whatever the prediction (no signal), and SMP zeroes empty classes (no
+false-positive penalty); pooling over the batch (the default) adds the empty images' false positives to the batch's
+denominator as well.
+
+``reduction="none"`` returns one value per image (``(N,)``), or ``(1,)`` when the counts are pooled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from segbench._checks import LossInputs, check_class_weights
+from segbench.counts import Counts, soft_counts
+from segbench.losses._common import (
+    Weights,
+    check_number,
+    class_selection,
+    pool,
+    prepare,
+    reduce_classes,
+    reduce_pixels,
+    safe_ratio,
+)
+from segbench.losses.base import FunctionLoss
+from segbench.losses.registry import register
+from segbench.reduction import check_reduction
+
+__all__ = [
+    "DiceLoss",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
+    "JaccardLoss",
+    "LogCoshDiceLoss",
+    "PixelDiceLoss",
+    "PixelJaccardLoss",
+    "TverskyLoss",
+    "dice_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "jaccard_loss",
+    "log_cosh_dice_loss",
+    "pixel_dice_loss",
+    "pixel_jaccard_loss",
+    "tversky_loss",
+]
+
+_FOCAL_FLOOR = 1e-6  # (1 - T)^gamma has an infinite slope at T = 1 for gamma < 1; linear below this
+
+
+def _region(
+    input: Tensor,
+    target: Tensor,
+    per_class_loss: Callable[[Counts], Tensor],
+    *,
+    from_logits: bool,
+    ignore_index: int | None,
+    multilabel: bool,
+    per_image: bool,
+    include_background: bool,
+    class_weights: Weights,
+    reduction: str,
+) -> Tensor:
+    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    check_reduction(reduction)
+    counts = pool(soft_counts(li), per_image)
+    return reduce_classes(
+        li,
+        per_class_loss(counts),
+        include_background=include_background,
+        class_weights=class_weights,
+        reduction=reduction,
+    )
+
+
+def _tversky_score(c: Counts, alpha: float, beta: float, s: float) -> Tensor:
+    return safe_ratio(c.tp + s, c.tp + alpha * c.fp + beta * c.fn + s)
+
+
+def _dice_score(c: Counts, s: float) -> Tensor:
+    return safe_ratio(2 * c.tp + s, 2 * c.tp + c.fp + c.fn + s)
+
+
+def _focal_power(d: Tensor, gamma: float) -> Tensor:
+    """``d ** gamma`` for ``d >= 0``, linear below ``1e-6`` when ``gamma < 1`` (finite slope, 0 at 0)."""
+    d = d.clamp_min(0)
+    if gamma >= 1:
+        return d.pow(gamma)
+    small = d < _FOCAL_FLOOR
+    return torch.where(small, d * _FOCAL_FLOOR ** (gamma - 1), d.clamp_min(_FOCAL_FLOOR).pow(gamma))
+
+
+def dice_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weights: Weights = None,
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Soft Dice loss per (image, class), averaged over classes (weighted) and images.
+
+    .. math:: L = 1 - \\frac{2\\,tp + s}{2\\,tp + fp + fn + s}
+
+    Shapes: input ``(N, C, *spatial)`` logits; target ``(N, *spatial)`` labels or ``(N, C, *spatial)`` in [0, 1].
+
+    >>> p = torch.tensor([[[0.9, 0.2, 0.1]]])                 # probabilities, N=1, C=1, 3 pixels
+    >>> y = torch.tensor([[1, 0, 0]])                         # tp = 0.9, fp = 0.3, fn = 0.1
+    >>> round(float(dice_loss(p, y, from_logits=False, smooth=0)), 4)   # 1 - 1.8 / 2.2
+    0.1818
+    """
+    s = check_number(smooth, "smooth")
+    return _region(
+        input, target, lambda c: 1 - _dice_score(c, s),
+        from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
+        include_background=include_background, class_weights=class_weights, reduction=reduction,
+    )
+
+
+def jaccard_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weights: Weights = None,
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Soft Jaccard (IoU) loss per (image, class).
+
+    .. math:: L = 1 - \\frac{tp + s}{tp + fp + fn + s}
+
+    >>> p = torch.tensor([[[0.9, 0.2, 0.1]]])
+    >>> round(float(jaccard_loss(p, torch.tensor([[1, 0, 0]]), from_logits=False, smooth=0)), 4)  # 1 - 0.9/1.3
+    0.3077
+    """
+    s = check_number(smooth, "smooth")
+    return _region(
+        input, target, lambda c: 1 - _tversky_score(c, 1.0, 1.0, s),
+        from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
+        include_background=include_background, class_weights=class_weights, reduction=reduction,
+    )
+
+
+def tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weights: Weights = None,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Tversky loss (Salehi et al. 2017): ``alpha`` weights false positives, ``beta`` false negatives.
+
+    .. math:: L = 1 - \\frac{tp + s}{tp + \\alpha\\,fp + \\beta\\,fn + s}
+
+    ``alpha = beta = 0.5`` is Dice, ``alpha = beta = 1`` Jaccard; the default 0.3 / 0.7 favours recall.
+
+    >>> p = torch.tensor([[[0.9, 0.2, 0.1]]])
+    >>> round(float(tversky_loss(p, torch.tensor([[1, 0, 0]]), from_logits=False, smooth=0)), 4)  # 1 - .9/1.06
+    0.1509
+    """
+    s = check_number(smooth, "smooth")
+    a = check_number(alpha, "alpha")
+    b = check_number(beta, "beta")
+    return _region(
+        input, target, lambda c: 1 - _tversky_score(c, a, b, s),
+        from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
+        include_background=include_background, class_weights=class_weights, reduction=reduction,
+    )
+
+
+def focal_tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weights: Weights = None,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 0.75,
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Focal Tversky loss (Abraham & Khan 2019): the Tversky loss of each (image, class) to the power ``gamma``.
+
+    .. math:: L = (1 - T)^{\\gamma},\\quad T = \\frac{tp + s}{tp + \\alpha\\,fp + \\beta\\,fn + s}
+
+    ``gamma = 0.75`` is the paper's :math:`1/\\gamma` with :math:`\\gamma = 4/3` (SMP's ``TverskyLoss(gamma)``
+    exponent). For ``gamma < 1``, :math:`x^\\gamma` has an infinite slope at 0; below :math:`x = 10^{-6}` it is
+    replaced by the line :math:`x \\cdot 10^{-6(\\gamma - 1)}` (same value at the joint, 0 at a perfect prediction).
+
+    >>> p = torch.tensor([[[0.9, 0.2, 0.1]]])
+    >>> y = torch.tensor([[1, 0, 0]])
+    >>> round(float(focal_tversky_loss(p, y, from_logits=False, smooth=0, gamma=1.0)), 4)   # gamma = 1: Tversky
+    0.1509
+    """
+    s = check_number(smooth, "smooth")
+    a = check_number(alpha, "alpha")
+    b = check_number(beta, "beta")
+    g = check_number(gamma, "gamma", low=0.0)
+    return _region(
+        input, target, lambda c: _focal_power(1 - _tversky_score(c, a, b, s), g),
+        from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
+        include_background=include_background, class_weights=class_weights, reduction=reduction,
+    )
+
+
+def log_cosh_dice_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weights: Weights = None,
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Log-cosh Dice loss (Jadon 2020): :math:`\\log\\cosh` of each (image, class) Dice loss.
+
+    .. math:: L = \\log\\cosh\\!\\Big(1 - \\frac{2\\,tp + s}{2\\,tp + fp + fn + s}\\Big)
+
+    Smooth near 0 (:math:`\\approx x^2/2`) and bounded by :math:`\\log\\cosh 1 \\approx 0.4338`.
+
+    >>> p = torch.tensor([[[0.9, 0.2, 0.1]]])
+    >>> round(float(log_cosh_dice_loss(p, torch.tensor([[1, 0, 0]]), from_logits=False, smooth=0)), 4)
+    0.0164
+    """
+    s = check_number(smooth, "smooth")
+    return _region(
+        input, target, lambda c: torch.log(torch.cosh(1 - _dice_score(c, s))),
+        from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
+        include_background=include_background, class_weights=class_weights, reduction=reduction,
+    )
+
+
+_WEIGHT_TYPES = ("square", "simple", "uniform")
+
+
+def generalized_dice_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    per_image: bool = False,
+    include_background: bool = True,
+    class_weights: Weights = None,
+    weight_type: str = "square",
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Generalized Dice loss (Sudre et al. 2017): class-weighted counts summed over classes, then one ratio.
+
+    .. math::
+        L = 1 - \\frac{2 \\sum_k w_k\\, tp_k + s}{\\sum_k w_k (2\\,tp_k + fp_k + fn_k) + s},\\qquad
+        w_k \\propto \\frac{1}{|y_k|^2}\\ (\\texttt{square}),\\ \\frac{1}{|y_k|}\\ (\\texttt{simple}),\\ 1
+
+    The weights are normalised to sum to 1 over the scored classes (so ``smooth`` acts on the scale of pixel
+    counts, and the scale of ``class_weights``, multiplied in, changes nothing). A class absent from the target
+    takes the largest weight of the present classes (MONAI's rule; the inverse volume would be infinite); with
+    no class present all weights are equal, so an empty image still penalises false positives (MONAI's loss is 0
+    there whatever the prediction). With ``smooth=0`` it equals MONAI's ``GeneralizedDiceLoss``.
+
+    >>> p = torch.tensor([[[0.9, 0.2, 0.1]]])
+    >>> round(float(generalized_dice_loss(p, torch.tensor([[1, 0, 0]]), from_logits=False, smooth=0)), 4)
+    0.1818
+    """
+    s = check_number(smooth, "smooth")
+    if weight_type not in _WEIGHT_TYPES:
+        raise ValueError(f"weight_type must be one of {_WEIGHT_TYPES}, got {weight_type!r}")
+    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    check_reduction(reduction)
+    c = pool(soft_counts(li), per_image)
+    sel = class_selection(li, include_background)
+    if sel is not None:
+        c = Counts(c.tp[:, sel], c.fp[:, sel], c.fn[:, sel])
+    w = _gdl_weights((c.tp + c.fn).detach(), weight_type)
+    cw = check_class_weights(class_weights, li.num_classes)
+    if cw is not None:
+        cw = cw.to(w)
+        w = w * (cw if sel is None else cw[sel])
+    w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+    num = 2 * (w * c.tp).sum(1) + s
+    den = (w * (2 * c.tp + c.fp + c.fn)).sum(1) + s
+    loss = 1 - safe_ratio(num, den)
+    return reduce_classes(li, loss[:, None], include_background=True, class_weights=None, reduction=reduction)
+
+
+def _gdl_weights(volume: Tensor, weight_type: str) -> Tensor:
+    """Raw GDL weights per (image, class) from target volumes; absent classes take the row's largest weight."""
+    present = volume > 0
+    safe = torch.where(present, volume, torch.ones_like(volume))
+    if weight_type == "square":
+        raw = 1 / (safe * safe)
+    elif weight_type == "simple":
+        raw = 1 / safe
+    else:
+        raw = torch.ones_like(volume)
+    raw = torch.where(present, raw, torch.zeros_like(raw))
+    top = raw.amax(1, keepdim=True)
+    raw = torch.where(present, raw, top.expand_as(raw))
+    return torch.where(top > 0, raw, torch.ones_like(raw))
+
+
+def _pixel_terms(li: LossInputs, include_background: bool) -> tuple[Tensor, Tensor]:
+    """Per-pixel ``sum_c min(p_c, y_c)`` and ``sum_c (p_c + y_c)`` over the scored classes, ``(N, *spatial)``."""
+    p = li.probs()
+    drop_bg = not include_background and li.mode == "multiclass"
+    if li.dense or li.mode == "binary":
+        y = li.dense_target()
+        if drop_bg:
+            p, y = p[:, 1:], y[:, 1:]
+        return torch.minimum(p, y).sum(1), (p + y).sum(1)
+    t = li.target
+    p_t = p.gather(1, t.unsqueeze(1)).squeeze(1)
+    if not drop_bg:
+        return p_t, p.sum(1) + 1
+    fg = (t != 0).to(p.dtype)
+    return p_t * fg, p[:, 1:].sum(1) + fg
+
+
+def _pixel(
+    input: Tensor,
+    target: Tensor,
+    jaccard: bool,
+    *,
+    from_logits: bool,
+    ignore_index: int | None,
+    multilabel: bool,
+    include_background: bool,
+    smooth: float,
+    reduction: str,
+) -> Tensor:
+    s = check_number(smooth, "smooth")
+    check_reduction(reduction)
+    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    inter, total = _pixel_terms(li, include_background)
+    score = safe_ratio(inter + s, total - inter + s) if jaccard else safe_ratio(2 * inter + s, total + s)
+    loss = 1 - score
+    valid = None if li.valid is None else li.valid.to(loss.dtype)
+    return reduce_pixels(loss if valid is None else loss * valid, valid, reduction)
+
+
+def pixel_dice_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    include_background: bool = True,
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Per-pixel Dice loss: a Dice over the class axis of each pixel, averaged over the valid pixels.
+
+    .. math:: L = \\frac{1}{|V|} \\sum_{i \\in V} \\Big(1 - \\frac{2 \\sum_c \\min(p_{ic}, y_{ic}) + s}
+              {\\sum_c (p_{ic} + y_{ic}) + s}\\Big)
+
+    Unlike :func:`dice_loss`, nothing is summed over pixels, so the loss is a pixel-wise (CE-like) loss that does
+    not rebalance classes. For hard labels :math:`\\min(p, y) = p\\,y`. With ``C == 1`` a background pixel scores
+    :math:`1 - s / (p + s)`, at most 1/2 for the default ``smooth=1``.
+
+    >>> p = torch.tensor([[[0.9, 0.2]]])                     # C = 1: pixels (1: p=0.9) and (0: p=0.2)
+    >>> round(float(pixel_dice_loss(p, torch.tensor([[1, 0]]), from_logits=False)), 4)   # (1 - 2.8/2.9 + 1 - 1/1.2)/2
+    0.1006
+    """
+    return _pixel(
+        input, target, False, from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel,
+        include_background=include_background, smooth=smooth, reduction=reduction,
+    )
+
+
+def pixel_jaccard_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    include_background: bool = True,
+    smooth: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Per-pixel Jaccard loss: the often-copied Keras ``jaccard_distance_loss``, a Jaccard over each pixel's classes.
+
+    .. math:: L = \\frac{1}{|V|} \\sum_{i \\in V} \\Big(1 - \\frac{\\sum_c \\min(p_{ic}, y_{ic}) + s}
+              {\\sum_c (p_{ic} + y_{ic}) - \\sum_c \\min(p_{ic}, y_{ic}) + s}\\Big)
+
+    The Keras version sums ``y * p`` over the last (class) axis with ``smooth=100`` and multiplies the result by
+    ``smooth``; here the loss is not rescaled (with the default ``smooth=1`` the two agree).
+
+    >>> p = torch.tensor([[[0.9, 0.2]]])
+    >>> round(float(pixel_jaccard_loss(p, torch.tensor([[1, 0]]), from_logits=False)), 4)   # (1 - 1.9/2 + 1 - 1/1.2)/2
+    0.1083
+    """
+    return _pixel(
+        input, target, True, from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel,
+        include_background=include_background, smooth=smooth, reduction=reduction,
+    )
+
+
+@register("dice")
+class DiceLoss(FunctionLoss, function=dice_loss):
+    """Soft Dice loss 1 - (2tp + s) / (2tp + fp + fn + s) over soft counts per (image, class)."""
+
+
+@register("jaccard", aliases=("iou",))
+class JaccardLoss(FunctionLoss, function=jaccard_loss):
+    """Soft Jaccard / IoU loss 1 - (tp + s) / (tp + fp + fn + s) over soft counts per (image, class)."""
+
+
+@register("tversky")
+class TverskyLoss(FunctionLoss, function=tversky_loss):
+    """Tversky loss 1 - (tp + s) / (tp + alpha fp + beta fn + s); alpha=0.3 weights FP, beta=0.7 FN."""
+
+
+@register("focal_tversky")
+class FocalTverskyLoss(FunctionLoss, function=focal_tversky_loss):
+    """Focal Tversky loss (1 - T)^gamma, gamma=0.75 (Abraham & Khan 2019)."""
+
+
+@register("generalized_dice")
+class GeneralizedDiceLoss(FunctionLoss, function=generalized_dice_loss):
+    """Generalized Dice loss: inverse-squared-volume class weights, summed before one ratio (Sudre et al.)."""
+
+
+@register("log_cosh_dice")
+class LogCoshDiceLoss(FunctionLoss, function=log_cosh_dice_loss):
+    """Log-cosh Dice loss log(cosh(1 - Dice)) per (image, class) (Jadon 2020)."""
+
+
+@register("pixel_dice")
+class PixelDiceLoss(FunctionLoss, function=pixel_dice_loss):
+    """Per-pixel Dice over the class axis, averaged over pixels (smooth=1)."""
+
+
+@register("pixel_jaccard")
+class PixelJaccardLoss(FunctionLoss, function=pixel_jaccard_loss):
+    """Per-pixel Jaccard over the class axis, averaged over pixels: the Keras jaccard_distance_loss (smooth=1)."""

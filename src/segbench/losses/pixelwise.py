@@ -1,0 +1,243 @@
+"""Pixel-wise losses: binary cross-entropy, cross-entropy and focal loss.
+
+Each is a mean over the valid pixels (``ignore_index`` excluded). ``reduction="mean"`` averages over every valid
+pixel of the batch, ``"sum"`` sums, ``"none"`` gives each image's mean, shape ``(N,)``. Class weights enter as a
+weighted mean :math:`\\sum_i w_{y_i} l_i / \\sum_i w_{y_i}` (PyTorch's convention), so their scale changes nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from segbench._checks import LossInputs
+from segbench.losses._common import Weights, channel_weights, check_number, prepare, reduce_pixels
+from segbench.losses.base import FunctionLoss
+from segbench.losses.registry import register
+
+__all__ = ["BCELoss", "CrossEntropyLoss", "FocalLoss", "bce_loss", "cross_entropy_loss", "focal_loss"]
+
+_LOG_FLOOR = -100.0  # PyTorch's BCE clamps log(p) here, so p = 0 gives a finite loss
+
+
+def _log_probs_sigmoid(li: LossInputs) -> tuple[Tensor, Tensor]:
+    """``log p`` and ``log(1 - p)`` of sigmoid outputs, stable for saturated logits."""
+    x = li.logits
+    if li.from_logits:
+        return F.logsigmoid(x), F.logsigmoid(-x)
+    return torch.log(x).clamp_min(_LOG_FLOOR), torch.log1p(-x).clamp_min(_LOG_FLOOR)
+
+
+def _log_probs_softmax(li: LossInputs) -> Tensor:
+    x = li.logits
+    return x.log_softmax(1) if li.from_logits else torch.log(x).clamp_min(_LOG_FLOOR)
+
+
+def _valid(li: LossInputs) -> Tensor | None:
+    return li.valid_float()
+
+
+def _sigmoid_elementwise(li: LossInputs, per_element: Tensor, weights: Tensor | None, reduction: str) -> Tensor:
+    """Reduce an ``(N, C, *spatial)`` loss over its valid elements, weighting channels by ``weights``."""
+    valid = _valid(li)
+    norm = None
+    if weights is not None or valid is not None:
+        norm = torch.ones_like(per_element[:, :1]) if valid is None else valid
+        norm = norm.expand_as(per_element) if weights is None else norm * weights
+        per_element = per_element * norm
+    return reduce_pixels(per_element, norm, reduction)
+
+
+def bce_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    pos_weight: float | Weights = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Binary cross-entropy of each channel's sigmoid, averaged over the valid elements.
+
+    .. math:: \\ell = -\\big[w_+\\, y \\log \\sigma(x) + (1 - y) \\log(1 - \\sigma(x))\\big]
+
+    ``pos_weight`` (:math:`w_+`, a number or one value per channel) weights the positive term, as in
+    :func:`torch.nn.functional.binary_cross_entropy_with_logits`. Every channel is an independent sigmoid: with
+    ``C >= 2`` and a label map, each channel is scored against the one-hot target (which is materialised).
+
+    Shapes: input ``(N, C, *spatial)``; target ``(N, *spatial)`` labels or ``(N, C, *spatial)`` in [0, 1].
+
+    >>> x = torch.tensor([[[0.0, 2.0]]])                      # (N=1, C=1, 2 pixels)
+    >>> round(float(bce_loss(x, torch.tensor([[1, 1]]))), 4)  # (log 2 + log(1 + e^-2)) / 2
+    0.4100
+    """
+    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    y = li.dense_target()
+    pw = channel_weights(pos_weight, li, "pos_weight")
+    if li.from_logits:
+        loss = F.binary_cross_entropy_with_logits(li.logits, y, pos_weight=pw, reduction="none")
+    else:
+        logp, log1mp = _log_probs_sigmoid(li)
+        pos = y * logp if pw is None else pw * y * logp
+        loss = -(pos + (1 - y) * log1mp)
+    return _sigmoid_elementwise(li, loss, None, reduction)
+
+
+def cross_entropy_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    class_weights: Weights = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Cross-entropy of the softmax over classes; binary (``C == 1``) and multilabel input use the sigmoid BCE.
+
+    .. math:: \\ell_i = -\\sum_c w_c\\, \\tilde y_{ic} \\log p_{ic},\\qquad
+              \\tilde y = (1 - \\varepsilon)\\, y + \\varepsilon / C,\\qquad
+              L = \\sum_i \\ell_i \\big/ \\sum_i w_{y_i}
+
+    For label maps this is :func:`torch.nn.functional.cross_entropy` with ``weight`` and ``label_smoothing``
+    (the floor every region loss is timed against); dense (soft) targets use the same formula with
+    :math:`\\sum_c w_c y_{ic}` as each pixel's weight. With ``C == 1`` (or ``multilabel``) it is sigmoid BCE, with
+    label smoothing toward 1/2 and ``class_weights`` weighting channels.
+
+    >>> x = torch.tensor([[[2.0], [0.0]]])                       # (N=1, C=2, 1 pixel)
+    >>> round(float(cross_entropy_loss(x, torch.tensor([[1]]))), 4)   # log(1 + e^2)
+    2.1269
+    """
+    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    eps = check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    w = channel_weights(class_weights, li, "class_weights")
+    if li.mode != "multiclass":
+        y = li.dense_target()
+        if eps:
+            y = y * (1 - eps) + eps / 2
+        if li.from_logits:
+            loss = F.binary_cross_entropy_with_logits(li.logits, y, reduction="none")
+        else:
+            logp, log1mp = _log_probs_sigmoid(li)
+            loss = -(y * logp + (1 - y) * log1mp)
+        return _sigmoid_elementwise(li, loss, w, reduction)
+    c = li.num_classes
+    if not li.dense:
+        logits = li.logits if li.from_logits else torch.log(li.logits).clamp_min(_LOG_FLOOR)
+        t = li.target if li.valid is None else li.target.masked_fill(~li.valid, -100)
+        wv = None if w is None else w.flatten()
+        if reduction == "mean":
+            if li.valid is not None and not bool(li.valid.any()):
+                return (logits * 0).sum()  # every pixel ignored: 0, not PyTorch's 0/0
+            return F.cross_entropy(logits, t, weight=wv, ignore_index=-100, label_smoothing=eps)
+        loss = F.cross_entropy(logits, t, weight=wv, ignore_index=-100, label_smoothing=eps, reduction="none")
+        norm: Tensor | None = None
+        if wv is not None:
+            norm = wv[li.target]
+        if li.valid is not None:
+            v = li.valid.to(loss.dtype)
+            norm = v if norm is None else norm * v
+        return reduce_pixels(loss, norm, reduction)
+    logp = _log_probs_softmax(li)
+    y = li.target if not eps else li.target * (1 - eps) + eps / c
+    wy = y if w is None else w * y
+    loss = -(wy * logp).sum(1)
+    norm = None if w is None else (w * li.target).sum(1)  # dense targets carry no ignore_index
+    return reduce_pixels(loss, norm, reduction)
+
+
+def _focal_factor(one_minus: Tensor, gamma: float) -> Tensor:
+    """``one_minus ** gamma`` with a finite gradient where ``one_minus == 0`` (saturated, any gamma >= 0)."""
+    sat = one_minus <= 0
+    return torch.where(sat, one_minus.detach().clamp_min(0).pow(gamma), one_minus.masked_fill(sat, 1.0).pow(gamma))
+
+
+def focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    multilabel: bool = False,
+    alpha: float | None = None,
+    gamma: float = 2.0,
+    class_weights: Weights = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Focal loss (Lin et al. 2017): sigmoid for ``C == 1`` and multilabel, softmax over classes for ``C >= 2``.
+
+    .. math::
+        \\text{sigmoid: } \\ell = -\\alpha\\, y (1 - p)^\\gamma \\log p - (1 - \\alpha)(1 - y)\\, p^\\gamma \\log(1 - p)
+
+        \\text{softmax: } \\ell_i = -\\sum_c \\alpha_c\\, y_{ic} (1 - p_{ic})^\\gamma \\log p_{ic},\\quad
+        \\alpha_0 = 1 - \\alpha,\\ \\alpha_{c \\ge 1} = \\alpha
+
+    ``alpha=None`` weights nothing (:math:`\\alpha` terms are 1); with the softmax, ``alpha`` weights the
+    foreground classes and ``1 - alpha`` the background class 0, as MONAI and kornia do. ``class_weights`` give a
+    weighted mean like :func:`cross_entropy_loss`. ``gamma = 0`` and ``alpha=None`` is (B)CE. The mean is over
+    pixels (summed over classes); MONAI and kornia divide the softmax loss by ``C`` as well.
+
+    >>> x = torch.tensor([[[0.0]]])                          # p = 0.5 for a positive pixel
+    >>> round(float(focal_loss(x, torch.tensor([[1]]))), 4)  # 0.5**2 * log 2
+    0.1733
+    """
+    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    g = check_number(gamma, "gamma", low=0.0)
+    a = None if alpha is None else check_number(alpha, "alpha", low=0.0, high=1.0)
+    w = channel_weights(class_weights, li, "class_weights")
+    if li.mode != "multiclass":
+        y = li.dense_target()
+        logp, log1mp = _log_probs_sigmoid(li)
+        pos = -y * torch.exp(g * log1mp) * logp
+        neg = -(1 - y) * torch.exp(g * logp) * log1mp
+        loss = pos + neg if a is None else a * pos + (1 - a) * neg
+        return _sigmoid_elementwise(li, loss, w, reduction)
+    logp = _log_probs_softmax(li)
+    valid = li.valid
+    if not li.dense:
+        t = li.target.unsqueeze(1)
+        logp_t = logp.gather(1, t).squeeze(1)
+        loss = -_focal_factor(-torch.expm1(logp_t), g) * logp_t
+        if a is not None:
+            loss = loss * torch.where(li.target == 0, 1 - a, a)
+        norm: Tensor | None = None if w is None else w.flatten()[li.target]
+        if norm is not None:
+            loss = loss * norm
+    else:
+        y = li.target
+        if a is not None:
+            y = y * _alpha_vector(a, li).to(y)
+        wy = y if w is None else w * y
+        loss = -(wy * _focal_factor(-torch.expm1(logp), g) * logp).sum(1)
+        norm = None if w is None else (w * li.target).sum(1)
+    if valid is not None:
+        v = valid.to(loss.dtype)
+        loss = loss * v
+        norm = v if norm is None else norm * v
+    return reduce_pixels(loss, norm, reduction)
+
+
+def _alpha_vector(a: float, li: LossInputs) -> Tensor:
+    shape = (1, li.num_classes) + (1,) * (li.logits.ndim - 2)
+    vec = torch.full((li.num_classes,), a, device=li.logits.device)
+    vec[0] = 1 - a
+    return vec.view(shape)
+
+
+@register("bce")
+class BCELoss(FunctionLoss, function=bce_loss):
+    """Binary cross-entropy per channel (sigmoid), with pos_weight; C >= 2 label maps are scored one-hot."""
+
+
+@register("ce")
+class CrossEntropyLoss(FunctionLoss, function=cross_entropy_loss):
+    """Cross-entropy (softmax), with class weights and label smoothing; C == 1 is binary cross-entropy."""
+
+
+@register("focal")
+class FocalLoss(FunctionLoss, function=focal_loss):
+    """Focal loss (Lin et al.): sigmoid for C == 1 / multilabel, softmax for C >= 2; alpha, gamma=2."""
+

@@ -1,0 +1,71 @@
+"""The registry of losses by name: it drives spec strings, ``segbench list losses`` and the contract tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from segbench.losses.base import FunctionLoss
+
+__all__ = ["describe", "get", "loss_class", "names", "register"]
+
+L = TypeVar("L", bound=type[FunctionLoss])
+
+_REGISTRY: dict[str, type[FunctionLoss]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(key: str, *, aliases: tuple[str, ...] = ()) -> Callable[[L], L]:
+    """Class decorator: register a loss under ``key`` (and ``aliases``), and set its ``key``."""
+
+    def deco(cls: L) -> L:
+        for name in (key, *aliases):
+            if name in _REGISTRY or name in _ALIASES:
+                raise ValueError(f"a loss named {name!r} is already registered")
+        cls.key = key
+        _REGISTRY[key] = cls
+        for a in aliases:
+            _ALIASES[a] = key
+        return cls
+
+    return deco
+
+
+def names() -> list[str]:
+    """The registered keys, sorted (aliases such as ``iou`` are accepted but not listed).
+
+    >>> names()[:4]
+    ['bce', 'boundary', 'ce', 'cldice']
+    """
+    return sorted(_REGISTRY)
+
+
+def loss_class(name: str) -> type[FunctionLoss]:
+    """The class registered under ``name`` or one of its aliases; ValueError listing the valid names."""
+    key = _ALIASES.get(name, name)
+    if key not in _REGISTRY:
+        aliases = ", ".join(f"{a} (= {k})" for a, k in _ALIASES.items())
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(_REGISTRY)}; aliases: {aliases}")
+    return _REGISTRY[key]
+
+
+def get(name: str, **kwargs: Any) -> FunctionLoss:
+    """A new loss module by name, e.g. ``get("tversky", alpha=0.3, beta=0.7)``.
+
+    >>> get("iou").spec
+    'jaccard'
+    """
+    return loss_class(name)(**kwargs)
+
+
+def describe() -> list[tuple[str, str]]:
+    """``(key, one-line summary)`` for every registered loss (the first line of its class docstring).
+
+    >>> dict(describe())["dice"]
+    'Soft Dice loss 1 - (2tp + s) / (2tp + fp + fn + s) over soft counts per (image, class).'
+    """
+    out = []
+    for key in names():
+        doc = (_REGISTRY[key].__doc__ or "").strip().splitlines()
+        out.append((key, doc[0].strip() if doc else ""))
+    return out

@@ -1,0 +1,430 @@
+"""Distance metrics between segmentation boundaries: Hausdorff (any percentile), ASSD/MASD and NSD.
+
+All four come from one object, :class:`SurfaceDistances`: the nearest-surface distances of every (image, class)
+pair, computed once (see :mod:`segbench.metrics._surface`), so asking for several metrics costs one surface
+extraction and one pair of nearest-neighbour searches per pair, not one per metric.
+
+Definitions (``S_P``, ``S_T``: the prediction's and target's surfaces; ``d(x, S)``: the Euclidean distance in
+physical units from ``x`` to the nearest point of ``S``; ``w(x)``: the weight of a surface point, 1 for
+``surface="voxel"`` and the surfel length/area for ``surface="surfel"``):
+
+* ``surface="voxel"`` (default) reproduces MONAI (``compute_hausdorff_distance``,
+  ``compute_average_surface_distance(symmetric=True)``, ``compute_surface_dice``), MetricsReloaded and, with
+  ``percentile_rule="pooled"``, MedPy's ``hd95``. ``surface="surfel"`` reproduces DeepMind's surface-distance
+  (``compute_robust_hausdorff``, ``compute_surface_dice_at_tolerance``) and MONAI's ``use_subvoxels=True``.
+* Percentiles: voxel surfaces use linear interpolation between order statistics (``numpy.percentile``, as MONAI
+  and MedPy); surfel surfaces use surface-distance's area-weighted rule (the smallest distance whose cumulative
+  surfel area reaches the percentile, no interpolation).
+* Empty masks: a *miss* (exactly one of prediction and target empty) is ``inf`` for HD and ASSD, or the stated
+  ``worst_case`` (``"diagonal"``: the image's physical diagonal ``sqrt(sum_i (n_i s_i)^2)``, an upper bound of
+  every distance in the image; or a number); NSD of a miss is 0. Both empty is undefined: NaN for every metric.
+  Never NaN for a miss (MONAI's HD95 is NaN there, MONAI issue #9095, and a NaN drops out of a mean).
+* Label maps with ``num_classes=C`` give one value per (image, class); the background class 0 is left out by
+  default (``include_background=False``, as MONAI's distance metrics). Binary input (bool, or labels in {0, 1}
+  without ``num_classes``) gives one value per image for the foreground. ``multilabel=True`` scores every channel.
+* ``ignore_index``: pixels whose target is ``ignore_index`` are background in both maps before surfaces are found
+  (as MONAI's ``compute_surface_dice``), so they add no surface of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from segbench._checks import as_tensor, check_label_maps
+from segbench.metrics._surface import FloatArray, PairSurfaces, check_spacing, pair_surfaces
+
+__all__ = [
+    "SurfaceDistances",
+    "average_surface_distance",
+    "distance_metrics",
+    "hausdorff_distance",
+    "normalized_surface_distance",
+    "surface_distances",
+]
+
+Surface = Literal["voxel", "surfel"]
+PercentileRule = Literal["directed", "pooled"]
+WorstCase = Literal["diagonal"] | float | None
+DISTANCE_METRICS = ("hd", "hd95", "assd", "masd", "nsd")
+
+
+def _check_choice(value: str, name: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+
+
+def _linear_percentile(d: FloatArray, q: float) -> float:
+    return float(d.max()) if q == 100.0 else float(np.percentile(d, q))
+
+
+def _weighted_percentile(d: FloatArray, w: FloatArray, q: float) -> float:
+    """surface-distance's rule: sort by (distance, weight); first distance whose cumulative weight share >= q."""
+    if q == 100.0:
+        return float(d.max())
+    order = np.lexsort((w, d))
+    ds, ws = d[order], w[order]
+    cum = np.cumsum(ws) / np.sum(ws)
+    idx = int(np.searchsorted(cum, q / 100.0))
+    return float(ds[min(idx, len(ds) - 1)])
+
+
+def _weights(pair: PairSurfaces) -> tuple[FloatArray, FloatArray]:
+    wp = pair.weights_pred if pair.weights_pred is not None else np.ones_like(pair.pred_to_target)
+    wt = pair.weights_target if pair.weights_target is not None else np.ones_like(pair.target_to_pred)
+    return wp, wt
+
+
+def _pair_hd(pair: PairSurfaces, q: float, rule: str) -> float:
+    dp, dt = pair.pred_to_target, pair.target_to_pred
+    voxel = pair.weights_pred is None
+    if rule == "directed":
+        if voxel:
+            return max(_linear_percentile(dp, q), _linear_percentile(dt, q))
+        wp, wt = _weights(pair)
+        return max(_weighted_percentile(dp, wp, q), _weighted_percentile(dt, wt, q))
+    pooled = np.concatenate([dp, dt])
+    if voxel:
+        return _linear_percentile(pooled, q)
+    wp, wt = _weights(pair)
+    return _weighted_percentile(pooled, np.concatenate([wp, wt]), q)
+
+
+def _pair_asd(pair: PairSurfaces, variant: str) -> float:
+    dp, dt = pair.pred_to_target, pair.target_to_pred
+    if pair.weights_pred is None:
+        if variant == "assd":
+            return float(np.concatenate([dp, dt]).mean())
+        return 0.5 * (float(dp.mean()) + float(dt.mean()))
+    wp, wt = _weights(pair)
+    sp, st = float(np.sum(dp * wp)), float(np.sum(dt * wt))
+    if variant == "assd":
+        return (sp + st) / (float(np.sum(wp)) + float(np.sum(wt)))
+    return 0.5 * (sp / float(np.sum(wp)) + st / float(np.sum(wt)))
+
+
+def _pair_nsd(pair: PairSurfaces, tolerance: float) -> float:
+    wp, wt = _weights(pair)
+    hit = float(np.sum(wp[pair.pred_to_target <= tolerance])) + float(np.sum(wt[pair.target_to_pred <= tolerance]))
+    return hit / (float(np.sum(wp)) + float(np.sum(wt)))
+
+
+@dataclass(frozen=True)
+class SurfaceDistances:
+    """Nearest-surface distances of every (image, class) pair; every distance metric is read from it.
+
+    ``pairs`` holds one :class:`~segbench.metrics._surface.PairSurfaces` per case (row-major over ``shape``), or
+    None where a mask is empty; ``pred_empty``/``target_empty`` (bool tensors of ``shape``) say which.
+    ``shape`` is ``(N,)`` for binary input and ``(N, C')`` per class. ``diagonal`` is the image's physical
+    diagonal, the ``worst_case="diagonal"`` value.
+    """
+
+    pairs: tuple[PairSurfaces | None, ...]
+    pred_empty: Tensor
+    target_empty: Tensor
+    shape: tuple[int, ...]
+    diagonal: float
+    surface: str
+
+    @property
+    def miss(self) -> Tensor:
+        """Cases with exactly one side empty (bool tensor of ``shape``)."""
+        return self.pred_empty ^ self.target_empty
+
+    @property
+    def undefined(self) -> Tensor:
+        """Cases with both sides empty (bool tensor of ``shape``)."""
+        return self.pred_empty & self.target_empty
+
+    def _worst(self, worst_case: WorstCase) -> float:
+        if worst_case is None:
+            return float("inf")
+        if isinstance(worst_case, str):
+            _check_choice(worst_case, "worst_case", ("diagonal",))
+            return self.diagonal
+        value = float(worst_case)
+        if not value >= 0:
+            raise ValueError(f"worst_case must be None, 'diagonal' or a number >= 0, got {worst_case!r}")
+        return value
+
+    def _collect(self, fn: Any, miss_value: float) -> Tensor:
+        out = np.empty(len(self.pairs))
+        miss, undefined = self.miss.flatten().tolist(), self.undefined.flatten().tolist()
+        for i, pair in enumerate(self.pairs):
+            if pair is not None:
+                out[i] = fn(pair)
+            else:
+                out[i] = float("nan") if undefined[i] else miss_value if miss[i] else float("nan")
+        return torch.from_numpy(out).reshape(self.shape)
+
+    def hausdorff(
+        self, percentile: float = 100.0, *, percentile_rule: PercentileRule = "directed", worst_case: WorstCase = None
+    ) -> Tensor:
+        """Hausdorff distance at ``percentile`` (see :func:`hausdorff_distance`)."""
+        q = float(percentile)
+        if not 0.0 <= q <= 100.0:
+            raise ValueError(f"percentile must lie in [0, 100], got {percentile}")
+        _check_choice(percentile_rule, "percentile_rule", ("directed", "pooled"))
+        return self._collect(lambda p: _pair_hd(p, q, percentile_rule), self._worst(worst_case))
+
+    def average(self, variant: Literal["assd", "masd"] = "assd", *, worst_case: WorstCase = None) -> Tensor:
+        """Average surface distance, ``"assd"`` (pooled) or ``"masd"`` (see :func:`average_surface_distance`)."""
+        _check_choice(variant, "variant", ("assd", "masd"))
+        return self._collect(lambda p: _pair_asd(p, variant), self._worst(worst_case))
+
+    def nsd(self, tolerance: float | Sequence[float]) -> Tensor:
+        """Normalized surface distance at ``tolerance`` (see :func:`normalized_surface_distance`)."""
+        n_cls = self.shape[1] if len(self.shape) == 2 else 1
+        tol = [float(tolerance)] * n_cls if isinstance(tolerance, (int, float)) else [float(t) for t in tolerance]
+        if len(tol) != n_cls:
+            raise ValueError(f"tolerance needs one value, or one per scored class ({n_cls}), got {len(tol)}")
+        if not all(np.isfinite(t) and t >= 0 for t in tol):
+            raise ValueError(f"tolerance must be finite and >= 0, got {tol}")
+        out = np.empty(len(self.pairs))
+        miss, undefined = self.miss.flatten().tolist(), self.undefined.flatten().tolist()
+        for i, pair in enumerate(self.pairs):
+            if pair is not None:
+                out[i] = _pair_nsd(pair, tol[i % n_cls])
+            else:
+                out[i] = 0.0 if miss[i] and not undefined[i] else float("nan")
+        return torch.from_numpy(out).reshape(self.shape)
+
+
+def _case_masks(
+    pred: Any,
+    target: Any,
+    num_classes: int | None,
+    include_background: bool,
+    multilabel: bool,
+    ignore_index: int | None,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[int, ...], tuple[int, ...]]:
+    """Validated (pred, target) bool masks per case, the output shape, and the spatial shape."""
+    lm = check_label_maps(pred, target, num_classes=num_classes, multilabel=multilabel, ignore_index=ignore_index)
+    raw_p, raw_t = as_tensor(pred, "pred"), as_tensor(target, "target")
+    if lm.valid is None and raw_p.dtype == raw_t.dtype:
+        # validated above; read the masks from the caller's tensors (no int64 copies, bool input used as is)
+        p, t = raw_p.detach().cpu().numpy(), raw_t.detach().cpu().numpy()
+    else:
+        p, t = lm.pred.detach().cpu().numpy(), lm.target.detach().cpu().numpy()
+    if lm.binary and p.dtype == np.bool_ and t.dtype == np.bool_:
+        return [(p[i], t[i]) for i in range(p.shape[0])], (p.shape[0],), p.shape[1:]
+    valid = None if lm.valid is None else lm.valid.detach().cpu().numpy()
+    n = p.shape[0]
+    cases: list[tuple[np.ndarray, np.ndarray]] = []
+    if lm.multilabel:
+        out_shape: tuple[int, ...] = (n, p.shape[1])
+        for i in range(n):
+            cases.extend((p[i, c] == 1, t[i, c] == 1) for c in range(p.shape[1]))
+        return cases, out_shape, p.shape[2:]
+    if lm.binary:
+        return [(p[i] == 1, t[i] == 1) for i in range(n)], (n,), p.shape[1:]
+    classes = list(range(0 if include_background else 1, lm.num_classes))
+    for i in range(n):
+        for c in classes:
+            pm, tm = p[i] == c, t[i] == c
+            if c == 0 and valid is not None:
+                pm &= valid[i]
+                tm &= valid[i]
+            cases.append((pm, tm))
+    return cases, (n, len(classes)), p.shape[1:]
+
+
+def surface_distances(
+    pred: Any,
+    target: Any,
+    *,
+    spacing: float | Sequence[float] | None = None,
+    num_classes: int | None = None,
+    include_background: bool = False,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+    surface: Surface = "voxel",
+) -> SurfaceDistances:
+    """Compute the nearest-surface distances of every (image, class) pair once, for any distance metric.
+
+    ``pred`` and ``target`` are hard label maps ``(N, *spatial)`` (bool or integer), 2D or 3D (voxel surfaces
+    work in any dimension), with ``spacing`` in the array's axis order.
+
+    >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+    >>> sd = surface_distances(t.roll(1, dims=2), t)
+    >>> sd.hausdorff().tolist(), sd.nsd(0.5).tolist()
+    ([1.0], [0.5])
+    """
+    _check_choice(surface, "surface", ("voxel", "surfel"))
+    cases, shape, spatial = _case_masks(pred, target, num_classes, include_background, multilabel, ignore_index)
+    sp = check_spacing(spacing, len(spatial))
+    if surface == "surfel" and len(spatial) not in (2, 3):
+        raise ValueError(f"surface='surfel' supports 2D and 3D masks, got {len(spatial)} spatial axes")
+    pairs = tuple(pair_surfaces(pm, tm, sp, surface) for pm, tm in cases)
+    pred_empty = torch.tensor([not pm.any() for pm, _ in cases], dtype=torch.bool).reshape(shape)
+    target_empty = torch.tensor([not tm.any() for _, tm in cases], dtype=torch.bool).reshape(shape)
+    diagonal = float(np.sqrt(sum((n * s) ** 2 for n, s in zip(spatial, sp, strict=True))))
+    return SurfaceDistances(pairs, pred_empty, target_empty, shape, diagonal, surface)
+
+
+def hausdorff_distance(
+    pred: Any,
+    target: Any,
+    *,
+    spacing: float | Sequence[float] | None = None,
+    percentile: float = 100.0,
+    num_classes: int | None = None,
+    include_background: bool = False,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+    surface: Surface = "voxel",
+    percentile_rule: PercentileRule = "directed",
+    worst_case: WorstCase = None,
+) -> Tensor:
+    r"""Hausdorff distance between the prediction's and target's surfaces; ``percentile=95`` gives HD95.
+
+    .. math::
+
+        \mathrm{HD}_q = \max\big(P_q\{d(x, S_T) : x \in S_P\},\; P_q\{d(y, S_P) : y \in S_T\}\big)
+
+    with ``percentile_rule="directed"`` (MONAI, MetricsReloaded); ``"pooled"`` takes one percentile of both
+    sets together, :math:`P_q(\{d(x, S_T)\} \cup \{d(y, S_P)\})` (MedPy's ``hd95``). ``q = 100`` is the classic
+    Hausdorff distance (both rules agree). Returns float64 ``(N,)`` (binary) or ``(N, C')`` (per class); ``inf``
+    (or ``worst_case``) for a miss, NaN when both masks are empty.
+
+    >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+    >>> hausdorff_distance(t.roll(2, dims=1), t, spacing=(0.5, 1.0)).tolist()
+    [1.0]
+    """
+    sd = surface_distances(
+        pred, target, spacing=spacing, num_classes=num_classes, include_background=include_background,
+        multilabel=multilabel, ignore_index=ignore_index, surface=surface,
+    )
+    return sd.hausdorff(percentile, percentile_rule=percentile_rule, worst_case=worst_case)
+
+
+def average_surface_distance(
+    pred: Any,
+    target: Any,
+    *,
+    spacing: float | Sequence[float] | None = None,
+    variant: Literal["assd", "masd"] = "assd",
+    num_classes: int | None = None,
+    include_background: bool = False,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+    surface: Surface = "voxel",
+    worst_case: WorstCase = None,
+) -> Tensor:
+    r"""Average symmetric surface distance (ASSD), or the mean of the directed means (MASD).
+
+    .. math::
+
+        \mathrm{ASSD} = \frac{\sum_{x \in S_P} w(x) d(x, S_T) + \sum_{y \in S_T} w(y) d(y, S_P)}
+                             {\sum_{x \in S_P} w(x) + \sum_{y \in S_T} w(y)}, \qquad
+        \mathrm{MASD} = \tfrac12 \Big(\frac{\sum_{S_P} w\, d(\cdot, S_T)}{\sum_{S_P} w}
+                        + \frac{\sum_{S_T} w\, d(\cdot, S_P)}{\sum_{S_T} w}\Big)
+
+    ``variant="assd"`` is MONAI's ``symmetric=True``, MedPy 0.5 ``assd`` and MetricsReloaded ``assd``;
+    ``"masd"`` is MetricsReloaded ``masd`` (and the mean of surface-distance's two directed averages with
+    ``surface="surfel"``). They differ when one surface is much larger than the other. Shapes and empty cases as
+    :func:`hausdorff_distance`.
+
+    >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+    >>> average_surface_distance(t.roll(1, dims=2), t).tolist()
+    [0.5]
+    """
+    sd = surface_distances(
+        pred, target, spacing=spacing, num_classes=num_classes, include_background=include_background,
+        multilabel=multilabel, ignore_index=ignore_index, surface=surface,
+    )
+    return sd.average(variant, worst_case=worst_case)
+
+
+def normalized_surface_distance(
+    pred: Any,
+    target: Any,
+    *,
+    tolerance: float | Sequence[float],
+    spacing: float | Sequence[float] | None = None,
+    num_classes: int | None = None,
+    include_background: bool = False,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+    surface: Surface = "voxel",
+) -> Tensor:
+    r"""Normalized surface distance (surface Dice) at ``tolerance`` (physical units; one, or one per class).
+
+    .. math::
+
+        \mathrm{NSD}_\tau = \frac{\sum_{x \in S_P,\, d(x, S_T) \le \tau} w(x)
+                                  + \sum_{y \in S_T,\, d(y, S_P) \le \tau} w(y)}
+                                 {\sum_{x \in S_P} w(x) + \sum_{y \in S_T} w(y)}
+
+    MONAI ``compute_surface_dice`` and MetricsReloaded ``nsd`` (voxel surfaces); surface-distance
+    ``compute_surface_dice_at_tolerance`` and MONAI ``use_subvoxels=True`` (surfels). In [0, 1]; 0 for a miss,
+    NaN when both masks are empty.
+
+    >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+    >>> normalized_surface_distance(t.roll(1, dims=2), t, tolerance=1.0).tolist()
+    [1.0]
+    """
+    sd = surface_distances(
+        pred, target, spacing=spacing, num_classes=num_classes, include_background=include_background,
+        multilabel=multilabel, ignore_index=ignore_index, surface=surface,
+    )
+    return sd.nsd(tolerance)
+
+
+def distance_metrics(
+    pred: Any,
+    target: Any,
+    *,
+    metrics: Sequence[str] = ("hd", "hd95", "assd", "nsd"),
+    tolerance: float | Sequence[float] = 1.0,
+    spacing: float | Sequence[float] | None = None,
+    num_classes: int | None = None,
+    include_background: bool = False,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+    surface: Surface = "voxel",
+    percentile_rule: PercentileRule = "directed",
+    worst_case: WorstCase = None,
+) -> dict[str, Tensor]:
+    """Several distance metrics from one surface computation: ``{"hd", "hd95", "assd", "masd", "nsd"}``.
+
+    Each value is what the matching function returns with the same arguments (``nsd`` at ``tolerance``).
+
+    >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+    >>> {k: v.tolist() for k, v in distance_metrics(t.roll(1, dims=2), t).items()}
+    {'hd': [1.0], 'hd95': [1.0], 'assd': [0.5], 'nsd': [1.0]}
+    """
+    for name in metrics:
+        _check_choice(name, "each metric", DISTANCE_METRICS)
+    sd = surface_distances(
+        pred, target, spacing=spacing, num_classes=num_classes, include_background=include_background,
+        multilabel=multilabel, ignore_index=ignore_index, surface=surface,
+    )
+    return metrics_from(sd, metrics, tolerance=tolerance, percentile_rule=percentile_rule, worst_case=worst_case)
+
+
+def metrics_from(
+    sd: SurfaceDistances,
+    metrics: Sequence[str],
+    *,
+    tolerance: float | Sequence[float] = 1.0,
+    percentile_rule: PercentileRule = "directed",
+    worst_case: WorstCase = None,
+) -> dict[str, Tensor]:
+    """The named metrics (keys of ``DISTANCE_METRICS``) read from one :class:`SurfaceDistances`."""
+    out: dict[str, Tensor] = {}
+    for name in metrics:
+        _check_choice(name, "each metric", DISTANCE_METRICS)
+        if name in ("hd", "hd95"):
+            q = 100.0 if name == "hd" else 95.0
+            out[name] = sd.hausdorff(q, percentile_rule=percentile_rule, worst_case=worst_case)
+        elif name in ("assd", "masd"):
+            out[name] = sd.average(name, worst_case=worst_case)  # type: ignore[arg-type]
+        else:
+            out[name] = sd.nsd(tolerance)
+    return out

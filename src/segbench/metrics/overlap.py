@@ -1,0 +1,656 @@
+"""Count metrics on hard label maps: accuracy, balanced accuracy, precision, recall, specificity, Dice/F1, F-beta,
+IoU/Jaccard, Tversky, MCC and Cohen's kappa.
+
+Every metric here is one formula over a confusion matrix. The functions validate their input with
+:func:`segbench._checks.check_label_maps`, count with :func:`segbench.counts.confusion_counts`, and score with
+:func:`from_confusion`, the same code path as :meth:`segbench.metrics.ConfusionMatrix.score`, so a streamed score
+equals a one-shot score exactly.
+
+Shared arguments
+    ``pred, target``: hard label maps ``(N, *spatial)`` (int or bool; 2D, 3D or any rank), or ``(N, C, *spatial)``
+    0/1 maps with ``multilabel=True``. Floats are rejected: convert logits with
+    :func:`segbench.metrics.to_labels` first.
+
+    ``num_classes``: ``None`` means binary input (bool, or labels in {0, 1}); binary input scores the foreground
+    class only. With ``num_classes=C`` labels lie in ``[0, C)`` and every class is scored.
+
+    ``average``: ``"macro"`` (mean of per-class scores), ``"micro"`` (score of counts pooled over classes),
+    ``"weighted"`` (per-class scores weighted by target support) or ``"none"`` (one value per scored class:
+    ``(K,)``, or ``(N, K)`` with ``per_image=True``; K = C, C - 1 without background, 1 for binary input).
+
+    ``include_background``: ``False`` drops class 0 (channel 0 of multilabel maps) from the per-class scores and
+    their averages. Statistics of the whole C x C matrix (``accuracy``, ``mcc``, ``cohen_kappa`` with
+    ``average="micro"``, and ``balanced_accuracy``) have no classes to select and always use all of them.
+
+    ``ignore_index``: target label whose pixels count nowhere (neither in the target nor the prediction).
+
+    ``per_image``: ``False`` pools the counts of the batch (a dataset-level score); ``True`` scores each image, then
+    takes the mean over images (images whose score is undefined are skipped).
+
+    ``empty_score``: the value of an undefined score (0/0 of the formula, e.g. Dice of a class absent from both
+    target and prediction). NaN by default: macro, weighted and image means skip it. ``1.0`` is the Kaggle
+    convention.
+
+Results are float64 tensors on the input's device.
+
+The accuracy paradox, on 10 % foreground predicted as all background:
+
+>>> target = torch.zeros(1, 10, dtype=torch.bool); target[0, 0] = True
+>>> pred = torch.zeros(1, 10, dtype=torch.bool)
+>>> [round(float(f(pred, target)), 3) for f in (accuracy, iou_score, f1_score, recall, balanced_accuracy)]
+[0.9, 0.0, 0.0, 0.0, 0.5]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from segbench._checks import check_label_maps, check_positive
+from segbench.counts import (
+    Counts,
+    accuracy_formula,
+    confusion_counts,
+    dice_formula,
+    fbeta_formula,
+    jaccard_formula,
+    precision_formula,
+    recall_formula,
+    specificity_formula,
+    stat_scores,
+    tversky_formula,
+)
+from segbench.reduction import aggregate, check_average, nanmean
+
+__all__ = [
+    "METRICS",
+    "accuracy",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "dice_score",
+    "f1_score",
+    "fbeta_score",
+    "from_confusion",
+    "get",
+    "iou_score",
+    "jaccard_index",
+    "mcc",
+    "names",
+    "precision",
+    "recall",
+    "specificity",
+    "tversky_index",
+]
+
+NAN = float("nan")
+CountMetric = Callable[..., Tensor]
+
+
+# ---- formulas that exist only for metrics (the shared ones live in segbench.counts) -------------------------------
+
+
+def _tn(c: Counts) -> Tensor:
+    if c.tn is None:
+        raise ValueError("this metric needs true negatives, which soft counts do not have")
+    return c.tn
+
+
+def _mcc_formula(c: Counts) -> Tensor:
+    """One-vs-rest MCC: (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)); 0/0 (a zero marginal) is NaN."""
+    tn = _tn(c)
+    den = ((c.tp + c.fp) * (c.tp + c.fn) * (tn + c.fp) * (tn + c.fn)).sqrt()
+    return (c.tp * tn - c.fp * c.fn) / den
+
+
+def _kappa_formula(c: Counts) -> Tensor:
+    """One-vs-rest Cohen's kappa: 2 (tp tn - fn fp) / ((tp+fp)(fp+tn) + (tp+fn)(fn+tn))."""
+    tn = _tn(c)
+    return 2 * (c.tp * tn - c.fn * c.fp) / ((c.tp + c.fp) * (c.fp + tn) + (c.tp + c.fn) * (c.fn + tn))
+
+
+def _binary_balanced_formula(c: Counts) -> Tensor:
+    """Balanced accuracy of one binary channel: the mean of recall and specificity, skipping an undefined one."""
+    return torch.stack([recall_formula(c), specificity_formula(c)]).nanmean(0)
+
+
+def _matrix_accuracy(m: Tensor) -> Tensor:
+    """trace / total of ``(..., C, C)`` matrices."""
+    return torch.diagonal(m, dim1=-2, dim2=-1).sum(-1) / m.sum((-2, -1))
+
+
+def _matrix_terms(m: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    t, p = m.sum(-1), m.sum(-2)  # per-class target and prediction totals
+    s = m.sum((-2, -1))
+    agree = torch.diagonal(m, dim1=-2, dim2=-1).sum(-1) * s - (t * p).sum(-1)
+    return agree, s * s - (t * p).sum(-1), s * s - (t * t).sum(-1), s * s - (p * p).sum(-1)
+
+
+def _matrix_mcc(m: Tensor) -> Tensor:
+    """Multiclass MCC (Gorodkin's R_K, as scikit-learn) of ``(..., C, C)`` matrices."""
+    agree, _, tt, pp = _matrix_terms(m)
+    return agree / (tt * pp).sqrt()
+
+
+def _matrix_kappa(m: Tensor) -> Tensor:
+    """Multiclass Cohen's kappa (p_o - p_e) / (1 - p_e) of ``(..., C, C)`` matrices."""
+    agree, chance, _, _ = _matrix_terms(m)
+    return agree / chance
+
+
+@dataclass(frozen=True)
+class _Spec:
+    formula: Callable[..., Tensor]  # per-class (one-vs-rest) score of Counts
+    matrix: Callable[[Tensor], Tensor] | None = None  # statistic of the whole C x C matrix, used for "micro"
+    multilabel_formula: Callable[..., Tensor] | None = None  # per-channel score where it differs from `formula`
+    all_classes: bool = False  # binary and multiclass input: score every class (balanced accuracy)
+    params: tuple[tuple[str, float], ...] = ()  # the metric's own parameters and their defaults
+
+
+_SPECS: dict[str, _Spec] = {
+    "accuracy": _Spec(accuracy_formula, _matrix_accuracy),
+    "balanced_accuracy": _Spec(recall_formula, multilabel_formula=_binary_balanced_formula, all_classes=True),
+    "precision": _Spec(precision_formula),
+    "recall": _Spec(recall_formula),
+    "specificity": _Spec(specificity_formula),
+    "dice": _Spec(dice_formula),
+    "fbeta": _Spec(fbeta_formula, params=(("beta", 1.0),)),
+    "iou": _Spec(jaccard_formula),
+    "tversky": _Spec(tversky_formula, params=(("alpha", 0.3), ("beta", 0.7))),
+    "mcc": _Spec(_mcc_formula, _matrix_mcc),
+    "cohen_kappa": _Spec(_kappa_formula, _matrix_kappa),
+}
+_DEFAULT_AVERAGE = {"accuracy": "micro", "mcc": "micro", "cohen_kappa": "micro"}
+_ALIASES = {
+    "f1": "dice",
+    "f1_score": "dice",
+    "dice_score": "dice",
+    "jaccard": "iou",
+    "jaccard_index": "iou",
+    "iou_score": "iou",
+    "tversky_index": "tversky",
+    "fbeta_score": "fbeta",
+    "kappa": "cohen_kappa",
+}
+
+
+def _canonical(metric: str) -> str:
+    name = _ALIASES.get(metric, metric)
+    if name not in _SPECS:
+        raise ValueError(
+            f"unknown count metric {metric!r}; choose one of {sorted(_SPECS)} (aliases {sorted(_ALIASES)})"
+        )
+    return name
+
+
+def _classes(n_classes: int, *, binary: bool, multilabel: bool, include_background: bool, spec: _Spec) -> Tensor | None:
+    if binary and not spec.all_classes:
+        return torch.tensor([1])
+    if include_background or (spec.all_classes and not multilabel):
+        return None
+    if n_classes < 2:
+        raise ValueError(f"include_background=False leaves no class to score (the input has {n_classes} class)")
+    return torch.arange(1, n_classes)
+
+
+def from_confusion(
+    confusion: Tensor,
+    metric: str,
+    *,
+    binary: bool = False,
+    multilabel: bool = False,
+    average: str | None = None,
+    include_background: bool = True,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    **params: float,
+) -> Tensor:
+    """Score a confusion matrix with any count metric: the one code path of every function in this module.
+
+    ``confusion`` holds counts with rows = target class and columns = predicted class: ``(C, C)`` or per image
+    ``(N, C, C)``; multilabel ``(C, 2, 2)`` or ``(N, C, 2, 2)``. ``per_image=True`` needs the image axis.
+    ``metric`` is a registered name (see :func:`names`), ``average=None`` the metric's default, ``binary=True``
+    scores the foreground class of a 2-class matrix as for binary input. ``params`` are the metric's own
+    (``beta=1`` for ``"fbeta"``, ``alpha=0.3`` and ``beta=0.7`` for ``"tversky"``, the functions' defaults).
+
+    >>> cm = torch.tensor([[5, 1], [2, 2]])          # rows = target, columns = prediction
+    >>> float(from_confusion(cm, "dice", binary=True))   # 2*2 / (2*2 + 1 + 2)
+    0.5714285714285714
+    >>> float(from_confusion(cm, "accuracy"))            # (5 + 2) / 10
+    0.7
+    """
+    name = _canonical(metric)
+    spec = _SPECS[name]
+    avg = check_average(_DEFAULT_AVERAGE.get(name, "macro") if average is None else average)
+    defaults = dict(spec.params)
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise TypeError(f"{name} takes no parameter(s) {sorted(unknown)}; its parameters are {list(defaults)}")
+    m = torch.as_tensor(confusion)
+    core = 3 if multilabel else 2
+    if m.ndim == core and not per_image:
+        m = m.unsqueeze(0)
+    ok = m.ndim == core + 1 and (m.shape[-2:] == (2, 2) if multilabel else m.shape[-1] == m.shape[-2])
+    if not ok:
+        want = "(N, C, 2, 2)" if multilabel else "(N, C, C)"
+        raise ValueError(
+            f"confusion must have shape {want}" + ("" if per_image else " or without the image axis")
+            + f", got {tuple(m.shape)}"
+        )
+    if binary and (multilabel or m.shape[-1] != 2):
+        raise ValueError(f"binary=True needs a 2-class matrix, got shape {tuple(m.shape)}")
+    n_classes = m.shape[1] if multilabel else m.shape[-1]
+    if not per_image:
+        m = m.sum(0, keepdim=True)
+    if spec.matrix is not None and avg == "micro" and not multilabel:
+        s = spec.matrix(m.to(torch.float64))
+        if not math.isnan(empty_score):
+            s = torch.where(torch.isnan(s), torch.full_like(s, empty_score), s)
+        return nanmean(s, dim=0)
+    formula = spec.multilabel_formula if multilabel and spec.multilabel_formula is not None else spec.formula
+    if defaults:
+        formula = partial(formula, **{**defaults, **params})
+    classes = _classes(
+        n_classes, binary=binary, multilabel=multilabel, include_background=include_background, spec=spec
+    )
+    return aggregate(
+        stat_scores(m), formula, average=avg, per_image=per_image, classes=classes, empty_score=float(empty_score)
+    )
+
+
+def _score(
+    metric: str,
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None,
+    average: str,
+    include_background: bool,
+    ignore_index: int | None,
+    per_image: bool,
+    empty_score: float,
+    multilabel: bool,
+    **params: float,
+) -> Tensor:
+    check_average(average)
+    lm = check_label_maps(pred, target, num_classes=num_classes, multilabel=multilabel, ignore_index=ignore_index)
+    confusion = confusion_counts(lm, per_image=per_image)
+    return from_confusion(
+        confusion,
+        metric,
+        binary=lm.binary,
+        multilabel=lm.multilabel,
+        average=average,
+        include_background=include_background,
+        per_image=per_image,
+        empty_score=empty_score,
+        **params,
+    )
+
+
+def accuracy(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "micro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Pixel accuracy.
+
+    .. math:: \\text{micro: } \\frac{\\operatorname{tr} M}{\\sum_{ij} M_{ij}} \\qquad
+              \\text{per class: } \\frac{tp_k + tn_k}{tp_k + fp_k + fn_k + tn_k}
+
+    The default ``average="micro"`` is the global fraction of correctly labelled pixels (scikit-learn's
+    ``accuracy_score``, torchmetrics' micro accuracy), the number people mean by "pixel accuracy"; it is the
+    statistic whose paradox the imbalance literature warns about. ``"macro"``, ``"weighted"`` and ``"none"`` use
+    the one-vs-rest accuracy of each class (MONAI's confusion-matrix ``"accuracy"``); torchmetrics' macro accuracy
+    is the mean *recall*, which is :func:`balanced_accuracy` here. Multilabel micro accuracy pools the
+    per-channel counts. Returns a scalar, or ``(K,)``/``(N, K)`` for ``average="none"``.
+
+    >>> pred, target = torch.tensor([[0, 1, 2, 2]]), torch.tensor([[0, 1, 1, 2]])
+    >>> float(accuracy(pred, target, num_classes=3))
+    0.75
+    >>> accuracy(pred, target, num_classes=3, average="none").tolist()
+    [1.0, 0.75, 0.75]
+    """
+    return _score("accuracy", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+def balanced_accuracy(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Balanced accuracy: the mean recall over the classes present in the target (scikit-learn's definition).
+
+    .. math:: BA = \\frac{1}{|K|} \\sum_{k \\in K} \\frac{tp_k}{tp_k + fn_k},\\quad K = \\{k : tp_k + fn_k > 0\\}
+
+    Always over every class, background included, binary input too (there it is the mean of sensitivity and
+    specificity, so predicting all background scores 0.5): dropping a class would make it a different statistic,
+    which is ``recall(average="macro", include_background=False)``. ``include_background`` therefore only
+    selects channels of multilabel maps, each of which is scored as its own binary problem. ``average="none"``
+    gives the per-class recalls, ``"micro"`` and ``"weighted"`` equal :func:`accuracy` (as in scikit-learn).
+    MONAI's confusion-matrix ``"balanced accuracy"`` is the one-vs-rest (TPR + TNR) / 2 of each class instead.
+
+    >>> pred, target = torch.tensor([[0, 0, 0, 2]]), torch.tensor([[0, 1, 1, 2]])
+    >>> float(balanced_accuracy(pred, target, num_classes=3))   # (1 + 0 + 1) / 3
+    0.6666666666666666
+    """
+    return _score("balanced_accuracy", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+def precision(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Precision (positive predictive value) per class, then averaged.
+
+    .. math:: P_k = \\frac{tp_k}{tp_k + fp_k}
+
+    Undefined (NaN, or ``empty_score``) where the class is never predicted; scikit-learn's ``zero_division=nan``.
+
+    >>> float(precision(torch.tensor([[1, 1, 0, 1]]), torch.tensor([[1, 0, 0, 1]])))   # 2 / 3
+    0.6666666666666666
+    """
+    return _score("precision", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+def recall(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Recall (sensitivity, true positive rate) per class, then averaged.
+
+    .. math:: R_k = \\frac{tp_k}{tp_k + fn_k}
+
+    Undefined (NaN, or ``empty_score``) where the class is absent from the target.
+
+    >>> float(recall(torch.tensor([[1, 0, 0, 1]]), torch.tensor([[1, 1, 0, 1]])))   # 2 / 3
+    0.6666666666666666
+    """
+    return _score("recall", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+def specificity(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Specificity (true negative rate) per class, one-vs-rest, then averaged.
+
+    .. math:: S_k = \\frac{tn_k}{tn_k + fp_k}
+
+    Undefined where every pixel belongs to the class in the target.
+
+    >>> float(specificity(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 0, 0]])))   # 2 / 3
+    0.6666666666666666
+    """
+    return _score("specificity", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+def f1_score(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Dice coefficient, the F1 score: :func:`dice_score` is the same function.
+
+    .. math:: D_k = \\frac{2\\,tp_k}{2\\,tp_k + fp_k + fn_k}
+
+    Undefined (NaN by default, ``empty_score`` otherwise) where the class is absent from target and prediction.
+    Macro Dice without background is what most papers report: ``include_background=False``.
+
+    >>> pred, target = torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]])
+    >>> f1_score(pred, target, num_classes=3, average="none").tolist()
+    [1.0, 0.6666666666666666, 0.6666666666666666]
+    >>> float(dice_score(pred, target, num_classes=3, include_background=False))
+    0.6666666666666666
+    """
+    return _score("dice", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+dice_score = f1_score
+
+
+def fbeta_score(
+    pred: Any,
+    target: Any,
+    *,
+    beta: float = 1.0,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """F-beta score: recall weighs ``beta`` times as much as precision; ``beta=1`` is Dice.
+
+    .. math:: F_{\\beta,k} = \\frac{(1+\\beta^2)\\,tp_k}{(1+\\beta^2)\\,tp_k + \\beta^2 fn_k + fp_k}
+
+    >>> float(fbeta_score(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 1, 1]]), beta=2.0))   # 5 / (5 + 4*2 + 1)
+    0.35714285714285715
+    """
+    return _score("fbeta", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel, beta=check_positive(beta, "beta", allow_zero=False))
+
+
+def iou_score(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Intersection over union, the Jaccard index: :func:`jaccard_index` is the same function.
+
+    .. math:: J_k = \\frac{tp_k}{tp_k + fp_k + fn_k}
+
+    Undefined where the class is absent from target and prediction (torchmetrics' ``MeanIoU`` writes -1 there;
+    here it is NaN and skipped by the means).
+
+    >>> pred, target = torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]])
+    >>> iou_score(pred, target, num_classes=3, average="none").tolist()
+    [1.0, 0.5, 0.5]
+    """
+    return _score("iou", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+jaccard_index = iou_score
+
+
+def tversky_index(
+    pred: Any,
+    target: Any,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    num_classes: int | None = None,
+    average: str = "macro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Tversky index (Salehi et al. 2017): ``alpha`` weighs false positives, ``beta`` false negatives.
+
+    .. math:: T_k = \\frac{tp_k}{tp_k + \\alpha\\,fp_k + \\beta\\,fn_k}
+
+    The defaults ``alpha=0.3, beta=0.7`` are Salehi et al.'s (and the Tversky loss's); ``alpha = beta = 0.5`` is
+    Dice, ``alpha = beta = 1`` is IoU.
+
+    >>> pred, target = torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 1, 1]])
+    >>> round(float(tversky_index(pred, target)), 6)   # 1 / (1 + 0.3 + 1.4)
+    0.37037
+    """
+    return _score("tversky", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel, alpha=check_positive(alpha, "alpha"),
+                  beta=check_positive(beta, "beta"))
+
+
+def mcc(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "micro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Matthews correlation coefficient.
+
+    The default ``average="micro"`` is the multiclass statistic of the whole C x C matrix ``M`` (scikit-learn's
+    ``matthews_corrcoef``), with :math:`t = M\\mathbf 1` (target totals), :math:`p = M^\\top \\mathbf 1`
+    (prediction totals), :math:`c = \\operatorname{tr} M`, :math:`s = \\sum M`:
+
+    .. math:: MCC = \\frac{c\\,s - t \\cdot p}{\\sqrt{(s^2 - p \\cdot p)(s^2 - t \\cdot t)}}
+
+    ``"macro"``, ``"weighted"`` and ``"none"`` use the one-vs-rest MCC of each class (MONAI's confusion-matrix
+    style), :math:`(tp\\,tn - fp\\,fn)/\\sqrt{(tp+fp)(tp+fn)(tn+fp)(tn+fn)}`. For binary input both agree.
+    Undefined (0/0, e.g. a single class in target or prediction) is NaN, where scikit-learn returns 0: a constant
+    prediction has no correlation to measure, and 0 would be averaged as if it were a measurement.
+
+    >>> float(mcc(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 0, 0]])))   # 2 / sqrt(2 * 2 * 3 * 1)
+    0.5773502691896258
+    """
+    return _score("mcc", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+def cohen_kappa(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int | None = None,
+    average: str = "micro",
+    include_background: bool = True,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+    empty_score: float = NAN,
+    multilabel: bool = False,
+) -> Tensor:
+    """Cohen's kappa: agreement corrected for chance.
+
+    The default ``average="micro"`` is the multiclass statistic of the whole matrix (scikit-learn's
+    ``cohen_kappa_score``), with observed agreement :math:`p_o = c / s` and chance agreement
+    :math:`p_e = t \\cdot p / s^2` (notation of :func:`mcc`):
+
+    .. math:: \\kappa = \\frac{p_o - p_e}{1 - p_e}
+
+    ``"macro"``, ``"weighted"`` and ``"none"`` use the one-vs-rest kappa of each class,
+    :math:`2(tp\\,tn - fn\\,fp) / ((tp+fp)(fp+tn) + (tp+fn)(fn+tn))`. Undefined (:math:`p_e = 1`) is NaN.
+
+    >>> float(cohen_kappa(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 0, 0]])))   # (3/4 - 1/2) / (1 - 1/2)
+    0.5
+    """
+    return _score("cohen_kappa", pred, target, num_classes=num_classes, average=average,
+                  include_background=include_background, ignore_index=ignore_index, per_image=per_image,
+                  empty_score=empty_score, multilabel=multilabel)
+
+
+METRICS: dict[str, CountMetric] = {
+    "accuracy": accuracy,
+    "balanced_accuracy": balanced_accuracy,
+    "precision": precision,
+    "recall": recall,
+    "specificity": specificity,
+    "dice": f1_score,
+    "iou": iou_score,
+    "tversky": tversky_index,
+    "fbeta": fbeta_score,
+    "mcc": mcc,
+    "cohen_kappa": cohen_kappa,
+}
+"""The count metrics by name: every one takes ``(pred, target, **shared arguments)``."""
+
+
+def names() -> list[str]:
+    """The registered count-metric names, the keys of :data:`METRICS` (aliases such as ``"f1"`` resolve too).
+
+    >>> names()[:3]
+    ['accuracy', 'balanced_accuracy', 'precision']
+    """
+    return list(METRICS)
+
+
+def get(name: str) -> CountMetric:
+    """The count metric registered as ``name`` (or an alias: ``f1``, ``jaccard``, ...).
+
+    >>> get("f1") is f1_score
+    True
+    """
+    return METRICS[_canonical(name)]

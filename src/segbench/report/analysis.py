@@ -1,0 +1,296 @@
+r"""Every number the report shows, computed once from a :class:`~segbench.report.rundata.RunData`.
+
+The statistics themselves live in :mod:`segbench.bench.stats`; this module decides what they are applied to.
+
+* A *view* is one scored class, or (multiclass data) the mean over the foreground classes; the metric
+  ``pixel_accuracy`` (class ``all``) appears in every view.
+* The per-image score of a model is its **mean over seeds** of that image's score; an image undefined (NaN)
+  in some seeds is averaged over the seeds where it is defined, NaN only if undefined in every seed; a miss
+  (``inf``) in any seed makes it ``inf``. Undefined and missed cases are also counted per (seed, image).
+* The trained losses are compared **paired** on the images whose score is defined for every trained loss
+  (:func:`~segbench.bench.stats.paired_bootstrap_ci`, :func:`~segbench.bench.stats.wilcoxon_holm` against the
+  reference loss, :func:`~segbench.bench.stats.best_vs_runner_up`); trivial baselines get their own CI over the
+  images defined for them and take no part in tests or ranks.
+* The spread over seeds is :func:`~segbench.bench.stats.seed_mean_sd` of each seed's mean over its defined
+  images; the dataset-level score (counts pooled over the test set) is averaged over seeds the same way, and
+  the aggregation gap is per-image mean minus dataset level.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from segbench.bench import stats
+from segbench.report.rundata import RunData
+
+__all__ = [
+    "FOREGROUND_MEAN",
+    "Analysis",
+    "MetricResult",
+    "ModelResult",
+    "analyze",
+    "direction",
+    "seed_averaged",
+    "view_values",
+]
+
+FloatArray = npt.NDArray[np.float64]
+FOREGROUND_MEAN = "mean over foreground classes"
+GAP_THRESHOLD = 0.01
+"""|per-image mean - dataset level| above which the report points the difference out."""
+
+
+def direction(metric: str) -> bool | None:
+    """``higher_is_better`` of a metric from :data:`segbench.scoring.METRICS`; None for an unknown metric.
+
+    >>> direction("dice"), direction("hd95"), direction("my_metric")
+    (True, False, None)
+    """
+    from segbench.scoring import METRICS
+
+    info = METRICS.get(metric)
+    return None if info is None else bool(info.higher_is_better)
+
+
+def seed_averaged(values: FloatArray) -> FloatArray:
+    r"""Mean over the seed axis of ``(M, S, N)`` scores, ignoring undefined seeds: shape ``(M, N)``.
+
+    .. math::
+
+        \bar x_{mn} = \frac{1}{|D_{mn}|}\sum_{s \in D_{mn}} x_{msn}, \qquad
+        D_{mn} = \{s : x_{msn} \ne \mathrm{NaN}\}
+
+    NaN when :math:`D_{mn}` is empty; ``inf`` when any defined seed is ``inf`` (a miss is never averaged away).
+
+    >>> seed_averaged(np.array([[[0.5, np.nan, 1.0], [0.7, np.nan, np.inf]]]))
+    array([[0.6, nan, inf]])
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(np.nanmean(values, axis=1), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One model on one metric and view. Trained-only fields are NaN / None for trivial baselines."""
+
+    model: str
+    kind: str
+    n_images: int
+    n_values: int  # seeds x images
+    n_nan: int  # undefined (seed, image) scores
+    n_inf: int  # missed (seed, image) scores
+    seed_mean: float
+    seed_sd: float
+    summary: stats.Summary  # of the seed-averaged per-image scores
+    estimate: float  # bootstrap statistic (mean over the paired images for trained losses)
+    ci_low: float
+    ci_high: float
+    diff: float = math.nan  # minus the reference loss, metric units
+    diff_low: float = math.nan
+    diff_high: float = math.nan
+    p_value: float = math.nan
+    p_holm: float = math.nan
+    effect_size: float = math.nan
+    significant: bool = False
+    rank: float = math.nan
+    dataset_level: float = math.nan
+    is_best: bool = False
+
+    @property
+    def gap(self) -> float:
+        """Per-image mean (over seeds) minus dataset-level score; NaN where either is undefined."""
+        return float(stats.aggregation_gap(self.seed_mean, self.dataset_level))
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """All models on one metric in one view."""
+
+    view: str
+    metric: str
+    higher_is_better: bool | None
+    rows: tuple[ModelResult, ...]
+    n_used: int  # images defined for every trained loss (the paired set)
+    n_dropped: int
+    statistic: str  # "mean", or "median" where a trained loss has a miss (inf): a mean would be inf
+    separation: stats.Separation | None
+    reference: str | None
+
+    def row(self, model: str) -> ModelResult:
+        """The row of ``model``."""
+        for r in self.rows:
+            if r.model == model:
+                return r
+        raise KeyError(model)
+
+    @property
+    def best(self) -> tuple[str, ...]:
+        """The best trained loss(es) by the paired estimate."""
+        return tuple(r.model for r in self.rows if r.is_best)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The report's numbers: ``results[view][metric]``, rankings per view, settings."""
+
+    run: RunData
+    views: tuple[str, ...]
+    primary: str
+    reference: str | None
+    results: dict[str, dict[str, MetricResult]]
+    agreement: dict[str, stats.RankingAgreement]
+    n_boot: int
+    confidence: float
+
+    def metric_results(self, view: str | None = None) -> list[MetricResult]:
+        """The results of one view (default: the primary one), in metric order."""
+        return list(self.results[view or self.primary].values())
+
+
+def _views(run: RunData) -> tuple[tuple[str, ...], str]:
+    classes = run.classes
+    foreground = tuple(c for c in classes if c != run.background)
+    if len(classes) <= 1:
+        return (classes or ("all",)), (classes[0] if classes else "all")
+    if len(foreground) == 1:
+        return classes, foreground[0]
+    return (FOREGROUND_MEAN, *classes), FOREGROUND_MEAN
+
+
+def view_values(run: RunData, metric: str, view: str) -> tuple[FloatArray, FloatArray] | None:
+    """(per-image ``(M, S, N)``, pooled ``(M, S)``) of one metric in one view; None if it is not scored there.
+
+    ``pixel_accuracy`` (class ``all``) is the same in every view; the foreground-mean view averages the
+    foreground classes per cell, ignoring undefined classes (``inf`` kept).
+    """
+    nan_pool = np.full((len(run.models), len(run.seeds)), np.nan)
+    if (metric, "all") in run.values:
+        return run.values[(metric, "all")], run.pooled.get((metric, "all"), nan_pool)
+    if view != FOREGROUND_MEAN:
+        if (metric, view) not in run.values:
+            return None
+        return run.values[(metric, view)], run.pooled.get((metric, view), nan_pool)
+    fg = [c for c in run.classes if c != run.background and (metric, c) in run.values]
+    if not fg:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per = np.nanmean(np.stack([run.values[(metric, c)] for c in fg]), axis=0)
+        pooled = np.nanmean(np.stack([run.pooled.get((metric, c), nan_pool) for c in fg]), axis=0)
+    return per, pooled
+
+
+def _row_basics(model: str, kind: str, per: FloatArray, pooled: FloatArray) -> dict[str, Any]:
+    """Counts, seed mean/SD, summary and dataset level of one model: ``per`` is (S, N), ``pooled`` (S,)."""
+    seed_means = [stats.summarize(per[s]).mean for s in range(per.shape[0])]
+    seed_mean, seed_sd = stats.seed_mean_sd(seed_means)
+    pooled_mean = float(np.mean(pooled)) if not np.isnan(pooled).any() else math.nan
+    return dict(
+        model=model,
+        kind=kind,
+        n_images=per.shape[1],
+        n_values=int(per.size),
+        n_nan=int(np.isnan(per).sum()),
+        n_inf=int(np.isposinf(per).sum()),
+        seed_mean=seed_mean,
+        seed_sd=seed_sd,
+        summary=stats.summarize(seed_averaged(per[None])[0]),
+        dataset_level=pooled_mean,
+    )
+
+
+def _metric_result(
+    run: RunData, view: str, metric: str, per: FloatArray, pooled: FloatArray, reference: str | None,
+    n_boot: int, confidence: float,
+) -> MetricResult:
+    hib = direction(metric)
+    trained = [i for i, m in enumerate(run.models) if run.kinds[m] == "trained"]
+    avg = seed_averaged(per)  # (M, N)
+    rows: dict[int, dict[str, Any]] = {
+        i: _row_basics(m, run.kinds[m], per[i], pooled[i]) for i, m in enumerate(run.models)
+    }
+    separation: stats.Separation | None = None
+    n_used = n_dropped = 0
+    x = avg[trained]
+    statistic: stats.Statistic = "median" if np.isposinf(x).any() else "mean"
+    if trained:
+        ref = trained.index(run.models.index(reference)) if reference in run.models else 0
+        ci = stats.paired_bootstrap_ci(x, reference=ref, n_boot=n_boot, confidence=confidence, statistic=statistic)
+        n_used, n_dropped = ci.n_used, ci.n_dropped
+        for k, i in enumerate(trained):
+            rows[i].update(estimate=float(ci.estimate[k]), ci_low=float(ci.low[k]), ci_high=float(ci.high[k]))
+            rows[i].update(diff=float(ci.diff_estimate[k]), diff_low=float(ci.diff_low[k]),
+                           diff_high=float(ci.diff_high[k]))
+        if hib is not None:
+            ranks = stats.rank_losses(ci.estimate, hib)
+            defined = not np.isnan(ci.estimate).all()
+            for k, i in enumerate(trained):
+                rows[i].update(rank=float(ranks[k]), is_best=bool(defined and ranks[k] == ranks.min()))
+            if len(trained) >= 2 and ci.n_used > 0:
+                comps = stats.wilcoxon_holm(x, ref, higher_is_better=hib)
+                for c in comps:
+                    rows[trained[c.loss]].update(p_value=c.p_value, p_holm=c.p_holm, effect_size=c.effect_size,
+                                                 significant=c.significant)
+                separation = stats.best_vs_runner_up(
+                    x, higher_is_better=hib, n_boot=n_boot, confidence=confidence, statistic=statistic
+                )
+    for i, m in enumerate(run.models):
+        if run.kinds[m] != "trivial":
+            continue
+        ci = stats.paired_bootstrap_ci(avg[i][None], n_boot=n_boot, confidence=confidence, statistic=statistic)
+        rows[i].update(estimate=float(ci.estimate[0]), ci_low=float(ci.low[0]), ci_high=float(ci.high[0]))
+    return MetricResult(
+        view=view,
+        metric=metric,
+        higher_is_better=hib,
+        rows=tuple(ModelResult(**rows[i]) for i in range(len(run.models))),
+        n_used=n_used,
+        n_dropped=n_dropped,
+        statistic=statistic,
+        separation=separation,
+        reference=reference if trained else None,
+    )
+
+
+def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, reference: str | None = None) -> Analysis:
+    """Compute every table entry of the report (bootstrap seed 0, so a rebuild gives the same numbers).
+
+    Args:
+        run: the loaded run folder.
+        n_boot: bootstrap resamples.
+        confidence: CI level.
+        reference: the loss the others are tested against (default: the first trained loss).
+
+    Raises:
+        ValueError: ``reference`` is not a trained loss of the run.
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}")
+    if reference is not None and reference not in run.trained:
+        raise ValueError(f"reference {reference!r} is not a trained loss of this run; expected one of {list(run.trained)}")
+    ref = reference if reference is not None else (run.trained[0] if run.trained else None)
+    views, primary = _views(run)
+    results: dict[str, dict[str, MetricResult]] = {}
+    agreement: dict[str, stats.RankingAgreement] = {}
+    for view in views:
+        table: dict[str, MetricResult] = {}
+        for metric in run.metrics:
+            found = view_values(run, metric, view)
+            if found is not None:
+                table[metric] = _metric_result(run, view, metric, *found, ref, n_boot, confidence)
+        results[view] = table
+        ranks = {
+            m: np.array([r.rank for r in res.rows if r.kind == "trained"])
+            for m, res in table.items()
+            if res.higher_is_better is not None
+        }
+        if ranks and len(run.trained) >= 2:
+            agreement[view] = stats.ranking_agreement(ranks)
+    return Analysis(run, views, primary, ref, results, agreement, n_boot, confidence)

@@ -1,0 +1,326 @@
+"""Read a ``segbench compare`` run folder (``docs/run-folder.md``) into arrays the report works on.
+
+Only the files the report needs are read: ``config.toml``, ``dataset.json``, ``results/per_image.csv``,
+``results/dataset_level.csv``, ``history.csv`` and (lazily, for the qualitative figure) ``predictions/*.npz``.
+A missing or malformed file is a :class:`~segbench.errors.UsageError` that names it.
+
+Per-image scores become one array per ``(metric, class)``: ``values[(metric, class)]`` of shape
+``(M, S, N)`` (models x seeds x test images). Every ``(model, seed, image)`` cell must be present exactly
+once; a hole or a duplicate is an error (a report on incomplete results would compare losses on different
+images). ``NaN`` (undefined) and ``inf`` (a miss) are kept as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from segbench.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["Predictions", "RunData", "load_predictions", "load_run", "slug"]
+
+FloatArray = npt.NDArray[np.float64]
+PER_IMAGE_COLUMNS = ("model", "kind", "seed", "image", "class", "metric", "value")
+DATASET_LEVEL_COLUMNS = ("model", "kind", "seed", "class", "metric", "value")
+HISTORY_COLUMNS = ("model", "seed", "epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy")
+KINDS = ("trained", "trivial")
+
+
+def slug(model: str) -> str:
+    """The file-name-safe form of a model name: each run of characters outside ``[A-Za-z0-9.=-]`` becomes ``_``.
+
+    >>> slug("0.5*bce + 0.5*dice"), slug("all-background")
+    ('0.5_bce_0.5_dice', 'all-background')
+    """
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", model)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The saved results of one compare run.
+
+    Attributes:
+        root: the run folder.
+        config: ``config.toml`` as a dict of tables (empty if absent).
+        dataset: ``dataset.json`` as a dict.
+        models: model names, trained ones first (in the order they appear in ``per_image.csv``), then trivial.
+        kinds: ``{model: "trained" | "trivial"}``.
+        seeds, images: the seeds and test image ids (image order of the CSV).
+        values: ``{(metric, class): (M, S, N) float64}`` per-image scores.
+        pooled: ``{(metric, class): (M, S) float64}`` dataset-level scores (NaN where not written, e.g.
+            distance metrics, which have no pooled form).
+        history: ``{model: {column: (S, E) float64}}`` per-epoch rows (NaN-padded to the longest run).
+        done: the ``done.json`` records found under ``runs/``.
+    """
+
+    root: Path
+    config: dict[str, Any]
+    dataset: dict[str, Any]
+    models: tuple[str, ...]
+    kinds: dict[str, str]
+    seeds: tuple[int, ...]
+    images: tuple[str, ...]
+    values: dict[tuple[str, str], FloatArray]
+    pooled: dict[tuple[str, str], FloatArray]
+    history: dict[str, dict[str, FloatArray]] = field(default_factory=dict)
+    done: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The trained models (losses), in order."""
+        return tuple(m for m in self.models if self.kinds[m] == "trained")
+
+    @property
+    def trivial(self) -> tuple[str, ...]:
+        """The trivial baselines, in order."""
+        return tuple(m for m in self.models if self.kinds[m] == "trivial")
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Metric names in first-seen order."""
+        return tuple(dict.fromkeys(m for m, _ in self.values))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Scored class names (``"all"``, the pseudo-class of ``pixel_accuracy``, left out)."""
+        return tuple(dict.fromkeys(c for _, c in self.values if c != "all"))
+
+    @property
+    def background(self) -> str | None:
+        """The background class name from ``dataset.json`` (None if it does not say)."""
+        bg = self.dataset.get("background_class")
+        return str(bg) if bg is not None else None
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise UsageError(f"{path} not found: expected {what} (is this a `segbench compare` run folder?)")
+    return path
+
+
+def _read_rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UsageError(f"{path}: missing column(s) {missing}; expected at least {list(columns)}")
+        return list(reader)
+
+
+def _float(text: str, path: Path, line: int) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{path}, line {line}: value {text!r} is not a number (nan and inf are allowed)") from None
+
+
+def _int(text: str, path: Path, line: int, column: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{path}, line {line}: {column} {text!r} is not an integer") from None
+
+
+def _models_in_order(rows: list[dict[str, str]], path: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+    kinds: dict[str, str] = {}
+    for line, row in enumerate(rows, start=2):
+        model, kind = row["model"], row["kind"]
+        if kind not in KINDS:
+            raise UsageError(f"{path}, line {line}: kind {kind!r} must be one of {list(KINDS)}")
+        if kinds.setdefault(model, kind) != kind:
+            raise UsageError(f"{path}, line {line}: model {model!r} is both {kinds[model]} and {kind}")
+    order = [m for m in kinds if kinds[m] == "trained"] + [m for m in kinds if kinds[m] == "trivial"]
+    return tuple(order), kinds
+
+
+def _per_image(path: Path) -> tuple[tuple[str, ...], dict[str, str], tuple[int, ...], tuple[str, ...], dict]:
+    rows = _read_rows(path, PER_IMAGE_COLUMNS)
+    if not rows:
+        raise UsageError(f"{path} has no rows: the run has no test scores yet")
+    models, kinds = _models_in_order(rows, path)
+    seeds = tuple(sorted({_int(r["seed"], path, i, "seed") for i, r in enumerate(rows, start=2)}))
+    images = tuple(dict.fromkeys(r["image"] for r in rows))
+    mi = {m: i for i, m in enumerate(models)}
+    si = {s: i for i, s in enumerate(seeds)}
+    ii = {m: i for i, m in enumerate(images)}
+    shape = (len(models), len(seeds), len(images))
+    values: dict[tuple[str, str], FloatArray] = {}
+    seen: dict[tuple[str, str], npt.NDArray[np.bool_]] = {}
+    for line, r in enumerate(rows, start=2):
+        key = (r["metric"], r["class"])
+        if key not in values:
+            values[key] = np.full(shape, np.nan)
+            seen[key] = np.zeros(shape, dtype=bool)
+        cell = (mi[r["model"]], si[int(r["seed"])], ii[r["image"]])
+        if seen[key][cell]:
+            raise UsageError(
+                f"{path}, line {line}: duplicate score for model {r['model']!r}, seed {r['seed']}, "
+                f"image {r['image']!r}, class {r['class']!r}, metric {r['metric']!r}"
+            )
+        seen[key][cell] = True
+        values[key][cell] = _float(r["value"], path, line)
+    for (metric, cls), mask in seen.items():
+        if not mask.all():
+            m, s, i = (int(v[0]) for v in np.nonzero(~mask))
+            raise UsageError(
+                f"{path}: incomplete results: no {metric!r} score of class {cls!r} for model {models[m]!r}, "
+                f"seed {seeds[s]}, image {images[i]!r} ({int((~mask).sum())} missing in all); "
+                "rerun `segbench compare` to finish the run"
+            )
+    return models, kinds, seeds, images, values
+
+
+def _pooled(path: Path, models: tuple[str, ...], seeds: tuple[int, ...]) -> dict[tuple[str, str], FloatArray]:
+    if not path.is_file():
+        return {}
+    rows = _read_rows(path, DATASET_LEVEL_COLUMNS)
+    mi = {m: i for i, m in enumerate(models)}
+    si = {s: i for i, s in enumerate(seeds)}
+    out: dict[tuple[str, str], FloatArray] = {}
+    for line, r in enumerate(rows, start=2):
+        seed = _int(r["seed"], path, line, "seed")
+        if r["model"] not in mi or seed not in si:
+            raise UsageError(
+                f"{path}, line {line}: model {r['model']!r} / seed {seed} does not appear in per_image.csv"
+            )
+        key = (r["metric"], r["class"])
+        arr = out.setdefault(key, np.full((len(models), len(seeds)), np.nan))
+        arr[mi[r["model"]], si[seed]] = _float(r["value"], path, line)
+    return out
+
+
+def _history(path: Path, seeds: tuple[int, ...]) -> dict[str, dict[str, FloatArray]]:
+    if not path.is_file():
+        return {}
+    rows = _read_rows(path, HISTORY_COLUMNS)
+    numeric = [c for c in rows[0] if c not in ("model", "seed", "epoch")] if rows else []
+    per: dict[str, dict[int, dict[int, dict[str, str]]]] = {}
+    for line, r in enumerate(rows, start=2):
+        seed = _int(r["seed"], path, line, "seed")
+        epoch = _int(r["epoch"], path, line, "epoch")
+        per.setdefault(r["model"], {}).setdefault(seed, {})[epoch] = r
+    out: dict[str, dict[str, FloatArray]] = {}
+    for model, by_seed in per.items():
+        order = [s for s in seeds if s in by_seed] + sorted(set(by_seed) - set(seeds))
+        n_epochs = max(max(e) for e in by_seed.values())
+        table: dict[str, FloatArray] = {}
+        for col in numeric:
+            arr = np.full((len(order), n_epochs), np.nan)
+            for k, s in enumerate(order):
+                for epoch, r in by_seed[s].items():
+                    text = r.get(col, "")
+                    arr[k, epoch - 1] = float(text) if text not in ("", None) else math.nan
+            table[col] = arr
+        out[model] = table
+    return out
+
+
+def _done_records(root: Path) -> tuple[dict[str, Any], ...]:
+    records = []
+    for path in sorted((root / "runs").glob("**/done.json")):
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            continue  # a done.json is informative only (train time, device); the scores come from results/
+    return tuple(records)
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read the run folder ``run_dir`` (see ``docs/run-folder.md``).
+
+    Raises:
+        UsageError: the folder or a required file is missing, a CSV lacks a column, a value is not a
+            number, or a ``(model, seed, image)`` score is missing or duplicated.
+    """
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise UsageError(f"run folder {root} does not exist (expected the --out folder of `segbench compare`)")
+    per_image = _require(root / "results" / "per_image.csv", "the per-image test scores")
+    try:
+        dataset = json.loads(_require(root / "dataset.json", "the dataset description").read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{root / 'dataset.json'} is not valid JSON: {exc}") from None
+    config: dict[str, Any] = {}
+    if (root / "config.toml").is_file():
+        try:
+            config = tomllib.loads((root / "config.toml").read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{root / 'config.toml'} is not valid TOML: {exc}") from None
+    models, kinds, seeds, images, values = _per_image(per_image)
+    return RunData(
+        root=root,
+        config=config,
+        dataset=dataset,
+        models=models,
+        kinds=kinds,
+        seeds=seeds,
+        images=images,
+        values=values,
+        pooled=_pooled(root / "results" / "dataset_level.csv", models, seeds),
+        history=_history(root / "history.csv", seeds),
+        done=_done_records(root),
+    )
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Test images, targets, and the saved predictions of some trained models for one seed.
+
+    Attributes:
+        images: ``(N, C, H, W)`` uint8.
+        targets: ``(N, H, W)`` integer label maps.
+        ids: image ids.
+        preds: ``{model: (N, H, W) uint8}`` for the models whose file was found.
+        missing: models whose prediction file was not found (or does not match the test images).
+        seed: the training seed of the predictions.
+    """
+
+    images: npt.NDArray[np.uint8]
+    targets: npt.NDArray[np.int64]
+    ids: tuple[str, ...]
+    preds: dict[str, npt.NDArray[np.uint8]]
+    missing: tuple[str, ...]
+    seed: int
+
+
+def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predictions | None:
+    """The saved test predictions of ``models`` at ``seed``, aligned to ``test_data.npz``; None without it."""
+    folder = run.root / "predictions"
+    test = folder / "test_data.npz"
+    if not test.is_file():
+        return None
+    with np.load(test, allow_pickle=False) as data:
+        images = np.asarray(data["images"])
+        targets = np.asarray(data["targets"]).astype(np.int64)
+        ids = tuple(str(i) for i in data["ids"])
+    if images.ndim == 3:
+        images = images[:, None]
+    preds: dict[str, npt.NDArray[np.uint8]] = {}
+    missing = []
+    for model in models:
+        path = folder / f"{slug(model)}_seed{seed}.npz"
+        if not path.is_file():
+            missing.append(model)
+            continue
+        with np.load(path, allow_pickle=False) as data:
+            pred = np.asarray(data["pred"])
+            pid = tuple(str(i) for i in data["ids"]) if "ids" in data else ids
+        if pid != ids or pred.shape != targets.shape:
+            missing.append(model)
+            continue
+        preds[model] = pred
+    return Predictions(images, targets, ids, preds, tuple(missing), seed)
