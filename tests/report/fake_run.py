@@ -126,14 +126,16 @@ def write_fake_run(
     *,
     n_losses: int = 3,
     seeds: tuple[int, ...] = (0, 1),
-    n_images: int = 14,
+    n_images: int = 16,
     size: int = 24,
     num_classes: int = 2,
     epochs: int = 4,
 ) -> Path:
     """Write the run folder under ``root`` and return it."""
     rng = np.random.default_rng(1234)
-    names = ["background", "nucleus"] if num_classes == 2 else ["background"] + [f"class{c}" for c in range(1, num_classes)]
+    names = ["background", "nucleus"]
+    if num_classes != 2:
+        names = ["background", *(f"class{c}" for c in range(1, num_classes))]
     binary = num_classes == 2
     classes = [1] if binary else list(range(num_classes))
     losses = LOSSES[:n_losses]

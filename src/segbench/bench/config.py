@@ -5,7 +5,7 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
 
     [dataset]
     spec = "sample"            # sample | synthetic | pets:PATH | folder:PATH (relative PATH: to the CWD)
-    image_size = [64, 64]      # int or [H, W]; omit the key for native size
+    image_size = [64, 64]      # int, [H, W], or "native" (no resizing)
     options = {}               # loader options, e.g. { border = "ignore" } for pets
 
     [model]
@@ -74,7 +74,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "losses": {"specs": list(DEFAULT_LOSSES)},
     "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None},
 }
-"""The bundled default run. ``image_size`` / ``metrics`` of ``None`` mean native size / every metric."""
+"""The bundled default run. ``metrics = None`` means every metric; a resolved ``image_size`` of ``None`` is native."""
 
 Config = dict[str, dict[str, Any]]
 
@@ -107,12 +107,12 @@ def _str(value: Any, where: str, choices: Sequence[str] | None = None) -> str:
 
 def _image_size(value: Any) -> list[int] | None:
     where = _where("dataset", "image_size")
-    if value is None:
+    if value is None or value == "native":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
     if not isinstance(value, list) or len(value) != 2:
-        raise UsageError(f"{where} must be an integer or [H, W], got {value!r}")
+        raise UsageError(f"{where} must be an integer, [H, W] or \"native\", got {value!r}")
     return [_int(v, where, 1) for v in value]
 
 
@@ -237,7 +237,7 @@ def _toml_value(value: Any) -> str:
 
 
 def to_toml(config: Config, header: str = "") -> str:
-    """The resolved ``config`` as TOML text (``None`` values are left out: they mean the default).
+    """The resolved ``config`` as TOML text (``None`` values are left out, a native image size is ``"native"``).
 
     >>> text = to_toml(resolve({"losses": {"specs": ["dice"]}}))
     >>> resolve(tomllib.loads(text)) == resolve({"losses": {"specs": ["dice"]}})
@@ -247,6 +247,8 @@ def to_toml(config: Config, header: str = "") -> str:
     for table, content in config.items():
         lines.append(f"\n[{table}]" if lines else f"[{table}]")
         for key, value in content.items():
+            if table == "dataset" and key == "image_size" and value is None:
+                value = "native"
             if value is not None:
                 lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -29,3 +29,15 @@ def check_options(kind: str, options: Mapping[str, Any], allowed: Mapping[str, s
     if unknown:
         valid = ", ".join(f"{key} ({text})" for key, text in allowed.items())
         raise DatasetError(f"unknown option(s) {unknown} for dataset kind {kind!r}; valid options: {valid}")
+
+
+def float_option(kind: str, options: Mapping[str, Any], key: str, default: float) -> float:
+    """``options[key]`` (or ``default``) as a float; :class:`DatasetError` naming the option otherwise.
+
+    >>> float_option("demo", {"noise": 1}, "noise", 0.1), float_option("demo", {}, "noise", 0.1)
+    (1.0, 0.1)
+    """
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DatasetError(f"{kind}: option {key} must be a number, got {value!r}")
+    return float(value)

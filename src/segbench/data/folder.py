@@ -17,13 +17,14 @@ Options: ``images``, ``masks``, ``mask_suffix``, ``mapping`` (``"binary"`` or ``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from segbench.data.dataset import SegmentationDataset
-from segbench.data.errors import DatasetError, check_options
+from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.io import IMAGE_SUFFIXES, image_channels, image_shape, read_image, read_mask
 from segbench.data.labels import LabelMap, infer_label_map, parse_mapping
 from segbench.data.splits import check_split, read_split_file, split_stems
@@ -86,6 +87,20 @@ def pair_files(root: Path, images: str, masks: str, mask_suffix: str = "") -> di
     return pairs
 
 
+@dataclass(frozen=True)
+class FolderLoader:
+    """``loader(i)`` of a folder dataset (a picklable class, so DataLoader workers can be spawned)."""
+
+    pairs: tuple[tuple[Path, Path], ...]
+    channels: int
+    label_map: LabelMap
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(channels, H, W)`` in [0, 1] and labels ``(H, W)`` of pair ``i``."""
+        image_path, mask_path = self.pairs[i]
+        return read_image(image_path, self.channels), self.label_map.apply(read_mask(mask_path), mask_path)
+
+
 def _int_option(options: Mapping[str, Any], key: str, default: int | None) -> int | None:
     value = options.get(key, default)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -127,8 +142,8 @@ def load_folder(
     else:
         stems = split_stems(
             list(pairs), split,
-            val_fraction=float(options.get("val_fraction", 0.15)),
-            test_fraction=float(options.get("test_fraction", 0.25)),
+            val_fraction=float_option("folder", options, "val_fraction", 0.15),
+            test_fraction=float_option("folder", options, "test_fraction", 0.25),
             seed=_int_option(options, "split_seed", 0) or 0,
         )
     channels = _int_option(options, "channels", None)
@@ -142,12 +157,7 @@ def load_folder(
     class_names = [str(c) for c in options.get("class_names", default_names)]
     if len(class_names) != label_map.num_classes:
         raise DatasetError(f"{name}: {len(class_names)} class_names for {label_map.num_classes} classes")
-    n_channels = channels
-
-    def loader(i: int) -> tuple[np.ndarray, np.ndarray]:
-        image_path, mask_path = pairs[stems[i]]
-        return read_image(image_path, n_channels), label_map.apply(read_mask(mask_path), mask_path)
-
+    loader = FolderLoader(tuple(pairs[s] for s in stems), channels, label_map)
     return SegmentationDataset(
         name, stems, loader, num_classes=label_map.num_classes, in_channels=channels,
         class_names=class_names, ignore_index=ignore_index, image_size=image_size, augment=augment, seed=seed,

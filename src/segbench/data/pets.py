@@ -26,13 +26,14 @@ both draws.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from segbench.data.dataset import SegmentationDataset
-from segbench.data.errors import DatasetError, check_options
+from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.io import image_shape, read_image, read_mask
 from segbench.data.splits import carve, check_split, split_stems
 
@@ -90,6 +91,20 @@ def trimap_to_labels(trimap: np.ndarray, border: str, ignore_index: int, path: P
     return lookup[trimap]
 
 
+@dataclass(frozen=True)
+class PetsLoader:
+    """``loader(i)`` of a pets dataset (a picklable class, so DataLoader workers can be spawned)."""
+
+    pairs: tuple[tuple[Path, Path], ...]
+    border: str
+    ignore_index: int
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """RGB image ``(3, H, W)`` in [0, 1] and labels ``(H, W)`` of pair ``i``."""
+        image, trimap = self.pairs[i]
+        return read_image(image, 3), trimap_to_labels(read_mask(trimap), self.border, self.ignore_index, trimap)
+
+
 def load_pets(
     root: Path,
     split: str,
@@ -112,8 +127,8 @@ def load_pets(
     if border == "ignore" and ignore_index in (0, 1):
         raise DatasetError(f"{name}: ignore_index {ignore_index} collides with the labels 0/1")
     stems = pet_stems(
-        root, split, val_fraction=float(options.get("val_fraction", 0.15)),
-        test_fraction=float(options.get("test_fraction", 0.25)), seed=int(options.get("split_seed", 0)),
+        root, split, val_fraction=float_option("pets", options, "val_fraction", 0.15),
+        test_fraction=float_option("pets", options, "test_fraction", 0.25), seed=int(options.get("split_seed", 0)),
     )
     pairs = []
     for stem in stems:
@@ -127,11 +142,7 @@ def load_pets(
                 f"{image_shape(trimap)}"
             )
         pairs.append((image, trimap))
-
-    def loader(i: int) -> tuple[np.ndarray, np.ndarray]:
-        image, trimap = pairs[i]
-        return read_image(image, 3), trimap_to_labels(read_mask(trimap), border, ignore_index, trimap)
-
+    loader = PetsLoader(tuple(pairs), border, ignore_index)
     three = border == "class"
     return SegmentationDataset(
         name, stems, loader, num_classes=3 if three else 2, in_channels=3,

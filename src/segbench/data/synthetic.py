@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from segbench.data.dataset import SegmentationDataset
-from segbench.data.errors import DatasetError, check_options
+from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.splits import check_split, split_stems
 from segbench.data.transforms import as_size
 
@@ -108,7 +108,7 @@ def parse_config(options: Mapping[str, Any], image_size: tuple[int, int] | None)
     num_images = options.get("num_images", 48)
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
         raise DatasetError(f"synthetic: num_images must be a positive int, got {num_images!r}")
-    fraction = float(options.get("foreground_fraction", 0.1))
+    fraction = float_option("synthetic", options, "foreground_fraction", 0.1)
     if not 0.0 < fraction <= 0.95:
         raise DatasetError(f"synthetic: foreground_fraction must be in (0, 0.95], got {fraction!r}")
     shapes = tuple(options.get("shapes", SHAPES))
@@ -117,7 +117,7 @@ def parse_config(options: Mapping[str, Any], image_size: tuple[int, int] | None)
     intensities = options.get("intensities")
     if intensities is not None and len(intensities) != num_classes:
         raise DatasetError(f"synthetic: {len(intensities)} intensities for {num_classes} classes")
-    noise, blur = float(options.get("noise", 0.1)), float(options.get("blur", 1.0))
+    noise, blur = float_option("synthetic", options, "noise", 0.1), float_option("synthetic", options, "blur", 1.0)
     if noise < 0 or blur < 0:
         raise DatasetError(f"synthetic: noise and blur must be >= 0, got noise={noise}, blur={blur}")
     objects = options.get("num_objects")
@@ -194,6 +194,18 @@ def generate(config: SyntheticConfig, index: int) -> tuple[np.ndarray, np.ndarra
     return image[None].astype(np.float32), labels
 
 
+@dataclass(frozen=True)
+class SyntheticLoader:
+    """``loader(i)`` of a synthetic dataset (a picklable class, so DataLoader workers can be spawned)."""
+
+    config: SyntheticConfig
+    indices: tuple[int, ...]
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(1, H, W)`` and labels ``(H, W)`` of the ``i``-th item of this split."""
+        return generate(self.config, self.indices[i])
+
+
 def load_synthetic(
     split: str,
     *,
@@ -208,14 +220,14 @@ def load_synthetic(
     config = parse_config(options, image_size)
     ids = [f"synthetic_{k:05d}" for k in range(config.num_images)]
     stems = split_stems(
-        ids, split, val_fraction=float(options.get("val_fraction", 0.15)),
-        test_fraction=float(options.get("test_fraction", 0.25)), seed=config.seed,
+        ids, split, val_fraction=float_option("synthetic", options, "val_fraction", 0.15),
+        test_fraction=float_option("synthetic", options, "test_fraction", 0.25), seed=config.seed,
     )
     indices = [int(s.rsplit("_", 1)[1]) for s in stems]
     names = ["background", "foreground"] if config.num_classes == 2 else [
         "background", *(f"class{k}" for k in range(1, config.num_classes))
     ]
     return SegmentationDataset(
-        name, stems, lambda i: generate(config, indices[i]), num_classes=config.num_classes, in_channels=1,
+        name, stems, SyntheticLoader(config, tuple(indices)), num_classes=config.num_classes, in_channels=1,
         class_names=names, image_size=None, augment=augment, seed=seed,
     )

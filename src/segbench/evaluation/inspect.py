@@ -40,6 +40,7 @@ from segbench.scoring import (
     METRICS,
     TRIVIAL_PREDICTORS,
     background_index,
+    check_metric_names,
     pooled_scores,
     score_label_maps,
     trivial_classes,
@@ -257,6 +258,24 @@ def profile_masks(
     )
 
 
+ADVICE_METRICS = ("pixel_accuracy", "dice")
+"""Trivial-predictor metrics the advice quotes; :func:`inspect_dataset` always scores them."""
+
+BATCH_PIXELS = 1 << 22
+"""Images of one shape are scored together, up to about this many pixels per call."""
+
+
+def _batches(masks: Sequence[np.ndarray]) -> list[list[int]]:
+    """Indices of ``masks`` grouped by shape (in first-seen order), each group cut to ``BATCH_PIXELS``."""
+    groups: dict[tuple[int, ...], list[list[int]]] = {}
+    for i, mask in enumerate(masks):
+        chunks = groups.setdefault(tuple(mask.shape), [[]])
+        if chunks[-1] and (len(chunks[-1]) + 1) * mask.size > BATCH_PIXELS:
+            chunks.append([])
+        chunks[-1].append(i)
+    return [chunk for chunks in groups.values() for chunk in chunks]
+
+
 def score_trivial_predictors(
     masks: Sequence[np.ndarray],
     profile: DatasetProfile,
@@ -267,7 +286,7 @@ def score_trivial_predictors(
 ) -> list[TrivialScore]:
     """Score every trivial predictor on every metric, through :mod:`segbench.scoring` (one call per image).
 
-    Per image, ``score_label_maps(pred[None], mask[None], ...)``; pooled, ``pooled_scores`` on all valid pixels
+    Per image, ``score_label_maps`` (images of one shape in batches); pooled, ``pooled_scores`` on all pixels
     of the dataset as one flat image (count metrics depend only on the pixel counts, not on the layout).
     Predictors that paint the same class share one computation.
     """
@@ -277,12 +296,13 @@ def score_trivial_predictors(
         "num_classes": profile.num_classes, "class_names": profile.class_names, "ignore_index": profile.ignore_index,
     }
     flat_target = torch.from_numpy(np.concatenate([np.asarray(m).reshape(-1) for m in masks]).astype(np.int64))[None]
+    batches = _batches(masks)
     by_class: dict[int, tuple[dict[tuple[str, str], list[float]], dict[tuple[str, str], float]]] = {}
     for label in sorted(set(classes.values())):
         kind = next(k for k in TRIVIAL_PREDICTORS if classes[k] == label)
         per_image: dict[tuple[str, str], list[float]] = {}
-        for mask in masks:
-            target = torch.from_numpy(np.asarray(mask, dtype=np.int64))[None]
+        for batch in batches:
+            target = torch.from_numpy(np.stack([np.asarray(masks[i], dtype=np.int64) for i in batch]))
             pred = trivial_predictions(target, kind, classes)
             rows = score_label_maps(pred, target, spacing=spacing, metrics=names, nsd_tolerance=nsd_tolerance, **kw)
             for row in rows:
@@ -318,6 +338,9 @@ def inspect_dataset(
 ) -> DatasetProfile:
     """Profile every mask of ``dataset`` at its native size and (``trivial=True``) score the trivial predictors.
 
+    ``metrics`` selects the trivial predictors' metrics; ``ADVICE_METRICS`` (which the advice quotes) are
+    always added.
+
     >>> from segbench.data import load_dataset
     >>> data = load_dataset("synthetic", "all", options={"num_images": 3, "image_size": 32})
     >>> p = inspect_dataset(data, metrics=["dice", "pixel_accuracy"])
@@ -330,5 +353,6 @@ def inspect_dataset(
         masks, class_names=dataset.class_names, ignore_index=dataset.ignore_index, name=dataset.name
     )
     if trivial:
-        profile.trivial = score_trivial_predictors(masks, profile, metrics=metrics, nsd_tolerance=nsd_tolerance)
+        names = None if metrics is None else check_metric_names([*metrics, *ADVICE_METRICS])
+        profile.trivial = score_trivial_predictors(masks, profile, metrics=names, nsd_tolerance=nsd_tolerance)
     return profile

@@ -274,7 +274,9 @@ def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, refer
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive int, got {n_boot!r}")
     if reference is not None and reference not in run.trained:
-        raise ValueError(f"reference {reference!r} is not a trained loss of this run; expected one of {list(run.trained)}")
+        raise ValueError(
+            f"reference {reference!r} is not a trained loss of this run; expected one of {list(run.trained)}"
+        )
     ref = reference if reference is not None else (run.trained[0] if run.trained else None)
     views, primary = _views(run)
     results: dict[str, dict[str, MetricResult]] = {}

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import math
+from contextlib import AbstractContextManager
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib import colormaps, rcParams
+from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.figure import Figure
@@ -31,31 +33,27 @@ __all__ = [
     "png_bytes",
     "qualitative",
     "rank_heatmap",
+    "styled",
     "training_curves",
 ]
 
-STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
+STYLE: dict[Any, Any] = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
          "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.dpi": 100}
 TRIVIAL_STYLE = [("#bdbdbd", "//"), ("#8c8c8c", "\\\\"), ("#d9d9d9", "xx"), ("#a6a6a6", "..")]
 CURVE_LABELS = {"train_loss": "training loss", "val_loss": "validation loss", "val_dice": "validation Dice",
                 "val_iou": "validation IoU", "val_accuracy": "validation pixel accuracy"}
 
 
+def styled() -> AbstractContextManager[None]:
+    """The report's matplotlib settings (font sizes); draw *and* save each figure inside it."""
+    return rc_context(STYLE)
+
+
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
-    """Render ``fig`` to PNG bytes."""
+    """Render ``fig`` to PNG bytes (white background, tight bounding box)."""
     buffer = io.BytesIO()
-    with _style():
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15, facecolor="white")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15, facecolor="white")
     return buffer.getvalue()
-
-
-class _style:  # noqa: N801 - a small context manager that sets and restores rcParams
-    def __enter__(self) -> None:
-        self._saved = {k: rcParams[k] for k in STYLE}
-        rcParams.update(STYLE)
-
-    def __exit__(self, *exc: object) -> None:
-        rcParams.update(self._saved)
 
 
 def model_colors(analysis: Analysis) -> dict[str, tuple[tuple[float, float, float, float], str]]:
@@ -132,8 +130,8 @@ def bar_chart(analysis: Analysis, view: str | None = None) -> Figure:
                frameon=False)
     pct = round(100 * analysis.confidence)
     fig.suptitle(f"Test scores ({view or analysis.primary}): bars = mean over test images of the seed-averaged "
-                 f"scores (median where marked), whiskers = {pct}% paired bootstrap CI; ∞ = a miss", y=1.0 + 0.045 * math.ceil(n_models / 5) + 0.04,
-                 fontsize=11)
+                 f"scores (median where marked), whiskers = {pct}% paired bootstrap CI; ∞ = a miss",
+                 y=1.0 + 0.045 * math.ceil(n_models / 5) + 0.04, fontsize=11)
     fig.set_layout_engine("constrained")
     return fig
 
@@ -191,8 +189,7 @@ def distributions(analysis: Analysis, view: str | None = None) -> Figure:
         ax = axes[k // ncols, k % ncols]
         found = _per_image(analysis, res)
         data, notes = [], []
-        for i, model in enumerate(run.models):
-            x = found[i]
+        for x in found:
             finite = x[np.isfinite(x)]
             data.append(finite)
             n_nan, n_inf = int(np.isnan(x).sum()), int(np.isposinf(x).sum())
@@ -238,7 +235,8 @@ def imbalance(analysis: Analysis) -> Figure | None:
     share = analysis.run.dataset.get("class_share") or {}
     if not share:
         return None
-    splits = [s for s in ("train", "val", "test") if s in share] + [s for s in share if s not in ("train", "val", "test")]
+    known = ("train", "val", "test")
+    splits = [s for s in known if s in share] + [s for s in share if s not in known]
     classes = list(dict.fromkeys(c for s in splits for c in share[s]))
     fig = Figure(figsize=(max(6.0, 1.3 * len(classes) * len(splits) / 2 + 3), 3.8), layout="constrained")
     ax = fig.subplots()

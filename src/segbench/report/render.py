@@ -1,0 +1,220 @@
+"""Render the report: one self-contained HTML page (figures as base64 PNG, plain CSS, no JavaScript, no network)
+and a Markdown summary. Both are built from the same tables (:mod:`segbench.report.tables`) and sentences
+(:mod:`segbench.report.findings`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import platform
+from importlib import metadata
+from typing import Any
+
+from segbench.report.analysis import Analysis
+from segbench.report.findings import baseline_notes, count_notes, headline, imbalance_notes, ranking_notes
+from segbench.report.tables import detail_header, detail_rows, main_header, main_rows
+
+__all__ = ["FIGURE_CAPTIONS", "SECTIONS", "definitions", "render_html", "render_markdown", "versions"]
+
+SECTIONS = [
+    ("findings", "Key findings"),
+    ("results", "Results table"),
+    ("bars", "Scores per loss and metric"),
+    ("statistics", "Statistics per metric"),
+    ("rankings", "Rankings"),
+    ("distributions", "Per-image distributions"),
+    ("curves", "Training curves"),
+    ("qualitative", "Qualitative examples"),
+    ("imbalance", "Class imbalance"),
+    ("classes", "Per-class results"),
+    ("definitions", "Definitions and versions"),
+]
+"""(anchor, title) of each HTML section, in order; tests check the page has them all."""
+
+FIGURE_CAPTIONS = {
+    "bars": "Mean test score per loss (seed-averaged per image, then averaged over images; the median where "
+    "marked, because a miss makes a mean infinite). Whiskers: paired percentile-bootstrap CI over test images. "
+    "Hatched grey bars: trivial baselines.",
+    "ranks": "Rank of each trained loss under each metric (1 = best, boxed). Different colours down a row "
+    "mean the metrics disagree about that loss.",
+    "distributions": "One dot per test image (score averaged over seeds); boxes show the quartiles of the "
+    "finite scores. Undefined (NaN) and missed (inf) images are counted in red at the right.",
+    "curves": "Per epoch, mean over seeds with the min-max band. Loss values are not comparable between "
+    "losses (different scales); the validation metrics are.",
+    "qualitative": "The test images where the losses' Dice differs most (first seed). Green: true positive, "
+    "red: false positive, blue: missed foreground (binary data); class colours with the ground-truth "
+    "outline in white (multiclass).",
+    "imbalance": "Share of the pixels per class and split.",
+}
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1500px;
+       padding: 0 24px 48px; color: #1a1a1a; line-height: 1.45; }
+h1 { margin-top: 24px; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 36px; }
+nav ol { columns: 3; font-size: 14px; } .meta { color: #555; font-size: 14px; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0 16px; }
+th, td { border: 1px solid #d0d0d0; padding: 3px 7px; text-align: right; white-space: nowrap; }
+th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
+tr.trivial td { color: #666; font-style: italic; background: #fafafa; }
+td.best { font-weight: bold; background: #e4f5e4; }
+.scroll { overflow-x: auto; } figure { margin: 12px 0 24px; } figure img { max-width: 100%; height: auto; }
+figcaption { font-size: 13px; color: #444; max-width: 1100px; } ul.findings li { margin-bottom: 4px; }
+details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; } code { background: #f4f4f4; }
+"""
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that computed or drew the numbers (``"absent"`` if not installed)."""
+    out = {"python": platform.python_version()}
+    for name in ("segbench", "torch", "numpy", "scipy", "matplotlib"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def definitions(analysis: Analysis) -> list[tuple[str, str]]:
+    """(term, definition) pairs: every knob that decides the numbers, with this run's settings."""
+    from segbench.scoring import METRICS
+
+    cfg: dict[str, Any] = analysis.run.config
+    ev, train = cfg.get("eval", {}), cfg.get("train", {})
+    ds = analysis.run.dataset
+    pct = round(100 * analysis.confidence)
+    metric_defs = "; ".join(f"{m}: {METRICS[m].description}" for m in analysis.run.metrics if m in METRICS)
+    return [
+        ("Metrics", metric_defs),
+        ("Smoothing", "none in the metrics: textbook formulas (smooth = 0); a ratio with a zero denominator is "
+         "undefined (NaN), never 0 or 1."),
+        ("Empty policy", "overlap score with empty reference and empty prediction: NaN (undefined), excluded from "
+         "means and counted; distance with exactly one side empty: inf (a miss), kept: a mean with a miss is "
+         "infinite, so distance metrics with misses are compared by their median."),
+        ("Classes", f"{ds.get('num_classes', '?')} classes {ds.get('class_names', '')}; binary data are scored on the "
+         "foreground class only, multiclass data per class (background included in the per-class tables, "
+         "excluded from the foreground mean); pixel_accuracy is over all classes."),
+        ("Pooling", "per-image: each test image scored, then averaged (the tables' estimate); dataset-level: "
+         "counts pooled over the whole test split first (the 'dataset-level' column; count metrics only). "
+         "Seeds: per image, the mean over seeds where defined; mean ± SD over seeds of each seed's mean."),
+        ("Surfaces and percentiles", "distances between voxel-border surfaces (mask minus its erosion), in pixels "
+         "unless the dataset gives a spacing; HD95 is the larger of the two directed 95th percentiles; "
+         f"NSD tolerance {ev.get('nsd_tolerance', '?')}."),
+        ("Statistics", f"{pct}% paired percentile bootstrap over test images ({analysis.n_boot} resamples, seed 0; "
+         "images undefined for any trained loss are dropped so every loss is scored on the same images); "
+         f"two-sided paired Wilcoxon signed-rank test of each loss against {analysis.reference} with Holm "
+         "correction (* = p_Holm < 0.05); effect size r = matched-pairs rank-biserial (positive: better than the "
+         "reference); 'not distinguishable' = the bootstrap CI of best minus runner-up includes 0."),
+        ("Training", f"checkpoint rule {ev.get('select', '?')}; {train.get('epochs', '?')} epochs; seeds "
+         f"{list(analysis.run.seeds)}; model {cfg.get('model', {})}."),
+        ("Versions (report)", ", ".join(f"{k} {v}" for k, v in versions().items())),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ HTML
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _list(items: list[str]) -> str:
+    return '<ul class="findings">' + "".join(f"<li>{_e(t)}</li>" for t in items) + "</ul>" if items else ""
+
+
+def _table(header: list[str], rows: list[tuple[str, list[tuple[str, bool]]]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for kind, cells in rows:
+        tds = "".join(f'<td class="best">{_e(t)} ★</td>' if best else f"<td>{_e(t)}</td>" for t, best in cells)
+        body.append(f'<tr class="{_e(kind)}">{tds}</tr>')
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _figure(name: str, png: bytes | None, alt: str) -> str:
+    if png is None:
+        return f"<p><em>No {alt.lower()} (the run folder has no data for it).</em></p>"
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure id="fig-{name}"><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(FIGURE_CAPTIONS.get(name, ''))}</figcaption></figure>")
+
+
+def _details_tables(analysis: Analysis, view: str) -> str:
+    parts = []
+    for res in analysis.metric_results(view):
+        rows = [(r.kind, [(c, r.is_best and k == 2) for k, c in enumerate(cells)]) for r, cells in detail_rows(res)]
+        note = f"paired on {res.n_used} images ({res.n_dropped} dropped: undefined for some loss); statistic: " \
+               f"{res.statistic}"
+        arrow = {True: "higher is better", False: "lower is better", None: "direction unknown"}[res.higher_is_better]
+        parts.append(f"<details open><summary>{_e(res.metric)} ({arrow})</summary><p class=\"meta\">{_e(note)}</p>"
+                     f"{_table(detail_header(analysis), rows)}</details>")
+    return "".join(parts)
+
+
+def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
+    """The complete report page; ``figures`` maps a figure name (see :data:`FIGURE_CAPTIONS`) to PNG bytes."""
+    run = analysis.run
+    ds = run.dataset
+    title = f"segbench report: {ds.get('name', ds.get('spec', run.root.name))}"
+    meta = (f"Run folder <code>{_e(run.root.resolve())}</code> · {len(run.trained)} losses × {len(run.seeds)} seeds · "
+            f"{len(run.images)} test images · reference loss <b>{_e(analysis.reference)}</b> · main view: "
+            f"<b>{_e(analysis.primary)}</b>")
+    nav = "<nav><ol>" + "".join(f'<li><a href="#{a}">{_e(t)}</a></li>' for a, t in SECTIONS) + "</ol></nav>"
+    sec: dict[str, str] = {
+        "findings": _list(headline(analysis)) + _list(ranking_notes(analysis)[:1]) + _list(baseline_notes(analysis)),
+        "results": "<p>Estimate [95% CI] per loss and metric (★ = best trained loss; trivial baselines in grey "
+        "italics). Details, tests and counts are in the next sections.</p>"
+        + _table(main_header(analysis), main_rows(analysis)),
+        "bars": _figure("bars", figures.get("bars"), "Grouped bar chart"),
+        "statistics": "<h3>Undefined and missed cases, aggregation</h3>" + _list(count_notes(analysis))
+        + _details_tables(analysis, analysis.primary),
+        "rankings": _list(ranking_notes(analysis)) + _figure("ranks", figures.get("ranks"), "Rank heatmap"),
+        "distributions": _figure("distributions", figures.get("distributions"), "Distributions"),
+        "curves": _figure("curves", figures.get("curves"), "Training curves"),
+        "qualitative": _figure("qualitative", figures.get("qualitative"), "Qualitative examples"),
+        "imbalance": _list(imbalance_notes(analysis)) + _figure("imbalance", figures.get("imbalance"), "Imbalance"),
+        "classes": "".join(
+            f"<details><summary>{_e(v)}</summary>{_table(main_header(analysis, v), main_rows(analysis, v))}"
+            f"{_details_tables(analysis, v)}</details>"
+            for v in analysis.views if v != analysis.primary
+        ) or "<p>One scored class only: the tables above are per class.</p>",
+        "definitions": "<dl>" + "".join(f"<dt><b>{_e(k)}</b></dt><dd>{_e(v)}</dd>" for k, v in definitions(analysis))
+        + "</dl>",
+    }
+    body = "".join(f'<section id="{a}"><h2>{_e(t)}</h2>{sec[a]}</section>' for a, t in SECTIONS)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+            f"<style>{CSS}</style></head><body><h1>{_e(title)}</h1><p class=\"meta\">{meta}</p>{nav}{body}"
+            "</body></html>\n")
+
+
+# -------------------------------------------------------------------------------------------- Markdown
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("*", "\\*")
+
+
+def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
+    """The summary: findings, the main table, rankings, imbalance, definitions; figures linked by file name."""
+    run = analysis.run
+    ds = run.dataset
+    lines = [f"# segbench report: {ds.get('name', ds.get('spec', run.root.name))}", "",
+             f"{len(run.trained)} losses × {len(run.seeds)} seeds, {len(run.images)} test images; reference loss "
+             f"`{analysis.reference}`; main view: {analysis.primary}. Full report: `report.html`.", "",
+             "## Key findings", ""]
+    lines += [f"- {_md_cell(t)}" for t in headline(analysis) + baseline_notes(analysis)]
+    pct = round(100 * analysis.confidence)
+    lines += ["", "## Results", "", f"Estimate [{pct}% CI]; **bold** = best trained loss; trivial baselines "
+              "in italics.", ""]
+    header = main_header(analysis)
+    lines.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    for kind, cells in main_rows(analysis):
+        out = []
+        for text, best in cells:
+            t = _md_cell(text)
+            out.append(f"**{t}**" if best else (f"*{t}*" if kind == "trivial" else t))
+        lines.append("| " + " | ".join(out) + " |")
+    lines += ["", "## Rankings", ""] + [f"- {_md_cell(t)}" for t in ranking_notes(analysis)]
+    lines += ["", "## Undefined and missed cases, aggregation", ""]
+    lines += [f"- {_md_cell(t)}" for t in count_notes(analysis)]
+    lines += ["", "## Class imbalance", ""] + [f"- {_md_cell(t)}" for t in imbalance_notes(analysis)]
+    lines += ["", "## Figures", ""] + [f"- [{name}]({path})" for name, path in figure_files.items()]
+    lines += ["", "## Definitions", ""] + [f"- **{k}**: {_md_cell(v)}" for k, v in definitions(analysis)]
+    return "\n".join(lines) + "\n"

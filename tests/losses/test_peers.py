@@ -1,0 +1,216 @@
+"""Equality with MONAI and kornia where the definitions match, and with Berman et al.'s Lovász reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from segbench.losses import functional as L
+from segbench.losses.distance import signed_distance
+
+monai_losses = pytest.importorskip("monai.losses")
+kornia_losses = pytest.importorskip("kornia.losses")
+
+TOL = 1e-5
+
+
+def _data(n: int = 2, c: int = 3, shape: tuple[int, ...] = (12, 13), seed: int = 0, all_present: bool = True):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, *shape, generator=g, dtype=torch.float64)
+    t = torch.randint(0, max(c, 2), (n, *shape), generator=g)
+    if all_present:  # every class in every image: kornia averages only present classes
+        for i in range(n):
+            t[i].view(-1)[: max(c, 2)] = torch.arange(max(c, 2))
+    return x, t
+
+
+def _onehot(t: torch.Tensor, c: int) -> torch.Tensor:
+    return F.one_hot(t, c).movedim(-1, 1).double()
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float = TOL) -> None:
+    assert abs(float(a) - float(b)) < tol, (float(a), float(b))
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("include_background", [True, False])
+@pytest.mark.parametrize("smooth", [0.0, 1.0])
+def test_dice_tversky_generalized_dice_equal_monai(batch: bool, include_background: bool, smooth: float) -> None:
+    x, t = _data()
+    y = t[:, None]
+    kw = {"per_image": not batch, "include_background": include_background, "smooth": smooth}
+    m = {"softmax": True, "to_onehot_y": True, "batch": batch, "include_background": include_background}
+    s = {"smooth_nr": smooth, "smooth_dr": smooth}
+    _close(L.dice_loss(x, t, **kw), monai_losses.DiceLoss(**m, **s)(x, y))
+    # MONAI's Jaccard is (2 tp + s) / (2 (tp + fp + fn) + s): its smooth counts half of ours
+    s2 = {"smooth_nr": 2 * smooth, "smooth_dr": 2 * smooth}
+    _close(L.jaccard_loss(x, t, **kw), monai_losses.DiceLoss(**m, **s2, jaccard=True)(x, y))
+    _close(L.tversky_loss(x, t, alpha=0.3, beta=0.7, **kw), monai_losses.TverskyLoss(alpha=0.3, beta=0.7, **m, **s)(x, y))
+    if smooth == 0.0:  # our GDL weights are normalised, so only the unsmoothed ratios coincide
+        _close(L.generalized_dice_loss(x, t, **kw), monai_losses.GeneralizedDiceLoss(**m, **s)(x, y))
+
+
+def test_binary_dice_equals_monai_sigmoid() -> None:
+    x, t = _data(c=1, seed=1)
+    for per_image in (True, False):
+        ours = L.dice_loss(x, t, per_image=per_image, smooth=1e-5)
+        theirs = monai_losses.DiceLoss(sigmoid=True, batch=not per_image)(x, t[:, None].double())
+        _close(ours, theirs)
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_focal_equals_monai_and_kornia(alpha: float | None) -> None:
+    x, t = _data(seed=2)
+    c = x.shape[1]
+    ours = L.focal_loss(x, t, alpha=alpha, gamma=2.0)
+    monai = monai_losses.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0, alpha=alpha)(x, t[:, None])
+    _close(ours, monai * c)  # MONAI and kornia average over classes too (documented factor C)
+    kornia = kornia_losses.focal_loss(x, t, alpha=alpha, gamma=2.0, reduction="mean")
+    _close(ours, kornia * c)
+    _close(L.focal_loss(x, t, alpha=alpha, reduction="sum"), kornia_losses.focal_loss(x, t, alpha, 2.0, "sum"))
+    xb, tb = _data(c=1, seed=3)
+    ours_b = L.focal_loss(xb, tb, alpha=alpha, gamma=2.0)
+    yb = tb[:, None].double()
+    _close(ours_b, monai_losses.FocalLoss(gamma=2.0, alpha=alpha)(xb, yb))
+    _close(ours_b, kornia_losses.binary_focal_loss_with_logits(xb, yb, alpha=alpha, gamma=2.0, reduction="mean"))
+
+
+def test_dice_and_tversky_equal_kornia_macro() -> None:
+    x, t = _data(seed=4)
+    _close(L.dice_loss(x, t, per_image=True, smooth=0), kornia_losses.dice_loss(x, t, average="macro"))
+    for a, b in ((0.3, 0.7), (0.5, 0.5), (1.0, 1.0)):
+        ours = L.tversky_loss(x, t, alpha=a, beta=b, per_image=True, smooth=0)
+        _close(ours, kornia_losses.tversky_loss(x, t, alpha=a, beta=b))
+
+
+def test_lovasz_equals_kornia() -> None:
+    x, t = _data(seed=5, all_present=False)
+    _close(L.lovasz_loss(x, t, per_image=True), kornia_losses.lovasz_softmax_loss(x, t))
+    xb, tb = _data(c=1, seed=6)
+    _close(L.lovasz_loss(xb, tb, per_image=True), kornia_losses.lovasz_hinge_loss(xb, tb))
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_hausdorff_dt_equals_monai(c: int) -> None:
+    x, t = _data(c=c, seed=7, shape=(9, 10))
+    if c == 1:
+        theirs = monai_losses.HausdorffDTLoss(sigmoid=True, include_background=True)(x, t[:, None].double())
+    else:
+        theirs = monai_losses.HausdorffDTLoss(softmax=True, to_onehot_y=True, include_background=True)(x, t[:, None])
+    _close(L.hausdorff_dt_loss(x, t), theirs)
+    x3, t3 = _data(c=c, seed=8, shape=(4, 5, 6))
+    y3 = t3[:, None].double() if c == 1 else t3[:, None]
+    flags = {"sigmoid": True} if c == 1 else {"softmax": True, "to_onehot_y": True}
+    _close(L.hausdorff_dt_loss(x3, t3), monai_losses.HausdorffDTLoss(include_background=True, **flags)(x3, y3))
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_boundary_equals_monai_up_to_the_target_offset(include_background: bool) -> None:
+    x, t = _data(seed=9, shape=(10, 11))
+    theirs = monai_losses.BoundaryLoss(softmax=True, to_onehot_y=True, include_background=include_background)(
+        x, t[:, None]
+    )
+    y = _onehot(t, 3)
+    phi = signed_distance(y > 0.5).double()
+    offset = (y * phi).mean((2, 3))  # per (image, class): the constant we subtract
+    if not include_background:
+        offset = offset[:, 1:]
+    ours = L.boundary_loss(x, t, include_background=include_background)
+    _close(ours, theirs - offset.mean())
+    # same gradient
+    xa = x.clone().requires_grad_(True)
+    xb = x.clone().requires_grad_(True)
+    L.boundary_loss(xa, t, include_background=include_background).backward()
+    monai_losses.BoundaryLoss(softmax=True, to_onehot_y=True, include_background=include_background)(
+        xb, t[:, None]
+    ).backward()
+    assert xa.grad is not None and xb.grad is not None
+    assert torch.allclose(xa.grad, xb.grad, atol=1e-10)
+
+
+def test_cldice_equals_monai_binary_per_image() -> None:
+    g = torch.Generator().manual_seed(10)
+    x = torch.randn(2, 1, 16, 16, generator=g, dtype=torch.float64) * 3
+    t = torch.zeros(2, 16, 16, dtype=torch.long)
+    t[0, 3:13, 7:9] = 1  # a vessel-like bar
+    t[1, 8, 2:14] = 1
+    t[1, 2:14, 4] = 1
+    ours = L.cldice_loss(x, t, per_image=True)
+    theirs = monai_losses.SoftclDiceLoss(sigmoid=True, smooth=1e-12)(x, t[:, None].double())
+    _close(ours, theirs)
+    x3 = torch.randn(1, 1, 6, 8, 8, generator=g, dtype=torch.float64)
+    t3 = torch.zeros(1, 6, 8, 8, dtype=torch.long)
+    t3[0, 1:5, 3, 3:6] = 1
+    _close(L.cldice_loss(x3, t3, per_image=True), monai_losses.SoftclDiceLoss(sigmoid=True, smooth=1e-12)(x3, t3[:, None].double()))
+
+
+# Berman et al.'s reference (bermanmaxim/LovaszSoftmax pytorch/lovasz_losses.py), transcribed in float64
+
+
+def _ref_lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
+    p = len(gt_sorted)
+    gts = gt_sorted.sum()
+    intersection = gts - gt_sorted.double().cumsum(0)
+    union = gts + (1 - gt_sorted).double().cumsum(0)
+    jaccard = 1.0 - intersection / union
+    if p > 1:
+        jaccard[1:p] = jaccard[1:p] - jaccard[0:-1]
+    return jaccard
+
+
+def _ref_lovasz_hinge_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    signs = 2.0 * labels.double() - 1.0
+    errors = 1.0 - logits * signs
+    errors_sorted, perm = torch.sort(errors, dim=0, descending=True)
+    grad = _ref_lovasz_grad(labels[perm])
+    return torch.dot(F.relu(errors_sorted), grad)
+
+
+def _ref_lovasz_hinge(logits: torch.Tensor, labels: torch.Tensor, ignore: int | None) -> torch.Tensor:
+    values = []
+    for log, lab in zip(logits, labels, strict=True):  # per_image=True
+        log, lab = log.reshape(-1), lab.reshape(-1)
+        if ignore is not None:
+            keep = lab != ignore
+            log, lab = log[keep], lab[keep]
+        values.append(_ref_lovasz_hinge_flat(log, lab))
+    return torch.stack(values).mean()
+
+
+def _ref_lovasz_softmax(probas: torch.Tensor, labels: torch.Tensor, ignore: int | None) -> torch.Tensor:
+    c = probas.shape[1]
+    probas = probas.permute(0, 2, 3, 1).contiguous().view(-1, c)  # per_image=False, the reference default
+    labels = labels.view(-1)
+    if ignore is not None:
+        keep = labels != ignore
+        probas, labels = probas[keep], labels[keep]
+    losses = []
+    for k in range(c):  # classes='all'
+        fg = (labels == k).double()
+        errors = (fg - probas[:, k]).abs()
+        errors_sorted, perm = torch.sort(errors, 0, descending=True)
+        losses.append(torch.dot(errors_sorted, _ref_lovasz_grad(fg[perm])))
+    return torch.stack(losses).mean()
+
+
+@pytest.mark.parametrize("ignore", [None, 255])
+def test_lovasz_matches_berman_reference_value_and_gradient(ignore: int | None) -> None:
+    x, t = _data(seed=11, all_present=False)
+    xb, tb = _data(c=1, seed=12)
+    if ignore is not None:
+        t[0, :3] = ignore
+        tb[1, :, :4] = ignore
+    for ours_in, ref_fn, kw in (
+        ((x, t), lambda z: _ref_lovasz_softmax(z.softmax(1), t, ignore), {"per_image": False}),
+        ((xb, tb), lambda z: _ref_lovasz_hinge(z[:, 0], tb, ignore), {"per_image": True}),
+    ):
+        za = ours_in[0].clone().requires_grad_(True)
+        zb = ours_in[0].clone().requires_grad_(True)
+        a = L.lovasz_loss(za, ours_in[1], ignore_index=ignore, **kw)
+        b = ref_fn(zb)
+        _close(a, b, 1e-10)
+        a.backward()
+        b.backward()
+        assert za.grad is not None and zb.grad is not None
+        assert torch.allclose(za.grad, zb.grad, atol=1e-10)
