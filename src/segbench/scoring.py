@@ -5,9 +5,9 @@ This is the one place that turns (prediction, target) label maps into the scores
 (per image, ``average="none"``) so every number is the library's own definition:
 
 * count metrics from one-vs-rest counts ``tp, fp, fn, tn`` of each (image, class): ``accuracy``,
-  ``balanced_accuracy``, ``precision``, ``recall``, ``specificity``, ``dice``, ``iou``, ``mcc``,
-  ``cohen_kappa``; plus ``pixel_accuracy``, the share of correctly labelled valid pixels over all classes
-  (class ``"all"``);
+  ``precision``, ``recall``, ``specificity``, ``dice``, ``iou``, ``mcc``, ``cohen_kappa``; and two scores of
+  all classes at once, with class ``"all"``: ``pixel_accuracy`` (the share of correctly labelled valid pixels)
+  and ``balanced_accuracy`` (scikit-learn's: the mean recall over the classes present in the target);
 * distance metrics from voxel-border surfaces: ``hd``, ``hd95`` (larger of the two directed 95th percentiles),
   ``assd``, ``nsd`` (at ``nsd_tolerance``), and ``boundary_iou`` (dilation 1).
 
@@ -59,7 +59,8 @@ class MetricInfo:
 _INFO = [
     MetricInfo("pixel_accuracy", True, "count", "share of correctly labelled pixels over all classes"),
     MetricInfo("accuracy", True, "count", "(tp + tn) / (tp + fp + fn + tn), one class vs the rest"),
-    MetricInfo("balanced_accuracy", True, "count", "(recall + specificity) / 2"),
+    MetricInfo("balanced_accuracy", True, "count",
+               "mean recall over the classes present in the target, all classes (binary: (recall + specificity) / 2)"),
     MetricInfo("precision", True, "count", "tp / (tp + fp)"),
     MetricInfo("recall", True, "count", "tp / (tp + fn), sensitivity"),
     MetricInfo("specificity", True, "count", "tn / (tn + fp)"),
@@ -82,7 +83,6 @@ TRIVIAL_PREDICTORS = ("all-background", "all-foreground", "majority-class")
 
 _COUNT_FUNCTIONS: dict[str, str] = {
     "accuracy": "accuracy",
-    "balanced_accuracy": "balanced_accuracy",
     "precision": "precision",
     "recall": "recall",
     "specificity": "specificity",
@@ -143,6 +143,22 @@ def _pixel_accuracy(pred: Tensor, target: Tensor, ignore_index: int | None, per_
     if per_image:
         return torch.where(total > 0, correct / total.clamp(min=1), torch.full_like(total, math.nan))
     return correct.sum() / total.sum() if total.sum() > 0 else torch.tensor(math.nan, dtype=torch.float64)
+
+
+def _overall_scores(
+    pred: Tensor, target: Tensor, names: Sequence[str], num_classes: int, ignore_index: int | None, per_image: bool
+) -> dict[str, Tensor]:
+    """``pixel_accuracy`` and ``balanced_accuracy`` (of all classes at once) among ``names``."""
+    out: dict[str, Tensor] = {}
+    if "pixel_accuracy" in names:
+        out["pixel_accuracy"] = _pixel_accuracy(pred, target, ignore_index, per_image)
+    if "balanced_accuracy" in names:
+        # per image: the metric's per-class recalls (NaN for classes absent from the target), averaged
+        value = _metrics.balanced_accuracy(pred, target, num_classes=num_classes, average="none",
+                                           ignore_index=ignore_index, per_image=per_image)
+        value = torch.as_tensor(value, dtype=torch.float64).reshape(-1, num_classes)
+        out["balanced_accuracy"] = value.nanmean(1) if per_image else value.nanmean()
+    return out
 
 
 def _count_scores(
@@ -220,10 +236,10 @@ def score_label_maps(
         )
         table["boundary_iou"] = biou.reshape(n, num_classes).double()
     rows: list[dict[str, Any]] = []
-    pixel = _pixel_accuracy(p, t, ignore_index, per_image=True).tolist() if "pixel_accuracy" in names else None
+    overall = _overall_scores(p, t, names, num_classes, ignore_index, per_image=True)
     for i in range(n):
-        if pixel is not None:
-            rows.append({"image": ids[i], "class": "all", "metric": "pixel_accuracy", "value": float(pixel[i])})
+        for name, values in overall.items():
+            rows.append({"image": ids[i], "class": "all", "metric": name, "value": float(values[i])})
         for c in classes:
             for name in names:
                 if name in table:
@@ -258,9 +274,8 @@ def pooled_scores(
     is_binary = num_classes == 2 if binary is None else bool(binary)
     cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
     rows: list[dict[str, Any]] = []
-    if "pixel_accuracy" in names:
-        value = float(_pixel_accuracy(p, t, ignore_index, per_image=False))
-        rows.append({"class": "all", "metric": "pixel_accuracy", "value": value})
+    for name, value in _overall_scores(p, t, names, num_classes, ignore_index, per_image=False).items():
+        rows.append({"class": "all", "metric": name, "value": float(value)})
     table = {
         name: _count_scores(p, t, name, num_classes, ignore_index, per_image=False)
         for name in names

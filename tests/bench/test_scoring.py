@@ -37,7 +37,7 @@ def test_binary_scores_by_hand() -> None:
         "boundary_iou": 1 / 3,
     }
     for metric, value in expected.items():
-        cls = "all" if metric == "pixel_accuracy" else "cell"
+        cls = "all" if metric in ("pixel_accuracy", "balanced_accuracy") else "cell"
         assert t[("a", cls, metric)] == pytest.approx(value), metric
     # binary data: only the foreground class is scored (plus the class-free pixel accuracy)
     assert {r["class"] for r in rows} == {"cell", "all"}

@@ -67,3 +67,19 @@ def test_bad_image_size() -> None:
 
 def test_dataset_error_is_a_value_error() -> None:
     assert issubclass(DatasetError, ValueError)
+
+
+@pytest.mark.parametrize("spec", ["sample", "synthetic"])
+def test_datasets_pickle_for_spawned_dataloader_workers(spec: str) -> None:
+    import pickle
+
+    import torch
+
+    data = load_dataset(spec, "val", image_size=32)
+    copy = pickle.loads(pickle.dumps(data))
+    assert torch.equal(copy[0][1], data[0][1]) and torch.equal(copy[0][0], data[0][0])
+
+
+def test_non_numeric_option_is_named() -> None:
+    with pytest.raises(DatasetError, match="synthetic: option noise must be a number, got 'high'"):
+        load_dataset("synthetic", "train", options={"noise": "high"})

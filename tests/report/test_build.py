@@ -38,7 +38,7 @@ def test_files_written(built) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_html_is_self_contained_with_every_section(built) -> None:  # type: ignore[no-untyped-def]
-    run, paths = built
+    _run, paths = built
     page = paths.html.read_text("utf-8")
     for anchor, title in SECTIONS:
         assert f'<section id="{anchor}"><h2>{title}</h2>' in page
@@ -62,7 +62,7 @@ def test_html_states_findings(built) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_markdown_summary(built) -> None:  # type: ignore[no-untyped-def]
-    run, paths = built
+    _run, paths = built
     text = paths.markdown.read_text("utf-8")
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 6  # header + 3 losses + 3 trivial baselines
@@ -71,7 +71,7 @@ def test_markdown_summary(built) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_statistics_csv(built) -> None:  # type: ignore[no-untyped-def]
-    run, paths = built
+    _run, paths = built
     with open(paths.statistics, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == STATISTICS_COLUMNS

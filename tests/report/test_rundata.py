@@ -45,7 +45,7 @@ def test_missing_folder_and_files(tmp_path: Path, binary_run: Path) -> None:
         load_run(tmp_path / "nope")
     run = _copy(binary_run, tmp_path)
     (run / "results" / "per_image.csv").unlink()
-    with pytest.raises(UsageError, match="per_image.csv not found"):
+    with pytest.raises(UsageError, match=r"per_image\.csv not found"):
         load_run(run)
 
 

@@ -104,7 +104,7 @@ class FolderLoader:
 def _int_option(options: Mapping[str, Any], key: str, default: int | None) -> int | None:
     value = options.get(key, default)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise DatasetError(f"option {key} must be an int, got {value!r}")
+        raise DatasetError(f"folder: option {key} must be an int, got {value!r}")
     return value
 
 
@@ -150,7 +150,7 @@ def load_folder(
     if channels is None:
         channels = image_channels(next(iter(pairs.values()))[0])
     if channels not in (1, 3):
-        raise DatasetError(f"option channels must be 1 or 3, got {channels!r}")
+        raise DatasetError(f"folder: option channels must be 1 or 3, got {channels!r}")
     default_names = ["background", "foreground"] if label_map.num_classes == 2 else [
         "background", *(f"class{k}" for k in range(1, label_map.num_classes))
     ]

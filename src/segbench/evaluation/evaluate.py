@@ -4,8 +4,9 @@ Three passes, the first two before any score is computed:
 
 1. **Pair** the two folders by file stem (:func:`~segbench.evaluation.pairing.pair_by_stem`): missing and
    extra files are listed by name.
-2. **Check** every case (in parallel): both files read, their shapes match, their values are labels. Every
-   problem of every case is collected and raised together, each naming its file(s). The class count is
+2. **Check** every case (reading in parallel): both files read, their shapes match, their values are labels
+   (given the class count). Every problem of every case is collected and raised together, each naming its
+   file(s). The class count is
    fixed here (given, or inferred as described in :mod:`segbench.evaluation.labels`) and each case's
    spacing is resolved: ``--spacing`` if given, else the ground truth's header spacing (NIfTI), else the
    prediction's, else none (distances in pixels). Headers that disagree are an error.
@@ -28,7 +29,7 @@ import torch
 
 from segbench.errors import UsageError
 from segbench.evaluation.io import MaskFile, read_mask_file
-from segbench.evaluation.labels import distinct_values, infer_num_classes, to_labels
+from segbench.evaluation.labels import check_values, distinct_values, infer_num_classes, to_labels
 from segbench.evaluation.pairing import MAX_LISTED, Case, pair_by_stem
 from segbench.evaluation.parallel import check_jobs, ordered_map
 from segbench.scoring import check_metric_names, score_label_maps
@@ -83,13 +84,8 @@ class Evaluation:
         return ["case", "class_index", "class", *SIZE_COLUMNS, *self.metrics]
 
 
-def _check_ignore(values: frozenset[int], ignore_index: int | None) -> frozenset[int]:
-    return values - {ignore_index} if ignore_index is not None else values
-
-
-def check_case(item: tuple[Case, int | None]) -> CaseCheck:
-    """Pass 2 for one case: read both files, compare shapes, collect their label values."""
-    case, ignore_index = item
+def check_case(case: Case) -> CaseCheck:
+    """Pass 2 for one case: read both files, compare shapes, collect their distinct values."""
     pred, truth = read_mask_file(case.pred), read_mask_file(case.truth)
     if pred.array.shape != truth.array.shape:
         raise UsageError(
@@ -97,8 +93,8 @@ def check_case(item: tuple[Case, int | None]) -> CaseCheck:
             f"ground truth {case.truth} is {tuple(truth.array.shape)}"
         )
     return CaseCheck(
-        case, tuple(truth.array.shape), distinct_values(pred.array),
-        _check_ignore(distinct_values(truth.array), ignore_index), pred.spacing, truth.spacing,
+        case, tuple(truth.array.shape), distinct_values(pred.array), distinct_values(truth.array),
+        pred.spacing, truth.spacing,
     )
 
 
@@ -218,12 +214,13 @@ def evaluate_folders(
         notes.append(f"skipped {len(pairing.skipped)} file(s) of other types: {skipped}")
     cases = pairing.cases
     checked, errors = ordered_map(
-        check_case, [(c, ignore_index) for c in cases], jobs=jobs, desc="checking", progress=progress
+        check_case, cases, jobs=jobs, desc="checking", progress=progress
     )
     _raise_collected(errors, "the checks")
     checks = [c for c in checked if c is not None]
     if num_classes is None:
-        num_classes = infer_num_classes([c.pred_values for c in checks] + [c.truth_values for c in checks])
+        truth_values = [c.truth_values - {ignore_index} for c in checks]
+        num_classes = infer_num_classes([c.pred_values for c in checks] + truth_values)
         if num_classes > 2:
             notes.append(f"--num-classes not given: {num_classes} classes inferred (largest label + 1)")
     names = list(class_names) if class_names is not None else default_class_names(num_classes)
@@ -231,14 +228,16 @@ def evaluate_folders(
         raise UsageError(f"--class-names must give {num_classes} distinct names, got {names}")
     spacings: dict[str, tuple[float, ...] | None] = {}
     sources: set[str] = set()
-    spacing_errors: list[tuple[int, UsageError]] = []
+    case_errors: list[tuple[int, UsageError]] = []
     for i, check in enumerate(checks):
         try:
+            check_values(check.pred_values, check.case.pred, num_classes=num_classes)
+            check_values(check.truth_values, check.case.truth, num_classes=num_classes, ignore_index=ignore_index)
             spacings[check.case.name], source = resolve_spacing(check, spacing)
             sources.add(source)
         except UsageError as exc:
-            spacing_errors.append((i, exc))
-    _raise_collected(spacing_errors, "the spacing check")
+            case_errors.append((i, exc))
+    _raise_collected(case_errors, "the label and spacing checks")
     tasks = [
         ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name],
                   tuple(metric_names), float(nsd_tolerance), ignore_index)

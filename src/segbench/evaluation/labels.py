@@ -22,7 +22,7 @@ import numpy as np
 
 from segbench.errors import UsageError
 
-__all__ = ["distinct_values", "infer_num_classes", "is_binary_255", "to_labels"]
+__all__ = ["check_values", "distinct_values", "infer_num_classes", "is_binary_255", "to_labels"]
 
 
 def distinct_values(array: np.ndarray) -> frozenset[int]:
@@ -67,30 +67,45 @@ def infer_num_classes(values_per_file: Iterable[frozenset[int]]) -> int:
     return top + 1
 
 
-def to_labels(
-    array: np.ndarray, path: Path, *, num_classes: int, ignore_index: int | None = None
-) -> np.ndarray:
-    """Labels ``int64`` of ``array``'s shape: the 0/255 rule, then a range check that names ``path``.
+def check_values(
+    values: frozenset[int], path: Path, *, num_classes: int, ignore_index: int | None = None
+) -> bool:
+    """Check a file's distinct values against ``num_classes``; return whether the 0/255 rule applies to it.
 
-    ``ignore_index`` is for ground-truth files; pass ``None`` for predictions.
+    ``values`` are all distinct values of the file; ``ignore_index`` is for ground-truth files only.
 
-    >>> to_labels(np.array([0, 255]), Path("p.png"), num_classes=2).tolist()
-    [0, 1]
-    >>> to_labels(np.array([0, 3]), Path("p.png"), num_classes=3)
+    >>> check_values(frozenset({0, 255}), Path("p.png"), num_classes=2)
+    True
+    >>> check_values(frozenset({0, 3}), Path("p.png"), num_classes=3)
     Traceback (most recent call last):
     ...
     segbench.errors.UsageError: mask file p.png holds label(s) [3]; expected labels 0..2 (--num-classes 3)
     """
-    values = _checked_values(distinct_values(array), ignore_index)
-    if is_binary_255(values, num_classes):
-        out = array.copy()
-        out[array == 255] = 1
-        return out
-    bad = sorted(v for v in values if v < 0 or v >= num_classes)
+    checked = _checked_values(values, ignore_index)
+    if is_binary_255(checked, num_classes):
+        return True
+    bad = sorted(v for v in checked if v < 0 or v >= num_classes)
     if bad:
         note = "" if ignore_index is None else f", or the ignore index {ignore_index}"
         raise UsageError(
             f"mask file {path} holds label(s) {bad[:10]}; expected labels 0..{num_classes - 1} "
             f"(--num-classes {num_classes}){note}"
         )
+    return False
+
+
+def to_labels(
+    array: np.ndarray, path: Path, *, num_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
+    """Labels ``int64`` of ``array``'s shape: :func:`check_values`, then the 0/255 rule (255 -> 1).
+
+    ``ignore_index`` is for ground-truth files; pass ``None`` for predictions.
+
+    >>> to_labels(np.array([0, 255]), Path("p.png"), num_classes=2).tolist()
+    [0, 1]
+    """
+    if check_values(distinct_values(array), path, num_classes=num_classes, ignore_index=ignore_index):
+        out = array.copy()
+        out[array == 255] = 1
+        return out
     return array

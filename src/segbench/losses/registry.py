@@ -45,7 +45,7 @@ def loss_class(name: str) -> type[FunctionLoss]:
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
         aliases = ", ".join(f"{a} (= {k})" for a, k in _ALIASES.items())
-        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(_REGISTRY)}; aliases: {aliases}")
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(names())}; aliases: {aliases}")
     return _REGISTRY[key]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from matplotlib import __version__ as mpl_version
 from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap, to_rgba
@@ -40,6 +41,10 @@ __all__ = [
 STYLE: dict[Any, Any] = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
          "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.dpi": 100}
 TRIVIAL_STYLE = [("#bdbdbd", "//"), ("#8c8c8c", "\\\\"), ("#d9d9d9", "xx"), ("#a6a6a6", "..")]
+HORIZONTAL: dict[str, Any] = (
+    {"orientation": "horizontal"} if tuple(int(p) for p in mpl_version.split(".")[:2]) >= (3, 10) else {"vert": False}
+)
+"""Horizontal box plots: ``orientation=`` since matplotlib 3.10 (``vert=`` is deprecated there)."""
 CURVE_LABELS = {"train_loss": "training loss", "val_loss": "validation loss", "val_dice": "validation Dice",
                 "val_iou": "validation IoU", "val_accuracy": "validation pixel accuracy"}
 
@@ -52,7 +57,7 @@ def styled() -> AbstractContextManager[None]:
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
     """Render ``fig`` to PNG bytes (white background, tight bounding box)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15, facecolor="white")
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")  # every figure is laid out "constrained"
     return buffer.getvalue()
 
 
@@ -121,18 +126,16 @@ def bar_chart(analysis: Analysis, view: str | None = None) -> Figure:
     groups = [g for g in groups if g]
     n_models = len(analysis.run.models)
     widths = [max(2.5, 0.16 * n_models * len(g) + 0.8) for g in groups]
-    fig = Figure(figsize=(min(sum(widths) + 1.5, 26), 5.2))
+    fig = Figure(figsize=(min(sum(widths) + 1.5, 26), 5.2 + 0.25 * math.ceil(n_models / 5)), layout="constrained")
     axes = fig.subplots(1, len(groups), gridspec_kw={"width_ratios": widths}, squeeze=False)[0]
     for ax, group in zip(axes, groups, strict=True):
         _bar_panel(ax, group, analysis, _is_bounded(group[0]))
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(n_models, 5),
-               frameon=False)
     pct = round(100 * analysis.confidence)
-    fig.suptitle(f"Test scores ({view or analysis.primary}): bars = mean over test images of the seed-averaged "
-                 f"scores (median where marked), whiskers = {pct}% paired bootstrap CI; ∞ = a miss",
-                 y=1.0 + 0.045 * math.ceil(n_models / 5) + 0.04, fontsize=11)
-    fig.set_layout_engine("constrained")
+    title = (f"Test scores ({view or analysis.primary}): bars = mean over test images of the seed-averaged scores "
+             f"(median where marked), whiskers = {pct}% paired bootstrap CI; ∞ = a miss")
+    fig.legend(handles, labels, loc="outside upper center", ncol=min(n_models, 5), frameon=False, title=title,
+               title_fontsize=11)
     return fig
 
 
@@ -196,8 +199,8 @@ def distributions(analysis: Analysis, view: str | None = None) -> Figure:
             notes.append(", ".join(s for s in (f"{n_nan} undef." if n_nan else "", f"{n_inf} miss" if n_inf else "")
                                    if s))
         ypos = np.arange(len(run.models))[::-1]
-        box = ax.boxplot([d if d.size else [np.nan] for d in data], positions=ypos, vert=False, widths=0.6,
-                         patch_artist=True, showfliers=False, medianprops={"color": "black"})
+        box = ax.boxplot([d if d.size else [np.nan] for d in data], positions=ypos, widths=0.6, patch_artist=True,
+                         showfliers=False, medianprops={"color": "black"}, **HORIZONTAL)
         for patch, model in zip(box["boxes"], run.models, strict=True):
             patch.set_facecolor(colors[model][0])
             patch.set_alpha(0.55)
