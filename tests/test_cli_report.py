@@ -23,17 +23,12 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_markdown_only(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
-    assert main(["report", str(run), "--format", "md", "--n-boot", "50", "--quiet"]) == 0
+    argv = ["report", str(run), "--format", "md", "--n-boot", "50", "--quiet", "--reference", "dice"]
+    assert main(argv) == 0
     assert (run / "summary.md").is_file() and not (run / "report.html").exists()
     assert (run / "results" / "statistics.csv").is_file() and (run / "figures" / "bars.png").is_file()
+    assert "reference loss `dice`" in (run / "summary.md").read_text("utf-8")
     assert "summary:" in capsys.readouterr().out
-
-
-def test_report_reference_flag(run_dir: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
-    assert main(["report", str(run), "--format", "html", "--n-boot", "50", "--quiet", "--reference", "dice"]) == 0
-    assert "reference loss <b>dice</b>" in (run / "report.html").read_text("utf-8")
 
 
 @pytest.mark.parametrize(

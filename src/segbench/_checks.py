@@ -69,9 +69,10 @@ def _label_range(t: Tensor, valid: Tensor | None) -> tuple[int, int]:
 class LabelMaps:
     """Validated hard label maps, ready to count.
 
-    ``pred`` and ``target`` are ``int64`` with equal shapes: ``(N, *spatial)``, or ``(N, C, *spatial)`` 0/1 maps
-    when ``multilabel``. Ignored pixels (``valid == False``) hold label 0 in both, so they can be indexed safely;
-    every count must still exclude them through ``valid``.
+    ``pred`` and ``target`` are ``int64`` (their own dtype with ``check_label_maps(..., to_long=False)``) with
+    equal shapes: ``(N, *spatial)``, or ``(N, C, *spatial)`` 0/1 maps when ``multilabel``. Ignored pixels
+    (``valid == False``) hold label 0 in both, so they can be indexed safely; every count must still exclude
+    them through ``valid``.
     """
 
     pred: Tensor
@@ -93,11 +94,16 @@ def check_label_maps(
     num_classes: int | None = None,
     multilabel: bool = False,
     ignore_index: int | None = None,
+    to_long: bool = True,
 ) -> LabelMaps:
     """Validate a pair of hard label maps for a metric.
 
     Binary input is a bool map, or labels in {0, 1} with ``num_classes=None``; it scores the foreground class.
     With ``num_classes=C`` labels must lie in ``[0, C)`` (except ``ignore_index`` in the target).
+
+    Fast path: bool maps are 0/1 by type and are not scanned for their range, and ``to_long=False`` keeps each
+    map in its own dtype (no ``int64`` copies; for callers that only compare labels, such as the distance
+    metrics). The checks and messages are the same either way.
 
     >>> lm = check_label_maps(torch.tensor([[0, 1]]), torch.tensor([[1, 1]]))
     >>> lm.binary, lm.num_classes
@@ -137,8 +143,8 @@ def check_label_maps(
             raise ValueError("ignore_index is not defined for multilabel maps (each channel is a 0/1 map)")
         valid = target != ignore_index
     binary_input = pred.dtype == torch.bool and target.dtype == torch.bool
-    p_lo, p_hi = _label_range(pred, valid)
-    t_lo, t_hi = _label_range(target, valid)
+    p_lo, p_hi = (0, 1) if pred.dtype == torch.bool else _label_range(pred, valid)  # bool: in {0, 1} by type
+    t_lo, t_hi = (0, 1) if target.dtype == torch.bool else _label_range(target, valid)
     lo, hi = min(p_lo, t_lo), max(p_hi, t_hi)
     if lo < 0:
         raise ValueError(f"labels must be >= 0, got {lo}" + ("" if ignore_index is None else
@@ -149,6 +155,8 @@ def check_label_maps(
         c = pred.shape[1]
         if num_classes is not None and num_classes != c:
             raise ValueError(f"num_classes={num_classes} but the multilabel maps have {c} channels")
+        if not to_long:
+            return LabelMaps(pred, target, c, False, True, None)
         return LabelMaps(pred.long(), target.long(), c, False, True, None)
     if num_classes is None:
         if hi > 1:
@@ -163,11 +171,10 @@ def check_label_maps(
         if hi >= num_classes:
             raise ValueError(f"labels must lie in [0, {num_classes}), got a label {hi}")
         binary, n_cls = binary_input and num_classes == 2, num_classes
-    pred_l, target_l = pred.long(), target.long()
+    pred_l, target_l = (pred.long(), target.long()) if to_long else (pred, target)
     if valid is not None:
-        zero = torch.zeros((), dtype=torch.long, device=pred.device)
-        pred_l = torch.where(valid, pred_l, zero)
-        target_l = torch.where(valid, target_l, zero)
+        pred_l = torch.where(valid, pred_l, torch.zeros((), dtype=pred_l.dtype, device=pred.device))
+        target_l = torch.where(valid, target_l, torch.zeros((), dtype=target_l.dtype, device=pred.device))
     return LabelMaps(pred_l, target_l, n_cls, binary, False, valid)
 
 

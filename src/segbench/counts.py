@@ -85,9 +85,10 @@ def soft_counts(inputs: LossInputs, probs: Tensor | None = None) -> Counts:
     return Counts(tp, p_sum - tp, y_sum - tp)
 
 
-# Elements per counting chunk on the CPU: small enough that the index temporaries stay in cache instead of
-# allocating (and page-faulting) a fresh int64 copy of the whole batch; accelerators count in one pass.
-_CPU_CHUNK = 1 << 20
+# Elements per counting chunk on the CPU (one 512 x 512 image): small enough that the index temporaries stay in
+# cache instead of allocating (and page-faulting) a fresh int64 copy of the whole batch; accelerators count in one
+# pass. benchmarks/bench_confusion.py measures the effect.
+_CPU_CHUNK = 1 << 18
 
 
 def _pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, separate: bool) -> Tensor:

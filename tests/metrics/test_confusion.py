@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -29,7 +31,7 @@ def dataset_and_splits(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, int
 
 
 def _batches(x: torch.Tensor, bounds: list[int]) -> list[torch.Tensor]:
-    return [x[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    return [x[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 @SETTINGS

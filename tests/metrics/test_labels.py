@@ -49,7 +49,8 @@ def test_round_trip_with_a_metric_and_numpy_input() -> None:
 @pytest.mark.parametrize(
     ("value", "kwargs", "error", "match"),
     [
-        (torch.zeros(1, 2, 3, dtype=torch.long), {}, TypeError, "floating-point logits or probabilities, got torch.int64"),
+        (torch.zeros(1, 2, 3, dtype=torch.long), {}, TypeError,
+         "floating-point logits or probabilities, got torch.int64"),
         (torch.zeros(2, 3), {}, ValueError, r"\(N, C, \*spatial\) with at least one spatial axis, got shape \(2, 3\)"),
         (torch.zeros(0, 2, 3), {}, ValueError, "empty tensor"),
         (torch.tensor([[[float("nan")]]]), {}, ValueError, "logits hold NaN"),

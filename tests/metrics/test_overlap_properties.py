@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import torch
 from hypothesis import given, settings
@@ -53,7 +54,9 @@ def test_perfect_prediction_scores_one(case: tuple[torch.Tensor, torch.Tensor, i
 
 @SETTINGS
 @given(label_maps(), st.randoms(use_true_random=False))
-def test_class_permutation_permutes_per_class_scores(case: tuple[torch.Tensor, torch.Tensor, int], rnd) -> None:  # noqa: ANN001
+def test_class_permutation_permutes_per_class_scores(
+    case: tuple[torch.Tensor, torch.Tensor, int], rnd: random.Random
+) -> None:
     pred, target, c = case
     perm = list(range(c))
     rnd.shuffle(perm)

@@ -6,6 +6,8 @@ scikit-learn is the test-only oracle. Where our definitions differ on purpose, t
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,7 +35,8 @@ def _case(seed: int, *, binary: bool = False) -> tuple[np.ndarray, np.ndarray, i
     return pred, target, c
 
 
-def _sk(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - a thin warning filter for the oracle
+def _sk(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a scikit-learn oracle with its warnings (undefined metric, ...) silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)
@@ -70,7 +73,8 @@ def test_precision_recall_f1_fbeta_every_average(seed: int, include_background: 
 def test_jaccard_every_average(seed: int) -> None:
     pred, target, c = _case(seed)
     yp, yt = pred.ravel(), target.ravel()
-    present = sorted(set(yt.tolist()) | set(yp.tolist()))  # jaccard_score has no zero_division=nan: score defined classes
+    # jaccard_score has no zero_division=nan: compare on the classes where it is defined
+    present = sorted(set(yt.tolist()) | set(yp.tolist()))
     p, t = torch.from_numpy(pred), torch.from_numpy(target)
     for avg in ("macro", "micro", "weighted"):
         expected = _sk(skm.jaccard_score, yt, yp, labels=present, average=avg)

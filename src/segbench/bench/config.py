@@ -52,7 +52,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["DEFAULT_LOSSES", "DEFAULTS", "SELECT_RULES", "apply_overrides", "load", "resolve", "to_toml"]
+__all__ = ["DEFAULTS", "DEFAULT_LOSSES", "SELECT_RULES", "apply_overrides", "load", "resolve", "to_toml"]
 
 DEFAULT_LOSSES = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]
 SELECT_RULES = ("best-val-dice", "last")

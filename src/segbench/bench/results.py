@@ -8,7 +8,8 @@ deviation over seeds (``±``) when there are several:
 
 .. math::
 
-    \bar s_{m} = \frac{1}{|S|}\sum_{k \in S} \frac{1}{|I_k|} \sum_{i \in I_k} \frac{1}{|F_i|}\sum_{c \in F_i} s_{m,k,i,c}
+    \bar s_{m} = \frac{1}{|S|}\sum_{k \in S} \frac{1}{|I_k|} \sum_{i \in I_k}
+                 \frac{1}{|F_i|}\sum_{c \in F_i} s_{m,k,i,c}
 
 ``pixel_accuracy`` is shown in the ``accuracy`` column (it has the single class ``all``).
 """

@@ -207,7 +207,7 @@ def _with_keys(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
 
 def _score(exp: Experiment, pred: torch.Tensor) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     test = exp.splits["test"]
-    common = {"num_classes": exp.num_classes, "binary": exp.binary, "class_names": exp.class_names,
+    common: dict[str, Any] = {"num_classes": exp.num_classes, "binary": exp.binary, "class_names": exp.class_names,
               "metrics": exp.metrics, "ignore_index": exp.ignore_index}
     per_image = scoring.score_label_maps(pred, test.masks, image_ids=exp.ids["test"],
                                          nsd_tolerance=exp.config["eval"]["nsd_tolerance"], **common)

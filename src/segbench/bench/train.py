@@ -186,9 +186,9 @@ def train_run(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, best_epoch, best_dice = state["history"], state["best_epoch"], state["best_val_dice"]
-        for row in history:
+        for done in history:
             if on_epoch is not None:
-                on_epoch(row)
+                on_epoch(done)
     for epoch in range(len(history) + 1, settings.epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -198,7 +198,7 @@ def train_run(
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(_forward(model, images, settings), masks.to(device))
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"{model_name} seed {seed}: loss is {float(loss)} at epoch {epoch}")
+                raise FloatingPointError(f"{model_name} seed {seed}: loss is {float(loss.detach())} at epoch {epoch}")
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * images.shape[0]

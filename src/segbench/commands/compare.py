@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from segbench.bench import config as _config
 from segbench.bench.results import format_table, summarize
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
-def resolve_args(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+def resolve_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
     raw = _config.load(args.config) if args.config is not None else {}
     overrides = {

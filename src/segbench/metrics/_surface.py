@@ -12,14 +12,19 @@ Everything the distance metrics share is computed here once per (image, class):
   by the length (2D) or area (3D) of the marching-squares/cubes surface element there, as DeepMind's
   surface-distance and MONAI's ``use_subvoxels=True``;
 * the distances from every point of one surface to the nearest point of the other, exact Euclidean distances in
-  physical units (``spacing``), from a k-d tree over the other surface's points. A point on both surfaces is at
-  distance 0 and is never queried. The distance of a pair is computed from the integer displacement exactly as
+  physical units (``spacing``). Most points lie near the other surface, so they are found by a local search: the
+  integer displacements within a small radius (about 160 of them, more along the finer axes), sorted by their
+  physical length, are tried in that order against the other surface's mask, and the first hit is the nearest
+  point (distance 0 first: a point on both surfaces). Only the points left after the radius go to a k-d tree
+  over the other surface's points. The crop's frame is as wide as the search reaches, so no lookup leaves it.
+  The distance of a pair is computed from the integer displacement exactly as
   ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)`` does, so the values are those of the
   distance-transform implementations (MedPy, surface-distance), bit for bit.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +39,7 @@ __all__ = [
     "crop_pair",
     "directed_distances",
     "pair_surfaces",
+    "search_margin",
     "surfel_areas",
     "voxel_surface",
 ]
@@ -107,21 +113,28 @@ def check_spacing(spacing: float | Sequence[float] | None, ndim: int) -> tuple[f
     return values
 
 
-def crop_pair(pred: BoolArray, target: BoolArray) -> tuple[BoolArray, BoolArray] | None:
-    """Crop both masks to their union bounding box with a one-voxel background frame; None if both are empty."""
+def crop_pair(
+    pred: BoolArray, target: BoolArray, margin: int | Sequence[int] = 1
+) -> tuple[BoolArray, BoolArray] | None:
+    """Crop both masks to their union bounding box with a background frame; None if both are empty.
+
+    The frame is ``margin`` voxels wide (one value, or one per axis; at least 1), on every side.
+    """
     union = pred | target
+    nd = union.ndim
+    pad = (margin,) * nd if isinstance(margin, int) else tuple(margin)
     lo: list[int] = []
     hi: list[int] = []
-    for axis in range(union.ndim):
-        other = tuple(a for a in range(union.ndim) if a != axis)
+    for axis in range(nd):
+        other = tuple(a for a in range(nd) if a != axis)
         idx = np.flatnonzero(union.any(axis=other) if other else union)
         if idx.size == 0:
             return None
         lo.append(int(idx[0]))
         hi.append(int(idx[-1]) + 1)
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    inner = tuple(slice(1, b - a + 1) for a, b in zip(lo, hi, strict=True))
-    shape = tuple(b - a + 2 for a, b in zip(lo, hi, strict=True))
+    inner = tuple(slice(m, m + b - a) for a, b, m in zip(lo, hi, pad, strict=True))
+    shape = tuple(b - a + 2 * m for a, b, m in zip(lo, hi, pad, strict=True))
     out = []
     for mask in (pred, target):
         framed = np.zeros(shape, dtype=bool)
@@ -190,24 +203,81 @@ def surfel_areas(framed: BoolArray, spacing: tuple[float, ...]) -> tuple[BoolArr
     return border, _code_measure_table(spacing)[codes[border]]
 
 
-def directed_distances(
-    src: IntArray, dst: IntArray, spacing: tuple[float, ...], src_on_dst: BoolArray
-) -> FloatArray:
-    """Distance from each ``src`` point (integer grid coordinates) to the nearest ``dst`` point.
+# About this many displacements are tried by the local search before the k-d tree takes the points left.
+_LOCAL_OFFSETS = 160
 
-    ``src_on_dst`` marks the source points that are also destination points (distance 0, not queried).
-    The distance is ``sqrt(sum_i (k_i s_i)^2)`` for the integer displacement ``k``, summed in axis order.
+
+@lru_cache(maxsize=64)
+def _local_offsets(spacing: tuple[float, ...]) -> tuple[IntArray, FloatArray, tuple[int, ...]]:
+    """Integer displacements ``k`` with physical length ``|k * spacing| <= R``, sorted by length (0 first).
+
+    ``R`` is the radius of the ball that holds about ``_LOCAL_OFFSETS`` grid points. Returns the displacements
+    ``(K, d)``, their lengths (computed as :func:`directed_distances` computes a distance) and the reach along
+    each axis (the largest ``|k_i|``, at most 63).
+    """
+    nd = len(spacing)
+    scale = np.asarray(spacing, dtype=np.float64)
+    unit_ball = math.pi ** (nd / 2) / math.gamma(nd / 2 + 1)
+    radius = (_LOCAL_OFFSETS * float(np.prod(scale)) / unit_ball) ** (1.0 / nd)
+    radius = min(radius, 63.0 * min(spacing))  # so that every displacement within it has |k_i| <= 63
+    box = [int(radius / s) + 1 for s in spacing]
+    grids = np.meshgrid(*[np.arange(-b, b + 1) for b in box], indexing="ij")
+    disp = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
+    sq = disp.astype(np.float64) * scale
+    sq *= sq
+    length = np.sqrt(np.add.reduce(sq, axis=1))
+    keep = length <= radius
+    disp, length = disp[keep], length[keep]
+    order = np.argsort(length, kind="stable")
+    reach = tuple(int(r) for r in np.abs(disp).max(axis=0))
+    return disp[order], length[order], reach
+
+
+def search_margin(spacing: tuple[float, ...]) -> tuple[int, ...]:
+    """Frame width per axis that keeps the local search of :func:`directed_distances` inside a crop."""
+    return tuple(r + 1 for r in _local_offsets(spacing)[2])
+
+
+def directed_distances(
+    src: IntArray, dst_mask: BoolArray, dst: IntArray, spacing: tuple[float, ...]
+) -> FloatArray:
+    """Distance from each ``src`` point to the nearest ``dst`` point, both as flat indices into ``dst_mask``.
+
+    ``dst_mask`` (C-contiguous) marks the ``dst`` points and has a frame of at least ``search_margin(spacing)``
+    background voxels around every point. The distance is ``sqrt(sum_i (k_i s_i)^2)`` for the integer
+    displacement ``k``, summed in axis order, and each result is the least such value over all ``dst`` points
+    (exactly, to the last bit: displacements of equal length in exact arithmetic may round differently).
     """
     out = np.zeros(len(src), dtype=np.float64)
-    todo = np.flatnonzero(~src_on_dst)
-    if todo.size == 0:
-        return out
+    disp, length, _ = _local_offsets(spacing)
+    strides = np.array([st // dst_mask.itemsize for st in dst_mask.strides], dtype=np.int64)
+    flat_disp = disp @ strides
+    flat = dst_mask.ravel()
+    todo = np.arange(len(src))
+    base = src
+    for step, dist in zip(flat_disp.tolist(), length.tolist(), strict=True):
+        hit = flat[base + step]
+        if hit.any():
+            out[todo[hit]] = dist
+            miss = ~hit
+            todo, base = todo[miss], base[miss]
+            if todo.size == 0:
+                return out
+    # far points: the k-d tree over the destination's grid coordinates finds the nearest distance; every point
+    # within a hair of it is then scored with the formula above and the least value kept, so that ties (equal in
+    # exact arithmetic, rounded differently) resolve as in the local search, whatever the tree's visiting order
     scale = np.asarray(spacing, dtype=np.float64)
-    tree = cKDTree(dst * scale, leafsize=32, balanced_tree=False, compact_nodes=False)
-    _, nearest = tree.query(src[todo] * scale, k=1, workers=-1)
-    disp = (dst[nearest] - src[todo]).astype(np.float64) * scale
-    disp *= disp
-    out[todo] = np.sqrt(np.add.reduce(disp, axis=1))
+    src_xyz = np.stack(np.unravel_index(base, dst_mask.shape), axis=1)
+    dst_xyz = np.stack(np.unravel_index(dst, dst_mask.shape), axis=1)
+    tree = cKDTree(dst_xyz * scale, leafsize=32, balanced_tree=False, compact_nodes=False)
+    near, _ = tree.query(src_xyz * scale, k=1)
+    found = tree.query_ball_point(src_xyz * scale, near * (1 + 1e-9) + 1e-12, return_sorted=False)
+    counts = np.array([len(f) for f in found], dtype=np.int64)
+    cand = np.fromiter((j for f in found for j in f), dtype=np.int64, count=int(counts.sum()))
+    d = (dst_xyz[cand] - np.repeat(src_xyz, counts, axis=0)).astype(np.float64) * scale
+    d *= d
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out[todo] = np.minimum.reduceat(np.sqrt(np.add.reduce(d, axis=1)), starts)
     return out
 
 
@@ -224,17 +294,13 @@ class PairSurfaces:
     weights_target: FloatArray | None
 
 
-def _points(mask: BoolArray) -> IntArray:
-    return np.argwhere(mask).astype(np.int64)
-
-
 def pair_surfaces(
     pred: BoolArray, target: BoolArray, spacing: tuple[float, ...], surface: str
 ) -> PairSurfaces | None:
     """Surfaces and distances of two non-empty masks; None when either is empty (the caller decides)."""
     if not pred.any() or not target.any():
         return None
-    cropped = crop_pair(pred, target)
+    cropped = crop_pair(pred, target, search_margin(spacing))
     if cropped is None:  # pragma: no cover - excluded by the emptiness test above
         return None
     p, t = cropped
@@ -245,8 +311,7 @@ def pair_surfaces(
     else:
         sp, wp = surfel_areas(p, spacing)
         st, wt = surfel_areas(t, spacing)
-    both = sp & st
-    pts_p, pts_t = _points(sp), _points(st)
-    d_pt = directed_distances(pts_p, pts_t, spacing, both[sp])
-    d_tp = directed_distances(pts_t, pts_p, spacing, both[st])
+    fp, ft = np.flatnonzero(sp), np.flatnonzero(st)
+    d_pt = directed_distances(fp, st, ft, spacing)
+    d_tp = directed_distances(ft, sp, fp, spacing)
     return PairSurfaces(d_pt, d_tp, wp, wt)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from segbench._checks import as_tensor, check_label_maps
+from segbench._checks import check_label_maps
 from segbench.metrics._surface import FloatArray, PairSurfaces, check_spacing, pair_surfaces
 
 __all__ = [
@@ -204,13 +204,11 @@ def _case_masks(
     ignore_index: int | None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[int, ...], tuple[int, ...]]:
     """Validated (pred, target) bool masks per case, the output shape, and the spatial shape."""
-    lm = check_label_maps(pred, target, num_classes=num_classes, multilabel=multilabel, ignore_index=ignore_index)
-    raw_p, raw_t = as_tensor(pred, "pred"), as_tensor(target, "target")
-    if lm.valid is None and raw_p.dtype == raw_t.dtype:
-        # validated above; read the masks from the caller's tensors (no int64 copies, bool input used as is)
-        p, t = raw_p.detach().cpu().numpy(), raw_t.detach().cpu().numpy()
-    else:
-        p, t = lm.pred.detach().cpu().numpy(), lm.target.detach().cpu().numpy()
+    lm = check_label_maps(
+        pred, target, num_classes=num_classes, multilabel=multilabel, ignore_index=ignore_index, to_long=False
+    )
+    # the maps in their own dtype (bool input used as is, no int64 copies); ignored pixels are 0 in both
+    p, t = lm.pred.detach().cpu().numpy(), lm.target.detach().cpu().numpy()
     if lm.binary and p.dtype == np.bool_ and t.dtype == np.bool_:
         return [(p[i], t[i]) for i in range(p.shape[0])], (p.shape[0],), p.shape[1:]
     valid = None if lm.valid is None else lm.valid.detach().cpu().numpy()

@@ -11,6 +11,8 @@ The statistics themselves live in :mod:`segbench.bench.stats`; this module decid
   (:func:`~segbench.bench.stats.paired_bootstrap_ci`, :func:`~segbench.bench.stats.wilcoxon_holm` against the
   reference loss, :func:`~segbench.bench.stats.best_vs_runner_up`); trivial baselines get their own CI over the
   images defined for them and take no part in tests or ranks.
+* The statistic is the mean, or the **median** for a metric where some trained loss has a miss (``inf``):
+  a mean with a miss is infinite and would tie every such loss (``MetricResult.statistic`` says which).
 * The spread over seeds is :func:`~segbench.bench.stats.seed_mean_sd` of each seed's mean over its defined
   images; the dataset-level score (counts pooled over the test set) is averaged over seeds the same way, and
   the aggregation gap is per-image mean minus dataset level.
