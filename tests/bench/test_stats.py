@@ -365,3 +365,20 @@ def test_best_vs_runner_up() -> None:
 def test_bad_input_messages(call: object, exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("zero_method", ["wilcox", "pratt"])
+def test_small_n_with_ties_and_zeros_matches_scipy_permutation_test(zero_method: str) -> None:
+    # n <= 13 with ties or zeros is the case scipy answers with an exact permutation test; segbench enumerates
+    # the 2**n sign flips itself (scipy's Python-level statistic takes seconds per call there).
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        n = int(rng.integers(4, 14))
+        a = np.round(rng.normal(0.6, 0.1, n), 2)
+        b = a + np.round(rng.normal(0.02, 0.05, n), 2)
+        b[: n // 4] = a[: n // 4]  # zero differences
+        got = wilcoxon_holm(np.stack([a, b]), higher_is_better=True, zero_method=zero_method)[0]
+        d = b - a
+        ref = sps.wilcoxon(d, zero_method=zero_method)
+        assert got.p_value == pytest.approx(float(ref.pvalue), abs=1e-12)
+        assert got.statistic == pytest.approx(float(ref.statistic), abs=1e-12)

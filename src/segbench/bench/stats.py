@@ -492,8 +492,34 @@ def _signed_rank_test(d: FloatArray, zero_method: str) -> tuple[float, float, fl
     else:
         dn = d[nonzero]
     w_plus, w_minus = float(ranks[dn > 0].sum()), float(ranks[dn < 0].sum())
+    has_ties = np.unique(np.abs(dn)).size < dn.size
+    if d.size <= _EXACT_PERMUTATION_MAX_N and (has_ties or not nonzero.all()):
+        # scipy's own rule for this case is an exact permutation test over all 2**n sign flips, which
+        # scipy >= 1.13 runs with a per-resample Python statistic (seconds per call); enumerate it here.
+        return min(w_plus, w_minus), _exact_sign_flip_p(ranks, dn, w_plus), w_plus, w_minus
     res = sps.wilcoxon(d, zero_method=zero_method, alternative="two-sided")
     return float(res.statistic), float(res.pvalue), w_plus, w_minus
+
+
+_EXACT_PERMUTATION_MAX_N = 13  # scipy.stats.wilcoxon(method="auto"): permutation test for n <= 13 with ties/zeros
+
+
+def _exact_sign_flip_p(ranks: FloatArray, dn: FloatArray, w_plus: float) -> float:
+    r"""Two-sided p of :math:`W^+` over all :math:`2^n` sign patterns of the non-zero differences.
+
+    Zero differences flip to themselves, so enumerating the non-zero ones gives the same proportions as
+    scipy's permutation test over every sample; the tolerance on ties of the statistic is scipy's.
+
+    >>> float(_exact_sign_flip_p(np.array([1.5, 1.5, 3.0]), np.array([1.0, 1.0, 2.0]), 6.0))
+    0.25
+    """
+    n = dn.size
+    signs = (np.arange(2**n)[:, None] >> np.arange(n)) & 1  # (2**n, n): every subset of positive signs
+    null = signs @ ranks
+    gamma = abs(np.finfo(float).eps * w_plus) * 1e2 if w_plus else 1e-14
+    less = float(np.mean(null <= w_plus + gamma))
+    greater = float(np.mean(null >= w_plus - gamma))
+    return min(1.0, 2 * min(less, greater))
 
 
 def wilcoxon_holm(
