@@ -162,3 +162,19 @@ def test_header_spacing_disagreement_is_an_error(tmp_path: Path) -> None:
         nib.save(image, tmp_path / folder / "v.nii")
     with pytest.raises(UsageError, match=r"header spacing differs in case 'v'.*\(2.5, 1.0, 1.0\)"):
         evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=["hd"])
+
+
+def test_ignore_index_pixels_count_nowhere(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir(), (tmp_path / "t").mkdir()
+    truth = _square((16, 16))
+    truth[0:2, :] = 255  # ignored rows; the prediction paints them foreground, which must not count
+    pred = _square((16, 16))
+    pred[0:2, :] = 1
+    np.save(tmp_path / "t" / "c.npy", truth)
+    np.save(tmp_path / "p" / "c.npy", pred)
+    ev = evaluate_folders(tmp_path / "p", tmp_path / "t", ignore_index=255, metrics=["dice", "precision"])
+    row = _row(ev, "c")
+    assert row["dice"] == 1.0 and row["precision"] == 1.0
+    assert (row["reference_size"], row["prediction_size"]) == (100, 100)
+    with pytest.raises(UsageError, match=r"c.npy holds label\(s\) \[255\]"):
+        evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=["dice"], num_classes=2)

@@ -159,14 +159,19 @@ def voxel_surface(framed: BoolArray) -> BoolArray:
 
 
 def _neighbour_codes(framed: BoolArray) -> NDArray[np.uint8]:
-    """Code of every grid vertex from its 2^d surrounding voxels (DeepMind's kernel: first voxel = high bit)."""
-    ndim = framed.ndim
-    shape = tuple(n - 1 for n in framed.shape)
-    codes = np.zeros(shape, dtype=np.uint8)
-    for bit, offset in enumerate(np.ndindex(*(2,) * ndim)):
-        weight = 1 << (2**ndim - 1 - bit)
-        window = tuple(slice(o, o + n) for o, n in zip(offset, shape, strict=True))
-        codes |= framed[window].astype(np.uint8) * np.uint8(weight)
+    """Code of every grid vertex from its 2^d surrounding voxels (DeepMind's kernel: first voxel = high bit).
+
+    The voxel at offset ``o`` in ``{0, 1}^d`` sets bit ``2^d - 1 - (o_0 2^(d-1) + ... + o_(d-1))``. The code is
+    built one axis at a time, last axis first: pairs along the axis, the first one shifted above the second.
+    """
+    nd = framed.ndim
+    codes = framed.view(np.uint8)
+    shift = 1
+    for axis in reversed(range(nd)):
+        first = tuple(slice(None, -1) if a == axis else slice(None) for a in range(nd))
+        second = tuple(slice(1, None) if a == axis else slice(None) for a in range(nd))
+        codes = np.left_shift(codes[first], shift) | codes[second]
+        shift *= 2
     return codes
 
 
