@@ -251,12 +251,13 @@ def check_loss_inputs(
     _check_nonempty(t, "target")
     if t.device != x.device:
         raise ValueError(f"input is on {x.device} but target on {t.device}")
-    if check_finite and not bool(torch.isfinite(x).all()):
+    x_lo, x_hi = torch.aminmax(x.detach())  # one pass; NaN propagates into both, inf shows at an end
+    if check_finite and not bool(torch.isfinite(x_lo) & torch.isfinite(x_hi)):
         raise ValueError("input holds NaN or inf; the loss needs finite logits (or probabilities)")
     c = x.shape[1]
     mode: Mode = "multilabel" if multilabel else ("binary" if c == 1 else "multiclass")
     if not from_logits:
-        lo, hi = torch.aminmax(x.detach())
+        lo, hi = x_lo, x_hi
         if float(lo) < 0 or float(hi) > 1:
             raise ValueError(
                 f"from_logits=False expects probabilities in [0, 1], got values in [{float(lo):.4g}, {float(hi):.4g}]"

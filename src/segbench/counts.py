@@ -79,9 +79,11 @@ def soft_counts(inputs: LossInputs, probs: Tensor | None = None) -> Counts:
     else:
         t = inputs.target.reshape(n, 1, -1)
         p_own = p.gather(1, t)  # probability of each pixel's own label, (N, 1, X)
-        tp = p.new_zeros(n, c).scatter_add_(1, t[:, 0], p_own[:, 0])
-        ones = valid[:, 0] if valid is not None else torch.ones_like(p_own[:, 0])
-        y_sum = p.new_zeros(n, c).scatter_add_(1, t[:, 0], ones)
+        # bins (image, class) as one flat index: index_add_ is several times faster than scatter_add_ on the CPU
+        bins = (t[:, 0] + torch.arange(0, n * c, c, device=t.device).unsqueeze(1)).flatten()
+        tp = p.new_zeros(n * c).index_add_(0, bins, p_own.flatten()).view(n, c)
+        ones = valid.flatten() if valid is not None else torch.ones_like(bins, dtype=p.dtype)
+        y_sum = p.new_zeros(n * c).index_add_(0, bins, ones).view(n, c)
     return Counts(tp, p_sum - tp, y_sum - tp)
 
 

@@ -208,15 +208,21 @@ def surfel_areas(framed: BoolArray, spacing: tuple[float, ...]) -> tuple[BoolArr
     return border, _code_measure_table(spacing)[codes[border]]
 
 
-# About this many displacements are tried by the local search before the k-d tree takes the points left.
-_LOCAL_OFFSETS = 160
+# The local search tries at most this many displacements (the nearest first); it stops earlier when its last
+# _WINDOW displacements cost more than the k-d tree would for the points they resolved (rough costs in seconds:
+# per displacement, per point and displacement, per point queried in the tree). The costs decide only where the
+# work is done, never a value.
+_LOCAL_OFFSETS = 2000
+_WINDOW = 32
+_COST_STEP, _COST_LOOKUP, _COST_QUERY = 8e-6, 8e-9, 4e-6
 
 
 @lru_cache(maxsize=64)
 def _local_offsets(spacing: tuple[float, ...]) -> tuple[IntArray, FloatArray, tuple[int, ...]]:
     """Integer displacements ``k`` with physical length ``|k * spacing| <= R``, sorted by length (0 first).
 
-    ``R`` is the radius of the ball that holds about ``_LOCAL_OFFSETS`` grid points. Returns the displacements
+    ``R`` is the radius of the ball that holds about ``_LOCAL_OFFSETS`` grid points (smaller if the spacing
+    is so uneven that a displacement would pass 63 steps along an axis). Returns the displacements
     ``(K, d)``, their lengths (computed as :func:`directed_distances` computes a distance) and the reach along
     each axis (the largest ``|k_i|``, at most 63).
     """
@@ -228,9 +234,7 @@ def _local_offsets(spacing: tuple[float, ...]) -> tuple[IntArray, FloatArray, tu
     box = [int(radius / s) + 1 for s in spacing]
     grids = np.meshgrid(*[np.arange(-b, b + 1) for b in box], indexing="ij")
     disp = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
-    sq = disp.astype(np.float64) * scale
-    sq *= sq
-    length = np.sqrt(np.add.reduce(sq, axis=1))
+    length = _lengths(disp, scale)
     keep = length <= radius
     disp, length = disp[keep], length[keep]
     order = np.argsort(length, kind="stable")
@@ -241,6 +245,13 @@ def _local_offsets(spacing: tuple[float, ...]) -> tuple[IntArray, FloatArray, tu
 def search_margin(spacing: tuple[float, ...]) -> tuple[int, ...]:
     """Frame width per axis that keeps the local search of :func:`directed_distances` inside a crop."""
     return tuple(r + 1 for r in _local_offsets(spacing)[2])
+
+
+def _lengths(disp: IntArray, scale: FloatArray) -> FloatArray:
+    """Physical lengths of integer displacements ``(K, d)``: ``sqrt(sum_i (k_i s_i)^2)``, summed in axis order."""
+    sq = disp.astype(np.float64) * scale
+    sq *= sq
+    return np.sqrt(np.add.reduce(sq, axis=1))
 
 
 def directed_distances(
@@ -256,33 +267,43 @@ def directed_distances(
     out = np.zeros(len(src), dtype=np.float64)
     disp, length, _ = _local_offsets(spacing)
     strides = np.array([st // dst_mask.itemsize for st in dst_mask.strides], dtype=np.int64)
-    flat_disp = disp @ strides
     flat = dst_mask.ravel()
     todo = np.arange(len(src))
     base = src
-    for step, dist in zip(flat_disp.tolist(), length.tolist(), strict=True):
+    spent = saved = 0.0
+    for i, (step, dist) in enumerate(zip((disp @ strides).tolist(), length.tolist(), strict=True)):
         hit = flat[base + step]
-        if hit.any():
+        n_hit = int(np.count_nonzero(hit))
+        spent += _COST_STEP + _COST_LOOKUP * len(base)
+        if n_hit:
+            saved += _COST_QUERY * n_hit
             out[todo[hit]] = dist
             miss = ~hit
             todo, base = todo[miss], base[miss]
             if todo.size == 0:
                 return out
-    # far points: the k-d tree over the destination's grid coordinates finds the nearest distance; every point
-    # within a hair of it is then scored with the formula above and the least value kept, so that ties (equal in
-    # exact arithmetic, rounded differently) resolve as in the local search, whatever the tree's visiting order
+        if i % _WINDOW == _WINDOW - 1:
+            if saved < spent:
+                break
+            spent = saved = 0.0
+    # far points: the k-d tree over the destination's grid coordinates finds the nearest point. Where a second
+    # point lies within a hair of it, every point that near is scored with the formula above and the least value
+    # kept, so that ties (equal in exact arithmetic, rounded differently) resolve as in the local search.
     scale = np.asarray(spacing, dtype=np.float64)
     src_xyz = np.stack(np.unravel_index(base, dst_mask.shape), axis=1)
     dst_xyz = np.stack(np.unravel_index(dst, dst_mask.shape), axis=1)
     tree = cKDTree(dst_xyz * scale, leafsize=32, balanced_tree=False, compact_nodes=False)
-    near, _ = tree.query(src_xyz * scale, k=1)
-    found = tree.query_ball_point(src_xyz * scale, near * (1 + 1e-9) + 1e-12, return_sorted=False)
-    counts = np.array([len(f) for f in found], dtype=np.int64)
-    cand = np.fromiter((j for f in found for j in f), dtype=np.int64, count=int(counts.sum()))
-    d = (dst_xyz[cand] - np.repeat(src_xyz, counts, axis=0)).astype(np.float64) * scale
-    d *= d
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    out[todo] = np.minimum.reduceat(np.sqrt(np.add.reduce(d, axis=1)), starts)
+    near, nearest = tree.query(src_xyz * scale, k=2)
+    values = _lengths(dst_xyz[nearest[:, 0]] - src_xyz, scale)
+    hair = near[:, 0] * (1 + 1e-9) + 1e-12
+    tied = np.flatnonzero(near[:, 1] <= hair)
+    if tied.size:
+        found = tree.query_ball_point(src_xyz[tied] * scale, hair[tied], return_sorted=False)
+        counts = np.array([len(f) for f in found], dtype=np.int64)
+        cand = np.fromiter((j for f in found for j in f), dtype=np.int64, count=int(counts.sum()))
+        lengths = _lengths(dst_xyz[cand] - np.repeat(src_xyz[tied], counts, axis=0), scale)
+        values[tied] = np.minimum.reduceat(lengths, np.concatenate([[0], np.cumsum(counts)[:-1]]))
+    out[todo] = values
     return out
 
 
