@@ -19,8 +19,7 @@ Works for 2D ``(N, H, W)`` and 3D ``(N, D, H, W)`` label maps, with ``spacing`` 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,8 @@ import torch
 from torch import Tensor
 
 from segbench import metrics as _metrics
+from segbench._checks import check_label_maps
+from segbench.counts import confusion_counts
 from segbench.metrics.boundary import boundary_iou
 from segbench.metrics.distance import distance_metrics
 
@@ -81,16 +82,17 @@ COUNT_METRICS = tuple(m.name for m in _INFO if m.family == "count")
 DISTANCE_METRICS = tuple(m.name for m in _INFO if m.family == "distance")
 TRIVIAL_PREDICTORS = ("all-background", "all-foreground", "majority-class")
 
-_COUNT_FUNCTIONS: dict[str, str] = {
+_COUNT_FUNCTIONS: dict[str, str] = {  # per-class count metrics: table name -> metrics registry name
     "accuracy": "accuracy",
     "precision": "precision",
     "recall": "recall",
     "specificity": "specificity",
-    "dice": "dice_score",
-    "iou": "iou_score",
+    "dice": "dice",
+    "iou": "iou",
     "mcc": "mcc",
     "cohen_kappa": "cohen_kappa",
 }
+_OVERALL = ("pixel_accuracy", "balanced_accuracy")  # scores of all classes at once (class "all")
 
 
 def check_metric_names(names: Iterable[str] | None) -> list[str]:
@@ -134,44 +136,34 @@ def _scored_classes(num_classes: int, binary: bool) -> list[int]:
     return [1] if binary else list(range(num_classes))
 
 
-def _pixel_accuracy(pred: Tensor, target: Tensor, ignore_index: int | None, per_image: bool) -> Tensor:
-    """Share of valid pixels with ``pred == target``: ``(N,)`` per image, or a 0-d pooled value."""
-    n = pred.shape[0]
-    valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
-    correct = ((pred == target) & valid).reshape(n, -1).sum(1).double()
-    total = valid.reshape(n, -1).sum(1).double()
-    if per_image:
-        return torch.where(total > 0, correct / total.clamp(min=1), torch.full_like(total, math.nan))
-    return correct.sum() / total.sum() if total.sum() > 0 else torch.tensor(math.nan, dtype=torch.float64)
+def _confusion(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
+    """Per-image confusion matrices ``(N, C, C)``, counted once and shared by every count metric."""
+    lm = check_label_maps(pred, target, num_classes=num_classes, ignore_index=ignore_index)
+    return confusion_counts(lm)
 
 
-def _overall_scores(
-    pred: Tensor, target: Tensor, names: Sequence[str], num_classes: int, ignore_index: int | None, per_image: bool
-) -> dict[str, Tensor]:
-    """``pixel_accuracy`` and ``balanced_accuracy`` (of all classes at once) among ``names``."""
+def _count_table(confusion: Tensor, names: Sequence[str], per_image: bool) -> dict[str, Tensor]:
+    """Each count metric among ``names`` from the same confusion matrices, via :func:`metrics.from_confusion`.
+
+    Per-class metrics give ``(N, C)`` (or ``(C,)`` pooled); ``pixel_accuracy`` (the global accuracy
+    trace / total) and ``balanced_accuracy`` (scikit-learn's mean recall) give ``(N,)`` (or a 0-d value).
+    """
+    cm = confusion if per_image else confusion.sum(0)
+
+    def whole(metric: str, average: str) -> Tensor:  # a score of all classes at once, per image or pooled
+        if not per_image:
+            return _metrics.from_confusion(cm, metric, average=average)
+        return torch.stack([_metrics.from_confusion(m, metric, average=average) for m in cm])
+
     out: dict[str, Tensor] = {}
-    if "pixel_accuracy" in names:
-        out["pixel_accuracy"] = _pixel_accuracy(pred, target, ignore_index, per_image)
-    if "balanced_accuracy" in names:
-        # per image: the metric's per-class recalls (NaN for classes absent from the target), averaged
-        value = _metrics.balanced_accuracy(pred, target, num_classes=num_classes, average="none",
-                                           ignore_index=ignore_index, per_image=per_image)
-        value = torch.as_tensor(value, dtype=torch.float64).reshape(-1, num_classes)
-        out["balanced_accuracy"] = value.nanmean(1) if per_image else value.nanmean()
-    return out
-
-
-def _count_scores(
-    pred: Tensor, target: Tensor, name: str, num_classes: int, ignore_index: int | None, per_image: bool
-) -> Tensor:
-    fn: Callable[..., Tensor] = getattr(_metrics, _COUNT_FUNCTIONS[name])
-    out = fn(
-        pred, target, num_classes=num_classes, average="none", include_background=True,
-        ignore_index=ignore_index, per_image=per_image,
-    )
-    return torch.as_tensor(out, dtype=torch.float64).reshape(-1, num_classes) if per_image else (
-        torch.as_tensor(out, dtype=torch.float64).reshape(num_classes)
-    )
+    for name in names:
+        if name in _COUNT_FUNCTIONS:
+            out[name] = _metrics.from_confusion(cm, _COUNT_FUNCTIONS[name], average="none", per_image=per_image)
+        elif name == "pixel_accuracy":
+            out[name] = whole("accuracy", "micro")
+        elif name == "balanced_accuracy":
+            out[name] = whole("balanced_accuracy", "macro")
+    return {k: v.double() for k, v in out.items()}
 
 
 def score_label_maps(
@@ -219,10 +211,9 @@ def score_label_maps(
     if len(ids) != n or len(cnames) != num_classes:
         raise ValueError(f"{len(ids)} image ids for {n} images, {len(cnames)} class names for {num_classes} classes")
     classes = _scored_classes(num_classes, is_binary)
-    table: dict[str, Tensor] = {}
-    for name in names:
-        if name in _COUNT_FUNCTIONS:
-            table[name] = _count_scores(p, t, name, num_classes, ignore_index, per_image=True)
+    counted = _count_table(_confusion(p, t, num_classes, ignore_index), names, per_image=True)
+    table = {k: v for k, v in counted.items() if k in _COUNT_FUNCTIONS}
+    overall = {k: v for k, v in counted.items() if k in _OVERALL}
     distance = [m for m in ("hd", "hd95", "assd", "nsd") if m in names]
     if distance:
         found = distance_metrics(
@@ -236,7 +227,6 @@ def score_label_maps(
         )
         table["boundary_iou"] = biou.reshape(n, num_classes).double()
     rows: list[dict[str, Any]] = []
-    overall = _overall_scores(p, t, names, num_classes, ignore_index, per_image=True)
     for i in range(n):
         for name, values in overall.items():
             rows.append({"image": ids[i], "class": "all", "metric": name, "value": float(values[i])})
@@ -273,17 +263,14 @@ def pooled_scores(
     p, t = _as_labels(pred, "pred"), _as_labels(target, "target")
     is_binary = num_classes == 2 if binary is None else bool(binary)
     cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
-    rows: list[dict[str, Any]] = []
-    for name, value in _overall_scores(p, t, names, num_classes, ignore_index, per_image=False).items():
-        rows.append({"class": "all", "metric": name, "value": float(value)})
-    table = {
-        name: _count_scores(p, t, name, num_classes, ignore_index, per_image=False)
-        for name in names
-        if name in _COUNT_FUNCTIONS
-    }
+    counted = _count_table(_confusion(p, t, num_classes, ignore_index), names, per_image=False)
+    rows: list[dict[str, Any]] = [
+        {"class": "all", "metric": name, "value": float(value)} for name, value in counted.items() if name in _OVERALL
+    ]
     for c in _scored_classes(num_classes, is_binary):
-        for name, values in table.items():
-            rows.append({"class": cnames[c], "metric": name, "value": float(values[c])})
+        for name, values in counted.items():
+            if name in _COUNT_FUNCTIONS:
+                rows.append({"class": cnames[c], "metric": name, "value": float(values[c])})
     return rows
 
 

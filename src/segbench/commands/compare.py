@@ -18,6 +18,7 @@ from segbench.bench import config as _config
 from segbench.bench.results import format_table, summarize
 from segbench.bench.runner import default_out, prepare, run_compare
 from segbench.errors import UsageError
+from segbench.report import build_report
 
 __all__ = ["add_arguments", "run"]
 
@@ -48,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
 
 
 def resolve_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -78,5 +81,8 @@ def run(args: argparse.Namespace) -> int:
           f"{seeds} seed(s); per-image mean ({scope}), ± = SD over seeds")
     print(format_table(summary))
     print("nan = undefined scores (empty target and prediction), inf = missed structures (distance metrics)")
+    if not args.no_report:
+        paths = build_report(out, quiet=args.quiet)
+        print(f"report: {paths.html}")
     print(f"run folder: {out}  ({time.perf_counter() - start:.1f} s)")
     return 0
