@@ -2,24 +2,28 @@
 
 Everything the distance metrics share is computed here once per (image, class):
 
-* the crop: the union bounding box of both masks, padded by one background voxel on every side. Every point of
-  either surface lies inside it, so nearest-surface distances computed in the crop are exact, and the padding is
-  the background that the image border implies (a mask touching the border has a surface there, as in MONAI,
-  MedPy and MetricsReloaded, whose erosion treats the outside as background);
+* the crop: the union bounding box of both masks, padded by a background frame on every side (one voxel, or as
+  wide as the local search below reaches). Every point of either surface lies inside it, so nearest-surface
+  distances computed in the crop are exact, and the padding is the background that the image border implies (a
+  mask touching the border has a surface there, as in MONAI, MedPy and MetricsReloaded, whose erosion treats the
+  outside as background);
 * the surfaces: ``surface="voxel"`` takes the mask voxels with a background neighbour along an axis (the mask
   minus its erosion by the cross-shaped structuring element, ``mask ^ binary_erosion(mask)``);
   ``surface="surfel"`` takes the vertices of the voxel grid whose 2^d surrounding voxels are mixed, each weighted
   by the length (2D) or area (3D) of the marching-squares/cubes surface element there, as DeepMind's
-  surface-distance and MONAI's ``use_subvoxels=True``;
+  surface-distance and MONAI's ``use_subvoxels=True``. Both work on the flattened crop (neighbours along an axis
+  are one stride apart), in a few contiguous passes;
 * the distances from every point of one surface to the nearest point of the other, exact Euclidean distances in
   physical units (``spacing``). Most points lie near the other surface, so they are found by a local search: the
-  integer displacements within a small radius (about 160 of them, more along the finer axes), sorted by their
-  physical length, are tried in that order against the other surface's mask, and the first hit is the nearest
-  point (distance 0 first: a point on both surfaces). Only the points left after the radius go to a k-d tree
-  over the other surface's points. The crop's frame is as wide as the search reaches, so no lookup leaves it.
-  The distance of a pair is computed from the integer displacement exactly as
-  ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)`` does, so the values are those of the
-  distance-transform implementations (MedPy, surface-distance), bit for bit.
+  integer displacements within a radius (up to 2000 of them, reaching further along the finer axes), sorted by
+  their physical length, are tried in that order against the other surface's mask, and the first hit is the
+  nearest point (distance 0 first: a point on both surfaces). The search stops when its last displacements
+  resolve too few points to pay for themselves; the points left go to a k-d tree over the other surface's
+  points. The distance of a pair is computed from the integer displacement ``k`` as
+  ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)`` computes it, ``sqrt(sum_i (k_i s_i)^2)``, and
+  the result is the least such value over the other surface, to the last bit (lengths equal in exact arithmetic
+  may round differently: the smaller one is kept, whichever path found the point), so the values are those of
+  the distance-transform implementations (MedPy, surface-distance).
 """
 
 from __future__ import annotations
@@ -125,13 +129,14 @@ def crop_pair(
     pad = (margin,) * nd if isinstance(margin, int) else tuple(margin)
     lo: list[int] = []
     hi: list[int] = []
-    for axis in range(nd):
-        other = tuple(a for a in range(nd) if a != axis)
-        idx = np.flatnonzero(union.any(axis=other) if other else union)
+    rest = union
+    for _ in range(nd):  # the extent along the first remaining axis, then OR its slices together (cheap passes)
+        idx = np.flatnonzero(rest.reshape(rest.shape[0], -1).any(axis=1))
         if idx.size == 0:
             return None
         lo.append(int(idx[0]))
         hi.append(int(idx[-1]) + 1)
+        rest = np.asarray(rest[lo[-1] : hi[-1]].any(axis=0))
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     inner = tuple(slice(m, m + b - a) for a, b, m in zip(lo, hi, pad, strict=True))
     shape = tuple(b - a + 2 * m for a, b, m in zip(lo, hi, pad, strict=True))
@@ -147,32 +152,42 @@ def voxel_surface(framed: BoolArray) -> BoolArray:
     """Voxels of a mask with a background neighbour along some axis: ``mask ^ binary_erosion(mask)``.
 
     ``framed`` must have a background frame (as :func:`crop_pair` returns), which stands for the image border.
+    The erosion works on the flattened array: the neighbours of a voxel along axis ``a`` lie ``stride_a`` before
+    and after it, and no mask voxel touches the array's edge, so no neighbour of one wraps to another row.
     """
-    nd = framed.ndim
-    core = (slice(1, -1),) * nd
-    inner = framed.copy()  # its frame is background already
-    for axis in range(nd):
-        for start, stop in ((0, -2), (2, None)):
-            neighbour = tuple(slice(start, stop) if a == axis else slice(1, -1) for a in range(nd))
-            inner[core] &= framed[neighbour]
-    return framed & ~inner
+    flat = np.ascontiguousarray(framed).reshape(-1)
+    inner = flat.copy()
+    for step in _steps(framed.shape):
+        inner[step:] &= flat[:-step]
+        inner[:-step] &= flat[step:]
+    np.logical_xor(flat, inner, out=inner)  # inner is a subset of the mask: xor removes it
+    return inner.reshape(framed.shape)
+
+
+def _steps(shape: tuple[int, ...]) -> list[int]:
+    """Element strides of a C-contiguous array of ``shape``."""
+    return [int(np.prod(shape[a + 1 :], dtype=np.int64)) for a in range(len(shape))]
 
 
 def _neighbour_codes(framed: BoolArray) -> NDArray[np.uint8]:
     """Code of every grid vertex from its 2^d surrounding voxels (DeepMind's kernel: first voxel = high bit).
 
-    The voxel at offset ``o`` in ``{0, 1}^d`` sets bit ``2^d - 1 - (o_0 2^(d-1) + ... + o_(d-1))``. The code is
-    built one axis at a time, last axis first: pairs along the axis, the first one shifted above the second.
+    The voxel at offset ``o`` in ``{0, 1}^d`` sets bit ``2^d - 1 - (o_0 2^(d-1) + ... + o_(d-1))`` (d <= 3). The
+    code is built one axis at a time, last axis first, on the flattened array: ``c * 2^w + c[stride:]`` puts each
+    voxel's code above its neighbour's along the axis (``w`` = 1, 2, 4: the bits already used). The vertex grid
+    is a strided view: vertex ``v`` reads the code at the flat index of its first voxel.
     """
-    nd = framed.ndim
-    codes = framed.view(np.uint8)
-    shift = 1
-    for axis in reversed(range(nd)):
-        first = tuple(slice(None, -1) if a == axis else slice(None) for a in range(nd))
-        second = tuple(slice(1, None) if a == axis else slice(None) for a in range(nd))
-        codes = np.left_shift(codes[first], shift) | codes[second]
-        shift *= 2
-    return codes
+    flat = np.ascontiguousarray(framed).reshape(-1).view(np.uint8)
+    codes = flat
+    weight = 2
+    for step in reversed(_steps(framed.shape)):
+        nxt = np.multiply(codes[:-step], np.uint8(weight))  # a multiply and an add: much faster than shifts
+        nxt += codes[step:]
+        codes = nxt
+        weight *= weight
+    shape = tuple(n - 1 for n in framed.shape)
+    strides = tuple(st * codes.itemsize for st in _steps(framed.shape))
+    return np.lib.stride_tricks.as_strided(codes, shape=shape, strides=strides, writeable=False)
 
 
 @lru_cache(maxsize=64)
@@ -204,7 +219,7 @@ def surfel_areas(framed: BoolArray, spacing: tuple[float, ...]) -> tuple[BoolArr
     """Surface vertices (mixed neighbourhoods) on the vertex grid, and their surfel length/area per vertex."""
     codes = _neighbour_codes(framed)
     full = (1 << (2**framed.ndim)) - 1
-    border = (codes != 0) & (codes != full)
+    border = (codes - np.uint8(1)) < np.uint8(full - 1)  # 0 < code < full (0 - 1 wraps to 255)
     return border, _code_measure_table(spacing)[codes[border]]
 
 
@@ -221,10 +236,10 @@ _COST_STEP, _COST_LOOKUP, _COST_QUERY = 8e-6, 8e-9, 4e-6
 def _local_offsets(spacing: tuple[float, ...]) -> tuple[IntArray, FloatArray, tuple[int, ...]]:
     """Integer displacements ``k`` with physical length ``|k * spacing| <= R``, sorted by length (0 first).
 
-    ``R`` is the radius of the ball that holds about ``_LOCAL_OFFSETS`` grid points (smaller if the spacing
-    is so uneven that a displacement would pass 63 steps along an axis). Returns the displacements
-    ``(K, d)``, their lengths (computed as :func:`directed_distances` computes a distance) and the reach along
-    each axis (the largest ``|k_i|``, at most 63).
+    ``R`` is the radius of the ball that holds about ``_LOCAL_OFFSETS`` grid points (smaller if the spacing is
+    so uneven that a displacement would pass 63 steps along an axis, or in many dimensions). Returns the
+    displacements ``(K, d)``, their lengths (computed as :func:`directed_distances` computes a distance) and the
+    reach along each axis (the largest ``|k_i|``, at most 63).
     """
     nd = len(spacing)
     scale = np.asarray(spacing, dtype=np.float64)
@@ -232,6 +247,9 @@ def _local_offsets(spacing: tuple[float, ...]) -> tuple[IntArray, FloatArray, tu
     radius = (_LOCAL_OFFSETS * float(np.prod(scale)) / unit_ball) ** (1.0 / nd)
     radius = min(radius, 63.0 * min(spacing))  # so that every displacement within it has |k_i| <= 63
     box = [int(radius / s) + 1 for s in spacing]
+    while math.prod(2 * b + 1 for b in box) > 2**20:  # many axes: keep the candidate grid small
+        radius *= 0.8
+        box = [int(radius / s) + 1 for s in spacing]
     grids = np.meshgrid(*[np.arange(-b, b + 1) for b in box], indexing="ij")
     disp = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
     length = _lengths(disp, scale)
