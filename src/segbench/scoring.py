@@ -40,6 +40,7 @@ __all__ = [
     "MetricInfo",
     "background_index",
     "check_metric_names",
+    "pooled_from_confusion",
     "pooled_scores",
     "score_label_maps",
     "trivial_classes",
@@ -259,11 +260,37 @@ def pooled_scores(
     >>> [(r["metric"], round(r["value"], 4)) for r in pooled_scores(p, t, num_classes=2, metrics=["dice"])]
     [('dice', 0.8)]
     """
-    names = [m for m in check_metric_names(metrics) if m in COUNT_METRICS]
     p, t = _as_labels(pred, "pred"), _as_labels(target, "target")
+    return pooled_from_confusion(_confusion(p, t, num_classes, ignore_index).sum(0), num_classes=num_classes,
+                                 binary=binary, class_names=class_names, metrics=metrics)
+
+
+def pooled_from_confusion(
+    confusion: Any,
+    *,
+    num_classes: int,
+    binary: bool | None = None,
+    class_names: Sequence[str] | None = None,
+    metrics: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    r"""The rows of :func:`pooled_scores` from a dataset's summed confusion matrix ``(C, C)`` (rows = target).
+
+    The counts may come from anywhere they add up exactly: streamed batches, or the all-reduced
+    :meth:`segbench.metrics.ConfusionMatrix.sync` of several processes (:mod:`segbench.distributed`).
+    Pooled Dice of class ``c``: :math:`2 M_{cc} / (\sum_j M_{cj} + \sum_i M_{ic})`.
+
+    >>> [(r["metric"], round(r["value"], 4)) for r in
+    ...  pooled_from_confusion(torch.tensor([[5, 0], [1, 2]]), num_classes=2, metrics=["dice"])]
+    [('dice', 0.8)]
+    """
+    cm = torch.as_tensor(confusion)
+    if cm.shape != (num_classes, num_classes) or cm.is_floating_point():
+        raise ValueError(f"confusion must be an integer ({num_classes}, {num_classes}) matrix, got "
+                         f"{tuple(cm.shape)} {cm.dtype}")
+    names = [m for m in check_metric_names(metrics) if m in COUNT_METRICS]
     is_binary = num_classes == 2 if binary is None else bool(binary)
     cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
-    counted = _count_table(_confusion(p, t, num_classes, ignore_index), names, per_image=False)
+    counted = _count_table(cm.long()[None], names, per_image=False)
     rows: list[dict[str, Any]] = [
         {"class": "all", "metric": name, "value": float(value)} for name, value in counted.items() if name in _OVERALL
     ]

@@ -22,7 +22,7 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     seeds = 2                  # a count (seeds 0..n-1) or a list [0, 7, 42]
     augment = true             # random flips
     device = "auto"            # auto | cpu | cuda
-    num_threads = 1            # CPU threads (1: a small U-Net gains little from more, and loses a lot on a busy machine)
+    num_threads = 1            # CPU threads (a small U-Net gains little from more)
 
     [losses]
     specs = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]

@@ -5,6 +5,12 @@ anything is written, so bad input leaves no folder behind. :func:`run_compare` t
 skipping finished runs and resuming interrupted ones (see ``docs/run-folder.md`` for the files). For each
 seed the model is built once under ``torch.manual_seed(seed)`` and that initial state is loaded for every
 loss; the trivial predictors are scored beside the trained models.
+
+Under ``torchrun`` every rank runs this same code (:mod:`segbench.distributed`): each run trains with
+DistributedDataParallel (:func:`~segbench.bench.train.train_run`), each rank predicts and scores its share of the
+test images (:func:`~segbench.distributed.score_shards`: confusion counts all-reduced, per-image rows gathered to
+rank 0 in image order), and only rank 0 writes the run folder; whether a run is done is rank 0's answer, sent to
+all, so every rank skips or resumes the same runs.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from segbench import distributed, scoring
 from segbench import losses as _losses
-from segbench import scoring
 from segbench.bench import config as _config
 from segbench.bench import io
 from segbench.bench.determinism import deterministic, initial_state, state_sha256
@@ -177,7 +183,10 @@ def _dataset_json(exp: Experiment) -> dict[str, Any]:
 
 
 def _claim_folder(out: Path, config: dict[str, dict[str, Any]]) -> None:
-    """Write ``config.toml``, or check that the existing one is the same experiment (else UsageError)."""
+    """Write ``config.toml`` (rank 0), or check that the existing one is the same experiment (else UsageError).
+
+    Every rank checks (so every rank raises alike); rank 0 alone writes; the ranks then wait for each other.
+    """
     text = _config.to_toml(config, header="segbench compare: the resolved experiment (see docs/run-folder.md)")
     path = out / "config.toml"
     if path.exists():
@@ -192,32 +201,34 @@ def _claim_folder(out: Path, config: dict[str, dict[str, Any]]) -> None:
         return
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} exists and is not a folder")
-    io.write_text(path, text)
-
-
-def _device(requested: str) -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    if distributed.is_main():
+        io.write_text(path, text)
 
 
 def _with_keys(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
     return [{**keys, **row} for row in rows]
 
 
-def _score(exp: Experiment, pred: torch.Tensor) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    test = exp.splits["test"]
-    common: dict[str, Any] = {"num_classes": exp.num_classes, "binary": exp.binary, "class_names": exp.class_names,
-              "metrics": exp.metrics, "ignore_index": exp.ignore_index}
-    per_image = scoring.score_label_maps(pred, test.masks, image_ids=exp.ids["test"],
-                                         nsd_tolerance=exp.config["eval"]["nsd_tolerance"], **common)
-    return per_image, scoring.pooled_scores(pred, test.masks, **common)
+def _score(exp: Experiment, pred: torch.Tensor, share: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-image and pooled rows of this rank's test predictions ``pred`` (test images ``share``); on rank 0
+    the rows of the whole test split, elsewhere empty lists."""
+    scored = distributed.score_shards(
+        pred, exp.splits["test"].masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
+        binary=exp.binary, class_names=exp.class_names, metrics=exp.metrics,
+        nsd_tolerance=exp.config["eval"]["nsd_tolerance"], ignore_index=exp.ignore_index,
+    )
+    return ([], []) if scored is None else scored
+
+
+def _done(path: Path) -> bool:
+    """Whether ``path`` (a ``done.json``) exists, as rank 0 sees it (every rank gets the same answer)."""
+    return distributed.broadcast_object(path.exists() if distributed.is_main() else False)
 
 
 def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, torch.Tensor],
              settings: TrainSettings, bar: Any) -> None:
     run_dir = out / "runs" / slug(name) / f"seed{seed}"
-    if (run_dir / "done.json").exists():
+    if _done(run_dir / "done.json"):
         return
     m = exp.config["model"]
     model = build_model(m["name"], in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
@@ -235,10 +246,16 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
     result = train_run(model, loss_fn, exp.splits["train"], exp.splits["val"], settings, seed=seed,
                        run_dir=run_dir, model_name=name, on_epoch=on_epoch)
     epochs.close()
-    pred = predict(model, exp.splits["test"].images, settings)
-    io.write_npz(out / "predictions" / f"{slug(name)}_seed{seed}.npz", pred=pred.numpy(),
-                 ids=np.array(exp.ids["test"]))
-    per_image, pooled = _score(exp, pred)
+    test = exp.splits["test"]
+    share = distributed.shard_indices(len(test))
+    pred = predict(model, test.images[share], settings)
+    per_image, pooled = _score(exp, pred, share)
+    gathered = distributed.gather_in_order(list(pred.numpy()), share, len(test))
+    if gathered is None:  # not rank 0: rank 0 writes
+        distributed.barrier()
+        return
+    io.write_npz(out / "predictions" / f"{slug(name)}_seed{seed}.npz",
+                 pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
     keys = {"model": name, "kind": "trained", "seed": seed}
     io.write_csv(run_dir / "scores.csv", PER_IMAGE_COLUMNS, _with_keys(per_image, **keys))
     io.write_csv(run_dir / "pooled.csv", POOLED_COLUMNS, _with_keys(pooled, **keys))
@@ -247,27 +264,35 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
         "best_epoch": result["best_epoch"], "best_val_dice": result["best_val_dice"],
         "select": settings.select, "init_sha256": state_sha256(init),
         "train_seconds": round(result["train_seconds"], 3), "device": str(settings.device),
+        "world_size": distributed.world_size(),
     })
+    distributed.barrier()
 
 
 def _run_trivial(exp: Experiment, out: Path) -> None:
     folder = out / "runs" / "trivial"
-    if (folder / "done.json").exists():
+    if _done(folder / "done.json"):
         return
     targets = exp.splits["test"].masks
+    share = distributed.shard_indices(len(targets))
     per_image: list[dict[str, Any]] = []
     pooled: list[dict[str, Any]] = []
     for kind in scoring.TRIVIAL_PREDICTORS:
         pred = scoring.trivial_predictions(targets, kind, exp.trivial)
-        io.write_npz(out / "predictions" / f"{kind}.npz", pred=pred.numpy().astype(np.uint8),
-                     ids=np.array(exp.ids["test"]))
-        rows_i, rows_p = _score(exp, pred)
+        if distributed.is_main():
+            io.write_npz(out / "predictions" / f"{kind}.npz", pred=pred.numpy().astype(np.uint8),
+                         ids=np.array(exp.ids["test"]))
+        rows_i, rows_p = _score(exp, pred[share], share)
         per_image += _with_keys(rows_i, model=kind, kind="trivial", seed=-1)
         pooled += _with_keys(rows_p, model=kind, kind="trivial", seed=-1)
+    if not distributed.is_main():
+        distributed.barrier()
+        return
     io.write_csv(folder / "scores.csv", PER_IMAGE_COLUMNS, per_image)
     io.write_csv(folder / "pooled.csv", POOLED_COLUMNS, pooled)
     io.write_json(folder / "done.json", {"models": list(scoring.TRIVIAL_PREDICTORS),
                                          "classes": {k: exp.class_names[v] for k, v in exp.trivial.items()}})
+    distributed.barrier()
 
 
 def _collect(exp: Experiment, out: Path) -> list[dict[str, str]]:
@@ -295,24 +320,33 @@ def _collect(exp: Experiment, out: Path) -> list[dict[str, str]]:
 
 def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict[str, str]]:
     """Train and evaluate every (seed, loss) of ``exp`` into ``out`` (resuming), score the trivial predictors,
-    rebuild the result tables; return the per-image rows (``results/per_image.csv``)."""
+    rebuild the result tables; return the per-image rows (``results/per_image.csv``).
+
+    Under a process group every rank must call it; rank 0 writes and returns the rows, the others return ``[]``.
+    CPU threads: ``num_threads`` shared by the ranks of a machine (:func:`segbench.distributed.threads_per_rank`).
+    """
+    main = distributed.is_main()
+    quiet = quiet or not main
     _claim_folder(out, exp.config)
-    io.write_json(out / "dataset.json", _dataset_json(exp))
     test = exp.splits["test"]
-    if not (out / "predictions" / "test_data.npz").exists():
-        io.write_npz(out / "predictions" / "test_data.npz",
-                     images=(test.images.clamp(0, 1) * 255).round().to(torch.uint8).numpy(),
-                     targets=test.masks.to(torch.int16).numpy(), ids=np.array(exp.ids["test"]),
-                     class_names=np.array(exp.class_names))
+    if main:
+        io.write_json(out / "dataset.json", _dataset_json(exp))
+        if not (out / "predictions" / "test_data.npz").exists():
+            io.write_npz(out / "predictions" / "test_data.npz",
+                         images=(test.images.clamp(0, 1) * 255).round().to(torch.uint8).numpy(),
+                         targets=test.masks.to(torch.int16).numpy(), ids=np.array(exp.ids["test"]),
+                         class_names=np.array(exp.class_names))
+    distributed.barrier()
     t, e = exp.config["train"], exp.config["eval"]
-    device = _device(t["device"])
+    device = distributed.device(t["device"])
     settings = TrainSettings(epochs=t["epochs"], batch_size=t["batch_size"], lr=t["lr"],
                              weight_decay=t["weight_decay"], augment=t["augment"], select=e["select"],
                              device=device, num_classes=exp.num_classes, background=exp.background,
                              ignore_index=exp.ignore_index)
     m = exp.config["model"]
     start = time.perf_counter()
-    with deterministic(device, t["num_threads"] if device.type == "cpu" else None):
+    threads = distributed.threads_per_rank(t["num_threads"]) if device.type == "cpu" else None
+    with deterministic(device, threads):
         _run_trivial(exp, out)
         runs = [(seed, name) for seed in t["seeds"] for name in exp.models]
         bar = tqdm(total=len(runs), desc="runs", unit="run", disable=quiet, file=sys.stderr)
@@ -328,7 +362,10 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
                 _run_one(exp, out, name, seed, init, settings, bar)
                 bar.update(1)
         bar.close()
+    if not main:
+        return []
     rows = _collect(exp, out)
-    io.write_json(out / "timing.json", {"seconds_this_invocation": round(time.perf_counter() - start, 3)})
+    io.write_json(out / "timing.json", {"seconds_this_invocation": round(time.perf_counter() - start, 3),
+                                        "world_size": distributed.world_size()})
     return rows
 

@@ -17,6 +17,16 @@ foreground classes :math:`F` (every class but the background):
 
 (classes with no target and no predicted pixel are skipped). On CUDA the forward pass runs under bf16
 autocast; the loss is computed in float32.
+
+Under ``torchrun`` (:mod:`segbench.distributed`, ``docs/distributed.md``) the same loop trains with
+DistributedDataParallel: a :class:`~torch.utils.data.DistributedSampler` (shuffled, seeded from the run seed,
+``set_epoch(epoch)``, no dropped images) deals each rank its images; ``batch_size`` is the *global* batch, each
+rank taking :math:`\lceil B / W \rceil` images of it; the flips of image ``i`` in an epoch are drawn for every
+image from the ``(seed, epoch)`` generator, so they do not depend on the number of ranks. After each epoch rank
+0's BatchNorm statistics are given to every rank, each rank validates its share of the validation images and the
+confusion counts and loss sums are all-reduced, so ``val_dice`` (and the checkpoint choice) is the exact global
+one. Only rank 0 writes ``state.pt``, ``best.pt`` and ``history.csv``; on resume rank 0 reads them and sends them
+to every rank.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from segbench import distributed
 from segbench.bench import io
 from segbench.bench.determinism import epoch_generator
 
@@ -77,6 +88,17 @@ class TrainSettings:
         return self.device.type == "cuda"
 
 
+def _flip(images: Tensor, masks: Tensor, flips: Tensor) -> tuple[Tensor, Tensor]:
+    """Flip image ``k`` horizontally where ``flips[k, 0]``, vertically where ``flips[k, 1]`` (bool ``(n, 2)``)."""
+    h = flips[:, 0].view(-1, 1, 1)
+    v = flips[:, 1].view(-1, 1, 1)
+    masks = torch.where(h, masks.flip(-1), masks)
+    masks = torch.where(v, masks.flip(-2), masks)
+    images = torch.where(h[:, None], images.flip(-1), images)
+    images = torch.where(v[:, None], images.flip(-2), images)
+    return images, masks
+
+
 def _batches(data: RunData, batch_size: int, generator: torch.Generator | None, augment: bool) -> Iterator[
     tuple[Tensor, Tensor]
 ]:
@@ -87,13 +109,43 @@ def _batches(data: RunData, batch_size: int, generator: torch.Generator | None, 
         idx = order[start : start + batch_size]
         images, masks = data.images[idx], data.masks[idx]
         if augment and generator is not None:
-            flips = torch.rand(len(idx), 2, generator=generator) < 0.5
-            h = flips[:, 0].view(-1, 1, 1)
-            v = flips[:, 1].view(-1, 1, 1)
-            masks = torch.where(h, masks.flip(-1), masks)
-            masks = torch.where(v, masks.flip(-2), masks)
-            images = torch.where(h[:, None], images.flip(-1), images)
-            images = torch.where(v[:, None], images.flip(-2), images)
+            images, masks = _flip(images, masks, torch.rand(len(idx), 2, generator=generator) < 0.5)
+        yield images, masks
+
+
+def sampler_seed(seed: int) -> int:
+    """The DistributedSampler seed of run seed ``seed``: 32 bits from ``SeedSequence([seed, 0])`` (the sampler
+    shuffles epoch ``e`` with ``sampler_seed + e``, so two run seeds must not be neighbours).
+
+    >>> sampler_seed(0) == sampler_seed(0) != sampler_seed(1)
+    True
+    """
+    return int(epoch_generator(seed, 0).initial_seed() >> 32)
+
+
+def _rank_batches(data: RunData, settings: TrainSettings, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+    r"""This rank's training batches of ``epoch``: one process: :func:`_batches`; under a process group, the
+    DistributedSampler's share in batches of :math:`\lceil B / W \rceil`, flips drawn for all images at once."""
+    generator = epoch_generator(seed, epoch)
+    world = distributed.world_size()
+    if world == 1:
+        yield from _batches(data, settings.batch_size, generator, settings.augment)
+        return
+    from torch.utils.data import DistributedSampler
+
+    sampler: DistributedSampler[int] = DistributedSampler(
+        range(len(data)),  # type: ignore[arg-type]  # only len() is used
+        num_replicas=world, rank=distributed.rank(), shuffle=True, seed=sampler_seed(seed), drop_last=False,
+    )
+    sampler.set_epoch(epoch)
+    order = torch.tensor(list(sampler), dtype=torch.long)
+    flips = torch.rand(len(data), 2, generator=generator) < 0.5
+    per_rank = -(-settings.batch_size // world)
+    for start in range(0, len(order), per_rank):
+        idx = order[start : start + per_rank]
+        images, masks = data.images[idx], data.masks[idx]
+        if settings.augment:
+            images, masks = _flip(images, masks, flips[idx])
         yield images, masks
 
 
@@ -121,11 +173,17 @@ def predict(model: nn.Module, images: Tensor, settings: TrainSettings) -> Tensor
 
 @torch.no_grad()
 def validate(model: nn.Module, loss_fn: nn.Module, data: RunData, settings: TrainSettings) -> dict[str, float]:
-    """``val_loss`` (mean over images), pooled ``val_dice``, ``val_iou`` (foreground classes) and ``val_accuracy``."""
+    """``val_loss`` (mean over images), pooled ``val_dice``, ``val_iou`` (foreground classes) and ``val_accuracy``.
+
+    Under a process group each rank scores its share of ``data`` and the sums are all-reduced (exact counts).
+    """
     model.eval()
     c = settings.num_classes
     confusion = torch.zeros(c, c, dtype=torch.float64)
     total_loss, count = 0.0, 0
+    if distributed.world_size() > 1:
+        share = torch.tensor(distributed.shard_indices(len(data)), dtype=torch.long)
+        data = RunData(data.images[share], data.masks[share])
     for images, masks in _batches(data, settings.batch_size, None, False):
         logits = _forward(model, images, settings)
         target = masks.to(settings.device)
@@ -135,6 +193,10 @@ def validate(model: nn.Module, loss_fn: nn.Module, data: RunData, settings: Trai
         flat = masks.reshape(-1)
         keep = (flat >= 0) & (flat < c)
         confusion += torch.bincount(flat[keep] * c + pred[keep], minlength=c * c).reshape(c, c).double()
+    if distributed.world_size() > 1:
+        local = torch.tensor([total_loss, count], dtype=torch.float64)
+        sums = distributed.all_reduce_sum(torch.cat([confusion.reshape(-1), local]))
+        confusion, total_loss, count = sums[: c * c].reshape(c, c), float(sums[-2]), int(sums[-1])
     tp = confusion.diagonal()
     fp, fn = confusion.sum(0) - tp, confusion.sum(1) - tp
     fg = [k for k in range(c) if k != settings.background]
@@ -171,18 +233,22 @@ def train_run(
 ) -> dict[str, Any]:
     """Train ``model`` (already holding the seed's initial weights) with ``loss_fn``; resume from ``state.pt``.
 
-    Writes ``run_dir/state.pt`` after every epoch, ``run_dir/best.pt`` (the selected weights) and
+    Writes (rank 0 only) ``run_dir/state.pt`` after every epoch, ``run_dir/best.pt`` (the selected weights) and
     ``run_dir/history.csv``; returns ``{"history", "best_epoch", "best_val_dice", "train_seconds"}``. The model
     holds the selected weights on return. ``on_epoch(row)`` is called after each finished epoch (progress).
     """
     device = settings.device
     model.to(device)
+    net = distributed.wrap_model(model, device)  # the model itself in one process, else DDP around it
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     history: list[dict[str, Any]] = []
     best_epoch, best_dice = 0, None
     state_path, best_path = run_dir / "state.pt", run_dir / "best.pt"
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
+    main = distributed.is_main()
+    state = distributed.load_on_main(
+        state_path, lambda p: torch.load(p, map_location=device if distributed.world_size() == 1 else "cpu",
+                                         weights_only=False))
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, best_epoch, best_dice = state["history"], state["best_epoch"], state["best_val_dice"]
@@ -191,18 +257,20 @@ def train_run(
                 on_epoch(done)
     for epoch in range(len(history) + 1, settings.epochs + 1):
         start = time.perf_counter()
-        model.train()
-        generator = epoch_generator(seed, epoch)
+        net.train()
         total, count = 0.0, 0
-        for images, masks in _batches(train, settings.batch_size, generator, settings.augment):
+        for images, masks in _rank_batches(train, settings, seed, epoch):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(_forward(model, images, settings), masks.to(device))
+            loss = loss_fn(_forward(net, images, settings), masks.to(device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{model_name} seed {seed}: loss is {float(loss.detach())} at epoch {epoch}")
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * images.shape[0]
             count += images.shape[0]
+        if distributed.world_size() > 1:  # the global mean (padded duplicates of the sampler included)
+            total, count = distributed.all_reduce_sum(torch.tensor([total, count], dtype=torch.float64)).tolist()
+            distributed.broadcast_buffers(model)
         row: dict[str, Any] = {"model": model_name, "seed": seed, "epoch": epoch, "train_loss": total / count}
         row.update(validate(model, loss_fn, val, settings))
         row["seconds"] = time.perf_counter() - start
@@ -210,18 +278,24 @@ def train_run(
         keep = _better(row["val_dice"], best_dice) if settings.select == "best-val-dice" else True
         if keep:
             best_epoch, best_dice = epoch, row["val_dice"]
-            io.write_torch(best_path, {k: v.detach().cpu() for k, v in model.state_dict().items()})
-        io.write_torch(state_path, {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "history": history,
-            "best_epoch": best_epoch,
-            "best_val_dice": best_dice,
-        })
-        io.write_csv(run_dir / "history.csv", HISTORY_COLUMNS, history)
+            if main:
+                io.write_torch(best_path, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+        if main:
+            io.write_torch(state_path, {
+                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(),
+                "history": history,
+                "best_epoch": best_epoch,
+                "best_val_dice": best_dice,
+            })
+            io.write_csv(run_dir / "history.csv", HISTORY_COLUMNS, history)
         if on_epoch is not None:
             on_epoch(row)
-    model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+    if distributed.world_size() == 1:
+        best = torch.load(best_path, map_location=device, weights_only=True)
+    else:
+        best = distributed.load_on_main(best_path, lambda p: torch.load(p, map_location="cpu", weights_only=True))
+    model.load_state_dict(best)
     return {
         "history": history,
         "best_epoch": best_epoch,

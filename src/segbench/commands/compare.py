@@ -5,6 +5,10 @@ sees the same batches), scores the test split per image on every metric, scores 
 beside them, prints a losses x metrics table and writes the run folder (``docs/run-folder.md``). Flags
 override the TOML; with no arguments the bundled default runs (seven losses on ``sample``). Rerunning the
 same command resumes.
+
+Under ``torchrun --nproc_per_node N -m segbench compare ...`` every rank runs this command; the runs train with
+DistributedDataParallel and only rank 0 writes the run folder, prints and builds the report
+(``docs/distributed.md``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from segbench import distributed
 from segbench.bench import config as _config
 from segbench.bench.results import format_table, summarize
 from segbench.bench.runner import default_out, prepare, run_compare
@@ -72,13 +77,19 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} exists and is not a folder")
     experiment = prepare(config)
-    rows = run_compare(experiment, out, quiet=args.quiet)
+    cuda = distributed.device(config["train"]["device"]).type == "cuda"
+    with distributed.session(cuda=cuda):
+        rows = run_compare(experiment, out, quiet=args.quiet)
+        ranks, main = distributed.world_size(), distributed.is_main()
+    if not main:  # rank 0 prints and reports
+        return 0
     background = None if experiment.binary else experiment.class_names[experiment.background]
     summary = summarize(rows, background=background)
     seeds = len(config["train"]["seeds"])
     scope = "foreground class" if experiment.binary else "mean over the non-background classes"
+    on = f", {ranks} processes" if ranks > 1 else ""
     print(f"segbench compare: {experiment.name}, test split {len(experiment.ids['test'])} images, "
-          f"{seeds} seed(s); per-image mean ({scope}), ± = SD over seeds")
+          f"{seeds} seed(s){on}; per-image mean ({scope}), ± = SD over seeds")
     print(format_table(summary))
     print("nan = undefined scores (empty target and prediction), inf = missed structures (distance metrics)")
     if not args.no_report:

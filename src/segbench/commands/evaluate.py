@@ -4,7 +4,8 @@ Pairs ``--pred`` and ``--truth`` files by stem (PNG, TIFF, NPY/NPZ, NIfTI; 2D an
 before scoring any, scores every metric of :mod:`segbench.scoring` (count and distance metrics), prints a
 summary (mean, 95% CI, median, undefined and missed cases per class and metric) and, with ``--out``, writes
 the per-case CSV atomically. Any bad input stops the command with one line naming the file(s), exit 2, and
-no results file.
+no results file. Under ``torchrun --nproc_per_node N -m segbench evaluate ...`` the cases are spread over the
+ranks and rank 0 alone prints and writes (``docs/distributed.md``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from segbench import distributed
 from segbench.errors import UsageError
 from segbench.evaluation.evaluate import evaluate_folders
 from segbench.evaluation.results import format_summary, summarize_evaluation, write_csv
@@ -75,12 +77,16 @@ def run(args: argparse.Namespace) -> int:
         if args.out.is_dir():
             raise UsageError(f"--out {args.out} is a folder; expected a file name such as scores.csv")
     spacing: Sequence[float] | None = parse_list(args.spacing, "--spacing", float)
-    evaluation = evaluate_folders(
-        args.pred, args.truth, num_classes=args.num_classes,
-        class_names=parse_list(args.class_names, "--class-names"), spacing=spacing,
-        metrics=parse_list(args.metrics, "--metrics"), nsd_tolerance=args.nsd_tolerance,
-        ignore_index=args.ignore_index, jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
-    )
+    with distributed.session():  # scoring runs on CPU: gloo
+        evaluation = evaluate_folders(
+            args.pred, args.truth, num_classes=args.num_classes,
+            class_names=parse_list(args.class_names, "--class-names"), spacing=spacing,
+            metrics=parse_list(args.metrics, "--metrics"), nsd_tolerance=args.nsd_tolerance,
+            ignore_index=args.ignore_index, jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
+        )
+        main = distributed.is_main()
+    if not main:  # every rank holds the rows; rank 0 prints and writes
+        return 0
     summaries = summarize_evaluation(evaluation)
     if args.out is not None:
         write_csv(evaluation, args.out)

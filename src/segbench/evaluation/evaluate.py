@@ -15,18 +15,24 @@ Three passes, the first two before any score is computed:
 
 The result has one row per (case, class): the scores, plus the reference and prediction sizes (pixel or
 voxel counts) that tell empty references and misses apart. Results do not depend on ``jobs``.
+
+Under ``torchrun`` (:mod:`segbench.distributed`) passes 2 and 3 are spread over the ranks: rank ``r`` of ``W``
+checks and scores cases ``r, r + W, ...`` (with ``jobs`` workers of its own), and the results and errors come
+back to every rank in case order, so every rank takes the same decisions and raises the same errors, and the
+rows equal those of one process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
+from segbench import distributed
 from segbench.errors import UsageError
 from segbench.evaluation.io import MaskFile, read_mask_file
 from segbench.evaluation.labels import check_values, distinct_values, infer_num_classes, to_labels
@@ -35,6 +41,9 @@ from segbench.evaluation.parallel import check_jobs, ordered_map
 from segbench.scoring import check_metric_names, score_label_maps
 
 __all__ = ["CaseCheck", "Evaluation", "ScoreTask", "evaluate_folders", "resolve_spacing", "score_case"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 SIZE_COLUMNS = ("reference_size", "prediction_size")
 """Per (case, class): pixels (voxels) of the class in the ground truth and in the prediction."""
@@ -160,6 +169,23 @@ def score_case(task: ScoreTask) -> list[dict[str, Any]]:
     return list(by_class.values())
 
 
+def _spread_map(
+    fn: Callable[[T], R], items: Sequence[T], *, jobs: int, desc: str, progress: bool
+) -> tuple[list[R | None], list[tuple[int, UsageError]]]:
+    """:func:`~segbench.evaluation.parallel.ordered_map` over this rank's share of ``items``; the results and the
+    errors of every rank, gathered to every rank in item order (one process: ``ordered_map`` itself)."""
+    if distributed.world_size() == 1:
+        return ordered_map(fn, items, jobs=jobs, desc=desc, progress=progress)
+    share = distributed.shard_indices(len(items))
+    local, errors = ordered_map(fn, [items[i] for i in share], jobs=jobs, desc=desc,
+                                progress=progress and distributed.is_main())
+    failed = dict(errors)
+    outcome = distributed.gather_in_order([(r, failed.get(k)) for k, r in enumerate(local)], share, len(items),
+                                          to_all=True)
+    pairs = outcome if outcome is not None else []
+    return [r for r, _ in pairs], [(i, e) for i, (_, e) in enumerate(pairs) if e is not None]
+
+
 def _raise_collected(errors: list[tuple[int, UsageError]], what: str) -> None:
     if not errors:
         return
@@ -213,9 +239,7 @@ def evaluate_folders(
         skipped = ", ".join(p.name for p in pairing.skipped[:MAX_LISTED])
         notes.append(f"skipped {len(pairing.skipped)} file(s) of other types: {skipped}")
     cases = pairing.cases
-    checked, errors = ordered_map(
-        check_case, cases, jobs=jobs, desc="checking", progress=progress
-    )
+    checked, errors = _spread_map(check_case, cases, jobs=jobs, desc="checking", progress=progress)
     _raise_collected(errors, "the checks")
     checks = [c for c in checked if c is not None]
     if num_classes is None:
@@ -243,7 +267,7 @@ def evaluate_folders(
                   tuple(metric_names), float(nsd_tolerance), ignore_index)
         for c in checks
     ]
-    scored, errors = ordered_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)
+    scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)
     _raise_collected(errors, "scoring")
     rows = [row for case_rows in scored if case_rows is not None for row in case_rows]
     return Evaluation(
