@@ -1,9 +1,10 @@
 """Forward + backward time and peak memory of every segbench loss, side by side with MONAI, kornia and PyTorch.
 
-Each (case, implementation) runs in a fresh subprocess, so peak memory is measured cleanly: the growth of the
-process's peak resident set (``ru_maxrss``) over its resident set just before the first forward + backward, i.e.
-the extra memory the loss needs beyond its inputs. Times are the median of several forward + backward calls after
-one warm-up call. ``F.cross_entropy`` is the floor.
+Peak memory: each (case, implementation) runs once in a fresh subprocess; the growth of the process's peak resident
+set (``ru_maxrss``) over its resident set just before the first forward + backward is the extra memory the loss
+needs beyond its inputs. Times: every implementation of a case is timed in one process, round-robin, median of
+several forward + backward calls after a warm-up, so a busy machine slows all rows alike. ``F.cross_entropy`` is
+the floor.
 
     python benchmarks/bench_losses.py                      # full sizes, prints a Markdown table
     python benchmarks/bench_losses.py --quick              # small sizes, a smoke run
@@ -92,63 +93,88 @@ def monai_region(cls, **kw):
         return lambda x, t: m(x, t[:, None].float())
     m = cls(softmax=True, to_onehot_y=True, **kw)
     return lambda x, t: m(x, t[:, None])
-if spec["impl"] == "segbench":
-    from segbench import losses
-    fn = losses.get(spec["loss"])
-else:
-    import monai, monai.losses, kornia, kornia.losses  # noqa: F401
-    fn = eval(spec["peer"])
-if fn is None:
-    print(json.dumps(None)); sys.exit(0)
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
-def step():
+def build(row):
+    if row["impl"] == "segbench":
+        from segbench import losses
+        return losses.get(row["loss"])
+    import kornia.losses
+    import monai.losses
+    return eval(row["peer"], {**globals(), "monai": monai, "kornia": kornia})
+def step(fn):
     xi = x0.detach().requires_grad_(True)
     loss = fn(xi, t)
     loss.backward()
     return float(loss)
-base = rss()
-value = step()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-times = []
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+if spec["mode"] == "memory":  # one row, fresh process: growth of peak RSS during the first call
+    fn = build(spec["rows"][0])
+    if fn is None:
+        print(json.dumps([None])); sys.exit(0)
+    base = rss()
+    value = step(fn)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    print(json.dumps([{"peak_mib": max(peak, 0) / 2**20, "value": value}]))
+    sys.exit(0)
+fns = [build(r) for r in spec["rows"]]  # timing: all rows of a case, interleaved round-robin
+times = [[] for _ in fns]
+for fn in fns:
+    if fn is not None:
+        step(fn)  # warm-up
 for _ in range(spec["reps"]):
-    t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
-print(json.dumps({"ms": 1000 * statistics.median(times), "peak_mib": max(peak, 0) / 2**20, "value": value}))
+    for k, fn in enumerate(fns):
+        if fn is None:
+            continue
+        t0 = time.perf_counter(); step(fn); times[k].append(time.perf_counter() - t0)
+print(json.dumps([None if fn is None else {"ms": 1000 * statistics.median(v)} for fn, v in zip(fns, times)]))
 """
 
 
-def run_one(spec: dict) -> dict | None:
+def run_child(spec: dict) -> list[dict | None]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True, text=True, timeout=1200, check=False
+        [sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True, text=True, timeout=3000, check=False
     )
     if out.returncode != 0:
-        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"rc {out.returncode}"}
+        msg = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"rc {out.returncode}"
+        return [{"error": msg}] * len(spec["rows"])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def bench(cases: dict[str, tuple[int, int, tuple[int, ...]]], reps: int, only: list[str] | None) -> str:
     lines = []
     for case, (n, c, spatial) in cases.items():
-        lines += [f"### {case}", "", "| loss | implementation | fwd+bwd ms | peak extra MiB | value |", "|---|---|---|---|---|"]
+        lines += [f"### {case}", "", "| loss | implementation | fwd+bwd ms | x CE | peak extra MiB | value |"]
+        lines += ["|---|---|---|---|---|---|"]
         heavy = len(spatial) == 3
+        shape = {"n": n, "c": c, "spatial": list(spatial)}
+        rows: list[tuple[str, str, dict]] = []
         for name in SEGBENCH:
-            if only and name not in only:
+            if only and name not in only and name != "ce":
                 continue
-            r = 1 if heavy and name in ("hausdorff_dt", "boundary") else reps
-            rows = [("segbench", "segbench", {"impl": "segbench", "loss": name})]
-            rows += [(label, "peer", {"impl": "peer", "peer": src}) for label, src in PEERS.get(name, [])]
-            for label, _, extra in rows:
-                res = run_one({"n": n, "c": c, "spatial": list(spatial), "reps": r, **extra})
-                if res is None:
-                    continue
-                if "error" in res:
-                    lines.append(f"| {name} | {label} | error: {res['error'][:80]} | | |")
-                else:
-                    lines.append(
-                        f"| {name} | {label} | {res['ms']:.1f} | {res['peak_mib']:.0f} | {res['value']:.4f} |"
-                    )
-                print(lines[-1], flush=True)
+            rows.append((name, "segbench", {"impl": "segbench", "loss": name}))
+            rows += [(name, label, {"impl": "peer", "peer": src}) for label, src in PEERS.get(name, [])]
+        slow = [r for r in rows if heavy and r[0] in ("hausdorff_dt", "boundary", "cldice")]
+        fast = [r for r in rows if r not in slow]
+        timing: dict[int, dict | None] = {}
+        for group, k in ((fast, reps), (slow, max(1, reps // 3))):
+            if group:
+                res = run_child({**shape, "mode": "time", "reps": k, "rows": [r[2] for r in group]})
+                timing.update({rows.index(r): v for r, v in zip(group, res, strict=True)})
+        floor = next((timing.get(i) for i, r in enumerate(rows) if r[1].startswith("torch F.cross_entropy")), None)
+        for i, (name, label, row) in enumerate(rows):
+            mem = run_child({**shape, "mode": "memory", "rows": [row]})[0]
+            tm = timing.get(i)
+            if mem is None or tm is None:
+                continue
+            if "error" in mem or "error" in tm:
+                lines.append(f"| {name} | {label} | error: {(mem.get('error') or tm.get('error'))[:80]} | | | |")
+            else:
+                ratio = f"{tm['ms'] / floor['ms']:.2f}" if floor and "ms" in floor else ""
+                lines.append(
+                    f"| {name} | {label} | {tm['ms']:.1f} | {ratio} | {mem['peak_mib']:.0f} | {mem['value']:.4f} |"
+                )
+            print(lines[-1], flush=True)
         lines.append("")
     return "\n".join(lines)
 
@@ -172,9 +198,11 @@ def main() -> None:
 
     header = (
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, CPU; {time.strftime('%Y-%m-%d')}. Median of {args.reps} "
-        "forward+backward calls after a warm-up (1 call for the 3D distance losses); peak extra MiB = growth of "
-        "peak RSS over the inputs during the first call, in a fresh process per row."
+        f"{torch.get_num_threads()} threads, CPU; {time.strftime('%Y-%m-%d')}. Times: median of {args.reps} "
+        "forward+backward calls per implementation, interleaved round-robin in one process per case (so machine "
+        "load drifts hit every row alike; the 3D distance/topology losses get a third of the calls); x CE = time "
+        "/ F.cross_entropy's. Peak extra MiB: growth of the peak RSS over the inputs during one first call, in a "
+        "fresh process per row."
     )
     body = header + "\n\n" + bench(QUICK if args.quick else CASES, args.reps, args.only)
     print(body)

@@ -108,8 +108,6 @@ def test_ignored_pixels_get_zero_gradient(name: str, c: int) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_ignored_pixels_change_nothing(name: str) -> None:
     """Whatever the logits at ignored pixels, the loss is the same."""
-    if name in ("hausdorff_dt",):  # its prediction distance map sees every pixel by design (documented)
-        pytest.skip("the thresholded prediction's distance map is computed over the whole image")
     x, t = _inputs((2, 3, 6, 6), seed=4)
     t[:, :2] = 255
     x2 = x.clone()
@@ -218,3 +216,18 @@ def test_bad_input_raises_clear_errors(name: str) -> None:
         losses.get(name, reduction="avg")(x, t)
     with pytest.raises(TypeError, match="unknown keyword"):
         losses.get(name, smoothing=1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_multilabel_dense_targets(name: str) -> None:
+    g = torch.Generator().manual_seed(10)
+    y = (torch.rand(2, 3, 6, 6, generator=g) > 0.6).float()
+    x = torch.randn(2, 3, 6, 6, generator=g, requires_grad=True)
+    value = losses.get(name, multilabel=True)(x, y)
+    (grad,) = torch.autograd.grad(value, x)
+    assert torch.isfinite(value) and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    perfect = losses.get(name, multilabel=True)((2 * y - 1) * 20, y)
+    assert abs(perfect.item()) < 1e-3
+    # each channel is an independent binary problem: the multilabel loss of one channel is its binary loss
+    one = losses.get(name, multilabel=True)(x[:, :1].detach(), y[:, :1])
+    assert torch.allclose(one, losses.get(name)(x[:, :1].detach(), y[:, 0].long()), atol=1e-6)

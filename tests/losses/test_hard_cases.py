@@ -18,7 +18,7 @@ def _logits(value: float) -> torch.Tensor:
     return torch.full((1, 1, 16, 16), value)
 
 
-@pytest.mark.parametrize("name", REGION + ["pixel_dice", "pixel_jaccard"])
+@pytest.mark.parametrize("name", [*REGION, "pixel_dice", "pixel_jaccard"])
 def test_empty_target_teaches(name: str) -> None:
     """Confident correct empty prediction ~0, all-foreground ~max, and a gradient that lowers the logits."""
     loss = losses.get(name)
@@ -41,7 +41,7 @@ def test_empty_target_teaches(name: str) -> None:
 
 
 def test_empty_target_numbers_against_monai() -> None:
-    """peers.md: MONAI Dice gives ~1 for both predictions (no signal); its GDL gives 0 for both. Ours tell them apart."""
+    """peers.md: MONAI Dice gives ~1 for both predictions (no signal), its GDL 0 for both; ours tell them apart."""
     right, wrong = _logits(-10.0), _logits(10.0)
     y = EMPTY[:, None].float()
     monai_dice = monai_losses.DiceLoss(sigmoid=True)
@@ -113,3 +113,14 @@ def test_include_background_and_class_weights_select_and_weight() -> None:
     only_bg_weight = L.dice_loss(x, t, class_weights=[0.0, 1.0, 1.0])
     assert torch.allclose(fg_only, only_bg_weight)
     assert per_class.shape == (2,)
+
+
+def test_near_perfect_float32_counts_match_float64() -> None:
+    """Label-map counts accumulate in float64: a near-perfect float32 loss neither drifts nor goes below 0."""
+    g = torch.Generator().manual_seed(2)
+    t = torch.randint(0, 3, (4, 128, 128), generator=g)
+    x = torch.nn.functional.one_hot(t, 3).movedim(-1, 1).float() * 12
+    for name in ("dice", "jaccard", "tversky"):
+        v32 = float(losses.get(name, smooth=0)(x, t))
+        v64 = float(losses.get(name, smooth=0)(x.double(), t))
+        assert v32 >= 0 and v32 == pytest.approx(v64, rel=1e-2, abs=1e-7), (name, v32, v64)

@@ -121,10 +121,11 @@ def test_distance_losses_by_hand() -> None:
     # prediction > 0.5: [1, 0, 0, 0, 0] -> d_p = [1, 1, 2, 3, 4]
     dy, dp = [2, 1, 1, 2, 3], [1, 1, 2, 3, 4]
     err = [0.0, 0.25, 0.25, 0.0, 0.0625]
-    _eq(L.hausdorff_dt_loss(p, y, from_logits=False), sum(e * (a * a + b * b) for e, a, b in zip(err, dy, dp)) / 5)
+    expected = sum(e * (a * a + b * b) for e, a, b in zip(err, dy, dp, strict=True)) / 5
+    _eq(L.hausdorff_dt_loss(p, y, from_logits=False), expected)
     phi = [-1, 0, 1, 2, 3]
     diff = [0.0, -0.5, 0.5, 0.0, 0.25]
-    _eq(L.boundary_loss(p, y, from_logits=False), sum(d * f for d, f in zip(diff, phi)) / 5)
+    _eq(L.boundary_loss(p, y, from_logits=False), sum(d * f for d, f in zip(diff, phi, strict=True)) / 5)
 
 
 def test_cldice_by_hand() -> None:

@@ -46,7 +46,8 @@ def test_dice_tversky_generalized_dice_equal_monai(batch: bool, include_backgrou
     # MONAI's Jaccard is (2 tp + s) / (2 (tp + fp + fn) + s): its smooth counts half of ours
     s2 = {"smooth_nr": 2 * smooth, "smooth_dr": 2 * smooth}
     _close(L.jaccard_loss(x, t, **kw), monai_losses.DiceLoss(**m, **s2, jaccard=True)(x, y))
-    _close(L.tversky_loss(x, t, alpha=0.3, beta=0.7, **kw), monai_losses.TverskyLoss(alpha=0.3, beta=0.7, **m, **s)(x, y))
+    monai_tversky = monai_losses.TverskyLoss(alpha=0.3, beta=0.7, **m, **s)
+    _close(L.tversky_loss(x, t, alpha=0.3, beta=0.7, **kw), monai_tversky(x, y))
     if smooth == 0.0:  # our GDL weights are normalised, so only the unsmoothed ratios coincide
         _close(L.generalized_dice_loss(x, t, **kw), monai_losses.GeneralizedDiceLoss(**m, **s)(x, y))
 
@@ -142,7 +143,8 @@ def test_cldice_equals_monai_binary_per_image() -> None:
     x3 = torch.randn(1, 1, 6, 8, 8, generator=g, dtype=torch.float64)
     t3 = torch.zeros(1, 6, 8, 8, dtype=torch.long)
     t3[0, 1:5, 3, 3:6] = 1
-    _close(L.cldice_loss(x3, t3, per_image=True), monai_losses.SoftclDiceLoss(sigmoid=True, smooth=1e-12)(x3, t3[:, None].double()))
+    theirs3 = monai_losses.SoftclDiceLoss(sigmoid=True, smooth=1e-12)(x3, t3[:, None].double())
+    _close(L.cldice_loss(x3, t3, per_image=True), theirs3)
 
 
 # Berman et al.'s reference (bermanmaxim/LovaszSoftmax pytorch/lovasz_losses.py), transcribed in float64

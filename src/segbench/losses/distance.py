@@ -4,8 +4,8 @@ Both compute their distance maps themselves, from the target (and, for the Hausd
 prediction), without gradient: :func:`scipy.ndimage.distance_transform_edt` per (image, class) on the CPU.
 Cost: two exact Euclidean distance transforms per (image, class) and map, linear in the number of pixels
 (about 1-2 ms for a 256 x 256 image, 0.1 s for a 128^3 volume), plus a device-to-host copy of the masks; the
-Hausdorff loss needs them for the prediction too, on every call. Ignored pixels count as background in the maps and
-are left out of the means.
+Hausdorff loss needs them for the prediction too, on every call. Ignored pixels count as background in every map and
+are left out of the means, so their values change nothing.
 """
 
 from __future__ import annotations
@@ -120,7 +120,10 @@ def hausdorff_dt_loss(
     p = li.probs()
     y = li.dense_target()
     with torch.no_grad():
-        dist = unsigned_distance(y > 0.5).to(p.dtype).pow(a) + unsigned_distance(p > 0.5).to(p.dtype).pow(a)
+        pred = p > 0.5
+        if li.valid is not None:
+            pred = pred & li.valid.unsqueeze(1)  # ignored pixels are background in both maps
+        dist = unsigned_distance(y > 0.5).to(p.dtype).pow(a) + unsigned_distance(pred).to(p.dtype).pow(a)
     per_class = _masked_mean(li, (p - y).square() * dist, per_image)
     return reduce_classes(
         li, per_class, include_background=include_background, class_weights=class_weights, reduction=reduction

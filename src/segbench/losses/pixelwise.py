@@ -34,13 +34,9 @@ def _log_probs_softmax(li: LossInputs) -> Tensor:
     return x.log_softmax(1) if li.from_logits else torch.log(x).clamp_min(_LOG_FLOOR)
 
 
-def _valid(li: LossInputs) -> Tensor | None:
-    return li.valid_float()
-
-
 def _sigmoid_elementwise(li: LossInputs, per_element: Tensor, weights: Tensor | None, reduction: str) -> Tensor:
     """Reduce an ``(N, C, *spatial)`` loss over its valid elements, weighting channels by ``weights``."""
-    valid = _valid(li)
+    valid = li.valid_float()
     norm = None
     if weights is not None or valid is not None:
         norm = torch.ones_like(per_element[:, :1]) if valid is None else valid
@@ -195,11 +191,11 @@ def focal_loss(
         neg = -(1 - y) * torch.exp(g * logp) * log1mp
         loss = pos + neg if a is None else a * pos + (1 - a) * neg
         return _sigmoid_elementwise(li, loss, w, reduction)
-    logp = _log_probs_softmax(li)
     valid = li.valid
     if not li.dense:
-        t = li.target.unsqueeze(1)
-        logp_t = logp.gather(1, t).squeeze(1)
+        # -log p_t from PyTorch's fused cross-entropy kernels (no one-hot, no gather/scatter in autograd)
+        logits = li.logits if li.from_logits else torch.log(li.logits).clamp_min(_LOG_FLOOR)
+        logp_t = -F.cross_entropy(logits, li.target, reduction="none")
         loss = -_focal_factor(-torch.expm1(logp_t), g) * logp_t
         if a is not None:
             loss = loss * torch.where(li.target == 0, 1 - a, a)
@@ -207,6 +203,7 @@ def focal_loss(
         if norm is not None:
             loss = loss * norm
     else:
+        logp = _log_probs_softmax(li)
         y = li.target
         if a is not None:
             y = y * _alpha_vector(a, li).to(y)
