@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _results import write_section  # benchmarks/_results.py (scripts run from this folder)
 
 from segbench.metrics import ConfusionMatrix
 
@@ -149,10 +149,8 @@ def main() -> None:
         )
     cpu = platform.processor() or platform.machine()
     threads = torch.get_num_threads()
-    table = "\n".join(
+    body = "\n".join(
         [
-            SECTION,
-            "",
             f"`python benchmarks/bench_confusion.py --rounds {args.rounds} --threads {threads} --device {args.device}` "
             f"({time.strftime('%Y-%m-%d')}; torch {torch.__version__}, {device.type}"
             f"{'' if device.type != 'cpu' else f', torch threads={threads}, {cpu}'}).",
@@ -172,17 +170,9 @@ def main() -> None:
             "",
         ]
     )
-    print(table)
+    print(f"{SECTION}\n\n{body}")
     if not args.no_write:
-        write_section(table)
-
-
-def write_section(table: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the other sections alone."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: table + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + table
-    RESULTS.write_text(text)
+        write_section(RESULTS, SECTION, body)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import write_section  # benchmarks/_results.py (scripts run from this folder)
 
 TOL = 1.5  # NSD tolerance in physical units
 CASES: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {
@@ -240,19 +241,6 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the other sections alone."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + SECTION + "\n\n" + body + "\n"
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        end = len(text) if nxt == -1 else nxt + 1
-        text = text[:start] + SECTION + "\n\n" + body + "\n" + ("\n" + text[end:] if nxt != -1 else "")
-    path.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", nargs=2, metavar=("CASE", "LIB"))
@@ -295,7 +283,7 @@ def main() -> None:
     body = header + "\n" + table(results)
     print(body)
     if args.write:
-        write_section(args.write, body)
+        write_section(args.write, SECTION, body)
 
 
 if __name__ == "__main__":

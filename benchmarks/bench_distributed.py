@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import write_section  # benchmarks/_results.py (scripts run from this folder)
 from PIL import Image
 
 SECTION = "## Distributed (issue #8)"
@@ -158,9 +158,7 @@ def main() -> None:
             for label, _, _ in compare]
     rows += [f"| evaluate | {label} | {_stats(wall[label])} | - | - | - |" for label, _, _ in evaluate]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    table = "\n".join([
-        SECTION,
-        "",
+    body = "\n".join([
         f"`python benchmarks/bench_distributed.py --rounds {args.rounds} --epochs {args.epochs} --device "
         f"{args.device}` ({time.strftime('%Y-%m-%d')}; torch {torch.__version__}, {platform.machine()}, "
         f"{os.cpu_count()} CPU cores, load average {load:.1f} at the end).",
@@ -176,17 +174,9 @@ def main() -> None:
         "",
         *([args.note, ""] if args.note else []),
     ])
-    print(table)
+    print(f"{SECTION}\n\n{body}")
     if not args.no_write:
-        write_section(table)
-
-
-def write_section(table: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the other sections alone."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: table + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + table
-    RESULTS.write_text(text)
+        write_section(RESULTS, SECTION, body)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _results import write_section  # benchmarks/_results.py (scripts run from this folder)
 
 CASES = {
     "multiclass 2D (8, 3, 256, 256)": (8, 3, (256, 256)),
@@ -179,14 +180,6 @@ def bench(cases: dict[str, tuple[int, int, tuple[int, ...]]], reps: int, only: l
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    path.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
@@ -207,7 +200,7 @@ def main() -> None:
     body = header + "\n\n" + bench(QUICK if args.quick else CASES, args.reps, args.only)
     print(body)
     if args.write:
-        write_section(args.write, body)
+        write_section(args.write, SECTION, body)
 
 
 if __name__ == "__main__":
