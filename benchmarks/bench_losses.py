@@ -142,9 +142,13 @@ def run_child(spec: dict) -> list[dict | None]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench(cases: dict[str, tuple[int, int, tuple[int, ...]]], reps: int, only: list[str] | None) -> str:
+def bench(
+    cases: dict[str, tuple[int, int, tuple[int, ...]]], reps: int, only: list[str] | None, case_filter: str | None
+) -> str:
     lines = []
     for case, (n, c, spatial) in cases.items():
+        if case_filter and case_filter not in case:
+            continue
         lines += [f"### {case}", "", "| loss | implementation | fwd+bwd ms | x CE | peak extra MiB | value |"]
         lines += ["|---|---|---|---|---|---|"]
         heavy = len(spatial) == 3
@@ -185,6 +189,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", nargs="*", help="loss names to run (default: all)")
+    ap.add_argument("--case", help="run only the cases whose title contains this text (e.g. 'binary')")
     ap.add_argument("--write", type=Path, help="replace the losses section of this Markdown file")
     args = ap.parse_args()
     import torch
@@ -197,7 +202,7 @@ def main() -> None:
         "/ F.cross_entropy's. Peak extra MiB: growth of the peak RSS over the inputs during one first call, in a "
         "fresh process per row."
     )
-    body = header + "\n\n" + bench(QUICK if args.quick else CASES, args.reps, args.only)
+    body = header + "\n\n" + bench(QUICK if args.quick else CASES, args.reps, args.only, args.case)
     print(body)
     if args.write:
         write_section(args.write, SECTION, body)

