@@ -220,6 +220,9 @@ class LossInputs:
         return None if self.valid is None else self.valid.unsqueeze(1).to(self.logits.dtype)
 
 
+NONFINITE_INPUT = "input holds NaN or inf; the loss needs finite logits (or probabilities)"
+
+
 def check_loss_inputs(
     input: Any,
     target: Any,
@@ -251,9 +254,10 @@ def check_loss_inputs(
     _check_nonempty(t, "target")
     if t.device != x.device:
         raise ValueError(f"input is on {x.device} but target on {t.device}")
-    x_lo, x_hi = torch.aminmax(x.detach())  # one pass; NaN propagates into both, inf shows at an end
-    if check_finite and not bool(torch.isfinite(x_lo) & torch.isfinite(x_hi)):
-        raise ValueError("input holds NaN or inf; the loss needs finite logits (or probabilities)")
+    if check_finite or not from_logits:
+        x_lo, x_hi = torch.aminmax(x.detach())  # one pass; NaN propagates into both, inf shows at an end
+        if not bool(torch.isfinite(x_lo) & torch.isfinite(x_hi)):
+            raise ValueError(NONFINITE_INPUT)
     c = x.shape[1]
     mode: Mode = "multilabel" if multilabel else ("binary" if c == 1 else "multiclass")
     if not from_logits:

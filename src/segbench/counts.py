@@ -18,13 +18,14 @@ A ratio whose numerator and denominator are both 0 is NaN (undefined): callers d
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from segbench._checks import LabelMaps, LossInputs
+from segbench._checks import NONFINITE_INPUT, LabelMaps, LossInputs
 
 __all__ = [
     "Counts",
@@ -51,6 +52,15 @@ class Counts(NamedTuple):
     tn: Tensor | None = None
 
 
+def _no_autocast(device_type: str) -> AbstractContextManager[Any]:
+    """A context that turns autocast off where it is on (entering ``torch.autocast`` costs ~20 us per call)."""
+    try:
+        on = torch.is_autocast_enabled(device_type)  # type: ignore[call-arg,unused-ignore]  # torch >= 2.4
+    except TypeError:  # torch < 2.4: one flag per device kind
+        on = torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+    return torch.autocast(device_type, enabled=False) if on else nullcontext()
+
+
 class _LabelSums(torch.autograd.Function):
     """``(|p|, tp)`` per (image, class) for a label map ``t`` ``(N, 1, X)``, without a one-hot tensor.
 
@@ -73,7 +83,7 @@ class _LabelSums(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str) -> tuple[Tensor, Tensor]:
-        with torch.autocast(x.device.type, enabled=False):  # in the input's precision, also under autocast
+        with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             return _LabelSums._forward(ctx, x, t, valid, activation)
 
     @staticmethod
@@ -98,7 +108,7 @@ class _LabelSums(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_sum: Tensor | None, grad_tp: Tensor | None) -> tuple[Tensor, None, None, None]:
         p, t, own, valid = ctx.saved_tensors
-        with torch.autocast(p.device.type, enabled=False):
+        with _no_autocast(p.device.type):
             return _LabelSums._backward(ctx.activation, p, t, own, valid, grad_sum, grad_tp), None, None, None
 
     @staticmethod
@@ -132,6 +142,10 @@ def soft_counts(inputs: LossInputs) -> Counts:
     Label-map targets are never expanded to one-hot: ``tp`` gathers each pixel's probability of its own label
     and adds it into that label's bin, so memory stays at the size of the prediction.
 
+    Raises ValueError when the probabilities hold NaN, which is how NaN logits, or +inf logits under a softmax,
+    show; so callers may skip the separate pass over the input that looks for them. Infinite logits whose
+    probabilities are defined (a sigmoid's 0 or 1) are scored as such.
+
     >>> from segbench._checks import check_loss_inputs
     >>> p = torch.tensor([[[0.9, 0.2], [0.1, 0.8]]]).log()   # log-probs of (1, 2 classes, 2 pixels)
     >>> li = check_loss_inputs(p, torch.tensor([[0, 1]]), from_logits=True)
@@ -153,6 +167,8 @@ def soft_counts(inputs: LossInputs) -> Counts:
         activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
         p_sum, tp = _LabelSums.apply(x.reshape(n, c, -1), t, valid, activation)
         y_sum = _label_counts(t[:, 0], c, None if valid is None else valid[:, 0]).to(x.dtype)
+    if not bool(torch.isfinite(p_sum).all()):  # NaN anywhere (or +inf under a softmax) reaches every sum
+        raise ValueError(NONFINITE_INPUT)
     # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp
     return Counts(tp, (p_sum - tp).clamp_min(0), (y_sum - tp).clamp_min(0))
 

@@ -7,6 +7,7 @@ import torch
 
 from segbench._checks import check_loss_inputs
 from segbench.counts import soft_counts
+from segbench.losses import functional as L
 
 
 def _one_hot_counts(x: torch.Tensor, t: torch.Tensor, from_logits: bool, ignore_index: int | None):
@@ -72,3 +73,40 @@ def test_float32_sums_do_not_drift_on_large_images():
     assert bool(((k.tp[0].double() - exact).abs() <= ulp).all())
     running = torch.zeros(2).index_add_(0, t.flatten(), own.float().flatten())  # float32, one after another
     assert float((running.double() - exact).abs().max()) > 10 * float(ulp.max())  # the drift this avoids
+
+
+def test_autocast_leaves_counts_and_gradient_in_float32():
+    """Under bfloat16 autocast (backward inside the region too) counts and gradients match float32 ones."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 4, 16, 16, generator=g)
+    t = torch.randint(0, 4, (2, 16, 16), generator=g)
+
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        xi = x.clone().requires_grad_(True)
+        k = soft_counts(check_loss_inputs(xi, t))
+        value = (k.tp / (k.tp + k.fp + k.fn)).sum()
+        value.backward()
+        assert xi.grad is not None
+        return value.detach(), xi.grad
+
+    plain = run()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = run()
+    assert cast[0].dtype == torch.float32 and cast[1].dtype == torch.float32
+    assert torch.allclose(plain[0], cast[0], atol=1e-6) and torch.allclose(plain[1], cast[1], atol=1e-6)
+
+
+def test_non_finite_logits_raise_where_probabilities_are_undefined():
+    """Region losses skip the input scan: NaN, or +inf under a softmax, still raises from the sums; a sigmoid of
+    +-inf is a defined 0 or 1 and scores like a very large logit."""
+    t = torch.tensor([[[0, 1], [1, 0]]])
+    for bad in (float("nan"), float("inf")):
+        x = torch.zeros(1, 3, 2, 2)
+        x[0, 1, 0, 0] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            L.dice_loss(x, t)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        L.dice_loss(torch.full((1, 1, 2, 2), float("nan")), t)
+    xb = torch.tensor([[[[float("inf"), float("-inf")], [float("inf"), float("-inf")]]]])
+    big = torch.tensor([[[[100.0, -100.0], [100.0, -100.0]]]])
+    assert float(L.dice_loss(xb, t, smooth=0)) == pytest.approx(float(L.dice_loss(big, t, smooth=0)))

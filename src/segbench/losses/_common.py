@@ -18,13 +18,25 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def prepare(
-    input: Any, target: Any, *, from_logits: bool, multilabel: bool, ignore_index: int | None
+    input: Any,
+    target: Any,
+    *,
+    from_logits: bool,
+    multilabel: bool,
+    ignore_index: int | None,
+    check_finite: bool = True,
 ) -> LossInputs:
-    """Validate the inputs of a loss; half-precision logits (e.g. under autocast) are computed in float32."""
+    """Validate the inputs of a loss; half-precision logits (e.g. under autocast) are computed in float32.
+
+    ``check_finite=False`` skips the pass over the input that looks for NaN and inf: for callers whose own
+    computation raises on them (:func:`segbench.counts.soft_counts` checks its sums).
+    """
     x = as_tensor(input, "input")
     if x.dtype in _LOW_PRECISION:
         x = x.float()
-    return check_loss_inputs(x, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    return check_loss_inputs(
+        x, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=check_finite
+    )
 
 
 def class_selection(li: LossInputs, include_background: bool) -> Tensor | None:
@@ -38,8 +50,11 @@ def class_selection(li: LossInputs, include_background: bool) -> Tensor | None:
     return torch.arange(1, li.num_classes, device=li.logits.device)
 
 
-def safe_ratio(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den``, and 1 where ``den == 0`` (nothing to score on either side: a perfect match), NaN-free."""
+def safe_ratio(num: Tensor, den: Tensor, smooth: float = 0.0) -> Tensor:
+    """``(num + smooth) / (den + smooth)`` for ``num, den >= 0``, and 1 where that is 0/0 (nothing to score on either
+    side: a perfect match), NaN-free. ``smooth > 0`` never divides by 0, so it takes the plain division."""
+    if smooth > 0:
+        return (num + smooth) / (den + smooth)
     ok = den > 0
     one = torch.ones_like(den)
     return torch.where(ok, num / torch.where(ok, den, one), one)

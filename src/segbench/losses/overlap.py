@@ -76,7 +76,9 @@ def _region(
     class_weights: Weights,
     reduction: str,
 ) -> Tensor:
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=False
+    )
     check_reduction(reduction)
     counts = pool(soft_counts(li), per_image)
     return reduce_classes(
@@ -89,11 +91,11 @@ def _region(
 
 
 def _tversky_score(c: Counts, alpha: float, beta: float, s: float) -> Tensor:
-    return safe_ratio(c.tp + s, c.tp + alpha * c.fp + beta * c.fn + s)
+    return safe_ratio(c.tp, c.tp + alpha * c.fp + beta * c.fn, s)
 
 
 def _dice_score(c: Counts, s: float) -> Tensor:
-    return safe_ratio(2 * c.tp + s, 2 * c.tp + c.fp + c.fn + s)
+    return safe_ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn, s)
 
 
 def _focal_power(d: Tensor, gamma: float) -> Tensor:
@@ -308,7 +310,9 @@ def generalized_dice_loss(
     s = check_number(smooth, "smooth")
     if weight_type not in _WEIGHT_TYPES:
         raise ValueError(f"weight_type must be one of {_WEIGHT_TYPES}, got {weight_type!r}")
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=False
+    )
     check_reduction(reduction)
     c = pool(soft_counts(li), per_image)
     sel = class_selection(li, include_background)
@@ -320,9 +324,7 @@ def generalized_dice_loss(
         cw = cw.to(w)
         w = w * (cw if sel is None else cw[sel])
     w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-    num = 2 * (w * c.tp).sum(1) + s
-    den = (w * (2 * c.tp + c.fp + c.fn)).sum(1) + s
-    loss = 1 - safe_ratio(num, den)
+    loss = 1 - safe_ratio(2 * (w * c.tp).sum(1), (w * (2 * c.tp + c.fp + c.fn)).sum(1), s)
     return reduce_classes(li, loss[:, None], include_background=True, class_weights=None, reduction=reduction)
 
 
@@ -375,7 +377,7 @@ def _pixel(
     check_reduction(reduction)
     li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
     inter, total = _pixel_terms(li, include_background)
-    score = safe_ratio(inter + s, total - inter + s) if jaccard else safe_ratio(2 * inter + s, total + s)
+    score = safe_ratio(inter, total - inter, s) if jaccard else safe_ratio(2 * inter, total, s)
     loss = 1 - score
     valid = None if li.valid is None else li.valid.to(loss.dtype)
     return reduce_pixels(loss if valid is None else loss * valid, valid, reduction)

@@ -105,8 +105,8 @@ def cldice_loss(
     sums = torch.stack([(skel_p * y).sum(dims), skel_p.sum(dims), (skel_y * p).sum(dims), skel_y.sum(dims)])
     if not per_image:
         sums = sums.sum(1, keepdim=True)  # (4, N or 1, C)
-    tprec = safe_ratio(sums[0] + s, sums[1] + s)
-    tsens = safe_ratio(sums[2] + s, sums[3] + s)
+    tprec = safe_ratio(sums[0], sums[1], s)
+    tsens = safe_ratio(sums[2], sums[3], s)
     per_class = 1 - safe_ratio(2 * tprec * tsens, tprec + tsens)
     return reduce_classes(
         li, per_class, include_background=include_background, class_weights=class_weights, reduction=reduction
