@@ -38,7 +38,8 @@ def soft_skeleton(x: Tensor, iterations: int = 3) -> Tensor:
               S_{k+1} = S_k + \\operatorname{relu}\\big(\\delta_k - S_k\\,\\delta_k\\big),\\quad
               \\delta_k = \\operatorname{relu}(x_k - \\operatorname{open}(x_k)),\\ x_k = \\operatorname{erode}^k(x)
 
-    (the reference code of Shit et al., also MONAI's ``soft_skel``).
+    (the reference code of Shit et al., also MONAI's ``soft_skel``; here each erosion is computed once, where the
+    reference erodes :math:`x_k` twice, for the next :math:`x_{k+1}` and inside the opening).
 
     >>> x = torch.zeros(1, 1, 5, 5); x[0, 0, 1:4, 2] = 1           # a vertical bar, 3 pixels long, 1 wide
     >>> soft_skeleton(x)[0, 0, :, 2].tolist()
@@ -46,10 +47,11 @@ def soft_skeleton(x: Tensor, iterations: int = 3) -> Tensor:
     """
     if x.ndim not in (4, 5):
         raise ValueError(f"soft skeletons need 2D (N, C, H, W) or 3D (N, C, D, H, W) maps, got shape {tuple(x.shape)}")
-    skel = F.relu(x - _dilate(_erode(x)))
-    for _ in range(iterations):
-        x = _erode(x)
-        delta = F.relu(x - _dilate(_erode(x)))
+    eroded = _erode(x)
+    skel = F.relu(x - _dilate(eroded))
+    for _ in range(iterations):  # x_k = erode(x_{k-1}) is the erosion the previous opening computed: reuse it
+        x, eroded = eroded, _erode(eroded)
+        delta = F.relu(x - _dilate(eroded))
         skel = skel + F.relu(delta - skel * delta)
     return skel
 
