@@ -27,11 +27,13 @@ CASES = {
     "multiclass 2D (8, 3, 256, 256)": (8, 3, (256, 256)),
     "binary 2D (8, 1, 256, 256)": (8, 1, (256, 256)),
     "multiclass 3D (2, 4, 64, 128, 128)": (2, 4, (64, 128, 128)),
+    "many classes 2D (4, 21, 256, 256)": (4, 21, (256, 256)),  # Pascal VOC's 21: where a one-hot target costs most
 }
 QUICK = {
     "multiclass 2D (2, 3, 32, 32)": (2, 3, (32, 32)),
     "binary 2D (2, 1, 32, 32)": (2, 1, (32, 32)),
     "multiclass 3D (1, 4, 8, 16, 16)": (1, 4, (8, 16, 16)),
+    "many classes 2D (1, 21, 32, 32)": (1, 21, (32, 32)),
 }
 SECTION = "## Losses (issue #3)"
 

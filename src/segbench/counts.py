@@ -122,7 +122,7 @@ class _LabelSums(torch.autograd.Function):
         if c == 1:  # dL/dp = a + b y (``own`` holds y); through the sigmoid times p (1 - p)
             g = torch.addcmul(a.unsqueeze(-1), own, b.unsqueeze(-1))
             if activation == "sigmoid":
-                g = torch.ops.aten.sigmoid_backward(g, p)
+                torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g)  # in place: g p (1 - p)
         elif activation == "softmax":
             own_b = own[:, 0] * b.gather(1, t[:, 0])  # p_t b_t per pixel
             s = torch.bmm(a.unsqueeze(1), p)[:, 0].add_(own_b)  # sum_k p_k a_k + p_t b_t
