@@ -2,8 +2,9 @@
 
 Peak memory: each (case, implementation) runs once in a fresh subprocess; the growth of the process's peak resident
 set (``ru_maxrss``) over its resident set just before the first forward + backward is the extra memory the loss
-needs beyond its inputs. Times: every implementation of a case is timed in one process, round-robin, median of
-several forward + backward calls after a warm-up, so a busy machine slows all rows alike. ``F.cross_entropy`` is
+needs beyond its inputs. Times: every implementation of a case is timed in one process, round-robin in a new
+random order each round (what runs just before a call changes its allocator state), median of several forward +
+backward calls after a warm-up, so a busy machine slows all rows alike. ``F.cross_entropy`` is
 the floor.
 
     python benchmarks/bench_losses.py                      # full sizes, prints a Markdown table
@@ -80,7 +81,7 @@ PEERS: dict[str, list[tuple[str, str]]] = {
 }
 
 CHILD = r"""
-import json, resource, statistics, sys, time
+import json, random, resource, statistics, sys, time
 import torch, torch.nn.functional as F
 spec = json.loads(sys.argv[1])
 torch.manual_seed(0)
@@ -125,8 +126,11 @@ times = [[] for _ in fns]
 for fn in fns:
     if fn is not None:
         step(fn)  # warm-up
-for _ in range(spec["reps"]):
-    for k, fn in enumerate(fns):
+order = list(range(len(fns)))
+for r in range(spec["reps"]):
+    random.Random(r).shuffle(order)  # a new order each round: no row always runs after the same neighbour
+    for k in order:
+        fn = fns[k]
         if fn is None:
             continue
         t0 = time.perf_counter(); step(fn); times[k].append(time.perf_counter() - t0)
@@ -199,7 +203,8 @@ def main() -> None:
     header = (
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, CPU; {time.strftime('%Y-%m-%d')}. Times: median of {args.reps} "
-        "forward+backward calls per implementation, interleaved round-robin in one process per case (so machine "
+        "forward+backward calls per implementation, interleaved round-robin (a new random order each round) in one "
+        "process per case (so machine "
         "load drifts hit every row alike; the 3D distance/topology losses get a third of the calls); x CE = time "
         "/ F.cross_entropy's. Peak extra MiB: growth of the peak RSS over the inputs during one first call, in a "
         "fresh process per row."

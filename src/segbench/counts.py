@@ -62,15 +62,17 @@ def _no_autocast(device_type: str) -> AbstractContextManager[Any]:
 
 
 class _LabelSums(torch.autograd.Function):
-    """``(|p|, tp)`` per (image, class) for a label map ``t`` ``(N, 1, X)``, without a one-hot tensor.
+    """``(|p|, tp, |y|)`` per (image, class) for a label map ``t`` ``(N, 1, X)``, without a one-hot tensor.
 
     ``x`` ``(N, C, X)`` holds logits (``activation`` ``"softmax"`` over C, or ``"sigmoid"`` for one binary channel)
     or probabilities (``"none"``). ``tp[n, c]`` sums ``p[n, c, i]`` over the valid pixels ``i`` labelled ``c``
     (``valid`` ``(N, 1, X)`` of 0/1, or None); with one channel the labels are 0/1 and ``tp`` sums ``p`` over the 1s.
 
-    Forward: each pixel's own-label probability is gathered and added into its (image, class) bin by ``scatter_add_``
-    in float64 (it adds a bin's values one after another: in float32 a running sum of 10^5 probabilities near 1
-    drifts by ~1e-5 relative and ``fp = |p| - tp`` turns negative); ``|p|`` is a pairwise sum. Backward, fused with
+    Also returns ``|y|``, the valid pixels of each label (no gradient). Forward: each pixel's own-label probability
+    is gathered and added into its (image, class) bin by ``scatter_add_`` in float64 (it adds a bin's values one
+    after another: in float32 a running sum of 10^5 probabilities near 1 drifts by ~1e-5 relative and
+    ``fp = |p| - tp`` turns negative), with the pixel count in the imaginary part of the same complex128 bin (one
+    scatter for both); ``|p|`` is a pairwise sum. Backward, fused with
     the activation: with ``a = dL/d|p|`` and ``b = dL/dtp`` per (image, class), the probabilities' gradient is
     :math:`G_c = v\\,(a_c + [t = c]\\,b_c)`, and through the softmax
 
@@ -82,31 +84,39 @@ class _LabelSums(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str) -> tuple[Tensor, Tensor]:
+    def forward(
+        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str
+    ) -> tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
-            return _LabelSums._forward(ctx, x, t, valid, activation)
+            p_sum, tp, y_sum = _LabelSums._forward(ctx, x, t, valid, activation)
+        ctx.mark_non_differentiable(y_sum)
+        return p_sum, tp, y_sum
 
     @staticmethod
-    def _forward(ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str) -> tuple[Tensor, Tensor]:
-        n, c = x.shape[:2]
+    def _forward(
+        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        c = x.shape[1]
         p = x.softmax(1) if activation == "softmax" else x.sigmoid() if activation == "sigmoid" else x
         if c == 1:  # binary: labels 0/1
             y = t.to(p.dtype) if valid is None else t.to(p.dtype) * valid
             tp = (p * y).sum(-1)
+            y_sum = y.sum(-1)
             own = y  # the backward needs y, not p_t
         else:
             own = p.gather(1, t)
-            src = own[:, 0] if valid is None else own[:, 0] * valid[:, 0]
-            acc = torch.float64 if p.dtype == torch.float32 else p.dtype
-            tp = p.new_zeros((n, c), dtype=acc).scatter_add_(1, t[:, 0], src.to(acc)).to(p.dtype)
+            tp, y_sum = _label_bins(own[:, 0], t[:, 0], None if valid is None else valid[:, 0], c)
+            tp, y_sum = tp.to(p.dtype), y_sum.to(p.dtype)
         p_sum = p.sum(-1) if valid is None else (p * valid).sum(-1)
         ctx.activation = activation
         ctx.save_for_backward(p, t, own, valid)
-        return p_sum, tp
+        return p_sum, tp, y_sum
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_sum: Tensor | None, grad_tp: Tensor | None) -> tuple[Tensor, None, None, None]:
+    def backward(
+        ctx: Any, grad_sum: Tensor | None, grad_tp: Tensor | None, _grad_y: Tensor | None
+    ) -> tuple[Tensor, None, None, None]:
         p, t, own, valid = ctx.saved_tensors
         with _no_autocast(p.device.type):
             return _LabelSums._backward(ctx.activation, p, t, own, valid, grad_sum, grad_tp), None, None, None
@@ -134,6 +144,26 @@ class _LabelSums(torch.autograd.Function):
         if valid is not None:
             g.mul_(valid)
         return g
+
+
+def _label_bins(
+    own: Tensor, t: Tensor, valid: Tensor | None, c: int, one_scatter: bool | None = None
+) -> tuple[Tensor, Tensor]:
+    """Float64 sums of ``own`` ``(N, X)`` and of the valid pixels per (image, label) of ``t`` ``(N, X)``: ``(N, C)``.
+
+    On the CPU both go through one ``scatter_add_``, as the real and imaginary parts of complex128 bins (25% faster
+    than two scatters); elsewhere (``one_scatter=False``) as two float64 scatters.
+    """
+    src = own.to(torch.float64)
+    weight = torch.ones((), dtype=torch.float64, device=own.device).expand(src.shape)
+    if valid is not None:
+        weight = valid.to(torch.float64)
+        src = src * weight
+    if one_scatter if one_scatter is not None else own.device.type == "cpu":
+        bins = own.new_zeros((own.shape[0], c), dtype=torch.complex128).scatter_add_(1, t, torch.complex(src, weight))
+        return bins.real, bins.imag
+    zeros = own.new_zeros((own.shape[0], c), dtype=torch.float64)
+    return zeros.scatter_add(1, t, src), zeros.scatter_add(1, t, weight)
 
 
 def soft_counts(inputs: LossInputs) -> Counts:
@@ -165,20 +195,11 @@ def soft_counts(inputs: LossInputs) -> Counts:
         t = inputs.target.reshape(n, 1, -1)
         valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
         activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
-        p_sum, tp = _LabelSums.apply(x.reshape(n, c, -1), t, valid, activation)
-        y_sum = _label_counts(t[:, 0], c, None if valid is None else valid[:, 0]).to(x.dtype)
+        p_sum, tp, y_sum = _LabelSums.apply(x.reshape(n, c, -1), t, valid, activation)
     if not bool(torch.isfinite(p_sum).all()):  # NaN anywhere (or +inf under a softmax) reaches every sum
         raise ValueError(NONFINITE_INPUT)
     # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp
     return Counts(tp, (p_sum - tp).clamp_min(0), (y_sum - tp).clamp_min(0))
-
-
-def _label_counts(t: Tensor, c: int, valid: Tensor | None) -> Tensor:
-    """Valid pixels per (image, label) of label maps ``(N, X)``: ``(N, C)`` (``(N, 1)`` counts the 1s if C == 1)."""
-    if c == 1:
-        return t.sum(-1, keepdim=True) if valid is None else (t * valid).sum(-1, keepdim=True)
-    ones = valid.to(torch.float64) if valid is not None else torch.ones((), dtype=torch.float64).expand(t.shape)
-    return t.new_zeros((t.shape[0], c), dtype=torch.float64).scatter_add_(1, t, ones.to(t.device))
 
 
 # Elements per counting chunk on the CPU (one 512 x 512 image): small enough that the index temporaries stay in

@@ -110,3 +110,21 @@ def test_non_finite_logits_raise_where_probabilities_are_undefined():
     xb = torch.tensor([[[[float("inf"), float("-inf")], [float("inf"), float("-inf")]]]])
     big = torch.tensor([[[[100.0, -100.0], [100.0, -100.0]]]])
     assert float(L.dice_loss(xb, t, smooth=0)) == pytest.approx(float(L.dice_loss(big, t, smooth=0)))
+
+
+@pytest.mark.parametrize("with_valid", [False, True])
+def test_label_bins_one_complex_scatter_equals_two_float_scatters(with_valid: bool):
+    from segbench.counts import _label_bins
+
+    g = torch.Generator().manual_seed(5)
+    own = torch.rand(3, 50, generator=g)
+    t = torch.randint(0, 4, (3, 50), generator=g)
+    valid = (torch.rand(3, 50, generator=g) > 0.3).float() if with_valid else None
+    one = _label_bins(own, t, valid, 4, one_scatter=True)
+    two = _label_bins(own, t, valid, 4, one_scatter=False)
+    v = torch.ones(3, 50) if valid is None else valid
+    masked = own * v
+    hand_tp = torch.stack([torch.stack([masked[n][t[n] == k].double().sum() for k in range(4)]) for n in range(3)])
+    hand_y = torch.stack([torch.stack([v[n][t[n] == k].double().sum() for k in range(4)]) for n in range(3)])
+    for tp, y in (one, two):
+        assert torch.allclose(tp, hand_tp, atol=1e-12) and torch.allclose(y, hand_y, atol=1e-12)

@@ -58,7 +58,8 @@ def lovasz_loss(
     absent from the target, whose loss is their largest predicted probability (the reference's
     ``classes="all"``; its default ``"present"`` skips them, so an empty image would teach nothing). Binary input
     given as probabilities (``from_logits=False``) uses the softmax errors :math:`|y - p|`. Cost: one sort of
-    ``P`` pixels per (image, class).
+    ``P`` pixels per (image, class), or per class when pooled; float32 errors are sorted as integers (PyTorch's
+    radix sort, see ``_descending_order``), and label maps are never expanded to one-hot.
 
     >>> x = torch.tensor([[[2.0, -1.0, 0.5]]])                 # logits of 3 pixels, C = 1
     >>> round(float(lovasz_loss(x, torch.tensor([[1, 0, 0]]))), 4)   # errors -1, 0, 1.5: 1.5 * 1/2
