@@ -37,6 +37,10 @@ QUICK = {
     "many classes 2D (1, 21, 32, 32)": (1, 21, (32, 32)),
 }
 SECTION = "## Losses (issue #3)"
+# Losses that take 10-1000x a cross-entropy: timed in their own round-robin. The fast rows (a few ms each, where a
+# median of few calls is noisy) get FAST_REPS times as many calls.
+SLOW = ("lovasz", "hausdorff_dt", "boundary", "cldice")
+FAST_REPS = 6
 
 # (row label, peer) -> source of a callable `loss(x, t)`; x logits (N, C, *spatial), t labels (N, *spatial).
 # `C1` is True for one-channel (binary sigmoid) input.
@@ -165,10 +169,10 @@ def bench(
                 continue
             rows.append((name, "segbench", {"impl": "segbench", "loss": name}))
             rows += [(name, label, {"impl": "peer", "peer": src}) for label, src in PEERS.get(name, [])]
-        slow = [r for r in rows if heavy and r[0] in ("hausdorff_dt", "boundary", "cldice")]
+        slow = [r for r in rows if r[0] in SLOW]
         fast = [r for r in rows if r not in slow]
         timing: dict[int, dict | None] = {}
-        for group, k in ((fast, reps), (slow, max(1, reps // 3))):
+        for group, k in ((fast, FAST_REPS * reps), (slow, max(1, reps // 3) if heavy else reps)):
             if group:
                 res = run_child({**shape, "mode": "time", "reps": k, "rows": [r[2] for r in group]})
                 timing.update({rows.index(r): v for r, v in zip(group, res, strict=True)})
@@ -202,10 +206,10 @@ def main() -> None:
 
     header = (
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, CPU; {time.strftime('%Y-%m-%d')}. Times: median of {args.reps} "
-        "forward+backward calls per implementation, interleaved round-robin (a new random order each round) in one "
-        "process per case (so machine "
-        "load drifts hit every row alike; the 3D distance/topology losses get a third of the calls); x CE = time "
+        f"{torch.get_num_threads()} threads, CPU; {time.strftime('%Y-%m-%d')}. Times: median of "
+        f"{FAST_REPS * args.reps} forward+backward calls per implementation ({args.reps} for Lovász and the "
+        "distance/topology losses, a third of that in 3D), interleaved round-robin (a new random order each round) "
+        "in one process per group of rows (so machine load drifts hit every row alike); x CE = time "
         "/ F.cross_entropy's. Peak extra MiB: growth of the peak RSS over the inputs during one first call, in a "
         "fresh process per row."
     )

@@ -348,7 +348,10 @@ def _pixel_terms(li: LossInputs, include_background: bool) -> tuple[Tensor, Tens
     """Per-pixel ``sum_c min(p_c, y_c)`` and ``sum_c (p_c + y_c)`` over the scored classes, ``(N, *spatial)``."""
     p = li.probs()
     drop_bg = not include_background and li.mode == "multiclass"
-    if li.dense or li.mode == "binary":
+    if li.mode == "binary" and not li.dense:  # one channel, hard labels: min(p, y) = p y
+        p0, y0 = p[:, 0], li.target.to(p.dtype)
+        return p0 * y0, p0 + y0
+    if li.dense:
         y = li.dense_target()
         if drop_bg:
             p, y = p[:, 1:], y[:, 1:]
