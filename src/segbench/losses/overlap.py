@@ -349,7 +349,7 @@ def _pixel_terms(li: LossInputs, include_background: bool) -> tuple[Tensor, Tens
     p = li.probs()
     drop_bg = not include_background and li.mode == "multiclass"
     if li.mode == "binary" and not li.dense:  # one channel, hard labels: min(p, y) = p y
-        p0, y0 = p[:, 0], li.target.to(p.dtype)
+        p0, y0 = p[:, 0], li.dense_target()[:, 0]
         return p0 * y0, p0 + y0
     if li.dense:
         y = li.dense_target()

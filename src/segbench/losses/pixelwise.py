@@ -201,7 +201,7 @@ def focal_loss(
             logp_t = -F.binary_cross_entropy(li.logits, y, reduction="none")
             loss = -_focal_factor(-torch.expm1(logp_t), g) * logp_t
             if a is not None:
-                loss = loss * (y * (2 * a - 1) + (1 - a))  # alpha on positives, 1 - alpha on negatives
+                loss = loss * _alpha_t(y, a)
         return _sigmoid_elementwise(li, loss, w, reduction)
     if li.mode != "multiclass":
         y = li.dense_target()
@@ -236,6 +236,11 @@ def focal_loss(
     return reduce_pixels(loss, norm, reduction)
 
 
+def _alpha_t(y: Tensor, alpha: float) -> Tensor:
+    """Focal weight of hard 0/1 labels ``y``: ``alpha`` on positives, ``1 - alpha`` on negatives."""
+    return y * (2 * alpha - 1) + (1 - alpha)
+
+
 class _BinaryFocal(torch.autograd.Function):
     """Per-pixel focal loss of binary logits ``x`` against hard labels ``y`` in {0, 1}, with a closed-form backward.
 
@@ -256,8 +261,7 @@ class _BinaryFocal(torch.autograd.Function):
         logp = F.logsigmoid(x * sign)
         q = torch.expm1(logp).neg_()
         qg = q.square() if gamma == 2 else q.pow(gamma)
-        at = None if alpha is None else sign * (alpha - 0.5) + 0.5  # alpha on positives, 1 - alpha on negatives
-        scale = qg if at is None else qg * at
+        scale = qg if alpha is None else qg * _alpha_t(y, alpha)
         ctx.gamma = gamma
         ctx.save_for_backward(sign, logp, q, scale)
         return torch.mul(scale, logp).neg_()
