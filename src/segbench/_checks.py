@@ -193,6 +193,9 @@ class LossInputs:
     valid: Tensor | None
     mode: Mode
     from_logits: bool
+    binary_float: Tensor | None = None  # binary label map as input-dtype floats (N, 1, *spatial), made by the check
+    ignore_index: int | None = None
+    labels_unchecked: bool = False  # multiclass labels on the CPU left to the caller's gather (check_labels=False)
 
     @property
     def num_classes(self) -> int:
@@ -211,9 +214,14 @@ class LossInputs:
         if self.dense:
             return self.target
         if self.mode == "binary":
-            return self.target.unsqueeze(1).to(self.logits.dtype)
+            return self.target.unsqueeze(1).to(self.logits.dtype) if self.binary_float is None else self.binary_float
         onehot = torch.nn.functional.one_hot(self.target, self.num_classes)
         return onehot.movedim(-1, 1).to(self.logits.dtype)
+
+    def label_error(self) -> ValueError:
+        """The error for label-map labels outside ``[0, C)`` (binary: outside {0, 1}), naming their range."""
+        lo, hi = _label_range(self.target, self.valid)
+        return _label_error(self.mode, self.num_classes, self.ignore_index, lo, hi)
 
     def valid_float(self) -> Tensor | None:
         """``valid`` as ``(N, 1, *spatial)`` floats of the input's dtype, or None."""
@@ -221,6 +229,12 @@ class LossInputs:
 
 
 NONFINITE_INPUT = "input holds NaN or inf; the loss needs finite logits (or probabilities)"
+
+
+def _label_error(mode: Mode, c: int, ignore_index: int | None, lo: int, hi: int) -> ValueError:
+    what = "binary (C=1) targets must be 0 or 1" if mode == "binary" else f"labels must lie in [0, {c})"
+    extra = "" if ignore_index is None else f" (ignore_index={ignore_index} excluded)"
+    return ValueError(f"{what}{extra}, got labels in [{lo}, {hi}]")
 
 
 def check_loss_inputs(
@@ -231,10 +245,16 @@ def check_loss_inputs(
     multilabel: bool = False,
     ignore_index: int | None = None,
     check_finite: bool = True,
+    check_labels: bool = True,
 ) -> LossInputs:
     """Validate a loss's prediction and target and say which mode they are in.
 
     ``C == 1`` is binary (sigmoid), ``C >= 2`` multiclass (softmax) unless ``multilabel=True``.
+
+    ``check_finite=False`` skips the scan of a logit input for NaN and inf; ``check_labels=False`` skips the range
+    check of multiclass labels on the CPU (``labels_unchecked`` says so): for callers whose own computation raises
+    on them (:func:`segbench.counts.soft_counts`, whose ``gather`` bounds-checks every label, then raises
+    :meth:`LossInputs.label_error`). Elsewhere (CUDA asserts on the device instead of raising) labels are checked.
 
     >>> li = check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
     >>> li.mode, li.dense
@@ -292,15 +312,20 @@ def check_loss_inputs(
         raise TypeError(f"a label-map target must be an integer or bool tensor, got {t.dtype}")
     valid = None if ignore_index is None else t != ignore_index
     n_labels = 2 if mode == "binary" else c
-    t_lo, t_hi = _label_range(t, valid)
+    binary_float = None
+    unchecked = not check_labels and mode == "multiclass" and x.device.type == "cpu"
+    if mode == "binary" and valid is None:  # check the float copy every binary loss needs: half the bytes to scan
+        binary_float = t.unsqueeze(1).to(x.dtype)  # integers outside {0, 1} stay outside [0, 1] as floats
+        f_lo, f_hi = torch.aminmax(binary_float)
+        t_lo, t_hi = int(f_lo), int(f_hi)
+    else:
+        t_lo, t_hi = (0, 0) if unchecked else _label_range(t, valid)
     if t_lo < 0 or t_hi >= n_labels:
-        what = "binary (C=1) targets must be 0 or 1" if mode == "binary" else f"labels must lie in [0, {c})"
-        extra = "" if ignore_index is None else f" (ignore_index={ignore_index} excluded)"
-        raise ValueError(f"{what}{extra}, got labels in [{t_lo}, {t_hi}]")
+        raise _label_error(mode, c, ignore_index, t_lo, t_hi)
     tl = t.long()
     if valid is not None:
         tl = torch.where(valid, tl, torch.zeros((), dtype=torch.long, device=tl.device))
-    return LossInputs(x, tl, False, valid, mode, from_logits)
+    return LossInputs(x, tl, False, valid, mode, from_logits, binary_float, ignore_index, unchecked)
 
 
 def check_class_weights(weights: Any, num_classes: int) -> Tensor | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,3 +138,34 @@ def test_cldice_by_hand() -> None:
     tprec = (2 + 1) / (2 + 1)  # skeleton of p (2 px) all inside y
     tsens = (2 + 1) / (3 + 1)  # skeleton of y (3 px), 2 covered by p
     _eq(L.cldice_loss(p, y, from_logits=False), 1 - 2 * tprec * tsens / (tprec + tsens))
+
+
+def test_distance_maps_on_threads_equal_one_by_one_and_scipy() -> None:
+    """The (image, class) distance maps run on a thread pool; each equals scipy's transforms of its own mask,
+    whatever the number of threads."""
+    from scipy import ndimage
+
+    from segbench.losses.distance import signed_distance, unsigned_distance
+
+    g = torch.Generator().manual_seed(21)
+    masks = torch.rand(3, 2, 9, 11, generator=g) > 0.6
+    masks[0, 1] = False  # no boundary: all-zero map
+    masks[2, 0] = True
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = unsigned_distance(masks), signed_distance(masks)
+        torch.set_num_threads(4)
+        many = unsigned_distance(masks), signed_distance(masks)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one[0], many[0]) and torch.equal(one[1], many[1])
+    for n in range(3):
+        for c in range(2):
+            m = masks[n, c].numpy()
+            if m.any() and not m.all():
+                inside, outside = ndimage.distance_transform_edt(m), ndimage.distance_transform_edt(~m)
+                assert np.allclose(many[0][n, c].numpy(), inside + outside)
+                assert np.allclose(many[1][n, c].numpy(), outside - (inside - 1) * m)
+            else:
+                assert not bool(many[0][n, c].any()) and not bool(many[1][n, c].any())

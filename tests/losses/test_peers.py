@@ -225,3 +225,19 @@ def test_lovasz_matches_berman_reference_value_and_gradient(ignore: int | None, 
         b.backward()
         assert za.grad is not None and zb.grad is not None
         assert torch.allclose(za.grad.double(), zb.grad, atol=tol)
+
+
+def test_generalized_dice_with_one_scored_class_is_dice_and_monai() -> None:
+    """One scored class (binary, or two classes without background): the normalised weight is 1, so the GDL is
+    the Dice loss; unsmoothed, MONAI's GDL (weight 1/|y|^2 on both sides of one ratio) agrees."""
+    x, t = _data(c=1, seed=4)
+    for per_image in (True, False):
+        gdl = L.generalized_dice_loss(x, t, per_image=per_image, smooth=0)
+        theirs = monai_losses.GeneralizedDiceLoss(sigmoid=True, batch=not per_image, smooth_nr=0, smooth_dr=0)
+        _close(gdl, theirs(x, t[:, None].double()))
+        _close(gdl, L.dice_loss(x, t, per_image=per_image, smooth=0))
+        _close(L.generalized_dice_loss(x, t, per_image=per_image), L.dice_loss(x, t, per_image=per_image))
+    x2, t2 = _data(c=2, seed=5)
+    m = {"softmax": True, "to_onehot_y": True, "include_background": False, "smooth_nr": 0, "smooth_dr": 0}
+    _close(L.generalized_dice_loss(x2, t2, include_background=False, smooth=0),
+           monai_losses.GeneralizedDiceLoss(batch=True, **m)(x2, t2[:, None]))

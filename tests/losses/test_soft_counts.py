@@ -113,18 +113,74 @@ def test_non_finite_logits_raise_where_probabilities_are_undefined():
 
 
 @pytest.mark.parametrize("with_valid", [False, True])
-def test_label_bins_one_complex_scatter_equals_two_float_scatters(with_valid: bool):
+def test_label_bins_equal_hand_sums(with_valid: bool):
     from segbench.counts import _label_bins
 
     g = torch.Generator().manual_seed(5)
     own = torch.rand(3, 50, generator=g)
     t = torch.randint(0, 4, (3, 50), generator=g)
     valid = (torch.rand(3, 50, generator=g) > 0.3).float() if with_valid else None
-    one = _label_bins(own, t, valid, 4, one_scatter=True)
-    two = _label_bins(own, t, valid, 4, one_scatter=False)
+    tp, y = _label_bins(own, t, valid, 4)
     v = torch.ones(3, 50) if valid is None else valid
     masked = own * v
     hand_tp = torch.stack([torch.stack([masked[n][t[n] == k].double().sum() for k in range(4)]) for n in range(3)])
     hand_y = torch.stack([torch.stack([v[n][t[n] == k].double().sum() for k in range(4)]) for n in range(3)])
-    for tp, y in (one, two):
-        assert torch.allclose(tp, hand_tp, atol=1e-12) and torch.allclose(y, hand_y, atol=1e-12)
+    assert tp.dtype == y.dtype == torch.float64
+    assert torch.allclose(tp, hand_tp, atol=1e-12) and torch.allclose(y, hand_y, atol=1e-12)
+
+
+REGION = ["dice", "jaccard", "tversky", "focal_tversky", "log_cosh_dice", "generalized_dice"]
+
+
+@pytest.mark.parametrize("name", REGION)
+@pytest.mark.parametrize(("bad", "ignore_index"), [(-1, None), (3, None), (9, None), (4, 255), (-2, 255)])
+def test_labels_left_to_the_gather_raise_the_checks_error(name: str, bad: int, ignore_index: int | None):
+    """Region losses leave the multiclass label range to soft_counts' gather on the CPU; an out-of-range label
+    still raises check_loss_inputs' ValueError word for word, its range taken over the non-ignored pixels."""
+    from segbench import losses
+
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 3, 4, 5, generator=g)
+    t = torch.randint(0, 3, (2, 4, 5), generator=g)
+    t[1, 2, 3] = bad
+    if ignore_index is not None:
+        t[0, 0, :2] = ignore_index
+    with pytest.raises(ValueError) as expected:
+        check_loss_inputs(x, t, ignore_index=ignore_index)
+    assert "labels must lie in [0, 3)" in str(expected.value)
+    unchecked = check_loss_inputs(x, t, ignore_index=ignore_index, check_labels=False)
+    assert unchecked.labels_unchecked
+    with pytest.raises(ValueError) as got:
+        losses.get(name, ignore_index=ignore_index)(x, t)
+    assert str(got.value) == str(expected.value)
+
+
+def test_binary_labels_are_checked_on_their_float_copy():
+    """Binary label maps are range-checked once, on the float copy that the losses then use."""
+    x = torch.zeros(1, 1, 2, 3)
+    t = torch.tensor([[[0, 1, 1], [0, 0, 1]]])
+    li = check_loss_inputs(x, t, check_labels=False)
+    assert not li.labels_unchecked and li.binary_float is not None
+    assert torch.equal(li.dense_target(), t[:, None].float())
+    for bad in (2, -1, 2**40):
+        tb = t.clone()
+        tb[0, 1, 1] = bad
+        with pytest.raises(ValueError, match=r"binary \(C=1\) targets must be 0 or 1, got labels in"):
+            L.dice_loss(x, tb)
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_backward_twice_with_retained_graph_accumulates(c: int):
+    """The binary backward writes its gradient into a buffer left from the forward, once: a second backward through
+    a retained graph must not overwrite the gradient the first one handed out."""
+    g = torch.Generator().manual_seed(12)
+    x0 = torch.randn(2, c, 6, 7, generator=g)
+    t = torch.randint(0, max(c, 2), (2, 6, 7), generator=g)
+    once = x0.clone().requires_grad_(True)
+    L.dice_loss(once, t).backward()
+    twice = x0.clone().requires_grad_(True)
+    loss = L.dice_loss(twice, t)
+    loss.backward(retain_graph=True)
+    (2 * loss).backward()  # a different gradient: reusing the buffer would give 2 + 2, not 1 + 2
+    assert once.grad is not None and twice.grad is not None
+    assert torch.allclose(twice.grad, 3 * once.grad, atol=1e-7)

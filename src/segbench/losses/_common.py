@@ -24,18 +24,20 @@ def prepare(
     from_logits: bool,
     multilabel: bool,
     ignore_index: int | None,
-    check_finite: bool = True,
+    for_soft_counts: bool = False,
 ) -> LossInputs:
     """Validate the inputs of a loss; half-precision logits (e.g. under autocast) are computed in float32.
 
-    ``check_finite=False`` skips the pass over the input that looks for NaN and inf: for callers whose own
-    computation raises on them (:func:`segbench.counts.soft_counts` checks its sums).
+    ``for_soft_counts=True`` skips the pass over the input that looks for NaN and inf and (on the CPU) the range
+    check of multiclass labels: for callers that pass the inputs straight to :func:`segbench.counts.soft_counts`,
+    which raises the same errors from its own sums and label lookups.
     """
     x = as_tensor(input, "input")
     if x.dtype in _LOW_PRECISION:
         x = x.float()
     return check_loss_inputs(
-        x, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=check_finite
+        x, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
+        check_finite=not for_soft_counts, check_labels=not for_soft_counts,
     )
 
 

@@ -77,7 +77,7 @@ def _region(
     reduction: str,
 ) -> Tensor:
     li = prepare(
-        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=False
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, for_soft_counts=True
     )
     check_reduction(reduction)
     counts = pool(soft_counts(li), per_image)
@@ -95,7 +95,8 @@ def _tversky_score(c: Counts, alpha: float, beta: float, s: float) -> Tensor:
 
 
 def _dice_score(c: Counts, s: float) -> Tensor:
-    return safe_ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn, s)
+    tp2 = 2 * c.tp
+    return safe_ratio(tp2, tp2 + c.fp + c.fn, s)
 
 
 def _focal_power(d: Tensor, gamma: float) -> Tensor:
@@ -311,13 +312,16 @@ def generalized_dice_loss(
     if weight_type not in _WEIGHT_TYPES:
         raise ValueError(f"weight_type must be one of {_WEIGHT_TYPES}, got {weight_type!r}")
     li = prepare(
-        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=False
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, for_soft_counts=True
     )
     check_reduction(reduction)
     c = pool(soft_counts(li), per_image)
     sel = class_selection(li, include_background)
     if sel is not None:
         c = Counts(c.tp[:, sel], c.fp[:, sel], c.fn[:, sel])
+    if c.tp.shape[1] == 1:  # one scored class: its weight normalises to 1, and the loss is the Dice loss
+        return reduce_classes(li, 1 - _dice_score(c, s), include_background=True, class_weights=None,
+                              reduction=reduction)
     w = _gdl_weights((c.tp + c.fn).detach(), weight_type)
     cw = check_class_weights(class_weights, li.num_classes)
     if cw is not None:
@@ -330,18 +334,17 @@ def generalized_dice_loss(
 
 def _gdl_weights(volume: Tensor, weight_type: str) -> Tensor:
     """Raw GDL weights per (image, class) from target volumes; absent classes take the row's largest weight."""
-    present = volume > 0
-    safe = torch.where(present, volume, torch.ones_like(volume))
-    if weight_type == "square":
-        raw = 1 / (safe * safe)
-    elif weight_type == "simple":
-        raw = 1 / safe
-    else:
-        raw = torch.ones_like(volume)
-    raw = torch.where(present, raw, torch.zeros_like(raw))
-    top = raw.amax(1, keepdim=True)
-    raw = torch.where(present, raw, top.expand_as(raw))
-    return torch.where(top > 0, raw, torch.ones_like(raw))
+    with torch.no_grad():
+        present = volume > 0
+        if weight_type == "uniform":
+            raw = present.to(volume.dtype)
+        else:
+            raw = volume.reciprocal().masked_fill_(~present, 0)  # 1/0 = inf is replaced
+            if weight_type == "square":
+                raw = raw.square_()
+        top = raw.amax(1, keepdim=True)
+        raw = torch.where(present, raw, top)
+        return torch.where(top > 0, raw, 1.0)
 
 
 def _pixel_terms(li: LossInputs, include_background: bool) -> tuple[Tensor, Tensor]:
