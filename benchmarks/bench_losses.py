@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -138,7 +139,8 @@ for r in range(spec["reps"]):
         if fn is None:
             continue
         t0 = time.perf_counter(); step(fn); times[k].append(time.perf_counter() - t0)
-print(json.dumps([None if fn is None else {"ms": 1000 * statistics.median(v)} for fn, v in zip(fns, times)]))
+out = [None if fn is None else {"ms": 1000 * statistics.median(v), "rounds": v} for fn, v in zip(fns, times)]
+print(json.dumps(out))
 """
 
 
@@ -152,6 +154,20 @@ def run_child(spec: dict) -> list[dict | None]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def paired_ratio(ours: list[float], theirs: list[float]) -> str:
+    """Median over rounds of ours / theirs (both ran once in every round), with a distribution-free 95% confidence
+    interval for that median (binomial order statistics) when there are enough rounds."""
+    from scipy.stats import binom
+
+    r = sorted(a / b for a, b in zip(ours, theirs, strict=True))
+    n = len(r)
+    med = statistics.median(r)
+    if n < 9:
+        return f"{med:.2f}"
+    lo = max(int(binom.ppf(0.025, n, 0.5)) - 1, 0)
+    return f"{med:.2f} [{r[lo]:.2f}, {r[n - 1 - lo]:.2f}]"
+
+
 def bench(
     cases: dict[str, tuple[int, int, tuple[int, ...]]], reps: int, only: list[str] | None, case_filter: str | None
 ) -> str:
@@ -159,8 +175,9 @@ def bench(
     for case, (n, c, spatial) in cases.items():
         if case_filter and case_filter not in case:
             continue
-        lines += [f"### {case}", "", "| loss | implementation | fwd+bwd ms | x CE | peak extra MiB | value |"]
-        lines += ["|---|---|---|---|---|---|"]
+        lines += [f"### {case}", ""]
+        lines += ["| loss | implementation | fwd+bwd ms | x CE | / fastest peer | peak extra MiB | value |"]
+        lines += ["|---|---|---|---|---|---|---|"]
         heavy = len(spatial) == 3
         shape = {"n": n, "c": c, "spatial": list(spatial)}
         rows: list[tuple[str, str, dict]] = []
@@ -183,11 +200,18 @@ def bench(
             if mem is None or tm is None:
                 continue
             if "error" in mem or "error" in tm:
-                lines.append(f"| {name} | {label} | error: {(mem.get('error') or tm.get('error'))[:80]} | | | |")
+                lines.append(f"| {name} | {label} | error: {(mem.get('error') or tm.get('error'))[:80]} | | | | |")
             else:
                 ratio = f"{tm['ms'] / floor['ms']:.2f}" if floor and "ms" in floor else ""
+                vs = ""
+                if label == "segbench" and name != "ce":  # against the peer with the lowest median, same rounds
+                    peers = [timing.get(j) for j, r in enumerate(rows) if r[0] == name and r[1] != "segbench"]
+                    peers = [p for p in peers if p and "ms" in p]
+                    if peers:
+                        vs = paired_ratio(tm["rounds"], min(peers, key=lambda p: p["ms"])["rounds"])
                 lines.append(
-                    f"| {name} | {label} | {tm['ms']:.1f} | {ratio} | {mem['peak_mib']:.0f} | {mem['value']:.4f} |"
+                    f"| {name} | {label} | {tm['ms']:.1f} | {ratio} | {vs} | {mem['peak_mib']:.0f} | "
+                    f"{mem['value']:.4f} |"
                 )
             print(lines[-1], flush=True)
         lines.append("")
@@ -210,7 +234,9 @@ def main() -> None:
         f"{FAST_REPS * args.reps} forward+backward calls per implementation ({args.reps} for Lovász and the "
         "distance/topology losses, a third of that in 3D), interleaved round-robin (a new random order each round) "
         "in one process per group of rows (so machine load drifts hit every row alike); x CE = time "
-        "/ F.cross_entropy's. Peak extra MiB: growth of the peak RSS over the inputs during one first call, in a "
+        "/ F.cross_entropy's. / fastest peer: segbench's time over the fastest peer's (lowest median) in the same "
+        "round, median over rounds [distribution-free 95% confidence interval of that median]; below 1 is faster. "
+        "Peak extra MiB: growth of the peak RSS over the inputs during one first call, in a "
         "fresh process per row."
     )
     body = header + "\n\n" + bench(QUICK if args.quick else CASES, args.reps, args.only, args.case)

@@ -13,6 +13,8 @@ Two entry points:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -229,6 +231,19 @@ class LossInputs:
 
 
 NONFINITE_INPUT = "input holds NaN or inf; the loss needs finite logits (or probabilities)"
+
+
+@contextmanager
+def labels_looked_up(li: LossInputs) -> Iterator[None]:
+    """Around the code that indexes with labels left unchecked (``li.labels_unchecked``): PyTorch's CPU lookups
+    (``gather``, ``F.cross_entropy``) refuse a label outside ``[0, C)``, and that error becomes the ValueError
+    :func:`check_loss_inputs` would have raised."""
+    try:
+        yield
+    except (RuntimeError, IndexError) as e:
+        if li.labels_unchecked and "out of bounds" in str(e):
+            raise li.label_error() from None
+        raise
 
 
 def _label_error(mode: Mode, c: int, ignore_index: int | None, lo: int, hi: int) -> ValueError:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from segbench._checks import NONFINITE_INPUT, LabelMaps, LossInputs
+from segbench._checks import NONFINITE_INPUT, LabelMaps, LossInputs, labels_looked_up
 
 __all__ = [
     "Counts",
@@ -87,12 +87,14 @@ class _LabelCounts(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str
+        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str, per_image: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
         if not bool(torch.isfinite(p_sum).all()):  # NaN anywhere (or +inf under a softmax) reaches every sum
             raise ValueError(NONFINITE_INPUT)
+        if not per_image:  # pooled over the batch: (1, C)
+            p_sum, tp, y_sum = p_sum.sum(0, keepdim=True), tp.sum(0, keepdim=True), y_sum.sum(0, keepdim=True)
         fp, fn = p_sum - tp, y_sum - tp
         ctx.kept = (fp >= 0, fn >= 0)  # where max(., 0) passes the gradient (as clamp_min's backward)
         return tp, fp.clamp_min_(0), fn.clamp_min_(0)
@@ -124,7 +126,7 @@ class _LabelCounts(torch.autograd.Function):
     @once_differentiable
     def backward(
         ctx: Any, grad_tp: Tensor | None, grad_fp: Tensor | None, grad_fn: Tensor | None
-    ) -> tuple[Tensor, None, None, None]:
+    ) -> tuple[Tensor, None, None, None, None]:
         p, t, own, valid = ctx.saved_tensors
         kept_fp, kept_fn = ctx.kept
         zero = torch.zeros(kept_fp.shape, dtype=p.dtype, device=p.device)
@@ -133,9 +135,11 @@ class _LabelCounts(torch.autograd.Function):
         b = (zero if grad_tp is None else grad_tp) - a
         if grad_fn is not None:
             b = b - grad_fn * kept_fn
+        if a.shape[0] != p.shape[0]:  # pooled: every image's sums feed the batch's
+            a, b = a.expand(p.shape[:2]).contiguous(), b.expand(p.shape[:2]).contiguous()
         with _no_autocast(p.device.type):
             spare, ctx.spare = ctx.spare, None  # used once: the gradient handed out may become x.grad
-            return _LabelCounts._backward(ctx.activation, p, t, own, valid, a, b, spare), None, None, None
+            return _LabelCounts._backward(ctx.activation, p, t, own, valid, a, b, spare), None, None, None, None
 
     @staticmethod
     def _backward(
@@ -178,8 +182,9 @@ def _label_bins(own: Tensor, t: Tensor, valid: Tensor | None, c: int) -> tuple[T
     return zeros.scatter_add(1, t, src), zeros.scatter_add(1, t, weight)
 
 
-def soft_counts(inputs: LossInputs) -> Counts:
-    """Soft ``tp, fp, fn`` per (image, class), shape ``(N, C)``, over the valid pixels.
+def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
+    """Soft ``tp, fp, fn`` per (image, class), shape ``(N, C)``, over the valid pixels; ``per_image=False`` sums
+    them over the batch first, ``(1, C)``.
 
     Label-map targets are never expanded to one-hot: ``tp`` gathers each pixel's probability of its own label
     and adds it into that label's bin, so memory stays at the size of the prediction.
@@ -205,16 +210,14 @@ def soft_counts(inputs: LossInputs) -> Counts:
         p_sum = p.sum(-1)  # pairwise summation: accurate in float32
         y_sum = y.sum(-1)
         tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
+        if not per_image:
+            p_sum, tp, y_sum = p_sum.sum(0, keepdim=True), tp.sum(0, keepdim=True), y_sum.sum(0, keepdim=True)
     else:
         t = (inputs.target if c > 1 else inputs.dense_target()).reshape(n, 1, -1)  # binary: the float 0/1 map
         valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
         activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
-        try:
-            return Counts(*_LabelCounts.apply(x.reshape(n, c, -1), t, valid, activation))
-        except RuntimeError as e:  # unchecked labels: the CPU gather raised on one outside [0, C)
-            if inputs.labels_unchecked and "out of bounds" in str(e):
-                raise inputs.label_error() from None
-            raise
+        with labels_looked_up(inputs):
+            return Counts(*_LabelCounts.apply(x.reshape(n, c, -1), t, valid, activation, per_image))
     if not bool(torch.isfinite(p_sum).all()):  # NaN anywhere (or +inf under a softmax) reaches every sum
         raise ValueError(NONFINITE_INPUT)
     # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp

@@ -139,6 +139,8 @@ def reduce_loss(
     check_reduction(reduction)
     x = per_class if classes is None else per_class[:, classes]
     if class_weights is None:
+        if reduction == "mean":  # every image has the same classes: the mean of the means is the mean
+            return x.mean()
         per_image = x.mean(1)
     else:
         w = class_weights.to(x) if classes is None else class_weights.to(x)[classes]

@@ -29,8 +29,11 @@ def _one_hot_counts(x: torch.Tensor, t: torch.Tensor, from_logits: bool, ignore_
 CASES = [(c, logits, ign) for c in (1, 2, 4) for logits in (True, False) for ign in (None, 7)]
 
 
+@pytest.mark.parametrize("per_image", [True, False])
 @pytest.mark.parametrize(("c", "from_logits", "ignore_index"), CASES)
-def test_label_map_counts_equal_one_hot_route_with_gradient(c: int, from_logits: bool, ignore_index: int | None):
+def test_label_map_counts_equal_one_hot_route_with_gradient(
+    c: int, from_logits: bool, ignore_index: int | None, per_image: bool
+):
     g = torch.Generator().manual_seed(c * 10 + (ignore_index or 0) + from_logits)
     shape = (3, c, 5, 6)
     x = torch.randn(shape, generator=g, dtype=torch.float64)
@@ -40,14 +43,18 @@ def test_label_map_counts_equal_one_hot_route_with_gradient(c: int, from_logits:
     if ignore_index is not None:
         t[torch.rand(t.shape, generator=g) < 0.3] = ignore_index
     x.requires_grad_(True)
-    w = torch.rand(3, 3 * c, generator=g, dtype=torch.float64)  # arbitrary weights on tp, fp, fn
+    rows = 3 if per_image else 1
+    w = torch.rand(rows, 3 * c, generator=g, dtype=torch.float64)  # arbitrary weights on tp, fp, fn
 
     def ours(inp: torch.Tensor) -> torch.Tensor:
-        k = soft_counts(check_loss_inputs(inp, t, from_logits=from_logits, ignore_index=ignore_index))
+        li = check_loss_inputs(inp, t, from_logits=from_logits, ignore_index=ignore_index)
+        k = soft_counts(li, per_image=per_image)
+        assert k.tp.shape == (rows, c)
         return (torch.cat([k.tp, k.fp, k.fn], 1) * w).sum()
 
     def ref(inp: torch.Tensor) -> torch.Tensor:
-        return (torch.cat(_one_hot_counts(inp, t, from_logits, ignore_index), 1) * w).sum()
+        counts = torch.cat(_one_hot_counts(inp, t, from_logits, ignore_index), 1)
+        return ((counts if per_image else counts.sum(0, keepdim=True)) * w).sum()
 
     assert torch.allclose(ours(x), ref(x), atol=1e-12)
     (g_ours,) = torch.autograd.grad(ours(x), x)
@@ -129,14 +136,15 @@ def test_label_bins_equal_hand_sums(with_valid: bool):
     assert torch.allclose(tp, hand_tp, atol=1e-12) and torch.allclose(y, hand_y, atol=1e-12)
 
 
-REGION = ["dice", "jaccard", "tversky", "focal_tversky", "log_cosh_dice", "generalized_dice"]
+LOOKUP = ["dice", "jaccard", "tversky", "focal_tversky", "log_cosh_dice", "generalized_dice", "ce"]
 
 
-@pytest.mark.parametrize("name", REGION)
+@pytest.mark.parametrize("name", LOOKUP)
 @pytest.mark.parametrize(("bad", "ignore_index"), [(-1, None), (3, None), (9, None), (4, 255), (-2, 255)])
 def test_labels_left_to_the_gather_raise_the_checks_error(name: str, bad: int, ignore_index: int | None):
-    """Region losses leave the multiclass label range to soft_counts' gather on the CPU; an out-of-range label
-    still raises check_loss_inputs' ValueError word for word, its range taken over the non-ignored pixels."""
+    """Region losses and CE leave the multiclass label range to PyTorch's lookups on the CPU (soft_counts' gather,
+    F.cross_entropy); an out-of-range label still raises check_loss_inputs' ValueError word for word, its range
+    taken over the non-ignored pixels."""
     from segbench import losses
 
     g = torch.Generator().manual_seed(11)
@@ -184,3 +192,44 @@ def test_backward_twice_with_retained_graph_accumulates(c: int):
     (2 * loss).backward()  # a different gradient: reusing the buffer would give 2 + 2, not 1 + 2
     assert once.grad is not None and twice.grad is not None
     assert torch.allclose(twice.grad, 3 * once.grad, atol=1e-7)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_raises_on_nan_and_inf_from_its_value(reduction: str):
+    """CE without ignore_index checks its value instead of scanning the logits: NaN or +inf logits raise; a -inf
+    logit is a probability of 0, scored like a very negative one unless it is the target's (infinite loss)."""
+    t = torch.tensor([[[0, 1], [2, 0]]])
+    for bad in (float("nan"), float("inf")):
+        x = torch.zeros(1, 3, 2, 2)
+        x[0, 1, 0, 0] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            L.cross_entropy_loss(x, t, reduction=reduction)
+    x = torch.zeros(1, 3, 2, 2)
+    x[0, 1, 0, 0] = float("-inf")  # pixel (0, 0) is labelled 0: class 1 has probability 0 there
+    big = x.clone()
+    big[0, 1, 0, 0] = -200.0
+    assert torch.allclose(L.cross_entropy_loss(x, t, reduction=reduction),
+                          L.cross_entropy_loss(big, t, reduction=reduction))
+    x[0, 0, 0, 0] = float("-inf")  # now the target class's: log 0
+    with pytest.raises(ValueError, match="NaN or inf"):
+        L.cross_entropy_loss(x, t, reduction=reduction)
+    ignored_nan = torch.zeros(1, 3, 2, 2)
+    ignored_nan[0, :, 1, 0] = float("nan")  # pixel (1, 0) is labelled 2 and ignored: left out of the value, but
+    with pytest.raises(ValueError, match="NaN or inf"):  # not out of the gradient, so the logits are scanned
+        L.cross_entropy_loss(ignored_nan, t, ignore_index=2, reduction=reduction)
+
+
+@pytest.mark.parametrize("name", ["bce", "ce"])
+def test_binary_cross_entropy_judges_logits_by_its_value(name: str):
+    """Sigmoid BCE (``bce``, and ``ce`` on one channel) of logits is not scanned beforehand, yet every non-finite
+    logit still raises: PyTorch's formula max(x, 0) - x y + log(1 + e^-|x|) is NaN or inf at x = +-inf."""
+    from segbench import losses
+
+    t = torch.tensor([[[0, 1], [1, 0]]])
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        for at in ((0, 0), (0, 1)):  # on a 0 label and on a 1 label
+            x = torch.zeros(1, 1, 2, 2)
+            x[0, 0, at[0], at[1]] = bad
+            for reduction in ("mean", "none"):
+                with pytest.raises(ValueError, match="NaN or inf"):
+                    losses.get(name, reduction=reduction)(x, t)

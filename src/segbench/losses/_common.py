@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from segbench._checks import LossInputs, as_tensor, check_class_weights, check_loss_inputs
-from segbench.counts import Counts
 from segbench.reduction import Reduction, check_reduction, reduce_loss
 
 Weights: TypeAlias = Sequence[float] | Tensor | None
@@ -24,20 +23,22 @@ def prepare(
     from_logits: bool,
     multilabel: bool,
     ignore_index: int | None,
-    for_soft_counts: bool = False,
+    check_finite: bool = True,
+    check_labels: bool = True,
 ) -> LossInputs:
     """Validate the inputs of a loss; half-precision logits (e.g. under autocast) are computed in float32.
 
-    ``for_soft_counts=True`` skips the pass over the input that looks for NaN and inf and (on the CPU) the range
-    check of multiclass labels: for callers that pass the inputs straight to :func:`segbench.counts.soft_counts`,
-    which raises the same errors from its own sums and label lookups.
+    ``check_finite=False`` skips the pass over the input that looks for NaN and inf, ``check_labels=False`` the range
+    check of multiclass labels on the CPU (see :func:`segbench._checks.check_loss_inputs`): for callers whose own
+    computation raises the same errors (:func:`segbench.counts.soft_counts`, :func:`cross_entropy_loss
+    <segbench.losses.pixelwise.cross_entropy_loss>`).
     """
     x = as_tensor(input, "input")
     if x.dtype in _LOW_PRECISION:
         x = x.float()
     return check_loss_inputs(
         x, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-        check_finite=not for_soft_counts, check_labels=not for_soft_counts,
+        check_finite=check_finite, check_labels=check_labels,
     )
 
 
@@ -60,13 +61,6 @@ def safe_ratio(num: Tensor, den: Tensor, smooth: float = 0.0) -> Tensor:
     ok = den > 0
     one = torch.ones_like(den)
     return torch.where(ok, num / torch.where(ok, den, one), one)
-
-
-def pool(c: Counts, per_image: bool) -> Counts:
-    """Per-image counts ``(N, C)``, or counts pooled over the batch ``(1, C)``."""
-    if per_image:
-        return c
-    return Counts(c.tp.sum(0, keepdim=True), c.fp.sum(0, keepdim=True), c.fn.sum(0, keepdim=True))
 
 
 def reduce_classes(

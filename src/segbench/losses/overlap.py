@@ -31,7 +31,6 @@ from segbench.losses._common import (
     Weights,
     check_number,
     class_selection,
-    pool,
     prepare,
     reduce_classes,
     reduce_pixels,
@@ -77,10 +76,11 @@ def _region(
     reduction: str,
 ) -> Tensor:
     li = prepare(
-        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, for_soft_counts=True
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
+        check_finite=False, check_labels=False,
     )
     check_reduction(reduction)
-    counts = pool(soft_counts(li), per_image)
+    counts = soft_counts(li, per_image=per_image)
     return reduce_classes(
         li,
         per_class_loss(counts),
@@ -312,10 +312,11 @@ def generalized_dice_loss(
     if weight_type not in _WEIGHT_TYPES:
         raise ValueError(f"weight_type must be one of {_WEIGHT_TYPES}, got {weight_type!r}")
     li = prepare(
-        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, for_soft_counts=True
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
+        check_finite=False, check_labels=False,
     )
     check_reduction(reduction)
-    c = pool(soft_counts(li), per_image)
+    c = soft_counts(li, per_image=per_image)
     sel = class_selection(li, include_background)
     if sel is not None:
         c = Counts(c.tp[:, sel], c.fp[:, sel], c.fn[:, sel])

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from segbench._checks import LossInputs
+from segbench._checks import NONFINITE_INPUT, LossInputs, labels_looked_up
 from segbench.losses._common import Weights, channel_weights, check_number, prepare, reduce_pixels
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
@@ -72,16 +72,41 @@ def bce_loss(
     >>> round(float(bce_loss(x, torch.tensor([[1, 1]]))), 4)  # (log 2 + log(1 + e^-2)) / 2
     0.4100
     """
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    scan = _scans_input(ignore_index, from_logits)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=scan
+    )
     y = li.dense_target()
     pw = channel_weights(pos_weight, li, "pos_weight")
     if li.from_logits:
-        loss = F.binary_cross_entropy_with_logits(li.logits, y, pos_weight=pw, reduction="none")
+        loss = _bce_with_logits(li, y, pw, None, reduction)
     else:
         logp, log1mp = _log_probs_sigmoid(li)
         pos = y * logp if pw is None else pw * y * logp
-        loss = -(pos + (1 - y) * log1mp)
-    return _sigmoid_elementwise(li, loss, None, reduction)
+        loss = _sigmoid_elementwise(li, -(pos + (1 - y) * log1mp), None, reduction)
+    return loss if scan else _finite(loss)
+
+
+def _scans_input(ignore_index: int | None, from_logits: bool) -> bool:
+    """Whether a cross-entropy scans its input for NaN and inf beforehand: with ignored pixels (NaN there would be
+    left out of the value but not out of the gradient) and for probabilities; logits are judged by the value."""
+    return ignore_index is not None or not from_logits
+
+
+def _finite(loss: Tensor) -> Tensor:
+    """``loss``, or the non-finite-input error: NaN (or +inf) logits make a cross-entropy NaN or infinite."""
+    if not bool(torch.isfinite(loss).all()):
+        raise ValueError(NONFINITE_INPUT)
+    return loss
+
+
+def _bce_with_logits(li: LossInputs, y: Tensor, pos_weight: Tensor | None, w: Tensor | None, reduction: str) -> Tensor:
+    """Sigmoid BCE of logits, reduced over the valid elements with channel weights ``w``; PyTorch's own fused mean
+    or sum where nothing is weighted or ignored (one pass, no per-element tensor)."""
+    if w is None and li.valid is None and reduction != "none":
+        return F.binary_cross_entropy_with_logits(li.logits, y, pos_weight=pos_weight, reduction=reduction)
+    loss = F.binary_cross_entropy_with_logits(li.logits, y, pos_weight=pos_weight, reduction="none")
+    return _sigmoid_elementwise(li, loss, w, reduction)
 
 
 def cross_entropy_loss(
@@ -106,23 +131,36 @@ def cross_entropy_loss(
     :math:`\\sum_c w_c y_{ic}` as each pixel's weight. With ``C == 1`` (or ``multilabel``) it is sigmoid BCE, with
     label smoothing toward 1/2 and ``class_weights`` weighting channels.
 
+    Logits without ``ignore_index`` are not scanned for NaN and inf beforehand: a NaN (or a +inf) logit makes the
+    loss NaN, which raises; under the softmax a -inf logit is a probability of 0, scored as such (raising only
+    where it makes the loss infinite), as in the region losses; the sigmoid BCE is NaN or inf at any infinite
+    logit, which raises. Multiclass labels on the CPU are checked by PyTorch's own lookup.
+
     >>> x = torch.tensor([[[2.0], [0.0]]])                       # (N=1, C=2, 1 pixel)
     >>> round(float(cross_entropy_loss(x, torch.tensor([[1]]))), 4)   # log(1 + e^2)
     2.1269
     """
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    scan = _scans_input(ignore_index, from_logits)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
+        check_finite=scan, check_labels=False,
+    )
     eps = check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     w = channel_weights(class_weights, li, "class_weights")
+    with labels_looked_up(li):
+        loss = _cross_entropy(li, w, eps, reduction)
+    return loss if scan else _finite(loss)
+
+
+def _cross_entropy(li: LossInputs, w: Tensor | None, eps: float, reduction: str) -> Tensor:
     if li.mode != "multiclass":
         y = li.dense_target()
         if eps:
             y = y * (1 - eps) + eps / 2
         if li.from_logits:
-            loss = F.binary_cross_entropy_with_logits(li.logits, y, reduction="none")
-        else:
-            logp, log1mp = _log_probs_sigmoid(li)
-            loss = -(y * logp + (1 - y) * log1mp)
-        return _sigmoid_elementwise(li, loss, w, reduction)
+            return _bce_with_logits(li, y, None, w, reduction)
+        logp, log1mp = _log_probs_sigmoid(li)
+        return _sigmoid_elementwise(li, -(y * logp + (1 - y) * log1mp), w, reduction)
     c = li.num_classes
     if not li.dense:
         logits = li.logits if li.from_logits else torch.log(li.logits).clamp_min(_LOG_FLOOR)
