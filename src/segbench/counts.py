@@ -18,6 +18,7 @@ A ratio whose numerator and denominator are both 0 is NaN (undefined): callers d
 
 from __future__ import annotations
 
+import math
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
@@ -91,7 +92,7 @@ class _LabelCounts(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
-        if not bool(torch.isfinite(p_sum).all()):  # NaN anywhere (or +inf under a softmax) reaches every sum
+        if not math.isfinite(float(p_sum.sum())):  # NaN anywhere (or +inf under a softmax) reaches every sum
             raise ValueError(NONFINITE_INPUT)
         if not per_image:  # pooled over the batch: (1, C)
             p_sum, tp, y_sum = p_sum.sum(0, keepdim=True), tp.sum(0, keepdim=True), y_sum.sum(0, keepdim=True)

@@ -91,7 +91,9 @@ def _region(
 
 
 def _tversky_score(c: Counts, alpha: float, beta: float, s: float) -> Tensor:
-    return safe_ratio(c.tp, c.tp + alpha * c.fp + beta * c.fn, s)
+    fp = c.fp if alpha == 1 else alpha * c.fp  # Jaccard: no multiplications by 1 (two autograd nodes fewer)
+    fn = c.fn if beta == 1 else beta * c.fn
+    return safe_ratio(c.tp, c.tp + fp + fn, s)
 
 
 def _dice_score(c: Counts, s: float) -> Tensor:
