@@ -92,11 +92,7 @@ class _LabelCounts(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
-        if not math.isfinite(float(p_sum.sum())):  # NaN anywhere (or +inf under a softmax) reaches every sum
-            raise ValueError(NONFINITE_INPUT)
-        if not per_image:  # pooled over the batch: (1, C)
-            p_sum, tp, y_sum = p_sum.sum(0, keepdim=True), tp.sum(0, keepdim=True), y_sum.sum(0, keepdim=True)
-        fp, fn = p_sum - tp, y_sum - tp
+        tp, fp, fn = _differences(p_sum, tp, y_sum, per_image)
         ctx.kept = (fp >= 0, fn >= 0)  # where max(., 0) passes the gradient (as clamp_min's backward)
         return tp, fp.clamp_min_(0), fn.clamp_min_(0)
 
@@ -183,6 +179,16 @@ def _label_bins(own: Tensor, t: Tensor, valid: Tensor | None, c: int) -> tuple[T
     return zeros.scatter_add(1, t, src), zeros.scatter_add(1, t, weight)
 
 
+def _differences(p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """``(tp, |p| - tp, |y| - tp)`` from the sums per (image, class), summed over the batch first unless
+    ``per_image``, before clamping at 0. Raises ValueError when ``|p|`` is not finite."""
+    if not math.isfinite(float(p_sum.detach().sum())):  # NaN anywhere (or +inf under a softmax) reaches every sum
+        raise ValueError(NONFINITE_INPUT)
+    if not per_image:  # pooled over the batch: (1, C)
+        p_sum, tp, y_sum = p_sum.sum(0, keepdim=True), tp.sum(0, keepdim=True), y_sum.sum(0, keepdim=True)
+    return tp, p_sum - tp, y_sum - tp
+
+
 def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
     """Soft ``tp, fp, fn`` per (image, class), shape ``(N, C)``, over the valid pixels; ``per_image=False`` sums
     them over the batch first, ``(1, C)``.
@@ -211,18 +217,15 @@ def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
         p_sum = p.sum(-1)  # pairwise summation: accurate in float32
         y_sum = y.sum(-1)
         tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
-        if not per_image:
-            p_sum, tp, y_sum = p_sum.sum(0, keepdim=True), tp.sum(0, keepdim=True), y_sum.sum(0, keepdim=True)
     else:
         t = (inputs.target if c > 1 else inputs.dense_target()).reshape(n, 1, -1)  # binary: the float 0/1 map
         valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
         activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
         with labels_looked_up(inputs):
             return Counts(*_LabelCounts.apply(x.reshape(n, c, -1), t, valid, activation, per_image))
-    if not bool(torch.isfinite(p_sum).all()):  # NaN anywhere (or +inf under a softmax) reaches every sum
-        raise ValueError(NONFINITE_INPUT)
+    tp, fp, fn = _differences(p_sum, tp, y_sum, per_image)
     # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp
-    return Counts(tp, (p_sum - tp).clamp_min(0), (y_sum - tp).clamp_min(0))
+    return Counts(tp, fp.clamp_min(0), fn.clamp_min(0))
 
 
 # Elements per counting chunk on the CPU (one 512 x 512 image): small enough that the index temporaries stay in
