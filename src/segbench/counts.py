@@ -1,8 +1,9 @@
 """Counting true/false positives and negatives, and the score formulas built on them, written once.
 
-Losses count *soft* ``tp, fp, fn`` per (image, class) with :func:`soft_counts`; metrics count *hard*
-confusion matrices per image with :func:`confusion_counts` and read ``tp, fp, fn, tn`` off them with
-:func:`stat_scores`. Every score (Dice, Jaccard, Tversky, precision, ...) is one formula over those counts.
+Losses count *soft* ``tp, fp, fn`` per (image, class) with :func:`soft_counts` (or, with their formula and its
+gradient, in one autograd node: :func:`soft_count_loss`, the formulas in :mod:`segbench.losses._region`); metrics
+count *hard* confusion matrices per image with :func:`confusion_counts` and read ``tp, fp, fn, tn`` off them with
+:func:`stat_scores`. Every metric score (Dice, Jaccard, Tversky, precision, ...) is one formula over those counts.
 
 Soft counts follow Wang et al. (MICCAI 2023, NeurIPS 2023), so that a prediction equal to a soft target is
 perfect:
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor
@@ -37,6 +38,7 @@ __all__ = [
     "jaccard_formula",
     "precision_formula",
     "recall_formula",
+    "soft_count_loss",
     "soft_counts",
     "specificity_formula",
     "stat_scores",
@@ -51,6 +53,18 @@ class Counts(NamedTuple):
     fp: Tensor
     fn: Tensor
     tn: Tensor | None = None
+
+
+class CountsHead(Protocol):
+    """A loss computed from soft counts, with its gradient written out (see :func:`soft_count_loss`)."""
+
+    def __call__(self, c: Counts) -> tuple[Tensor, Any]:
+        """The loss from counts ``(N, C)``, and what :meth:`grad` needs."""
+        ...
+
+    def grad(self, saved: Any, g: Tensor) -> Counts:
+        """``dL/d(tp, fp, fn)`` from the gradient ``g`` of the loss."""
+        ...
 
 
 def _no_autocast(device_type: str) -> AbstractContextManager[Any]:
@@ -84,17 +98,26 @@ class _LabelCounts(torch.autograd.Function):
 
     one batched matrix product, two passes and one scatter over the prediction, where autograd's route (a dense
     ``G``, then the softmax backward) takes about twice as long.
+
+    With a ``head`` (:class:`CountsHead`) the node returns the head's loss instead of the counts, and its backward
+    starts from the head's written-out gradient: counting, formula and reduction in one node.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str, per_image: bool
-    ) -> tuple[Tensor, Tensor, Tensor]:
+        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str, per_image: bool,
+        head: CountsHead | None,
+    ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
         tp, fp, fn = _differences(p_sum, tp, y_sum, per_image)
         ctx.kept = (fp >= 0, fn >= 0)  # where max(., 0) passes the gradient (as clamp_min's backward)
-        return tp, fp.clamp_min_(0), fn.clamp_min_(0)
+        counts = Counts(tp, fp.clamp_min_(0), fn.clamp_min_(0))
+        ctx.head = head
+        if head is None:
+            return counts.tp, counts.fp, counts.fn
+        loss, ctx.head_saved = head(counts)
+        return loss
 
     @staticmethod
     def _forward(
@@ -121,30 +144,33 @@ class _LabelCounts(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(
-        ctx: Any, grad_tp: Tensor | None, grad_fp: Tensor | None, grad_fn: Tensor | None
-    ) -> tuple[Tensor, None, None, None, None]:
+    def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor, None, None, None, None, None]:
+        if ctx.head is not None:  # the head's gradient (given, since the loss is the only output)
+            grad_tp, grad_fp, grad_fn = ctx.head.grad(ctx.head_saved, grads[0])[:3]
+        else:
+            grad_tp, grad_fp, grad_fn = grads
         p, t, own, valid = ctx.saved_tensors
         kept_fp, kept_fn = ctx.kept
-        zero = torch.zeros(kept_fp.shape, dtype=p.dtype, device=p.device)
         # fp = |p| - tp and fn = |y| - tp where kept: dL/d|p| = dL/dfp, dL/dtp (in all) = dL/dtp - dL/dfp - dL/dfn
-        a = zero if grad_fp is None else grad_fp * kept_fp
-        b = (zero if grad_tp is None else grad_tp) - a
+        a = torch.zeros(kept_fp.shape, dtype=p.dtype, device=p.device) if grad_fp is None else grad_fp * kept_fp
+        b = -a if grad_tp is None else grad_tp - a
         if grad_fn is not None:
             b = b - grad_fn * kept_fn
-        if a.shape[0] != p.shape[0]:  # pooled: every image's sums feed the batch's
-            a, b = a.expand(p.shape[:2]).contiguous(), b.expand(p.shape[:2]).contiguous()
         with _no_autocast(p.device.type):
             spare, ctx.spare = ctx.spare, None  # used once: the gradient handed out may become x.grad
-            return _LabelCounts._backward(ctx.activation, p, t, own, valid, a, b, spare), None, None, None, None
+            g = _LabelCounts._backward(ctx.activation, p, t, own, valid, a, b, spare)
+        return g, None, None, None, None, None
 
     @staticmethod
     def _backward(
         activation: str, p: Tensor, t: Tensor, own: Tensor, valid: Tensor | None, a: Tensor, b: Tensor,
         spare: Tensor | None = None,
     ) -> Tensor:
-        """dL/dx from ``a = dL/d|p|`` and ``b = dL/dtp``, ``(N, C)`` each; ``spare``: a buffer for it (binary)."""
+        """dL/dx from ``a = dL/d|p|`` and ``b = dL/dtp``, ``(N, C)`` each, or ``(1, C)`` when the counts were pooled
+        over the batch (every image's sums feed the batch's); ``spare``: a buffer for it (binary)."""
         n, c, x = p.shape
+        if c > 1:  # the per-pixel lookups of b and the batched product need one row per image
+            a, b = a.expand(n, c), b.expand(n, c)
         if c == 1:  # dL/dp = a + b y (``own`` holds y); through the sigmoid times p (1 - p)
             g = own * b.unsqueeze(-1) if spare is None else torch.mul(own, b.unsqueeze(-1), out=spare)
             g.add_(a.unsqueeze(-1))  # 2-3x faster than addcmul's three-way broadcast
@@ -209,23 +235,54 @@ def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
     >>> [round(v, 4) for v in c.tp[0].tolist()], [round(v, 4) for v in c.fp[0].tolist()]
     ([0.9, 0.8], [0.2, 0.1])
     """
-    x = inputs.logits
-    n, c = x.shape[:2]
-    if inputs.dense:  # dense targets carry no ignore mask (check_loss_inputs refuses one)
-        p = inputs.probs().reshape(n, c, -1)
-        y = inputs.target.reshape(n, c, -1)
-        p_sum = p.sum(-1)  # pairwise summation: accurate in float32
-        y_sum = y.sum(-1)
-        tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
-    else:
-        t = (inputs.target if c > 1 else inputs.dense_target()).reshape(n, 1, -1)  # binary: the float 0/1 map
-        valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
-        activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
-        with labels_looked_up(inputs):
-            return Counts(*_LabelCounts.apply(x.reshape(n, c, -1), t, valid, activation, per_image))
+    if not inputs.dense:
+        return Counts(*_label_counts(inputs, per_image, None))
+    n, c = inputs.logits.shape[:2]  # dense targets carry no ignore mask (check_loss_inputs refuses one)
+    p = inputs.probs().reshape(n, c, -1)
+    y = inputs.target.reshape(n, c, -1)
+    p_sum = p.sum(-1)  # pairwise summation: accurate in float32
+    y_sum = y.sum(-1)
+    tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
     tp, fp, fn = _differences(p_sum, tp, y_sum, per_image)
     # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp
     return Counts(tp, fp.clamp_min(0), fn.clamp_min(0))
+
+
+def soft_count_loss(inputs: LossInputs, head: CountsHead, *, per_image: bool = True) -> Tensor:
+    """The loss ``head`` computes from :func:`soft_counts`, as one autograd node for label-map targets: counting,
+    the head's formula and reduction, and their gradients (the head's written out, fused with the counting's).
+    Dense targets count through autograd, then the head is one node."""
+    if inputs.dense:
+        c = soft_counts(inputs, per_image=per_image)
+        return _HeadNode.apply(c.tp, c.fp, c.fn, head)
+    return _label_counts(inputs, per_image, head)
+
+
+def _label_counts(inputs: LossInputs, per_image: bool, head: CountsHead | None) -> Any:
+    """:class:`_LabelCounts` on a label-map target: the counts, or ``head``'s loss from them."""
+    x = inputs.logits
+    n, c = x.shape[:2]
+    t = (inputs.target if c > 1 else inputs.dense_target()).reshape(n, 1, -1)  # binary: the float 0/1 map
+    valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
+    activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
+    with labels_looked_up(inputs):
+        return _LabelCounts.apply(x.reshape(n, c, -1), t, valid, activation, per_image, head)
+
+
+class _HeadNode(torch.autograd.Function):
+    """A :class:`CountsHead` on counts that carry their own autograd graph: one node, the head's gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, tp: Tensor, fp: Tensor, fn: Tensor, head: CountsHead) -> Tensor:
+        loss, ctx.saved = head(Counts(tp, fp, fn))
+        ctx.head = head
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+        d = ctx.head.grad(ctx.saved, g)
+        return d.tp, d.fp, d.fn, None
 
 
 # Elements per counting chunk on the CPU (one 512 x 512 image): small enough that the index temporaries stay in

@@ -31,7 +31,10 @@ from segbench.counts import Counts
 Average = Literal["micro", "macro", "weighted", "none"]
 Reduction = Literal["mean", "sum", "none"]
 
-__all__ = ["Average", "Reduction", "aggregate", "check_average", "check_reduction", "nanmean", "reduce_loss"]
+__all__ = [
+    "Average", "Reduction", "aggregate", "check_average", "check_reduction", "class_mean_weights", "nanmean",
+    "reduce_loss", "reduce_loss_backward",
+]
 
 _AVERAGES = ("micro", "macro", "weighted", "none")
 _REDUCTIONS = ("mean", "sum", "none")
@@ -118,6 +121,23 @@ def aggregate(
     return nanmean(s, dim=0)
 
 
+def class_mean_weights(class_weights: Tensor | None, classes: Tensor | None, num_classes: int, like: Tensor) -> Tensor:
+    """The weight of each class in :func:`reduce_loss`'s class average, ``(C,)`` like ``like``: :math:`w_k / \\sum_{j
+    \\in K} w_j` for the selected classes :math:`K` (all by default), 0 for the others; unweighted, :math:`1/|K|`.
+
+    >>> w = class_mean_weights(torch.tensor([1.0, 3.0, 4.0]), torch.tensor([1, 2]), 3, torch.zeros(1))
+    >>> [round(v, 4) for v in w.tolist()]   # 0, 3/7, 4/7
+    [0.0, 0.4286, 0.5714]
+    """
+    if class_weights is None:
+        w = torch.ones(num_classes, dtype=like.dtype, device=like.device)
+    else:
+        w = class_weights.to(like)
+    if classes is not None:
+        w = torch.zeros_like(w).index_copy_(0, classes, w[classes])
+    return w / w.sum()
+
+
 def reduce_loss(
     per_class: Tensor,
     *,
@@ -129,8 +149,8 @@ def reduce_loss(
 
     .. math:: L_n = \\frac{\\sum_{k \\in K} w_k\\,L_{n,k}}{\\sum_{k \\in K} w_k}
 
-    Weights are normalised by their sum over the selected classes, so multiplying them all by a constant
-    changes nothing. ``N`` is 1 when the loss pooled its counts over the batch.
+    Weights are normalised by their sum over the selected classes (:func:`class_mean_weights`), so multiplying them
+    all by a constant changes nothing. ``N`` is 1 when the loss pooled its counts over the batch.
 
     >>> x = torch.tensor([[0.25, 0.5], [0.0, 1.0]], dtype=torch.float64)
     >>> reduce_loss(x, class_weights=torch.tensor([1.0, 3.0])).item()   # ((0.25 + 1.5) / 4 + 3 / 4) / 2
@@ -143,8 +163,35 @@ def reduce_loss(
             return x.mean()
         per_image = x.mean(1)
     else:
-        w = class_weights.to(x) if classes is None else class_weights.to(x)[classes]
-        per_image = (x * w).sum(1) / w.sum()
+        w = class_mean_weights(class_weights, classes, per_class.shape[1], per_class)
+        per_image = (x * (w if classes is None else w[classes])).sum(1)
     if reduction == "none":
         return per_image
     return per_image.sum() if reduction == "sum" else per_image.mean()
+
+
+def reduce_loss_backward(
+    grad: Tensor,
+    per_class: Tensor,
+    *,
+    class_weights: Tensor | None = None,
+    classes: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """The gradient of :func:`reduce_loss` with respect to ``per_class`` ``(N, C)``, given the gradient ``grad`` of
+    its output. The reduction is linear, so this is its transpose: :math:`g_n\\,W_k` (``"none"``), :math:`g\\,W_k`
+    (``"sum"``), :math:`g\\,W_k / N` (``"mean"``), with :math:`W` from :func:`class_mean_weights`.
+
+    >>> x = torch.tensor([[0.25, 0.5], [0.0, 1.0]], dtype=torch.float64)
+    >>> reduce_loss_backward(torch.tensor(1.0, dtype=torch.float64), x, class_weights=torch.tensor([1.0, 3.0])).tolist()
+    [[0.125, 0.375], [0.125, 0.375]]
+    """
+    check_reduction(reduction)
+    n, c = per_class.shape
+    if class_weights is None and classes is None:  # 1/C each
+        g = grad / (n * c) if reduction == "mean" else grad / c
+        return (g.unsqueeze(1) if reduction == "none" else g).expand(n, c)
+    w = class_mean_weights(class_weights, classes, c, per_class)
+    if reduction == "none":
+        return grad.unsqueeze(1) * w
+    return (grad / n if reduction == "mean" else grad) * w.expand(n, c)

@@ -16,26 +16,21 @@ false-positive penalty); pooling over the batch (the default) adds the empty ima
 denominator as well.
 
 ``reduction="none"`` returns one value per image (``(N,)``), or ``(1,)`` when the counts are pooled.
+
+Speed. The formulas and their gradients are written out once, in :mod:`segbench.losses._region`; with a label-map
+target, counting, formula and reduction run as one autograd node (:func:`segbench.counts.soft_count_loss`) instead of
+the dozen small ones autograd would record, which is most of the cost on small inputs.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from segbench._checks import LossInputs, check_class_weights
-from segbench.counts import Counts, soft_counts
-from segbench.losses._common import (
-    Weights,
-    check_number,
-    class_selection,
-    prepare,
-    reduce_classes,
-    reduce_pixels,
-    safe_ratio,
-)
+from segbench.counts import soft_count_loss
+from segbench.losses._common import Weights, check_number, class_selection, prepare, reduce_pixels, safe_ratio
+from segbench.losses._region import GDL_WEIGHT_TYPES, GeneralizedDiceFormula, RatioFormula, RegionHead
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
 from segbench.reduction import check_reduction
@@ -59,13 +54,10 @@ __all__ = [
     "tversky_loss",
 ]
 
-_FOCAL_FLOOR = 1e-6  # (1 - T)^gamma has an infinite slope at T = 1 for gamma < 1; linear below this
-
-
 def _region(
     input: Tensor,
     target: Tensor,
-    per_class_loss: Callable[[Counts], Tensor],
+    formula: RatioFormula,
     *,
     from_logits: bool,
     ignore_index: int | None,
@@ -79,35 +71,10 @@ def _region(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
         check_finite=False, check_labels=False,
     )
-    check_reduction(reduction)
-    counts = soft_counts(li, per_image=per_image)
-    return reduce_classes(
-        li,
-        per_class_loss(counts),
-        include_background=include_background,
-        class_weights=class_weights,
-        reduction=reduction,
-    )
-
-
-def _tversky_score(c: Counts, alpha: float, beta: float, s: float) -> Tensor:
-    fp = c.fp if alpha == 1 else alpha * c.fp  # Jaccard: no multiplications by 1 (two autograd nodes fewer)
-    fn = c.fn if beta == 1 else beta * c.fn
-    return safe_ratio(c.tp, c.tp + fp + fn, s)
-
-
-def _dice_score(c: Counts, s: float) -> Tensor:
-    tp2 = 2 * c.tp
-    return safe_ratio(tp2, tp2 + c.fp + c.fn, s)
-
-
-def _focal_power(d: Tensor, gamma: float) -> Tensor:
-    """``d ** gamma`` for ``d >= 0``, linear below ``1e-6`` when ``gamma < 1`` (finite slope, 0 at 0)."""
-    d = d.clamp_min(0)
-    if gamma >= 1:
-        return d.pow(gamma)
-    small = d < _FOCAL_FLOOR
-    return torch.where(small, d * _FOCAL_FLOOR ** (gamma - 1), d.clamp_min(_FOCAL_FLOOR).pow(gamma))
+    r = check_reduction(reduction)
+    w = check_class_weights(class_weights, li.num_classes)
+    head = RegionHead(formula, w, class_selection(li, include_background), r)
+    return soft_count_loss(li, head, per_image=per_image)
 
 
 def dice_loss(
@@ -136,7 +103,7 @@ def dice_loss(
     """
     s = check_number(smooth, "smooth")
     return _region(
-        input, target, lambda c: 1 - _dice_score(c, s),
+        input, target, RatioFormula(k=2.0, smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
     )
@@ -165,7 +132,7 @@ def jaccard_loss(
     """
     s = check_number(smooth, "smooth")
     return _region(
-        input, target, lambda c: 1 - _tversky_score(c, 1.0, 1.0, s),
+        input, target, RatioFormula(smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
     )
@@ -200,7 +167,7 @@ def tversky_loss(
     a = check_number(alpha, "alpha")
     b = check_number(beta, "beta")
     return _region(
-        input, target, lambda c: 1 - _tversky_score(c, a, b, s),
+        input, target, RatioFormula(alpha=a, beta=b, smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
     )
@@ -240,7 +207,7 @@ def focal_tversky_loss(
     b = check_number(beta, "beta")
     g = check_number(gamma, "gamma", low=0.0)
     return _region(
-        input, target, lambda c: _focal_power(1 - _tversky_score(c, a, b, s), g),
+        input, target, RatioFormula(alpha=a, beta=b, smooth=s, outer="focal", gamma=g),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
     )
@@ -271,13 +238,11 @@ def log_cosh_dice_loss(
     """
     s = check_number(smooth, "smooth")
     return _region(
-        input, target, lambda c: torch.log(torch.cosh(1 - _dice_score(c, s))),
+        input, target, RatioFormula(k=2.0, smooth=s, outer="log_cosh"),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
     )
 
-
-_WEIGHT_TYPES = ("square", "simple", "uniform")
 
 
 def generalized_dice_loss(
@@ -311,43 +276,20 @@ def generalized_dice_loss(
     0.1818
     """
     s = check_number(smooth, "smooth")
-    if weight_type not in _WEIGHT_TYPES:
-        raise ValueError(f"weight_type must be one of {_WEIGHT_TYPES}, got {weight_type!r}")
+    if weight_type not in GDL_WEIGHT_TYPES:
+        raise ValueError(f"weight_type must be one of {GDL_WEIGHT_TYPES}, got {weight_type!r}")
     li = prepare(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
         check_finite=False, check_labels=False,
     )
-    check_reduction(reduction)
-    c = soft_counts(li, per_image=per_image)
+    r = check_reduction(reduction)
     sel = class_selection(li, include_background)
-    if sel is not None:
-        c = Counts(c.tp[:, sel], c.fp[:, sel], c.fn[:, sel])
-    if c.tp.shape[1] == 1:  # one scored class: its weight normalises to 1, and the loss is the Dice loss
-        return reduce_classes(li, 1 - _dice_score(c, s), include_background=True, class_weights=None,
-                              reduction=reduction)
-    w = _gdl_weights((c.tp + c.fn).detach(), weight_type)
-    cw = check_class_weights(class_weights, li.num_classes)
-    if cw is not None:
-        cw = cw.to(w)
-        w = w * (cw if sel is None else cw[sel])
-    w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-    loss = 1 - safe_ratio(2 * (w * c.tp).sum(1), (w * (2 * c.tp + c.fp + c.fn)).sum(1), s)
-    return reduce_classes(li, loss[:, None], include_background=True, class_weights=None, reduction=reduction)
-
-
-def _gdl_weights(volume: Tensor, weight_type: str) -> Tensor:
-    """Raw GDL weights per (image, class) from target volumes; absent classes take the row's largest weight."""
-    with torch.no_grad():
-        present = volume > 0
-        if weight_type == "uniform":
-            raw = present.to(volume.dtype)
-        else:
-            raw = volume.reciprocal().masked_fill_(~present, 0)  # 1/0 = inf is replaced
-            if weight_type == "square":
-                raw = raw.square_()
-        top = raw.amax(1, keepdim=True)
-        raw = torch.where(present, raw, top)
-        return torch.where(top > 0, raw, 1.0)
+    if (li.num_classes if sel is None else int(sel.numel())) == 1:  # its weight normalises to 1: the Dice loss
+        head = RegionHead(RatioFormula(k=2.0, smooth=s), None, sel, r)
+    else:
+        cw = check_class_weights(class_weights, li.num_classes)
+        head = RegionHead(GeneralizedDiceFormula(weight_type, s, sel, cw), None, None, r)
+    return soft_count_loss(li, head, per_image=per_image)
 
 
 def _pixel_terms(li: LossInputs, include_background: bool) -> tuple[Tensor, Tensor]:
