@@ -19,13 +19,14 @@ A ratio whose numerator and denominator are both 0 is NaN (undefined): callers d
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from segbench._checks import NONFINITE_INPUT, LabelMaps, LossInputs, labels_looked_up
 
@@ -65,6 +66,23 @@ class CountsHead(Protocol):
     def grad(self, saved: Any, g: Tensor) -> Counts:
         """``dL/d(tp, fp, fn)`` from the gradient ``g`` of the loss."""
         ...
+
+
+FIRST_ORDER = "segbench's region losses are first-order: their backward cannot be differentiated (create_graph=True)"
+
+
+def _first_order(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """For a Function's backward, in place of ``once_differentiable``: under ``create_graph=True`` (the only time a
+    backward runs with grad enabled) raise at once, where ``once_differentiable`` would let the gradient flow on
+    without the written-out terms' own derivatives, a silently wrong second derivative."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grads: Any) -> Any:
+        if torch.is_grad_enabled():
+            raise RuntimeError(FIRST_ORDER)
+        return backward(ctx, *grads)
+
+    return wrapper
 
 
 def _no_autocast(device_type: str) -> AbstractContextManager[Any]:
@@ -143,7 +161,7 @@ class _LabelCounts(torch.autograd.Function):
         return p_sum, tp, y_sum
 
     @staticmethod
-    @once_differentiable
+    @_first_order
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor, None, None, None, None, None]:
         if ctx.head is not None:  # the head's gradient (given, since the loss is the only output)
             grad_tp, grad_fp, grad_fn = ctx.head.grad(ctx.head_saved, grads[0])[:3]
@@ -279,7 +297,7 @@ class _HeadNode(torch.autograd.Function):
         return loss
 
     @staticmethod
-    @once_differentiable
+    @_first_order
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         d = ctx.head.grad(ctx.saved, g)
         return d.tp, d.fp, d.fn, None

@@ -162,3 +162,19 @@ def test_one_autograd_node_for_a_label_map_loss() -> None:
             nodes = _graph(fn(x[:, :c], t.clamp_max(c if c > 1 else 1)).grad_fn)
             assert nodes[0] == "_LabelCountsBackward", nodes
             assert len(nodes) <= 4, nodes  # + the view of the logits (+ the slice here) + AccumulateGrad
+
+
+def test_second_derivatives_raise_instead_of_dropping_terms() -> None:
+    """The written-out gradients are first-order: create_graph=True raises (label maps and soft targets alike)
+    rather than give a second derivative without the formula's own terms."""
+    import pytest
+
+    from segbench.counts import FIRST_ORDER
+
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    for t in (torch.randint(0, 3, (2, 4, 4)), torch.rand(2, 3, 4, 4).softmax(1)):
+        with pytest.raises(RuntimeError, match="first-order"):
+            torch.autograd.grad(L.dice_loss(x, t), x, create_graph=True)
+        (g,) = torch.autograd.grad(L.dice_loss(x, t), x)  # first order still works
+        assert bool(torch.isfinite(g).all())
+    assert "create_graph" in FIRST_ORDER

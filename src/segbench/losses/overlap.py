@@ -19,7 +19,8 @@ denominator as well.
 
 Speed. The formulas and their gradients are written out once, in :mod:`segbench.losses._region`; with a label-map
 target, counting, formula and reduction run as one autograd node (:func:`segbench.counts.soft_count_loss`) instead of
-the dozen small ones autograd would record, which is most of the cost on small inputs.
+the dozen small ones autograd would record, which is most of the cost on small inputs. The gradient is
+first-order only: differentiating it again (``create_graph=True``) raises an error.
 """
 
 from __future__ import annotations
