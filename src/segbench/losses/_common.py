@@ -58,9 +58,16 @@ def safe_ratio(num: Tensor, den: Tensor, smooth: float = 0.0) -> Tensor:
     side: a perfect match), NaN-free. ``smooth > 0`` never divides by 0, so it takes the plain division."""
     if smooth > 0:
         return (num + smooth) / (den + smooth)
+    return ratio_or_one(num, den)[0]
+
+
+def ratio_or_one(num: Tensor, den: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``num / den`` for ``num, den >= 0`` with 1 where ``den`` is 0 (0/0: a perfect match), the denominator with 1
+    there, and the mask of defined ratios (what a hand-written gradient of the ratio needs)."""
     ok = den > 0
     one = torch.ones_like(den)
-    return torch.where(ok, num / torch.where(ok, den, one), one)
+    den = torch.where(ok, den, one)
+    return torch.where(ok, num / den, one), den, ok
 
 
 def reduce_classes(

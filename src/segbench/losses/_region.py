@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from segbench.counts import Counts
+from segbench.losses._common import ratio_or_one
 from segbench.reduction import Reduction, reduce_loss, reduce_loss_backward
 
 __all__ = ["GDL_WEIGHT_TYPES", "GeneralizedDiceFormula", "RatioFormula", "RegionHead", "gdl_weights"]
@@ -31,9 +32,7 @@ def _ratio(num: Tensor, extra: Tensor, smooth: float) -> tuple[Tensor, Tensor, T
     den = num + extra
     if smooth > 0:
         return num / den, den, None
-    ok = den > 0
-    den = torch.where(ok, den, torch.ones_like(den))
-    return torch.where(ok, num / den, torch.ones_like(den)), den, ok
+    return ratio_or_one(num, den)
 
 
 def _ratio_slopes(g: Tensor, num: Tensor, extra: Tensor, den: Tensor, ok: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -183,8 +182,8 @@ class RegionHead:
 
     def __call__(self, c: Counts) -> tuple[Tensor, Any]:
         per_class, saved = self.formula.value(c)
-        kw = {"class_weights": self.class_weights, "classes": self.classes, "reduction": self.reduction}
-        return reduce_loss(per_class, **kw), (per_class, saved)  # type: ignore[arg-type]
+        loss = reduce_loss(per_class, class_weights=self.class_weights, classes=self.classes, reduction=self.reduction)
+        return loss, (per_class, saved)
 
     def grad(self, saved: Any, g: Tensor) -> Counts:
         per_class, formula_saved = saved
