@@ -190,13 +190,16 @@ class _LabelCounts(torch.autograd.Function):
         if c > 1:  # the per-pixel lookups of b and the batched product need one row per image
             a, b = a.expand(n, c), b.expand(n, c)
         if c == 1:  # dL/dp = a + b y (``own`` holds y); through the sigmoid times p (1 - p)
-            g = own * b.unsqueeze(-1) if spare is None else torch.mul(own, b.unsqueeze(-1), out=spare)
-            g.add_(a.unsqueeze(-1))  # 2-3x faster than addcmul's three-way broadcast
+            if b.numel() == 1 and p.device.type == "cpu":  # pooled: one pass, b read as a number (no device to sync)
+                g = torch.add(a.view(()), own, alpha=float(b), **({} if spare is None else {"out": spare}))
+            else:  # 2-3x faster than addcmul's three-way broadcast
+                g = own * b.unsqueeze(-1) if spare is None else torch.mul(own, b.unsqueeze(-1), out=spare)
+                g.add_(a.unsqueeze(-1))
             if activation == "sigmoid":
                 torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g)  # in place: g p (1 - p)
         elif activation == "softmax":
             own_b = b.gather(1, t[:, 0]).mul_(own[:, 0])  # p_t b_t per pixel
-            s = torch.bmm(a.unsqueeze(1), p)[:, 0].add_(own_b)  # sum_k p_k a_k + p_t b_t
+            s = torch.baddbmm(own_b.unsqueeze(1), a.unsqueeze(1), p)[:, 0]  # sum_k p_k a_k + p_t b_t
             g = (a.unsqueeze(-1) - s.unsqueeze(1)).mul_(p)
             g.scatter_add_(1, t, own_b.unsqueeze(1))
         else:  # probabilities: G_c = a_c + [t = c] b_c
