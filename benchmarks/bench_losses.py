@@ -7,6 +7,11 @@ random order each round (what runs just before a call changes its allocator stat
 backward calls after a warm-up, so a busy machine slows all rows alike. ``F.cross_entropy`` is
 the floor.
 
+Between processes, though, the same code's median moves by up to ~15% (where the allocator places a row's tensors
+decides its page faults and cache misses), more than the spread of rounds within one process. So the fast rows run in
+``--procs`` separate processes, and a ratio's interval is taken over the processes' own paired medians, not over
+rounds; a second instance of segbench's Dice loss is timed as a row of its own, to show what the method resolves.
+
     python benchmarks/bench_losses.py                      # full sizes, prints a Markdown table
     python benchmarks/bench_losses.py --quick              # small sizes, a smoke run
     python benchmarks/bench_losses.py --write benchmarks/RESULTS.md   # replace the "## Losses (issue #3)" section
@@ -133,7 +138,7 @@ for fn in fns:
         step(fn)  # warm-up
 order = list(range(len(fns)))
 for r in range(spec["reps"]):
-    random.Random(r).shuffle(order)  # a new order each round: no row always runs after the same neighbour
+    random.Random(spec["seed"] * 100_003 + r).shuffle(order)  # a new order each round and process
     for k in order:
         fn = fns[k]
         if fn is None:
@@ -154,22 +159,57 @@ def run_child(spec: dict) -> list[dict | None]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def paired_ratio(ours: list[float], theirs: list[float]) -> str:
-    """Median over rounds of ours / theirs (both ran once in every round), with a distribution-free 95% confidence
-    interval for that median (binomial order statistics) when there are enough rounds."""
+def median_interval(values: list[float]) -> tuple[int, float]:
+    """Index ``k`` of the sorted values whose ``[v[k], v[n-1-k]]`` is a distribution-free interval for their median
+    with coverage >= 93% (binomial order statistics; n = 5 gives the range, 93.75%), and that coverage."""
     from scipy.stats import binom
 
-    r = sorted(a / b for a, b in zip(ours, theirs, strict=True))
-    n = len(r)
-    med = statistics.median(r)
-    if n < 9:
+    n = len(values)
+    k = max(int(binom.ppf(0.03, n, 0.5)) - 1, 0)
+    return k, 1 - 2 * float(binom.cdf(k, n, 0.5))
+
+
+def paired_ratio(ours: list[list[float]], theirs: list[list[float]]) -> str:
+    """ours / theirs, both timed once in every round of every process: each process's median over its rounds, then
+    the median of those with an interval over processes (:func:`median_interval`). With one process (the slow rows),
+    the median and interval are over rounds, which understates the spread between processes."""
+    per_round = [[a / b for a, b in zip(o, t, strict=True)] for o, t in zip(ours, theirs, strict=True)]
+    meds = sorted(statistics.median(r) for r in per_round) if len(per_round) > 1 else sorted(per_round[0])
+    med = statistics.median(meds)
+    if len(meds) < (5 if len(per_round) > 1 else 9):  # fewer rounds than that: a range of single calls, too wide
         return f"{med:.2f}"
-    lo = max(int(binom.ppf(0.025, n, 0.5)) - 1, 0)
-    return f"{med:.2f} [{r[lo]:.2f}, {r[n - 1 - lo]:.2f}]"
+    k, _ = median_interval(meds)
+    return f"{med:.2f} [{meds[k]:.2f}, {meds[-1 - k]:.2f}]"
+
+
+def run_timing(shape: dict, reps: int, rows: list[dict], procs: int) -> list[dict | None]:
+    """Time ``rows`` interleaved in ``procs`` processes: each row's ``ms`` is the median over every round, its
+    ``rounds`` one list per process."""
+    runs = [run_child({**shape, "mode": "time", "reps": reps, "rows": rows, "seed": k}) for k in range(procs)]
+    out: list[dict | None] = []
+    for per_proc in zip(*runs, strict=True):
+        if any(r is None for r in per_proc):
+            out.append(None)
+        elif any("error" in r for r in per_proc):
+            out.append(next(r for r in per_proc if "error" in r))
+        else:
+            rounds = [r["rounds"] for r in per_proc]
+            out.append({"ms": 1000 * statistics.median(v for rr in rounds for v in rr), "rounds": rounds})
+    return out
+
+
+def fast_rounds(reps: int, procs: int) -> int:
+    """Rounds per process for the fast rows: twice ``FAST_REPS * reps`` in all, at least 10 in each process."""
+    return max(10, 2 * FAST_REPS * reps // procs)
+
+
+AGAIN = "segbench, second instance"  # the calibration row: the same loss as "segbench", timed as a row of its own
+OURS = ("segbench", AGAIN)
 
 
 def bench(
-    cases: dict[str, tuple[int, int, tuple[int, ...]]], reps: int, only: list[str] | None, case_filter: str | None
+    cases: dict[str, tuple[int, int, tuple[int, ...]]], reps: int, only: list[str] | None, case_filter: str | None,
+    procs: int,
 ) -> str:
     lines = []
     for case, (n, c, spatial) in cases.items():
@@ -185,13 +225,16 @@ def bench(
             if only and name not in only and name != "ce":
                 continue
             rows.append((name, "segbench", {"impl": "segbench", "loss": name}))
+            if name == "dice":
+                rows.append((name, AGAIN, {"impl": "segbench", "loss": name, "again": True}))
             rows += [(name, label, {"impl": "peer", "peer": src}) for label, src in PEERS.get(name, [])]
         slow = [r for r in rows if r[0] in SLOW]
         fast = [r for r in rows if r not in slow]
         timing: dict[int, dict | None] = {}
-        for group, k in ((fast, FAST_REPS * reps), (slow, max(1, reps // 3) if heavy else reps)):
+        groups = ((fast, fast_rounds(reps, procs), procs), (slow, max(1, reps // 3) if heavy else reps, 1))
+        for group, k, p in groups:
             if group:
-                res = run_child({**shape, "mode": "time", "reps": k, "rows": [r[2] for r in group]})
+                res = run_timing(shape, k, [r[2] for r in group], p)
                 timing.update({rows.index(r): v for r, v in zip(group, res, strict=True)})
         floor = next((timing.get(i) for i, r in enumerate(rows) if r[1].startswith("torch F.cross_entropy")), None)
         for i, (name, label, row) in enumerate(rows):
@@ -205,10 +248,14 @@ def bench(
                 ratio = f"{tm['ms'] / floor['ms']:.2f}" if floor and "ms" in floor else ""
                 vs = ""
                 if label == "segbench" and name != "ce":  # against the peer with the lowest median, same rounds
-                    peers = [timing.get(j) for j, r in enumerate(rows) if r[0] == name and r[1] != "segbench"]
+                    peers = [timing.get(j) for j, r in enumerate(rows) if r[0] == name and r[1] not in OURS]
                     peers = [p for p in peers if p and "ms" in p]
                     if peers:
                         vs = paired_ratio(tm["rounds"], min(peers, key=lambda p: p["ms"])["rounds"])
+                elif label == AGAIN:  # against the first instance: what the method resolves
+                    first = timing[rows.index((name, "segbench", {"impl": "segbench", "loss": name}))]
+                    if first and "rounds" in first:
+                        vs = f"{paired_ratio(tm['rounds'], first['rounds'])} (/ segbench)"
                 lines.append(
                     f"| {name} | {label} | {tm['ms']:.1f} | {ratio} | {vs} | {mem['peak_mib']:.0f} | "
                     f"{mem['value']:.4f} |"
@@ -225,21 +272,25 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="loss names to run (default: all)")
     ap.add_argument("--case", help="run only the cases whose title contains this text (e.g. 'binary')")
     ap.add_argument("--write", type=Path, help="replace the losses section of this Markdown file")
+    ap.add_argument("--procs", type=int, default=5, help="processes that time the fast rows (default 5)")
     args = ap.parse_args()
     import torch
 
+    _, coverage = median_interval([0.0] * args.procs)
     header = (
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, CPU; {time.strftime('%Y-%m-%d')}. Times: median of "
-        f"{FAST_REPS * args.reps} forward+backward calls per implementation ({args.reps} for Lovász and the "
-        "distance/topology losses, a third of that in 3D), interleaved round-robin (a new random order each round) "
-        "in one process per group of rows (so machine load drifts hit every row alike); x CE = time "
-        "/ F.cross_entropy's. / fastest peer: segbench's time over the fastest peer's (lowest median) in the same "
-        "round, median over rounds [distribution-free 95% confidence interval of that median]; below 1 is faster. "
-        "Peak extra MiB: growth of the peak RSS over the inputs during one first call, in a "
-        "fresh process per row."
+        f"{args.procs} x {fast_rounds(args.reps, args.procs)} forward+backward calls per implementation "
+        f"({args.procs} processes; {args.reps} calls in one process for Lovász and the distance/topology losses, a "
+        "third of that in 3D), interleaved round-robin (a new random order each round) in each process, so machine "
+        "load drifts hit every row alike; x CE = time / F.cross_entropy's. / fastest peer: segbench's time over the "
+        "fastest peer's (lowest median) in the same round; each process's median over its rounds, then the median "
+        f"of those [{coverage:.0%} distribution-free interval over the processes]; one process: over rounds, which "
+        "understates the spread. Below 1 is faster. The row \"dice | segbench, second instance\" times segbench's "
+        "Dice loss again as a row of its own: its ratio to the first instance is what the method can resolve. Peak "
+        "extra MiB: growth of the peak RSS over the inputs during one first call, in a fresh process per row."
     )
-    body = header + "\n\n" + bench(QUICK if args.quick else CASES, args.reps, args.only, args.case)
+    body = header + "\n\n" + bench(QUICK if args.quick else CASES, args.reps, args.only, args.case, args.procs)
     print(body)
     if args.write:
         write_section(args.write, SECTION, body)
