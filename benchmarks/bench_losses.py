@@ -159,12 +159,11 @@ def run_child(spec: dict) -> list[dict | None]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def median_interval(values: list[float]) -> tuple[int, float]:
-    """Index ``k`` of the sorted values whose ``[v[k], v[n-1-k]]`` is a distribution-free interval for their median
-    with coverage >= 93% (binomial order statistics; n = 5 gives the range, 93.75%), and that coverage."""
+def median_interval(n: int) -> tuple[int, float]:
+    """Index ``k`` such that ``[v[k], v[n-1-k]]`` of ``n`` sorted values is a distribution-free interval for their
+    median with coverage >= 93% (binomial order statistics; n = 5 gives the range, 93.75%), and that coverage."""
     from scipy.stats import binom
 
-    n = len(values)
     k = max(int(binom.ppf(0.03, n, 0.5)) - 1, 0)
     return k, 1 - 2 * float(binom.cdf(k, n, 0.5))
 
@@ -178,7 +177,7 @@ def paired_ratio(ours: list[list[float]], theirs: list[list[float]]) -> str:
     med = statistics.median(meds)
     if len(meds) < (5 if len(per_round) > 1 else 9):  # fewer rounds than that: a range of single calls, too wide
         return f"{med:.2f}"
-    k, _ = median_interval(meds)
+    k, _ = median_interval(len(meds))
     return f"{med:.2f} [{meds[k]:.2f}, {meds[-1 - k]:.2f}]"
 
 
@@ -276,7 +275,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    _, coverage = median_interval([0.0] * args.procs)
+    _, coverage = median_interval(args.procs)
     header = (
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, CPU; {time.strftime('%Y-%m-%d')}. Times: median of "
