@@ -252,7 +252,7 @@ def bench(
                     if peers:
                         vs = paired_ratio(tm["rounds"], min(peers, key=lambda p: p["ms"])["rounds"])
                 elif label == AGAIN:  # against the first instance: what the method resolves
-                    first = timing[rows.index((name, "segbench", {"impl": "segbench", "loss": name}))]
+                    first = next(timing.get(j) for j, r in enumerate(rows) if r[0] == name and r[1] == "segbench")
                     if first and "rounds" in first:
                         vs = f"{paired_ratio(tm['rounds'], first['rounds'])} (/ segbench)"
                 lines.append(

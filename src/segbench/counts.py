@@ -190,11 +190,11 @@ class _LabelCounts(torch.autograd.Function):
         if c > 1:  # the per-pixel lookups of b and the batched product need one row per image
             a, b = a.expand(n, c), b.expand(n, c)
         if c == 1:  # dL/dp = a + b y (``own`` holds y); through the sigmoid times p (1 - p)
+            g = torch.empty_like(own) if spare is None else spare
             if b.numel() == 1 and p.device.type == "cpu":  # pooled: one pass, b read as a number (no device to sync)
-                g = torch.add(a.view(()), own, alpha=float(b), **({} if spare is None else {"out": spare}))
+                torch.add(a.view(()), own, alpha=float(b), out=g)
             else:  # 2-3x faster than addcmul's three-way broadcast
-                g = own * b.unsqueeze(-1) if spare is None else torch.mul(own, b.unsqueeze(-1), out=spare)
-                g.add_(a.unsqueeze(-1))
+                torch.mul(own, b.unsqueeze(-1), out=g).add_(a.unsqueeze(-1))
             if activation == "sigmoid":
                 torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g)  # in place: g p (1 - p)
         elif activation == "softmax":
