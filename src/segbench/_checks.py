@@ -197,7 +197,7 @@ class LossInputs:
     from_logits: bool
     binary_float: Tensor | None = None  # binary label map as input-dtype floats (N, 1, *spatial), made by the check
     ignore_index: int | None = None
-    labels_unchecked: bool = False  # multiclass labels on the CPU left to the caller's gather (check_labels=False)
+    labels_unchecked: bool = False  # labels left to the caller (check_labels=False): see check_loss_inputs
 
     @property
     def num_classes(self) -> int:
@@ -216,7 +216,14 @@ class LossInputs:
         if self.dense:
             return self.target
         if self.mode == "binary":
-            return self.target.unsqueeze(1).to(self.logits.dtype) if self.binary_float is None else self.binary_float
+            if self.binary_float is not None:
+                return self.binary_float
+            y = self.target.unsqueeze(1).to(self.logits.dtype)  # integers outside {0, 1} stay outside [0, 1]
+            if self.labels_unchecked:
+                lo, hi = torch.aminmax(y)
+                if float(lo) < 0 or float(hi) > 1:
+                    raise self.label_error()
+            return y
         onehot = torch.nn.functional.one_hot(self.target, self.num_classes)
         return onehot.movedim(-1, 1).to(self.logits.dtype)
 
@@ -267,9 +274,11 @@ def check_loss_inputs(
     ``C == 1`` is binary (sigmoid), ``C >= 2`` multiclass (softmax) unless ``multilabel=True``.
 
     ``check_finite=False`` skips the scan of a logit input for NaN and inf; ``check_labels=False`` skips the range
-    check of multiclass labels on the CPU (``labels_unchecked`` says so): for callers whose own computation raises
-    on them (:func:`segbench.counts.soft_counts`, whose ``gather`` bounds-checks every label, then raises
-    :meth:`LossInputs.label_error`). Elsewhere (CUDA asserts on the device instead of raising) labels are checked.
+    check of binary labels, and of multiclass labels on the CPU (``labels_unchecked`` says so), for callers whose
+    own computation raises on them, then raises :meth:`LossInputs.label_error`: :func:`segbench.counts.soft_counts`
+    (its ``gather`` bounds-checks every multiclass label; its binary sums test :math:`\\sum y^2 = \\sum y`), and
+    :meth:`LossInputs.dense_target` checks the binary float copy it makes. Multiclass labels elsewhere (CUDA
+    asserts on the device instead of raising) are checked.
 
     >>> li = check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
     >>> li.mode, li.dense
@@ -328,8 +337,8 @@ def check_loss_inputs(
     valid = None if ignore_index is None else t != ignore_index
     n_labels = 2 if mode == "binary" else c
     binary_float = None
-    unchecked = not check_labels and mode == "multiclass" and x.device.type == "cpu"
-    if mode == "binary" and valid is None:  # check the float copy every binary loss needs: half the bytes to scan
+    unchecked = not check_labels and (mode == "binary" or x.device.type == "cpu")
+    if mode == "binary" and valid is None and not unchecked:  # check the float copy binary losses use: half the bytes
         binary_float = t.unsqueeze(1).to(x.dtype)  # integers outside {0, 1} stay outside [0, 1] as floats
         f_lo, f_hi = torch.aminmax(binary_float)
         t_lo, t_hi = int(f_lo), int(f_hi)

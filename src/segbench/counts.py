@@ -57,13 +57,21 @@ class Counts(NamedTuple):
 
 
 class CountsHead(Protocol):
-    """A loss computed from soft counts, with its gradient written out (see :func:`soft_count_loss`)."""
+    """A loss computed from soft counts, with its gradient written out (see :func:`soft_count_loss`).
 
-    def __call__(self, c: Counts) -> tuple[Tensor, Any]:
+    Where ``numbers`` is True it also takes a single count (one image, or the batch pooled, and one class) as Python
+    numbers, returns its loss as a number (a list of one for ``reduction="none"``) and its gradient as numbers from
+    a number: a dozen operations on one-element tensors, each costing microseconds, become float arithmetic.
+    """
+
+    @property
+    def numbers(self) -> bool: ...
+
+    def __call__(self, c: Counts) -> tuple[Any, Any]:
         """The loss from counts ``(N, C)``, and what :meth:`grad` needs."""
         ...
 
-    def grad(self, saved: Any, g: Tensor) -> Counts:
+    def grad(self, saved: Any, g: Any) -> Counts:
         """``dL/d(tp, fp, fn)`` from the gradient ``g`` of the loss."""
         ...
 
@@ -104,10 +112,10 @@ class _LabelCounts(torch.autograd.Function):
     can leave a near-perfect prediction's difference a hair below 0, and they are counts. Raises ValueError when
     ``|p|`` is not finite (NaN logits, or +inf under a softmax).
 
-    Forward: each pixel's own-label probability is gathered and added into its (image, class) bin by
-    ``scatter_add_`` in float64 (it adds a bin's values one after another: in float32 a running sum of 10^5
-    probabilities near 1 drifts by ~1e-5 relative and ``fp = |p| - tp`` turns negative), the pixel counts by a
-    second one; ``|p|`` is a pairwise sum. Backward, fused with the activation and the two differences (one autograd
+    One channel: :func:`_binary_sums` and :func:`_binary_grad`. Two or more, forward: each pixel's own-label
+    probability is gathered and added into its (image, class) bin by ``scatter_add_`` in float64 (it adds a bin's
+    values one after another: in float32 a running sum of 10^5 probabilities near 1 drifts by ~1e-5 relative and
+    ``fp = |p| - tp`` turns negative), the pixel counts by a second one; ``|p|`` is a pairwise sum. Backward, fused with the activation and the two differences (one autograd
     node for all of it): with ``a = dL/d|p|`` and ``b = dL/dtp`` per (image, class), the probabilities' gradient is
     :math:`G_c = v\\,(a_c + [t = c]\\,b_c)`, and through the softmax
 
@@ -128,34 +136,35 @@ class _LabelCounts(torch.autograd.Function):
     ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
-        tp, fp, fn = _differences(p_sum, tp, y_sum, per_image)
+        one = x.shape[1] == 1 and (not per_image or x.shape[0] == 1)
+        ctx.numbers = head is not None and head.numbers and one
+        tp, fp, fn = _differences(p_sum, tp, y_sum, per_image, ctx.numbers)
         ctx.kept = (fp >= 0, fn >= 0)  # where max(., 0) passes the gradient (as clamp_min's backward)
-        counts = Counts(tp, fp.clamp_min_(0), fn.clamp_min_(0))
+        if ctx.numbers:
+            counts = Counts(tp, max(fp, 0.0), max(fn, 0.0))
+        else:
+            counts = Counts(tp, fp.clamp_min_(0), fn.clamp_min_(0))
         ctx.head = head
         if head is None:
             return counts.tp, counts.fp, counts.fn
         loss, ctx.head_saved = head(counts)
-        return loss
+        return x.new_tensor(loss) if ctx.numbers else loss
 
     @staticmethod
     def _forward(
         ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str
     ) -> tuple[Tensor, Tensor, Tensor]:
         c = x.shape[1]
-        ctx.spare = None
-        p = x.softmax(1) if activation == "softmax" else x.sigmoid() if activation == "sigmoid" else x
-        if c == 1:  # binary: labels 0/1 (as floats)
-            y = t.to(p.dtype) if valid is None else t.to(p.dtype) * valid
-            py = p * y
-            tp = py.sum(-1)
-            y_sum = y.sum(-1)
-            own = y  # the backward needs y, not p_t
-            ctx.spare = py  # the backward writes the gradient here: one large allocation fewer
+        ctx.width = x.shape[-1]  # the binary runs may pad it
+        ctx.binary = c == 1
+        if c == 1:  # binary: labels 0/1; the backward needs y, not p_t
+            p, own, valid, (p_sum, tp, y_sum) = _binary_sums(x, t, valid, activation)
         else:
+            p = x.softmax(1) if activation == "softmax" else x
             own = p.gather(1, t)
             tp, y_sum = _label_bins(own[:, 0], t[:, 0], None if valid is None else valid[:, 0], c)
             tp, y_sum = tp.to(p.dtype), y_sum.to(p.dtype)
-        p_sum = p.sum(-1) if valid is None else (p * valid).sum(-1)
+            p_sum = p.sum(-1) if valid is None else (p * valid).sum(-1)
         ctx.activation = activation
         ctx.save_for_backward(p, t, own, valid)
         return p_sum, tp, y_sum
@@ -164,40 +173,34 @@ class _LabelCounts(torch.autograd.Function):
     @_first_order
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor, None, None, None, None, None]:
         if ctx.head is not None:  # the head's gradient (given, since the loss is the only output)
-            grad_tp, grad_fp, grad_fn = ctx.head.grad(ctx.head_saved, grads[0])[:3]
+            g: Any = grads[0]
+            grad_tp, grad_fp, grad_fn = ctx.head.grad(ctx.head_saved, g.item() if ctx.numbers else g)[:3]
         else:
             grad_tp, grad_fp, grad_fn = grads
         p, t, own, valid = ctx.saved_tensors
         kept_fp, kept_fn = ctx.kept
         # fp = |p| - tp and fn = |y| - tp where kept: dL/d|p| = dL/dfp, dL/dtp (in all) = dL/dtp - dL/dfp - dL/dfn
+        # (tensors, or numbers and bools)
         a = torch.zeros(kept_fp.shape, dtype=p.dtype, device=p.device) if grad_fp is None else grad_fp * kept_fp
         b = -a if grad_tp is None else grad_tp - a
         if grad_fn is not None:
             b = b - grad_fn * kept_fn
         with _no_autocast(p.device.type):
-            spare, ctx.spare = ctx.spare, None  # used once: the gradient handed out may become x.grad
-            g = _LabelCounts._backward(ctx.activation, p, t, own, valid, a, b, spare)
-        return g, None, None, None, None, None
+            if ctx.binary:  # own holds y
+                g = _binary_grad(ctx.activation, p, own, valid, a, b)
+            else:
+                g = _LabelCounts._backward(ctx.activation, p, t, own, valid, a, b)
+        return g[..., : ctx.width], None, None, None, None, None
 
     @staticmethod
     def _backward(
-        activation: str, p: Tensor, t: Tensor, own: Tensor, valid: Tensor | None, a: Tensor, b: Tensor,
-        spare: Tensor | None = None,
+        activation: str, p: Tensor, t: Tensor, own: Tensor, valid: Tensor | None, a: Tensor, b: Tensor
     ) -> Tensor:
         """dL/dx from ``a = dL/d|p|`` and ``b = dL/dtp``, ``(N, C)`` each, or ``(1, C)`` when the counts were pooled
-        over the batch (every image's sums feed the batch's); ``spare``: a buffer for it (binary)."""
+        over the batch (every image's sums feed the batch's); two or more classes (one: :func:`_binary_grad`)."""
         n, c, x = p.shape
-        if c > 1:  # the per-pixel lookups of b and the batched product need one row per image
-            a, b = a.expand(n, c), b.expand(n, c)
-        if c == 1:  # dL/dp = a + b y (``own`` holds y); through the sigmoid times p (1 - p)
-            g = torch.empty_like(own) if spare is None else spare
-            if b.numel() == 1 and p.device.type == "cpu":  # pooled: one pass, b read as a number (no device to sync)
-                torch.add(a.view(()), own, alpha=float(b), out=g)
-            else:  # 2-3x faster than addcmul's three-way broadcast
-                torch.mul(own, b.unsqueeze(-1), out=g).add_(a.unsqueeze(-1))
-            if activation == "sigmoid":
-                torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g)  # in place: g p (1 - p)
-        elif activation == "softmax":
+        a, b = a.expand(n, c), b.expand(n, c)  # the per-pixel lookups of b and the batched product: a row per image
+        if activation == "softmax":
             own_b = b.gather(1, t[:, 0]).mul_(own[:, 0])  # p_t b_t per pixel
             s = torch.baddbmm(own_b.unsqueeze(1), a.unsqueeze(1), p)[:, 0]  # sum_k p_k a_k + p_t b_t
             g = (a.unsqueeze(-1) - s.unsqueeze(1)).mul_(p)
@@ -208,6 +211,104 @@ class _LabelCounts(torch.autograd.Function):
         if valid is not None:
             g.mul_(valid)
         return g
+
+
+# A batched product sums each run of products one after another in ways that depend on the BLAS: on runs of 2048
+# it was as accurate as torch.sum's pairwise sum (1e-7 relative, float32), twice as far off on runs of 8192, and
+# 5.6e-5 over 2^20 probabilities near 1 in one run (tests/losses/test_soft_counts.py).
+_RUN = 2048
+
+
+@functools.lru_cache(maxsize=64)
+def _runs(width: int) -> tuple[int, int]:
+    """``(m, w)``: :func:`_binary_sums` sums a row of ``width`` pixels in runs of ``m``, over the row padded to
+    ``w``: the largest divisor of ``width`` in [512, 2048] with no padding, or runs of 1024 and a padded tail."""
+    if width <= _RUN:
+        return width, width
+    for m in range(_RUN, 511, -1):
+        if width % m == 0:
+            return m, width
+    return 1024, -(-width // 1024) * 1024
+
+
+def _exact_products(x: Tensor) -> bool:
+    """Whether a matrix product of ``x``'s dtype on its device runs in that precision: float64, or float32 on the
+    CPU with the matmul precision left at "highest" (a reduced one multiplies in bfloat16 or TF32)."""
+    if x.dtype == torch.float64:
+        return True
+    if x.device.type != "cpu":
+        return False
+    try:
+        return torch.get_float32_matmul_precision() == "highest"
+    except RuntimeError:  # torch >= 2.9 with the per-backend precision settings: not known to be exact
+        return False
+
+
+def _binary_sums(
+    x: Tensor, t: Tensor, valid: Tensor | None, activation: str
+) -> tuple[Tensor, Tensor, Tensor | None, tuple[Tensor, Tensor, Tensor]]:
+    """One channel: ``p``, ``y`` and ``valid`` as ``(N, K, M)`` runs of ``M`` pixels, and ``(|p|, tp, |y|)`` per
+    image ``(N, 1)``, from logits or probabilities ``x`` and 0/1 labels ``t`` ``(N, 1, X)``.
+
+    ``p`` and ``y`` are interleaved run by run in one buffer ``(N, K, 2, M)``: one sum gives each run's
+    :math:`\\sum p` and :math:`\\sum y`, one batched product its :math:`\\sum p y` and :math:`\\sum y^2`, in four
+    passes where separate products and sums take seven. Labels are 0/1 exactly when :math:`\\sum y^2 = \\sum y`
+    in every run (:math:`\\sum y (y - 1) = 0`, and integers are >= 0 there): both are exact in floating point
+    while below :math:`2^{24}`, and beyond it :math:`\\sum y^2 - \\sum y \\ge (\\sum y^2 - M) / 2` is far above
+    the rounding; otherwise an IndexError "out of bounds" (:func:`segbench._checks.labels_looked_up` turns it into
+    the label check's ValueError). A padded tail (logit -inf, label 0) adds nothing. Ignored pixels (``valid``
+    0) have label 0 and are masked out of ``p``.
+    """
+    n, _, width = x.shape
+    m, padded = _runs(width)
+    if padded > width:
+        fill = -math.inf if activation == "sigmoid" else 0.0
+        x = torch.nn.functional.pad(x, (0, padded - width), value=fill)
+        t = torch.nn.functional.pad(t, (0, padded - width))
+        valid = None if valid is None else torch.nn.functional.pad(valid, (0, padded - width))
+    k = padded // m
+    rows = x.new_empty(n, k, 2, m)
+    p, y = rows[:, :, 0], rows[:, :, 1]
+    if activation == "sigmoid":
+        torch.sigmoid(x.view(n, k, m), out=p)
+    else:
+        p.copy_(x.view(n, k, m))
+    y.copy_(t.view(n, k, m))
+    if valid is not None:
+        valid = valid.view(n, k, m)
+        p.mul_(valid)
+    sums = rows.sum(-1)  # (N, K, 2): sum p, sum y per run
+    if _exact_products(rows):
+        flat = rows.view(n * k, 2, m)
+        dots = torch.bmm(flat, flat[:, 1:].transpose(1, 2)).view(n, k, 2)  # sum p y, sum y y per run
+    else:
+        dots = (rows * y.unsqueeze(2)).sum(-1)
+    if not torch.equal(dots[..., 1], sums[..., 1]):
+        raise IndexError("binary label out of bounds: labels must be 0 or 1")
+    sums, dots = sums.sum(1), dots.sum(1)
+    return p, y, valid, (sums[:, :1], dots[:, :1], sums[:, 1:])
+
+
+def _binary_grad(
+    activation: str, p: Tensor, y: Tensor, valid: Tensor | None, a: Tensor | float, b: Tensor | float
+) -> Tensor:
+    """dL/dx ``(N, 1, K M)`` for one channel from :func:`_binary_sums`' runs and ``a = dL/d|p|``, ``b = dL/dtp``
+    ``(N, 1)`` (``(1, 1)`` or numbers pooled): :math:`(a + b\\,y)\\,p\\,(1 - p)` through the sigmoid, on the valid
+    pixels."""
+    n, k, m = p.shape
+    g = p.new_empty(n, 1, k * m)
+    runs = g.view(n, k, m)
+    if isinstance(b, Tensor) and b.numel() == 1 and p.device.type == "cpu":  # pooled: read (no device to sync)
+        a, b = float(a), float(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):  # 2-3x faster than addcmul's three-way broadcast
+        torch.mul(y, b.unsqueeze(-1), out=runs).add_(a.unsqueeze(-1))
+    else:  # numbers: one pass
+        torch.add(a, y, alpha=float(b), out=runs)
+    if activation == "sigmoid":
+        torch.ops.aten.sigmoid_backward.grad_input(runs, p, grad_input=runs)  # in place: g p (1 - p)
+    if valid is not None:
+        runs.mul_(valid)
+    return g
 
 
 def _label_bins(own: Tensor, t: Tensor, valid: Tensor | None, c: int) -> tuple[Tensor, Tensor]:
@@ -226,9 +327,15 @@ def _label_bins(own: Tensor, t: Tensor, valid: Tensor | None, c: int) -> tuple[T
     return zeros.scatter_add(1, t, src), zeros.scatter_add(1, t, weight)
 
 
-def _differences(p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _differences(p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool, numbers: bool = False) -> Any:
     """``(tp, |p| - tp, |y| - tp)`` from the sums per (image, class), summed over the batch first unless
-    ``per_image``, before clamping at 0. Raises ValueError when ``|p|`` is not finite."""
+    ``per_image``, before clamping at 0; ``numbers``: one class, summed over the batch, as Python floats. Raises
+    ValueError when ``|p|`` is not finite."""
+    if numbers:
+        p_one, tp_one, y_one = torch.cat((p_sum, tp, y_sum), 1).sum(0).tolist()
+        if not math.isfinite(p_one):
+            raise ValueError(NONFINITE_INPUT)
+        return tp_one, p_one - tp_one, y_one - tp_one
     if not math.isfinite(float(p_sum.detach().sum())):  # NaN anywhere (or +inf under a softmax) reaches every sum
         raise ValueError(NONFINITE_INPUT)
     if not per_image:  # pooled over the batch: (1, C)
@@ -283,7 +390,7 @@ def _label_counts(inputs: LossInputs, per_image: bool, head: CountsHead | None) 
     """:class:`_LabelCounts` on a label-map target: the counts, or ``head``'s loss from them."""
     x = inputs.logits
     n, c = x.shape[:2]
-    t = (inputs.target if c > 1 else inputs.dense_target()).reshape(n, 1, -1)  # binary: the float 0/1 map
+    t = inputs.target.reshape(n, 1, -1)
     valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
     activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
     with labels_looked_up(inputs):

@@ -178,3 +178,32 @@ def test_second_derivatives_raise_instead_of_dropping_terms() -> None:
         (g,) = torch.autograd.grad(L.dice_loss(x, t), x)  # first order still works
         assert bool(torch.isfinite(g).all())
     assert "create_graph" in FIRST_ORDER
+
+
+def test_one_count_as_numbers_equals_the_tensor_route(monkeypatch) -> None:
+    """A single count (one channel, pooled over the batch) goes through the formula as Python numbers; the value
+    and gradient equal those of the tensor route, 0/0 (nothing predicted, nothing present, smooth 0) included."""
+    from segbench.losses._region import RegionHead
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 1, 6, 7, generator=g, dtype=torch.float64)
+    t = torch.randint(0, 2, (3, 6, 7), generator=g)
+    empty = torch.zeros(3, 1, 6, 7, dtype=torch.float64)  # probabilities 0 on an empty target: 0/0
+    cases = [(x, t, True), (empty, torch.zeros_like(t), False), (x, t.masked_fill(t == 0, IGNORE), True)]
+    for fn in (L.dice_loss, L.jaccard_loss, L.tversky_loss):
+        for z, tgt, logits in cases:
+            for smooth in (0.0, 1.0):
+                for reduction in ("mean", "none"):
+                    options = {"from_logits": logits, "smooth": smooth, "reduction": reduction, "ignore_index": IGNORE}
+                    runs = []
+                    for numbers in (True, False):
+                        with monkeypatch.context() as m:
+                            if not numbers:
+                                m.setattr(RegionHead, "numbers", property(lambda self: False))
+                            zi = z.clone().requires_grad_(True)
+                            value = fn(zi, tgt, **options)
+                            (grad,) = torch.autograd.grad(value.sum(), zi)
+                            runs.append((value, grad))
+                    (v1, g1), (v2, g2) = runs
+                    assert v1.shape == v2.shape and v1.dtype == v2.dtype
+                    assert torch.allclose(v1, v2, atol=1e-12) and torch.allclose(g1, g2, atol=1e-12)

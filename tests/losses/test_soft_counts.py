@@ -82,6 +82,21 @@ def test_float32_sums_do_not_drift_on_large_images():
     assert float((running.double() - exact).abs().max()) > 10 * float(ulp.max())  # the drift this avoids
 
 
+def test_binary_float32_sums_do_not_drift_on_large_images():
+    """Binary tp sums float32 products in runs of at most 2048 pixels: on 2^20 probabilities near 1 it stays within
+    an ulp of the float64 sum, where one batched product over the whole image drifts by many."""
+    g = torch.Generator().manual_seed(1)
+    x = 8 + 0.01 * torch.randn(1, 1, 1024, 1024, generator=g)
+    t = torch.randint(0, 2, (1, 1024, 1024), generator=g)
+    k = soft_counts(check_loss_inputs(x, t))
+    p = x.sigmoid().flatten()
+    exact = (p.double() * t.flatten()).sum()
+    ulp = torch.finfo(torch.float32).eps * float(exact)
+    assert abs(float(k.tp[0, 0]) - float(exact)) <= ulp
+    one_run = torch.mv(p.view(1, -1), t.flatten().float())  # the same product in one run
+    assert abs(float(one_run[0]) - float(exact)) > 10 * ulp
+
+
 def test_autocast_leaves_counts_and_gradient_in_float32():
     """Under bfloat16 autocast (backward inside the region too) counts and gradients match float32 ones."""
     g = torch.Generator().manual_seed(3)
@@ -163,24 +178,118 @@ def test_labels_left_to_the_gather_raise_the_checks_error(name: str, bad: int, i
     assert str(got.value) == str(expected.value)
 
 
-def test_binary_labels_are_checked_on_their_float_copy():
-    """Binary label maps are range-checked once, on the float copy that the losses then use."""
+def test_binary_labels_are_checked_on_their_float_copy_or_left_to_the_counts():
+    """Checked binary label maps are range-checked once, on the float copy the losses use; left unchecked
+    (check_labels=False) no copy is made, and the copy dense_target() makes checks them instead."""
     x = torch.zeros(1, 1, 2, 3)
     t = torch.tensor([[[0, 1, 1], [0, 0, 1]]])
-    li = check_loss_inputs(x, t, check_labels=False)
+    li = check_loss_inputs(x, t)
     assert not li.labels_unchecked and li.binary_float is not None
     assert torch.equal(li.dense_target(), t[:, None].float())
-    for bad in (2, -1, 2**40):
+    lazy = check_loss_inputs(x, t, check_labels=False)
+    assert lazy.labels_unchecked and lazy.binary_float is None
+    assert torch.equal(lazy.dense_target(), t[:, None].float())
+    bad = t.clone()
+    bad[0, 1, 1] = 2
+    with pytest.raises(ValueError) as expected:
+        check_loss_inputs(x, bad)
+    with pytest.raises(ValueError) as got:
+        check_loss_inputs(x, bad, check_labels=False).dense_target()
+    assert str(got.value) == str(expected.value) == "binary (C=1) targets must be 0 or 1, got labels in [0, 2]"
+
+
+BINARY_BAD = [2, -1, 255, 2**12 + 1, 2**40, -(2**62)]
+
+
+@pytest.mark.parametrize("name", [*LOOKUP, "bce"])
+@pytest.mark.parametrize("hw", [(2, 3), (128, 128), (101, 103)])  # one run; runs of 2048; runs of 1024, padded
+@pytest.mark.parametrize("ignore_index", [None, 7])
+def test_binary_labels_left_to_the_sums_raise_the_checks_error(
+    name: str, hw: tuple[int, int], ignore_index: int | None
+):
+    """Region losses and BCE leave binary labels to their own computation (the sums' test sum y^2 = sum y, the
+    float copy's range): any label outside {0, 1}, small or huge, among many 1s or alone, raises the label check's
+    ValueError word for word; ignored pixels (holding ignore_index) do not."""
+    from segbench import losses
+
+    g = torch.Generator().manual_seed(hw[0])
+    x = torch.randn(2, 1, *hw, generator=g)
+    t = torch.ones(2, *hw, dtype=torch.long)  # all 1s: the sums are as large as they get
+    if ignore_index is not None:
+        t[0, 0, :2] = ignore_index
+    loss = losses.get(name, ignore_index=ignore_index)
+    assert torch.isfinite(loss(x, t))
+    for bad in BINARY_BAD:
         tb = t.clone()
-        tb[0, 1, 1] = bad
-        with pytest.raises(ValueError, match=r"binary \(C=1\) targets must be 0 or 1, got labels in"):
-            L.dice_loss(x, tb)
+        tb[1, -1, -1] = bad
+        with pytest.raises(ValueError) as expected:
+            check_loss_inputs(x, tb, ignore_index=ignore_index)
+        assert "binary (C=1) targets must be 0 or 1" in str(expected.value)
+        with pytest.raises(ValueError) as got:
+            loss(x, tb)
+        assert str(got.value) == str(expected.value)
+    pair = torch.zeros_like(t)  # -1 and 2 together: sum y = 1, as a single 1 would give; sum y^2 = 5
+    pair[1, 0, 0], pair[1, -1, -1] = -1, 2
+    with pytest.raises(ValueError, match=r"got labels in \[-1, 2\]"):
+        loss(x, pair)
+
+
+@pytest.mark.parametrize(("hw", "runs"), [((5, 6), (30, 30)), ((128, 128), (2048, 16384)),
+                                           ((120, 100), (2000, 12000)), ((101, 103), (1024, 11264))])
+def test_binary_runs_divide_the_image_or_pad_it(hw: tuple[int, int], runs: tuple[int, int]):
+    """The binary sums run over pieces of at most 2048 pixels: the largest divisor of the image in [512, 2048],
+    else pieces of 1024 over a padded tail (101 x 103 has no divisor there)."""
+    from segbench.counts import _runs
+
+    assert _runs(hw[0] * hw[1]) == runs
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("per_image", [True, False])
+@pytest.mark.parametrize("hw", [(128, 128), (101, 103)])
+@pytest.mark.parametrize(("from_logits", "ignore_index"), [(True, None), (True, 7), (False, None), (False, 7)])
+def test_binary_runs_equal_one_hot_route_with_gradient(
+    hw: tuple[int, int], per_image: bool, from_logits: bool, ignore_index: int | None, exact: bool
+):
+    """Binary counts summed over several runs, or over a padded tail, equal the one-hot route with its gradient (the
+    padding gets none); with the float32 matmul precision lowered, where a batched product would multiply in
+    bfloat16 (exact=False), the sums take elementwise products and stay float32-accurate."""
+    g = torch.Generator().manual_seed(hw[1])
+    x = torch.randn(2, 1, *hw, generator=g)
+    if not from_logits:
+        x = x.sigmoid()
+    t = torch.randint(0, 2, (2, *hw), generator=g)
+    if ignore_index is not None:
+        t[torch.rand(t.shape, generator=g) < 0.3] = ignore_index
+    x.requires_grad_(True)
+    w = torch.rand(2 if per_image else 1, 3, generator=g)
+
+    def ours(inp: torch.Tensor) -> torch.Tensor:
+        k = soft_counts(check_loss_inputs(inp, t, from_logits=from_logits, ignore_index=ignore_index,
+                                          check_labels=False), per_image=per_image)
+        return (torch.cat([k.tp, k.fp, k.fn], 1) * w).sum()
+
+    def ref(inp: torch.Tensor) -> torch.Tensor:
+        counts = torch.cat(_one_hot_counts(inp.double(), t, from_logits, ignore_index), 1)
+        return ((counts if per_image else counts.sum(0, keepdim=True)) * w.double()).sum()
+
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest" if exact else "medium")
+    try:
+        value = ours(x)
+        (g_ours,) = torch.autograd.grad(value, x)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    expected = ref(x)
+    (g_ref,) = torch.autograd.grad(expected, x)
+    assert float(value.detach()) == pytest.approx(float(expected.detach()), rel=2e-6)
+    assert g_ours.shape == x.shape and torch.allclose(g_ours, g_ref, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("c", [1, 3])
 def test_backward_twice_with_retained_graph_accumulates(c: int):
-    """The binary backward writes its gradient into a buffer left from the forward, once: a second backward through
-    a retained graph must not overwrite the gradient the first one handed out."""
+    """A second backward through a retained graph gives the gradient again: the backward writes into a new buffer
+    and leaves what the forward saved intact."""
     g = torch.Generator().manual_seed(12)
     x0 = torch.randn(2, c, 6, 7, generator=g)
     t = torch.randint(0, max(c, 2), (2, 6, 7), generator=g)

@@ -29,8 +29,8 @@ def prepare(
     """Validate the inputs of a loss; half-precision logits (e.g. under autocast) are computed in float32.
 
     ``check_finite=False`` skips the pass over the input that looks for NaN and inf, ``check_labels=False`` the range
-    check of multiclass labels on the CPU (see :func:`segbench._checks.check_loss_inputs`): for callers whose own
-    computation raises the same errors (:func:`segbench.counts.soft_counts`, :func:`cross_entropy_loss
+    check of labels where the caller's own computation raises the same errors (see
+    :func:`segbench._checks.check_loss_inputs`; :func:`segbench.counts.soft_counts`, :func:`cross_entropy_loss
     <segbench.losses.pixelwise.cross_entropy_loss>`).
     """
     x = as_tensor(input, "input")

@@ -10,7 +10,7 @@ nodes autograd would record for the formula cost more than the counting itself o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
@@ -26,22 +26,25 @@ _FOCAL_FLOOR = 1e-6  # (1 - T)^gamma has an infinite slope at T = 1 for gamma < 
 Outer = Literal["linear", "focal", "log_cosh"]
 
 
-def _ratio(num: Tensor, extra: Tensor, smooth: float) -> tuple[Tensor, Tensor, Tensor | None]:
+def _ratio(num: Any, extra: Any, smooth: float) -> tuple[Any, Any, Any]:
     """``T = num / (num + extra)`` for ``num, extra >= 0`` (``smooth`` already in ``num``), 1 where that is 0/0 (only
-    possible without smoothing); returns ``T``, the denominator (1 where 0/0) and the mask of defined ratios."""
+    possible without smoothing); returns ``T``, the denominator (1 where 0/0) and the mask of defined ratios (None
+    when all are). Tensors, or Python numbers (the mask a bool)."""
     den = num + extra
     if smooth > 0:
         return num / den, den, None
+    if isinstance(den, float):
+        return (num / den, den, True) if den > 0 else (1.0, 1.0, False)
     return ratio_or_one(num, den)
 
 
-def _ratio_slopes(g: Tensor, num: Tensor, extra: Tensor, den: Tensor, ok: Tensor | None) -> tuple[Tensor, Tensor]:
+def _ratio_slopes(g: Any, num: Any, extra: Any, den: Any, ok: Any) -> tuple[Any, Any]:
     """For ``L`` with ``dL/dT = g`` at ``T = num / (num + extra)``: ``(dL/dnum, dL/dextra) = g (extra, -num) / den^2``,
     0 where the ratio is 0/0. ``extra`` is used as given, not recomputed as ``den - num`` (that difference cancels
     when ``extra`` is small)."""
     r = g / (den * den)
     if ok is not None:
-        r = r.masked_fill(~ok, 0)
+        r = r * ok  # den is 1 where the ratio is 0/0: r is finite there
     return r * extra, -r * num
 
 
@@ -69,6 +72,11 @@ class RatioFormula:
     outer: Outer = "linear"
     gamma: float = 1.0
 
+    @property
+    def numbers(self) -> bool:
+        """Whether :meth:`value` and :meth:`grad` also take counts and gradient as Python numbers."""
+        return self.outer == "linear"
+
     def value(self, c: Counts) -> tuple[Tensor, Any]:
         """The loss per (image, class), and what :meth:`grad` needs."""
         num = c.tp if self.k == 1 else self.k * c.tp  # no multiplications by 1
@@ -80,7 +88,7 @@ class RatioFormula:
         loss, slope = self._outer(1 - t)
         return loss, (num, extra, den, ok, slope)
 
-    def grad(self, saved: Any, g: Tensor) -> Counts:
+    def grad(self, saved: Any, g: Tensor | float) -> Counts:
         """``dL/d(tp, fp, fn)`` from ``g = dL/d(loss)`` per (image, class)."""
         num, extra, den, ok, slope = saved
         d_num, d_extra = _ratio_slopes(-g if slope is None else -g * slope, num, extra, den, ok)  # dT = -d(1 - T)
@@ -180,13 +188,22 @@ class RegionHead:
     classes: Tensor | None
     reduction: Reduction
 
-    def __call__(self, c: Counts) -> tuple[Tensor, Any]:
+    @property
+    def numbers(self) -> bool:
+        """Whether one count may come as Python numbers (:class:`segbench.counts.CountsHead`)."""
+        return isinstance(self.formula, RatioFormula) and self.formula.numbers
+
+    def __call__(self, c: Counts) -> tuple[Any, Any]:
         per_class, saved = self.formula.value(c)
+        if isinstance(per_class, float):  # one count: every reduction and class weighting leaves it as it is
+            return [per_class] if self.reduction == "none" else per_class, (per_class, saved)
         loss = reduce_loss(per_class, class_weights=self.class_weights, classes=self.classes, reduction=self.reduction)
         return loss, (per_class, saved)
 
-    def grad(self, saved: Any, g: Tensor) -> Counts:
+    def grad(self, saved: Any, g: Any) -> Counts:
         per_class, formula_saved = saved
+        if isinstance(g, float):  # one count (``numbers``: a RatioFormula)
+            return cast(RatioFormula, self.formula).grad(formula_saved, g)
         g_class = reduce_loss_backward(
             g, per_class, class_weights=self.class_weights, classes=self.classes, reduction=self.reduction
         )
