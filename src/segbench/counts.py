@@ -115,9 +115,10 @@ class _LabelCounts(torch.autograd.Function):
     One channel: :func:`_binary_sums` and :func:`_binary_grad`. Two or more, forward: each pixel's own-label
     probability is gathered and added into its (image, class) bin by ``scatter_add_`` in float64 (it adds a bin's
     values one after another: in float32 a running sum of 10^5 probabilities near 1 drifts by ~1e-5 relative and
-    ``fp = |p| - tp`` turns negative), the pixel counts by a second one; ``|p|`` is a pairwise sum. Backward, fused with the activation and the two differences (one autograd
-    node for all of it): with ``a = dL/d|p|`` and ``b = dL/dtp`` per (image, class), the probabilities' gradient is
-    :math:`G_c = v\\,(a_c + [t = c]\\,b_c)`, and through the softmax
+    ``fp = |p| - tp`` turns negative), the pixel counts by a second one; ``|p|`` is a pairwise sum. Backward, fused
+    with the activation and the two differences (one autograd node for all of it): with ``a = dL/d|p|`` and
+    ``b = dL/dtp`` per (image, class), the probabilities' gradient is :math:`G_c = v\\,(a_c + [t = c]\\,b_c)`,
+    and through the softmax
 
     .. math:: \\frac{\\partial L}{\\partial x_c} = p_c\\,(G_c - \\textstyle\\sum_k p_k G_k)
         = v\\,\\bigl(p_c\\,(a_c - \\textstyle\\sum_k p_k a_k - p_t b_t) + [t = c]\\,p_t b_t\\bigr)
