@@ -61,7 +61,8 @@ class CountsHead(Protocol):
 
     Where ``numbers`` is True it also takes a single count (one image, or the batch pooled, and one class) as Python
     numbers, returns its loss as a number (a list of one for ``reduction="none"``) and its gradient as numbers from
-    a number: a dozen operations on one-element tensors, each costing microseconds, become float arithmetic.
+    a number: on the CPU a dozen operations on one-element tensors, each costing microseconds, become float
+    arithmetic (on an accelerator reading the count would stall the device, so it stays a tensor there).
     """
 
     @property
@@ -137,8 +138,8 @@ class _LabelCounts(torch.autograd.Function):
     ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
-        one = x.shape[1] == 1 and (not per_image or x.shape[0] == 1)
-        ctx.numbers = head is not None and head.numbers and one
+        one = x.shape[1] == 1 and (not per_image or x.shape[0] == 1)  # one count, read on the CPU (no device sync)
+        ctx.numbers = head is not None and head.numbers and one and x.device.type == "cpu"
         tp, fp, fn = _differences(p_sum, tp, y_sum, per_image, ctx.numbers)
         ctx.kept = (fp >= 0, fn >= 0)  # where max(., 0) passes the gradient (as clamp_min's backward)
         if ctx.numbers:
