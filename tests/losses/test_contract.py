@@ -116,9 +116,10 @@ def test_ignored_pixels_change_nothing(name: str) -> None:
     assert torch.allclose(loss(x, t), loss(x2, t), atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 6, 6), (2, 1, 64, 64)])  # binary: the region losses' runs of 2048
 @pytest.mark.parametrize("name", NAMES)
-def test_autocast_bfloat16(name: str) -> None:
-    x, t = _inputs((2, 3, 6, 6), seed=5)
+def test_autocast_bfloat16(name: str, shape: tuple[int, ...]) -> None:
+    x, t = _inputs(shape, seed=5)
     xb = x.bfloat16().requires_grad_(True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         value = losses.get(name)(xb, t)
