@@ -257,9 +257,9 @@ def _binary_sums(
     passes where separate products and sums take seven. Labels are 0/1 exactly when :math:`\\sum y^2 = \\sum y`
     in every run (:math:`y (y - 1)` is >= 0 for every integer and 0 only at 0 and 1): both sums are exact in
     floating point while below :math:`2^{24}`, and beyond it :math:`\\sum y^2 - \\sum y \\ge (\\sum y^2 - M) / 2`
-    is far above the rounding. Otherwise an IndexError "out of bounds" (:func:`segbench._checks.labels_looked_up` turns it into
-    the label check's ValueError). A padded tail (logit -inf, label 0) adds nothing. Ignored pixels (``valid``
-    0) have label 0 and are masked out of ``p``.
+    is far above the rounding. Otherwise an IndexError "out of bounds" (:func:`segbench._checks.labels_looked_up`
+    turns it into the label check's ValueError). A padded tail (logit -inf, label 0) adds nothing. Ignored pixels
+    (``valid`` 0) have label 0 and are masked out of ``p``.
     """
     n, _, width = x.shape
     m, padded = _runs(width)
