@@ -67,6 +67,14 @@ def _label_range(t: Tensor, valid: Tensor | None) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def _binary_floats(t: Tensor, dtype: torch.dtype) -> tuple[Tensor, int, int]:
+    """A binary label map ``(N, *spatial)`` as floats ``(N, 1, *spatial)``, and its lowest and highest label, read
+    off the copy (half the bytes of an int64 map to scan; integers outside {0, 1} stay outside [0, 1] as floats)."""
+    y = t.unsqueeze(1).to(dtype)
+    lo, hi = torch.aminmax(y)
+    return y, int(lo), int(hi)
+
+
 @dataclass(frozen=True)
 class LabelMaps:
     """Validated hard label maps, ready to count.
@@ -218,11 +226,11 @@ class LossInputs:
         if self.mode == "binary":
             if self.binary_float is not None:
                 return self.binary_float
-            y = self.target.unsqueeze(1).to(self.logits.dtype)  # integers outside {0, 1} stay outside [0, 1]
-            if self.labels_unchecked:
-                lo, hi = torch.aminmax(y)
-                if float(lo) < 0 or float(hi) > 1:
-                    raise self.label_error()
+            if not self.labels_unchecked:  # checked over the valid pixels (ignore_index): a plain copy
+                return self.target.unsqueeze(1).to(self.logits.dtype)
+            y, lo, hi = _binary_floats(self.target, self.logits.dtype)
+            if lo < 0 or hi > 1:
+                raise self.label_error()
             return y
         onehot = torch.nn.functional.one_hot(self.target, self.num_classes)
         return onehot.movedim(-1, 1).to(self.logits.dtype)
@@ -339,9 +347,7 @@ def check_loss_inputs(
     binary_float = None
     unchecked = not check_labels and (mode == "binary" or x.device.type == "cpu")
     if mode == "binary" and valid is None and not unchecked:  # check the float copy binary losses use: half the bytes
-        binary_float = t.unsqueeze(1).to(x.dtype)  # integers outside {0, 1} stay outside [0, 1] as floats
-        f_lo, f_hi = torch.aminmax(binary_float)
-        t_lo, t_hi = int(f_lo), int(f_hi)
+        binary_float, t_lo, t_hi = _binary_floats(t, x.dtype)
     else:
         t_lo, t_hi = (0, 0) if unchecked else _label_range(t, valid)
     if t_lo < 0 or t_hi >= n_labels:
