@@ -392,7 +392,7 @@ def _label_counts(inputs: LossInputs, per_image: bool, head: CountsHead | None) 
     """:class:`_LabelCounts` on a label-map target: the counts, or ``head``'s loss from them."""
     x = inputs.logits
     n, c = x.shape[:2]
-    t = inputs.target.reshape(n, 1, -1)
+    t = (inputs.target if inputs.binary_float is None else inputs.binary_float).reshape(n, 1, -1)  # the check's copy
     valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
     activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
     with labels_looked_up(inputs):
