@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from segbench import counts
 from segbench._checks import check_loss_inputs
 from segbench.counts import soft_counts
 from segbench.losses import functional as L
@@ -26,14 +27,24 @@ def _one_hot_counts(x: torch.Tensor, t: torch.Tensor, from_logits: bool, ignore_
     return tp, (p * v).sum(dims) - tp, (y * v).sum(dims) - tp
 
 
-CASES = [(c, logits, ign) for c in (1, 2, 4) for logits in (True, False) for ign in (None, 7)]
+# The multiclass backward has two routes, by the number of classes (counts._TABLE_CLASSES): each runs on 2, 4, 9.
+CASES = [
+    (c, logits, ign, table)
+    for c, tables in ((1, (None,)), (2, (True, False)), (4, (True, False)), (9, (True, False)))
+    for table in tables
+    for logits in (True, False)
+    for ign in (None, 7)
+]
 
 
 @pytest.mark.parametrize("per_image", [True, False])
-@pytest.mark.parametrize(("c", "from_logits", "ignore_index"), CASES)
+@pytest.mark.parametrize(("c", "from_logits", "ignore_index", "table"), CASES)
 def test_label_map_counts_equal_one_hot_route_with_gradient(
-    c: int, from_logits: bool, ignore_index: int | None, per_image: bool
+    c: int, from_logits: bool, ignore_index: int | None, table: bool | None, per_image: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    if table is not None:
+        monkeypatch.setattr(counts, "_TABLE_CLASSES", c if table else c - 1)
     g = torch.Generator().manual_seed(c * 10 + (ignore_index or 0) + from_logits)
     shape = (3, c, 5, 6)
     x = torch.randn(shape, generator=g, dtype=torch.float64)
