@@ -130,7 +130,9 @@ class _LabelCounts(torch.autograd.Function):
     .. math:: \\frac{\\partial L}{\\partial x_c} = p_c\\,(G_c - \\textstyle\\sum_k p_k G_k)
 
     Up to ``_TABLE_CLASSES`` classes ``G`` is read per pixel from the ``(C, C)`` table :math:`a_c + [c = k]\\,b_c`
-    of its label ``k`` by one ``gather``, then PyTorch's softmax backward kernel: two passes over the prediction.
+    of its label ``k`` by one ``gather``, then PyTorch's softmax backward kernel: two passes over the prediction
+    (two classes: :math:`\\partial L/\\partial x_0 = p_0 p_1 (G_0 - G_1) = -\\partial L/\\partial x_1`, one value
+    looked up per pixel).
     With more, the C-fold lookup costs more than the expanded form
     :math:`v\\,(p_c\\,(a_c - \\sum_k p_k a_k - p_t b_t) + [t = c]\\,p_t b_t)`: one batched product, two passes and one
     scatter. Neither makes a one-hot tensor.
@@ -212,9 +214,15 @@ class _LabelCounts(torch.autograd.Function):
         n, c, x = p.shape
         if own is None:  # up to _TABLE_CLASSES: G read from the table of its C values per label, softmax backward
             table = torch.diag_embed(b) + a.unsqueeze(-1)  # table[n, c, k] = a_c + [c = k] b_c: G_c where t = k
-            g = table.expand(n, c, c).gather(2, t.expand(n, c, x))
-            if activation == "softmax":  # p_c (G_c - sum_k p_k G_k)
-                g = torch.ops.aten._softmax_backward_data(g, p, 1, p.dtype)
+            if activation == "softmax" and c == 2:  # p_0 p_1 (G_0 - G_1) and its negative: one lookup per pixel
+                d = (table[:, 0] - table[:, 1]).expand(n, 2).gather(1, t[:, 0])
+                g = p.new_empty(n, 2, x)
+                torch.mul(p[:, 0], p[:, 1], out=g[:, 0]).mul_(d)
+                torch.neg(g[:, 0], out=g[:, 1])
+            else:
+                g = table.expand(n, c, c).gather(2, t.expand(n, c, x))
+                if activation == "softmax":  # p_c (G_c - sum_k p_k G_k)
+                    g = torch.ops.aten._softmax_backward_data(g, p, 1, p.dtype)
         else:  # many classes: the C-fold lookup costs more than a product, two passes and one scatter
             a, b = a.expand(n, c), b.expand(n, c)  # a row per image for the lookups and the batched product
             if activation == "softmax":  # v (p_c (a_c - sum_k p_k a_k - p_t b_t) + [t = c] p_t b_t)
