@@ -107,6 +107,10 @@ def _no_autocast(device_type: str) -> AbstractContextManager[Any]:
 # pixel); above it, one gather and one scatter per pixel and three passes cost less (measured on (8, C, 65536):
 # table / passes 0.55 at C = 2, 0.69 at 3, 0.88 at 6, 1.01 at 8, 1.18 at 21).
 _TABLE_CLASSES = 6
+# Elements of G made at once (whole images) before the softmax backward: one G the size of the prediction took the
+# peak memory of the 3D case (2, 4, 64, 128, 128) from 97 MiB (the product route) to 104 (MONAI's); one image at a
+# time, 88.5 MiB.
+_G_CHUNK = 1 << 21
 
 
 class _LabelCounts(torch.autograd.Function):
@@ -219,10 +223,19 @@ class _LabelCounts(torch.autograd.Function):
                 g = p.new_empty(n, 2, x)
                 torch.mul(p[:, 0], p[:, 1], out=g[:, 0]).mul_(d)
                 torch.neg(g[:, 0], out=g[:, 1])
+            elif activation == "softmax":  # p_c (G_c - sum_k p_k G_k), G for at most _G_CHUNK elements at a time
+                step = max(1, _G_CHUNK // (c * x))  # whole images
+                table = table.expand(n, c, c)
+                if step >= n:
+                    g = torch.ops.aten._softmax_backward_data(table.gather(2, t.expand(n, c, x)), p, 1, p.dtype)
+                else:
+                    g, buffer = torch.empty_like(p), p.new_empty(step, c, x)
+                    for i in range(0, n, step):
+                        j = min(n, i + step)
+                        gi = torch.gather(table[i:j], 2, t[i:j].expand(j - i, c, x), out=buffer[: j - i])
+                        torch.ops.aten._softmax_backward_data.out(gi, p[i:j], 1, p.dtype, grad_input=g[i:j])
             else:
                 g = table.expand(n, c, c).gather(2, t.expand(n, c, x))
-                if activation == "softmax":  # p_c (G_c - sum_k p_k G_k)
-                    g = torch.ops.aten._softmax_backward_data(g, p, 1, p.dtype)
         else:  # many classes: the C-fold lookup costs more than a product, two passes and one scatter
             a, b = a.expand(n, c), b.expand(n, c)  # a row per image for the lookups and the batched product
             if activation == "softmax":  # v (p_c (a_c - sum_k p_k a_k - p_t b_t) + [t = c] p_t b_t)

@@ -78,6 +78,29 @@ def test_label_map_counts_equal_one_hot_route_with_gradient(
         assert torch.autograd.gradcheck(ours, (x,))
 
 
+@pytest.mark.parametrize("c", [3, 5])
+@pytest.mark.parametrize("ignore_index", [None, 7])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_softmax_backward_in_chunks_of_images_equals_one_pass(
+    c: int, ignore_index: int | None, per_image: bool, monkeypatch: pytest.MonkeyPatch
+):
+    """The table route builds G for a few whole images at a time (counts._G_CHUNK elements) to bound the
+    backward's memory: chunks of 1 and 2 of 5 images give the gradient of one pass, bit for bit."""
+    g = torch.Generator().manual_seed(c)
+    x = torch.randn(5, c, 6, 7, generator=g)
+    t = torch.randint(0, c, (5, 6, 7), generator=g)
+    if ignore_index is not None:
+        t[torch.rand(t.shape, generator=g) < 0.3] = ignore_index
+    grads = []
+    for chunk in (1 << 30, c * 42, 2 * c * 42):  # everything at once; one image; two images (and a last one)
+        monkeypatch.setattr(counts, "_G_CHUNK", chunk)
+        xi = x.clone().requires_grad_(True)
+        L.dice_loss(xi, t, ignore_index=ignore_index, per_image=per_image).backward()
+        grads.append(xi.grad)
+    assert bool(grads[0].abs().sum() > 0)
+    assert torch.equal(grads[0], grads[1]) and torch.equal(grads[0], grads[2])
+
+
 def test_float32_sums_do_not_drift_on_large_images():
     """tp accumulates in float64: on 2^20 pixels it is the float64 sum rounded once, where a float32 running sum
     drifts by several units."""
