@@ -136,10 +136,10 @@ class _LabelCounts(torch.autograd.Function):
     Up to ``_TABLE_CLASSES`` classes ``G`` is read per pixel from the ``(C, C)`` table :math:`a_c + [c = k]\\,b_c`
     of its label ``k`` by one ``gather``, then PyTorch's softmax backward kernel: two passes over the prediction
     (two classes: :math:`\\partial L/\\partial x_0 = p_0 p_1 (G_0 - G_1) = -\\partial L/\\partial x_1`, one value
-    looked up per pixel).
-    With more, the C-fold lookup costs more than the expanded form
-    :math:`v\\,(p_c\\,(a_c - \\sum_k p_k a_k - p_t b_t) + [t = c]\\,p_t b_t)`: one batched product, two passes and one
-    scatter. Neither makes a one-hot tensor.
+    looked up per pixel); ``G`` is made for as many whole images as fit in ``_G_CHUNK`` elements (at least one) at
+    a time, which bounds the backward's peak memory. Above ``_TABLE_CLASSES`` the C-fold lookup costs more than
+    the expanded form :math:`v\\,(p_c\\,(a_c - \\sum_k p_k a_k - p_t b_t) + [t = c]\\,p_t b_t)`: one batched
+    product, two passes and one scatter. Neither makes a one-hot tensor.
 
     With a ``head`` (:class:`CountsHead`) the node returns the head's loss instead of the counts, and its backward
     starts from the head's written-out gradient: counting, formula and reduction in one node.
