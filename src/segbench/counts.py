@@ -217,15 +217,14 @@ class _LabelCounts(torch.autograd.Function):
         ``own`` (``p_t``) is given for more than ``_TABLE_CLASSES`` classes."""
         n, c, x = p.shape
         if own is None:  # up to _TABLE_CLASSES: G read from the table of its C values per label, softmax backward
-            table = torch.diag_embed(b) + a.unsqueeze(-1)  # table[n, c, k] = a_c + [c = k] b_c: G_c where t = k
+            table = (torch.diag_embed(b) + a.unsqueeze(-1)).expand(n, c, c)  # a_c + [c = k] b_c: G_c where t = k
             if activation == "softmax" and c == 2:  # p_0 p_1 (G_0 - G_1) and its negative: one lookup per pixel
-                d = (table[:, 0] - table[:, 1]).expand(n, 2).gather(1, t[:, 0])
+                d = (table[:, 0] - table[:, 1]).gather(1, t[:, 0])
                 g = p.new_empty(n, 2, x)
                 torch.mul(p[:, 0], p[:, 1], out=g[:, 0]).mul_(d)
                 torch.neg(g[:, 0], out=g[:, 1])
             elif activation == "softmax":  # p_c (G_c - sum_k p_k G_k), G for at most _G_CHUNK elements at a time
                 step = max(1, _G_CHUNK // (c * x))  # whole images
-                table = table.expand(n, c, c)
                 if step >= n:
                     g = torch.ops.aten._softmax_backward_data(table.gather(2, t.expand(n, c, x)), p, 1, p.dtype)
                 else:
@@ -235,7 +234,7 @@ class _LabelCounts(torch.autograd.Function):
                         gi = torch.gather(table[i:j], 2, t[i:j].expand(j - i, c, x), out=buffer[: j - i])
                         torch.ops.aten._softmax_backward_data.out(gi, p[i:j], 1, p.dtype, grad_input=g[i:j])
             else:
-                g = table.expand(n, c, c).gather(2, t.expand(n, c, x))
+                g = table.gather(2, t.expand(n, c, x))
         else:  # many classes: the C-fold lookup costs more than a product, two passes and one scatter
             a, b = a.expand(n, c), b.expand(n, c)  # a row per image for the lookups and the batched product
             if activation == "softmax":  # v (p_c (a_c - sum_k p_k a_k - p_t b_t) + [t = c] p_t b_t)
