@@ -180,30 +180,38 @@ def test_second_derivatives_raise_instead_of_dropping_terms() -> None:
     assert "create_graph" in FIRST_ORDER
 
 
-def test_one_count_as_numbers_equals_the_tensor_route(monkeypatch) -> None:
-    """A single count (one channel, pooled over the batch) goes through the formula as Python numbers; the value
-    and gradient equal those of the tensor route, 0/0 (nothing predicted, nothing present, smooth 0) included."""
-    from segbench.losses._region import RegionHead
+def test_one_pooled_binary_count_gives_the_textbook_values() -> None:
+    """One channel pooled over the batch (a single count): values and gradients derived by hand, an ignored pixel
+    counting nowhere, and 0/0 (nothing predicted, nothing present, smooth 0) a loss of 0 with gradient 0.
 
-    g = torch.Generator().manual_seed(4)
-    x = torch.randn(3, 1, 6, 7, generator=g, dtype=torch.float64)
-    t = torch.randint(0, 2, (3, 6, 7), generator=g)
-    empty = torch.zeros(3, 1, 6, 7, dtype=torch.float64)  # probabilities 0 on an empty target: 0/0
-    cases = [(x, t, True), (empty, torch.zeros_like(t), False), (x, t.masked_fill(t == 0, IGNORE), True)]
+    p = (0.8, 0.4, ignored 0.1 | 0.6, 0.0, ignored 0.9), y = (1, 0 | 1, 0):
+    tp = 1.4, |p| = 1.8, |y| = 2, fp = 0.4, fn = 0.6."""
+    import pytest
+
+    p = torch.tensor([[[[0.8, 0.4, 0.1]]], [[[0.6, 0.0, 0.9]]]], dtype=torch.float64)
+    y = torch.tensor([[[1, 0, IGNORE]], [[1, 0, IGNORE]]])
+    opts = {"from_logits": False, "ignore_index": IGNORE, "smooth": 0.0, "per_image": False}
+    labels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64).view(2, 1, 1, 3)
+    hidden = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=torch.float64).view(2, 1, 1, 3)
+    den = 3.8  # |p| + |y|; Dice = 2 tp / den, dD/dp = (2 y den - 2 tp) / den^2
+    union = 2.4  # |p| + |y| - tp; Jaccard = tp / union, dJ/dp = (y union - tp (1 - y)) / union^2
+    for fn, value, grad_one, grad_zero in (
+        (L.dice_loss, 1 - 2.8 / den, -(2 * den - 2.8) / den**2, 2.8 / den**2),
+        (L.jaccard_loss, 1 - 1.4 / union, -1 / union, 1.4 / union**2),
+    ):
+        for reduction in ("mean", "sum", "none"):
+            pi = p.clone().requires_grad_(True)
+            loss = fn(pi, y, reduction=reduction, **opts)
+            assert loss.shape == ((1,) if reduction == "none" else ())
+            assert float(loss.detach().sum()) == pytest.approx(value, abs=1e-12)
+            (g,) = torch.autograd.grad(loss.sum(), pi)
+            expected = (labels * grad_one + (1 - labels) * grad_zero) * (1 - hidden)
+            assert torch.allclose(g, expected, atol=1e-12), (g, expected)
+    tversky = L.tversky_loss(p, y, alpha=0.3, beta=0.7, **opts)
+    assert float(tversky) == pytest.approx(1 - 1.4 / (1.4 + 0.3 * 0.4 + 0.7 * 0.6), abs=1e-12)
+    assert float(L.dice_loss(p, y, **{**opts, "smooth": 1.0})) == pytest.approx(1 - 3.8 / 4.8, abs=1e-12)
+    empty = torch.zeros(2, 1, 1, 3, dtype=torch.float64, requires_grad=True)
     for fn in (L.dice_loss, L.jaccard_loss, L.tversky_loss):
-        for z, tgt, logits in cases:
-            for smooth in (0.0, 1.0):
-                for reduction in ("mean", "none"):
-                    options = {"from_logits": logits, "smooth": smooth, "reduction": reduction, "ignore_index": IGNORE}
-                    runs = []
-                    for numbers in (True, False):
-                        with monkeypatch.context() as m:
-                            if not numbers:
-                                m.setattr(RegionHead, "numbers", property(lambda self: False))
-                            zi = z.clone().requires_grad_(True)
-                            value = fn(zi, tgt, **options)
-                            (grad,) = torch.autograd.grad(value.sum(), zi)
-                            runs.append((value, grad))
-                    (v1, g1), (v2, g2) = runs
-                    assert v1.shape == v2.shape and v1.dtype == v2.dtype
-                    assert torch.allclose(v1, v2, atol=1e-12) and torch.allclose(g1, g2, atol=1e-12)
+        loss = fn(empty, torch.zeros(2, 1, 3, dtype=torch.long), **opts)
+        (g,) = torch.autograd.grad(loss, empty)
+        assert float(loss.detach()) == 0.0 and bool((g == 0).all())

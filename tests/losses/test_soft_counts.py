@@ -5,29 +5,39 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segbench import counts
 from segbench._checks import check_loss_inputs
-from segbench.counts import soft_counts
+from segbench.counts import _kernels, soft_counts, soft_counts_reference
 from segbench.losses import functional as L
 
 
-def _one_hot_counts(x: torch.Tensor, t: torch.Tensor, from_logits: bool, ignore_index: int | None):
-    """tp, fp, fn by the textbook route: dense one-hot target, probabilities masked by the valid pixels."""
-    c = x.shape[1]
-    if from_logits:
-        p = x.softmax(1) if c > 1 else x.sigmoid()
-    else:
-        p = x
-    valid = torch.ones_like(t, dtype=x.dtype) if ignore_index is None else (t != ignore_index).to(x.dtype)
-    labels = torch.where(t == ignore_index, torch.zeros_like(t), t) if ignore_index is not None else t
-    y = labels.unsqueeze(1).to(x.dtype) if c == 1 else torch.nn.functional.one_hot(labels, c).movedim(-1, 1).to(x.dtype)
-    v = valid.unsqueeze(1)
-    dims = tuple(range(2, x.ndim))
-    tp = (p * y * v).sum(dims)
-    return tp, (p * v).sum(dims) - tp, (y * v).sum(dims) - tp
+def _reference(x: torch.Tensor, t: torch.Tensor, from_logits: bool, ignore_index: int | None, per_image: bool):
+    """tp, fp, fn side by side, ``(N or 1, 3 C)``, by the plain route (soft_counts_reference: a dense one-hot
+    target, probabilities masked by the valid pixels, autograd for the gradient)."""
+    li = check_loss_inputs(x, t, from_logits=from_logits, ignore_index=ignore_index)
+    k = soft_counts_reference(li, per_image=per_image)
+    return torch.cat([k.tp, k.fp, k.fn], 1)
 
 
-# The multiclass backward has two routes, by the number of classes (counts._TABLE_CLASSES): each runs on 2, 4, 9.
+def test_reference_counts_equal_hand_sums() -> None:
+    """The plain route itself, by hand: 2 images, 2 classes, 3 pixels, one pixel ignored; then pooled; then a soft
+    target, where tp = (|p| + |y| - |p - y|) / 2."""
+    p = torch.tensor([[[0.7, 0.4, 0.1], [0.3, 0.6, 0.9]], [[0.5, 0.2, 0.8], [0.5, 0.8, 0.2]]], dtype=torch.float64)
+    t = torch.tensor([[0, 1, 1], [0, 9, 1]])
+    k = soft_counts_reference(check_loss_inputs(p, t, from_logits=False, ignore_index=9))
+    # image 0: class 0 holds pixel 0 (p 0.7); class 1 pixels 1, 2 (0.6 + 0.9); |p| = 1.2, 1.8; |y| = 1, 2
+    # image 1 (pixel 1 ignored): class 0 pixel 0 (0.5), class 1 pixel 2 (0.2); |p| = 1.3, 0.7; |y| = 1, 1
+    assert torch.allclose(k.tp, torch.tensor([[0.7, 1.5], [0.5, 0.2]], dtype=torch.float64))
+    assert torch.allclose(k.fp, torch.tensor([[0.5, 0.3], [0.8, 0.5]], dtype=torch.float64))
+    assert torch.allclose(k.fn, torch.tensor([[0.3, 0.5], [0.5, 0.8]], dtype=torch.float64))
+    pooled = soft_counts_reference(check_loss_inputs(p, t, from_logits=False, ignore_index=9), per_image=False)
+    assert torch.allclose(pooled.tp, torch.tensor([[1.2, 1.7]], dtype=torch.float64))
+    y = torch.tensor([[[0.5, 1.0, 0.0]]], dtype=torch.float64)  # binary soft target: min(p, y) summed = tp
+    q = torch.tensor([[[0.7, 0.4, 0.1]]], dtype=torch.float64)
+    soft = soft_counts_reference(check_loss_inputs(q, y, from_logits=False))
+    assert torch.allclose(torch.cat(soft[:3], 1), torch.tensor([[0.9, 0.3, 0.6]], dtype=torch.float64))
+
+
+# The multiclass backward has two routes, by the number of classes (_kernels._TABLE_CLASSES): each runs on 2, 4, 9.
 CASES = [
     (c, logits, ign, table)
     for c, tables in ((1, (None,)), (2, (True, False)), (4, (True, False)), (9, (True, False)))
@@ -44,7 +54,7 @@ def test_label_map_counts_equal_one_hot_route_with_gradient(
     monkeypatch: pytest.MonkeyPatch,
 ):
     if table is not None:
-        monkeypatch.setattr(counts, "_TABLE_CLASSES", c if table else c - 1)
+        monkeypatch.setattr(_kernels, "_TABLE_CLASSES", c if table else c - 1)
     g = torch.Generator().manual_seed(c * 10 + (ignore_index or 0) + from_logits)
     shape = (3, c, 5, 6)
     x = torch.randn(shape, generator=g, dtype=torch.float64)
@@ -64,8 +74,7 @@ def test_label_map_counts_equal_one_hot_route_with_gradient(
         return (torch.cat([k.tp, k.fp, k.fn], 1) * w).sum()
 
     def ref(inp: torch.Tensor) -> torch.Tensor:
-        counts = torch.cat(_one_hot_counts(inp, t, from_logits, ignore_index), 1)
-        return ((counts if per_image else counts.sum(0, keepdim=True)) * w).sum()
+        return (_reference(inp, t, from_logits, ignore_index, per_image) * w).sum()
 
     assert torch.allclose(ours(x), ref(x), atol=1e-12)
     (g_ours,) = torch.autograd.grad(ours(x), x)
@@ -84,7 +93,7 @@ def test_label_map_counts_equal_one_hot_route_with_gradient(
 def test_softmax_backward_in_chunks_of_images_equals_one_pass(
     c: int, ignore_index: int | None, per_image: bool, monkeypatch: pytest.MonkeyPatch
 ):
-    """The table route builds G for a few whole images at a time (counts._G_CHUNK elements) to bound the
+    """The table route builds G for a few whole images at a time (_kernels._G_CHUNK elements) to bound the
     backward's memory: chunks of 1 and 2 of 5 images give the gradient of one pass, bit for bit."""
     g = torch.Generator().manual_seed(c)
     x = torch.randn(5, c, 6, 7, generator=g)
@@ -93,7 +102,7 @@ def test_softmax_backward_in_chunks_of_images_equals_one_pass(
         t[torch.rand(t.shape, generator=g) < 0.3] = ignore_index
     grads = []
     for chunk in (1 << 30, c * 42, 2 * c * 42):  # everything at once; one image; two images (and a last one)
-        monkeypatch.setattr(counts, "_G_CHUNK", chunk)
+        monkeypatch.setattr(_kernels, "_G_CHUNK", chunk)
         xi = x.clone().requires_grad_(True)
         L.dice_loss(xi, t, ignore_index=ignore_index, per_image=per_image).backward()
         grads.append(xi.grad)
@@ -170,7 +179,7 @@ def test_non_finite_logits_raise_where_probabilities_are_undefined():
 
 @pytest.mark.parametrize("with_valid", [False, True])
 def test_label_bins_equal_hand_sums(with_valid: bool):
-    from segbench.counts import _label_bins
+    from segbench.counts._kernels import _label_bins
 
     g = torch.Generator().manual_seed(5)
     own = torch.rand(3, 50, generator=g)
@@ -273,7 +282,7 @@ def test_binary_labels_left_to_the_sums_raise_the_checks_error(
 def test_binary_runs_divide_the_image_or_pad_it(hw: tuple[int, int], runs: tuple[int, int]):
     """The binary sums run over pieces of at most 2048 pixels: the largest divisor of the image in [512, 2048],
     else pieces of 1024 over a padded tail (101 x 103 has no divisor there)."""
-    from segbench.counts import _runs
+    from segbench.counts._kernels import _runs
 
     assert _runs(hw[0] * hw[1]) == runs
 
@@ -304,8 +313,7 @@ def test_binary_runs_equal_one_hot_route_with_gradient(
         return (torch.cat([k.tp, k.fp, k.fn], 1) * w).sum()
 
     def ref(inp: torch.Tensor) -> torch.Tensor:
-        counts = torch.cat(_one_hot_counts(inp.double(), t, from_logits, ignore_index), 1)
-        return ((counts if per_image else counts.sum(0, keepdim=True)) * w.double()).sum()
+        return (_reference(inp.double(), t, from_logits, ignore_index, per_image) * w.double()).sum()
 
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest" if exact else "medium")

@@ -10,7 +10,7 @@ nodes autograd would record for the formula cost more than the counting itself o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Generic, Literal, NamedTuple, Protocol, TypeVar, get_args
 
 import torch
 from torch import Tensor
@@ -19,26 +19,34 @@ from segbench.counts import Counts
 from segbench.losses._common import ratio_or_one
 from segbench.reduction import Reduction, reduce_loss, reduce_loss_backward
 
-__all__ = ["GDL_WEIGHT_TYPES", "GeneralizedDiceFormula", "RatioFormula", "RegionHead", "gdl_weights"]
+__all__ = [
+    "GDL_WEIGHT_TYPES",
+    "GdlSaved",
+    "GdlWeightType",
+    "GeneralizedDiceFormula",
+    "RatioFormula",
+    "RatioSaved",
+    "RegionFormula",
+    "RegionHead",
+    "gdl_weights",
+]
 
 _FOCAL_FLOOR = 1e-6  # (1 - T)^gamma has an infinite slope at T = 1 for gamma < 1; linear below this
 
 Outer = Literal["linear", "focal", "log_cosh"]
 
 
-def _ratio(num: Any, extra: Any, smooth: float) -> tuple[Any, Any, Any]:
+def _ratio(num: Tensor, extra: Tensor, smooth: float) -> tuple[Tensor, Tensor, Tensor | None]:
     """``T = num / (num + extra)`` for ``num, extra >= 0`` (``smooth`` already in ``num``), 1 where that is 0/0 (only
     possible without smoothing); returns ``T``, the denominator (1 where 0/0) and the mask of defined ratios (None
-    when all are). Tensors, or Python numbers (the mask a bool)."""
+    when all are)."""
     den = num + extra
     if smooth > 0:
         return num / den, den, None
-    if isinstance(den, float):
-        return (num / den, den, True) if den > 0 else (1.0, 1.0, False)
     return ratio_or_one(num, den)
 
 
-def _ratio_slopes(g: Any, num: Any, extra: Any, den: Any, ok: Any) -> tuple[Any, Any]:
+def _ratio_slopes(g: Tensor, num: Tensor, extra: Tensor, den: Tensor, ok: Tensor | None) -> tuple[Tensor, Tensor]:
     """For ``L`` with ``dL/dT = g`` at ``T = num / (num + extra)``: ``(dL/dnum, dL/dextra) = g (extra, -num) / den^2``,
     0 where the ratio is 0/0. ``extra`` is used as given, not recomputed as ``den - num`` (that difference cancels
     when ``extra`` is small)."""
@@ -46,6 +54,16 @@ def _ratio_slopes(g: Any, num: Any, extra: Any, den: Any, ok: Any) -> tuple[Any,
     if ok is not None:
         r = r * ok  # den is 1 where the ratio is 0/0: r is finite there
     return r * extra, -r * num
+
+
+class RatioSaved(NamedTuple):
+    """What :meth:`RatioFormula.grad` needs from its forward: the ratio's parts, and ``f'(1 - T)`` (None for 1)."""
+
+    num: Tensor
+    extra: Tensor
+    den: Tensor
+    ok: Tensor | None
+    slope: Tensor | None
 
 
 @dataclass(frozen=True)
@@ -72,12 +90,7 @@ class RatioFormula:
     outer: Outer = "linear"
     gamma: float = 1.0
 
-    @property
-    def numbers(self) -> bool:
-        """Whether :meth:`value` and :meth:`grad` also take counts and gradient as Python numbers."""
-        return self.outer == "linear"
-
-    def value(self, c: Counts) -> tuple[Tensor, Any]:
+    def value(self, c: Counts) -> tuple[Tensor, RatioSaved]:
         """The loss per (image, class), and what :meth:`grad` needs."""
         num = c.tp if self.k == 1 else self.k * c.tp  # no multiplications by 1
         if self.smooth > 0:
@@ -86,9 +99,9 @@ class RatioFormula:
         extra = fp + (c.fn if self.beta == 1 else self.beta * c.fn)
         t, den, ok = _ratio(num, extra, self.smooth)
         loss, slope = self._outer(1 - t)
-        return loss, (num, extra, den, ok, slope)
+        return loss, RatioSaved(num, extra, den, ok, slope)
 
-    def grad(self, saved: Any, g: Tensor | float) -> Counts:
+    def grad(self, saved: RatioSaved, g: Tensor) -> Counts:
         """``dL/d(tp, fp, fn)`` from ``g = dL/d(loss)`` per (image, class)."""
         num, extra, den, ok, slope = saved
         d_num, d_extra = _ratio_slopes(-g if slope is None else -g * slope, num, extra, den, ok)  # dT = -d(1 - T)
@@ -116,10 +129,11 @@ class RatioFormula:
         )
 
 
-GDL_WEIGHT_TYPES = ("square", "simple", "uniform")
+GdlWeightType = Literal["square", "simple", "uniform"]
+GDL_WEIGHT_TYPES: tuple[GdlWeightType, ...] = get_args(GdlWeightType)
 
 
-def gdl_weights(volume: Tensor, weight_type: str) -> Tensor:
+def gdl_weights(volume: Tensor, weight_type: GdlWeightType) -> Tensor:
     """Raw generalized-Dice weights per (image, class) from target volumes; absent classes take the row's largest
     weight, and a row with no class present weighs all classes equally."""
     present = volume > 0
@@ -134,6 +148,17 @@ def gdl_weights(volume: Tensor, weight_type: str) -> Tensor:
     return torch.where(top > 0, raw, 1.0)
 
 
+class GdlSaved(NamedTuple):
+    """What :meth:`GeneralizedDiceFormula.grad` needs from its forward."""
+
+    shape: torch.Size
+    w: Tensor
+    num: Tensor
+    extra: Tensor
+    den: Tensor
+    ok: Tensor | None
+
+
 @dataclass(frozen=True)
 class GeneralizedDiceFormula:
     """Generalized Dice per image, ``(N, 1)``, over the scored ``classes`` (None: all):
@@ -144,12 +169,13 @@ class GeneralizedDiceFormula:
     times ``class_weights``, normalised to sum to 1 per image; 0/0 is a loss of 0.
     """
 
-    weight_type: str
+    weight_type: GdlWeightType
     smooth: float
     classes: Tensor | None = None
     class_weights: Tensor | None = None
 
-    def value(self, c: Counts) -> tuple[Tensor, Any]:
+    def value(self, c: Counts) -> tuple[Tensor, GdlSaved]:
+        """The loss per image ``(N, 1)``, and what :meth:`grad` needs."""
         tp, fp, fn = c.tp, c.fp, c.fn
         if self.classes is not None:
             tp, fp, fn = tp[:, self.classes], fp[:, self.classes], fn[:, self.classes]
@@ -163,9 +189,10 @@ class GeneralizedDiceFormula:
             num = num + self.smooth
         extra = (w * (fp + fn)).sum(1, keepdim=True)
         t, den, ok = _ratio(num, extra, self.smooth)
-        return 1 - t, (c.tp.shape, w, num, extra, den, ok)
+        return 1 - t, GdlSaved(c.tp.shape, w, num, extra, den, ok)
 
-    def grad(self, saved: Any, g: Tensor) -> Counts:
+    def grad(self, saved: GdlSaved, g: Tensor) -> Counts:
+        """``dL/d(tp, fp, fn)`` from ``g = dL/d(loss)`` per image."""
         shape, w, num, extra, den, ok = saved
         d_num, d_extra = _ratio_slopes(-g, num, extra, den, ok)
         d_tp, d_fp = 2 * w * d_num, w * d_extra
@@ -177,33 +204,44 @@ class GeneralizedDiceFormula:
         return Counts(full_tp, full_fp, full_fp)
 
 
+Saved = TypeVar("Saved")
+
+
+class RegionFormula(Protocol[Saved]):
+    """A loss per (image, class) (or per image) from soft counts, with its gradient: :class:`RatioFormula`,
+    :class:`GeneralizedDiceFormula`."""
+
+    def value(self, c: Counts) -> tuple[Tensor, Saved]:
+        """The loss from the counts, and what :meth:`grad` needs."""
+        ...
+
+    def grad(self, saved: Saved, g: Tensor) -> Counts:
+        """``dL/d(tp, fp, fn)`` from ``g = dL/d(loss)``."""
+        ...
+
+
 @dataclass(frozen=True)
-class RegionHead:
+class RegionHead(Generic[Saved]):
     """A region loss from soft counts: ``formula`` per (image, class), then :func:`reduce_loss` over the classes
     (``class_weights``, ``classes``) and images; called on counts it returns the loss and what :meth:`grad` needs,
-    :meth:`grad` maps the loss's gradient to the counts' (see :func:`segbench.counts.soft_count_loss`)."""
+    :meth:`grad` maps the loss's gradient to the counts' (a :class:`segbench.counts.CountsHead` for
+    :func:`segbench.counts.soft_count_loss`)."""
 
-    formula: RatioFormula | GeneralizedDiceFormula
+    formula: RegionFormula[Saved]
     class_weights: Tensor | None
     classes: Tensor | None
     reduction: Reduction
 
-    @property
-    def numbers(self) -> bool:
-        """Whether one count may come as Python numbers (:class:`segbench.counts.CountsHead`)."""
-        return isinstance(self.formula, RatioFormula) and self.formula.numbers
-
-    def __call__(self, c: Counts) -> tuple[Any, Any]:
+    def __call__(self, c: Counts) -> tuple[Tensor, tuple[Tensor, Saved]]:
+        """The reduced loss from counts ``(N, C)`` (or ``(1, C)`` pooled), and what :meth:`grad` needs: the loss per
+        (image, class) and the formula's own."""
         per_class, saved = self.formula.value(c)
-        if isinstance(per_class, float):  # one count: every reduction and class weighting leaves it as it is
-            return [per_class] if self.reduction == "none" else per_class, (per_class, saved)
         loss = reduce_loss(per_class, class_weights=self.class_weights, classes=self.classes, reduction=self.reduction)
         return loss, (per_class, saved)
 
-    def grad(self, saved: Any, g: Any) -> Counts:
+    def grad(self, saved: tuple[Tensor, Saved], g: Tensor) -> Counts:
+        """``dL/d(tp, fp, fn)`` from the gradient ``g`` of the reduced loss."""
         per_class, formula_saved = saved
-        if isinstance(g, float):  # one count (``numbers``: a RatioFormula)
-            return cast(RatioFormula, self.formula).grad(formula_saved, g)
         g_class = reduce_loss_backward(
             g, per_class, class_weights=self.class_weights, classes=self.classes, reduction=self.reduction
         )

@@ -31,7 +31,13 @@ from torch import Tensor
 from segbench._checks import LossInputs, check_class_weights
 from segbench.counts import soft_count_loss
 from segbench.losses._common import Weights, check_number, class_selection, prepare, reduce_pixels, safe_ratio
-from segbench.losses._region import GDL_WEIGHT_TYPES, GeneralizedDiceFormula, RatioFormula, RegionHead
+from segbench.losses._region import (
+    GDL_WEIGHT_TYPES,
+    GdlWeightType,
+    GeneralizedDiceFormula,
+    RatioFormula,
+    RegionHead,
+)
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
 from segbench.reduction import check_reduction
@@ -256,7 +262,7 @@ def generalized_dice_loss(
     per_image: bool = False,
     include_background: bool = True,
     class_weights: Weights = None,
-    weight_type: str = "square",
+    weight_type: GdlWeightType = "square",
     smooth: float = 1.0,
     reduction: str = "mean",
 ) -> Tensor:
@@ -286,10 +292,9 @@ def generalized_dice_loss(
     r = check_reduction(reduction)
     sel = class_selection(li, include_background)
     if (li.num_classes if sel is None else int(sel.numel())) == 1:  # its weight normalises to 1: the Dice loss
-        head = RegionHead(RatioFormula(k=2.0, smooth=s), None, sel, r)
-    else:
-        cw = check_class_weights(class_weights, li.num_classes)
-        head = RegionHead(GeneralizedDiceFormula(weight_type, s, sel, cw), None, None, r)
+        return soft_count_loss(li, RegionHead(RatioFormula(k=2.0, smooth=s), None, sel, r), per_image=per_image)
+    cw = check_class_weights(class_weights, li.num_classes)
+    head = RegionHead(GeneralizedDiceFormula(weight_type, s, sel, cw), None, None, r)
     return soft_count_loss(li, head, per_image=per_image)
 
 

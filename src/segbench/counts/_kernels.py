@@ -1,20 +1,10 @@
-"""Counting true/false positives and negatives, and the score formulas built on them, written once.
+"""The autograd kernels behind :func:`segbench.counts.soft_counts` and :func:`segbench.counts.soft_count_loss`
+(private: their routes and tuning constants may change; :func:`segbench.counts.soft_counts_reference` is the plain
+version they must equal, value and gradient).
 
-Losses count *soft* ``tp, fp, fn`` per (image, class) with :func:`soft_counts` (or, with their formula and its
-gradient, in one autograd node: :func:`soft_count_loss`, the formulas in :mod:`segbench.losses._region`); metrics
-count *hard* confusion matrices per image with :func:`confusion_counts` and read ``tp, fp, fn, tn`` off them with
-:func:`stat_scores`. Every metric score (Dice, Jaccard, Tversky, precision, ...) is one formula over those counts.
-
-Soft counts follow Wang et al. (MICCAI 2023, NeurIPS 2023), so that a prediction equal to a soft target is
-perfect:
-
-.. math::
-    tp = \\tfrac12\\,(\\lVert p\\rVert_1 + \\lVert y\\rVert_1 - \\lVert p - y\\rVert_1),\\quad
-    fp = \\lVert p\\rVert_1 - tp,\\quad fn = \\lVert y\\rVert_1 - tp
-
-For hard labels ``y`` in {0, 1} this is the familiar :math:`tp = \\sum p\\,y`.
-
-A ratio whose numerator and denominator are both 0 is NaN (undefined): callers decide what to do with it.
+:class:`_LabelCounts` counts a label-map target without a one-hot tensor and writes the gradient out, fused with
+the activation (and, given a :class:`~segbench.counts.soft.CountsHead`, with the loss formula and reduction: one
+autograd node); :class:`_HeadNode` runs a head on counts that carry their own graph (dense targets).
 """
 
 from __future__ import annotations
@@ -23,78 +13,39 @@ import functools
 import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from torch import Tensor
 
-from segbench._checks import NONFINITE_INPUT, LabelMaps, LossInputs, labels_looked_up
+from segbench._checks import NONFINITE_INPUT, LossInputs, labels_looked_up
+from segbench.counts.formulas import Counts
 
-__all__ = [
-    "Counts",
-    "accuracy_formula",
-    "confusion_counts",
-    "dice_formula",
-    "fbeta_formula",
-    "jaccard_formula",
-    "precision_formula",
-    "recall_formula",
-    "soft_count_loss",
-    "soft_counts",
-    "specificity_formula",
-    "stat_scores",
-    "tversky_formula",
-]
+if TYPE_CHECKING:
+    from segbench.counts.soft import CountsHead
 
+__all__ = ["FIRST_ORDER", "differences", "head_loss", "label_count_loss", "label_counts"]
 
-class Counts(NamedTuple):
-    """``tp, fp, fn, tn``, each ``(N, C)`` (or reduced); ``tn`` is None for soft counts."""
-
-    tp: Tensor
-    fp: Tensor
-    fn: Tensor
-    tn: Tensor | None = None
-
-
-class CountsHead(Protocol):
-    """A loss computed from soft counts, with its gradient written out (see :func:`soft_count_loss`).
-
-    Where ``numbers`` is True it also takes a single count (one image, or the batch pooled, and one class) as Python
-    numbers, returns its loss as a number (a list of one for ``reduction="none"``) and its gradient as numbers from
-    a number: on the CPU a dozen operations on one-element tensors, each costing microseconds, become float
-    arithmetic (on an accelerator reading the count would stall the device, so it stays a tensor there).
-    """
-
-    @property
-    def numbers(self) -> bool: ...
-
-    def __call__(self, c: Counts) -> tuple[Any, Any]:
-        """The loss from counts ``(N, C)``, and what :meth:`grad` needs."""
-        ...
-
-    def grad(self, saved: Any, g: Any) -> Counts:
-        """``dL/d(tp, fp, fn)`` from the gradient ``g`` of the loss."""
-        ...
-
+_Backward = TypeVar("_Backward", bound=Callable[..., tuple[Tensor | None, ...]])
 
 FIRST_ORDER = "segbench's region losses are first-order: their backward cannot be differentiated (create_graph=True)"
 
 
-def _first_order(backward: Callable[..., Any]) -> Callable[..., Any]:
+def _first_order(backward: _Backward) -> _Backward:
     """For a Function's backward, in place of ``once_differentiable``: under ``create_graph=True`` (the only time a
     backward runs with grad enabled) raise at once, where ``once_differentiable`` would let the gradient flow on
     without the written-out terms' own derivatives, a silently wrong second derivative."""
 
     @functools.wraps(backward)
-    def wrapper(ctx: Any, *grads: Any) -> Any:
+    def wrapper(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
         if torch.is_grad_enabled():
             raise RuntimeError(FIRST_ORDER)
         return backward(ctx, *grads)
 
-    return wrapper
+    return cast(_Backward, wrapper)
 
 
-def _no_autocast(device_type: str) -> AbstractContextManager[Any]:
+def _no_autocast(device_type: str) -> AbstractContextManager[object]:
     """A context that turns autocast off where it is on (entering ``torch.autocast`` costs ~20 us per call)."""
     try:
         on = torch.is_autocast_enabled(device_type)  # type: ignore[call-arg,unused-ignore]  # torch >= 2.4
@@ -141,30 +92,26 @@ class _LabelCounts(torch.autograd.Function):
     the expanded form :math:`v\\,(p_c\\,(a_c - \\sum_k p_k a_k - p_t b_t) + [t = c]\\,p_t b_t)`: one batched
     product, two passes and one scatter. Neither makes a one-hot tensor.
 
-    With a ``head`` (:class:`CountsHead`) the node returns the head's loss instead of the counts, and its backward
-    starts from the head's written-out gradient: counting, formula and reduction in one node.
+    With a ``head`` (:class:`~segbench.counts.soft.CountsHead`) the node returns the head's loss instead of the
+    counts, and its backward starts from the head's written-out gradient: counting, formula and reduction in one
+    node.
     """
 
     @staticmethod
     def forward(
         ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str, per_image: bool,
-        head: CountsHead | None,
+        head: CountsHead[Any] | None,
     ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
             p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
-        one = x.shape[1] == 1 and (not per_image or x.shape[0] == 1)  # one count, read on the CPU (no device sync)
-        ctx.numbers = head is not None and head.numbers and one and x.device.type == "cpu"
-        tp, fp, fn = _differences(p_sum, tp, y_sum, per_image, ctx.numbers)
+        tp, fp, fn = differences(p_sum, tp, y_sum, per_image)
         ctx.kept = (fp >= 0, fn >= 0)  # where max(., 0) passes the gradient (as clamp_min's backward)
-        if ctx.numbers:
-            counts = Counts(tp, max(fp, 0.0), max(fn, 0.0))
-        else:
-            counts = Counts(tp, fp.clamp_min_(0), fn.clamp_min_(0))
+        counts = Counts(tp, fp.clamp_min_(0), fn.clamp_min_(0))
         ctx.head = head
         if head is None:
             return counts.tp, counts.fp, counts.fn
         loss, ctx.head_saved = head(counts)
-        return x.new_tensor(loss) if ctx.numbers else loss
+        return loss
 
     @staticmethod
     def _forward(
@@ -188,15 +135,17 @@ class _LabelCounts(torch.autograd.Function):
     @staticmethod
     @_first_order
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor, None, None, None, None, None]:
+        grad_tp: Tensor | None
+        grad_fp: Tensor | None
+        grad_fn: Tensor | None
         if ctx.head is not None:  # the head's gradient (given, since the loss is the only output)
-            g: Any = grads[0]
-            grad_tp, grad_fp, grad_fn = ctx.head.grad(ctx.head_saved, g.item() if ctx.numbers else g)[:3]
+            g = cast(Tensor, grads[0])  # materialized by autograd: the loss is the node's only output
+            grad_tp, grad_fp, grad_fn = ctx.head.grad(ctx.head_saved, g)[:3]
         else:
             grad_tp, grad_fp, grad_fn = grads
         p, t, own, valid = ctx.saved_tensors
         kept_fp, kept_fn = ctx.kept
         # fp = |p| - tp and fn = |y| - tp where kept: dL/d|p| = dL/dfp, dL/dtp (in all) = dL/dtp - dL/dfp - dL/dfn
-        # (tensors, or numbers and bools)
         a = torch.zeros(kept_fp.shape, dtype=p.dtype, device=p.device) if grad_fp is None else grad_fp * kept_fp
         b = -a if grad_tp is None else grad_tp - a
         if grad_fn is not None:
@@ -326,21 +275,16 @@ def _binary_sums(
     return p, y, valid, (sums[:, :1], dots[:, :1], sums[:, 1:])
 
 
-def _binary_grad(
-    activation: str, p: Tensor, y: Tensor, valid: Tensor | None, a: Tensor | float, b: Tensor | float
-) -> Tensor:
+def _binary_grad(activation: str, p: Tensor, y: Tensor, valid: Tensor | None, a: Tensor, b: Tensor) -> Tensor:
     """dL/dx ``(N, 1, K M)`` for one channel from :func:`_binary_sums`' runs and ``a = dL/d|p|``, ``b = dL/dtp``
-    ``(N, 1)`` (``(1, 1)`` or numbers pooled): :math:`(a + b\\,y)\\,p\\,(1 - p)` through the sigmoid, on the valid
-    pixels."""
+    ``(N, 1)`` (``(1, 1)`` pooled): :math:`(a + b\\,y)\\,p\\,(1 - p)` through the sigmoid, on the valid pixels."""
     n, k, m = p.shape
     g = p.new_empty(n, 1, k * m)
     runs = g.view(n, k, m)
-    if isinstance(b, Tensor) and b.numel() == 1 and p.device.type == "cpu":  # pooled: read (no device to sync)
-        a, b = float(a), float(b)
-    if isinstance(a, Tensor) and isinstance(b, Tensor):  # 2-3x faster than addcmul's three-way broadcast
+    if b.numel() == 1 and p.device.type == "cpu":  # pooled on the CPU: read the two numbers (no device to sync)
+        torch.add(float(a), y, alpha=float(b), out=runs)  # one pass
+    else:  # 2-3x faster than addcmul's three-way broadcast
         torch.mul(y, b.unsqueeze(-1), out=runs).add_(a.unsqueeze(-1))
-    else:  # numbers: one pass
-        torch.add(a, y, alpha=float(b), out=runs)
     if activation == "sigmoid":
         torch.ops.aten.sigmoid_backward.grad_input(runs, p, grad_input=runs)  # in place: g p (1 - p)
     if valid is not None:
@@ -364,15 +308,9 @@ def _label_bins(own: Tensor, t: Tensor, valid: Tensor | None, c: int) -> tuple[T
     return zeros.scatter_add(1, t, src), zeros.scatter_add(1, t, weight)
 
 
-def _differences(p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool, numbers: bool = False) -> Any:
+def differences(p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool) -> tuple[Tensor, Tensor, Tensor]:
     """``(tp, |p| - tp, |y| - tp)`` from the sums per (image, class), summed over the batch first unless
-    ``per_image``, before clamping at 0; ``numbers``: one class, summed over the batch, as Python floats. Raises
-    ValueError when ``|p|`` is not finite."""
-    if numbers:
-        p_one, tp_one, y_one = torch.cat((p_sum, tp, y_sum), 1).sum(0).tolist()
-        if not math.isfinite(p_one):
-            raise ValueError(NONFINITE_INPUT)
-        return tp_one, p_one - tp_one, y_one - tp_one
+    ``per_image``, before clamping at 0. Raises ValueError when ``|p|`` is not finite."""
     if not math.isfinite(float(p_sum.detach().sum())):  # NaN anywhere (or +inf under a softmax) reaches every sum
         raise ValueError(NONFINITE_INPUT)
     if not per_image:  # pooled over the batch: (1, C)
@@ -380,65 +318,37 @@ def _differences(p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool, numb
     return tp, p_sum - tp, y_sum - tp
 
 
-def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
-    """Soft ``tp, fp, fn`` per (image, class), shape ``(N, C)``, over the valid pixels; ``per_image=False`` sums
-    them over the batch first, ``(1, C)``.
-
-    Label-map targets are never expanded to one-hot: ``tp`` gathers each pixel's probability of its own label
-    and adds it into that label's bin, so memory stays at the size of the prediction.
-
-    Raises ValueError when the probabilities hold NaN, which is how NaN logits, or +inf logits under a softmax,
-    show; so callers may skip the separate pass over the input that looks for them. Infinite logits whose
-    probabilities are defined (a sigmoid's 0 or 1) are scored as such. Labels left unchecked
-    (``inputs.labels_unchecked``) are checked by the lookup of each pixel's own-label probability, and raise the
-    ValueError :func:`segbench._checks.check_loss_inputs` would have.
-
-    >>> from segbench._checks import check_loss_inputs
-    >>> p = torch.tensor([[[0.9, 0.2], [0.1, 0.8]]]).log()   # log-probs of (1, 2 classes, 2 pixels)
-    >>> li = check_loss_inputs(p, torch.tensor([[0, 1]]), from_logits=True)
-    >>> c = soft_counts(li)
-    >>> [round(v, 4) for v in c.tp[0].tolist()], [round(v, 4) for v in c.fp[0].tolist()]
-    ([0.9, 0.8], [0.2, 0.1])
-    """
-    if not inputs.dense:
-        return Counts(*_label_counts(inputs, per_image, None))
-    n, c = inputs.logits.shape[:2]  # dense targets carry no ignore mask (check_loss_inputs refuses one)
-    p = inputs.probs().reshape(n, c, -1)
-    y = inputs.target.reshape(n, c, -1)
-    p_sum = p.sum(-1)  # pairwise summation: accurate in float32
-    y_sum = y.sum(-1)
-    tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
-    tp, fp, fn = _differences(p_sum, tp, y_sum, per_image)
-    # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp
-    return Counts(tp, fp.clamp_min(0), fn.clamp_min(0))
-
-
-def soft_count_loss(inputs: LossInputs, head: CountsHead, *, per_image: bool = True) -> Tensor:
-    """The loss ``head`` computes from :func:`soft_counts`, as one autograd node for label-map targets: counting,
-    the head's formula and reduction, and their gradients (the head's written out, fused with the counting's).
-    Dense targets count through autograd, then the head is one node."""
-    if inputs.dense:
-        c = soft_counts(inputs, per_image=per_image)
-        return _HeadNode.apply(c.tp, c.fp, c.fn, head)
-    return _label_counts(inputs, per_image, head)
-
-
-def _label_counts(inputs: LossInputs, per_image: bool, head: CountsHead | None) -> Any:
-    """:class:`_LabelCounts` on a label-map target: the counts, or ``head``'s loss from them."""
+def _node_inputs(inputs: LossInputs) -> tuple[Tensor, Tensor, Tensor | None, str]:
+    """:class:`_LabelCounts`' inputs from a label-map target: ``x`` ``(N, C, X)``, ``t`` and ``valid``
+    ``(N, 1, X)``, and the activation."""
     x = inputs.logits
     n, c = x.shape[:2]
     t = (inputs.target if inputs.binary_float is None else inputs.binary_float).reshape(n, 1, -1)  # the check's copy
     valid = None if inputs.valid is None else inputs.valid.reshape(n, 1, -1).to(x.dtype)
     activation = "none" if not inputs.from_logits else "softmax" if c > 1 else "sigmoid"
+    return x.reshape(n, c, -1), t, valid, activation
+
+
+def label_counts(inputs: LossInputs, per_image: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """:class:`_LabelCounts` on a label-map target: ``(tp, fp, fn)``."""
     with labels_looked_up(inputs):
-        return _LabelCounts.apply(x.reshape(n, c, -1), t, valid, activation, per_image, head)
+        tp, fp, fn = _LabelCounts.apply(*_node_inputs(inputs), per_image, None)
+    return tp, fp, fn
+
+
+def label_count_loss(inputs: LossInputs, per_image: bool, head: CountsHead[Any]) -> Tensor:
+    """:class:`_LabelCounts` on a label-map target with a head: ``head``'s loss from the counts, one node."""
+    with labels_looked_up(inputs):
+        loss: Tensor = _LabelCounts.apply(*_node_inputs(inputs), per_image, head)
+    return loss
 
 
 class _HeadNode(torch.autograd.Function):
-    """A :class:`CountsHead` on counts that carry their own autograd graph: one node, the head's gradient."""
+    """A :class:`~segbench.counts.soft.CountsHead` on counts that carry their own autograd graph: one node, the
+    head's gradient."""
 
     @staticmethod
-    def forward(ctx: Any, tp: Tensor, fp: Tensor, fn: Tensor, head: CountsHead) -> Tensor:
+    def forward(ctx: Any, tp: Tensor, fp: Tensor, fn: Tensor, head: CountsHead[Any]) -> Tensor:
         loss, ctx.saved = head(Counts(tp, fp, fn))
         ctx.head = head
         return loss
@@ -450,144 +360,9 @@ class _HeadNode(torch.autograd.Function):
         return d.tp, d.fp, d.fn, None
 
 
-# Elements per counting chunk on the CPU (one 512 x 512 image): small enough that the index temporaries stay in
-# cache instead of allocating (and page-faulting) a fresh int64 copy of the whole batch; accelerators count in one
-# pass. benchmarks/bench_confusion.py measures the effect.
-_CPU_CHUNK = 1 << 18
 
 
-def _pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, separate: bool) -> Tensor:
-    """Joint histogram of ``(target, pred)`` label pairs per row of ``(G, X)`` int64 maps -> ``(G, k, k)``.
-
-    ``separate=False`` pools the rows (``(1, k, k)``). Pixels with ``valid == False`` land in an extra bin that is
-    dropped, so no masked copy is made. Labels must already lie in ``[0, k)``.
-    """
-    g, x = target.shape
-    bins = k * k
-    width = bins if valid is None else bins + 1
-    out = torch.zeros(g if separate else 1, bins, dtype=torch.long, device=target.device)
-    step = _CPU_CHUNK if target.device.type == "cpu" else max(1, g * x)
-    rows = max(1, step // x)
-    cols = min(x, step)
-    for r0 in range(0, g, rows):
-        r1 = min(g, r0 + rows)
-        for c0 in range(0, x, cols):
-            c1 = min(x, c0 + cols)
-            idx = torch.add(pred[r0:r1, c0:c1], target[r0:r1, c0:c1], alpha=k)
-            if valid is not None:
-                idx.masked_fill_(~valid[r0:r1, c0:c1], bins)
-            if separate and r1 - r0 > 1:
-                idx.add_(torch.arange(r1 - r0, device=idx.device).view(-1, 1) * width)
-                hist = torch.bincount(idx.flatten(), minlength=(r1 - r0) * width).view(r1 - r0, width)
-                out[r0:r1] += hist[:, :bins]
-            else:
-                hist = torch.bincount(idx.flatten(), minlength=width)
-                out[r0 if separate else 0] += hist[:bins]
-    return out.view(-1, k, k)
-
-
-def confusion_counts(lm: LabelMaps, *, per_image: bool = True) -> Tensor:
-    """Hard confusion matrix per image: ``(N, C, C)`` int64, rows = target class, columns = predicted class.
-
-    Multilabel maps give ``(N, C, 2, 2)``: one binary matrix per channel. Ignored pixels are not counted.
-    ``per_image=False`` pools the batch into one matrix, ``(1, C, C)`` (``(1, C, 2, 2)``), which is faster.
-
-    .. math:: M_{n,i,j} = \\#\\{x : y_n(x) = i,\\ \\hat y_n(x) = j\\}
-
-    >>> from segbench._checks import check_label_maps
-    >>> lm = check_label_maps(torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]]), num_classes=3)
-    >>> confusion_counts(lm)[0].tolist()
-    [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
-    """
-    n = lm.target.shape[0]
-    c = lm.num_classes
-    if lm.multilabel:  # every (image, channel) is its own binary problem
-        per = _pair_histogram(lm.target.reshape(n * c, -1), lm.pred.reshape(n * c, -1), 2, None, True)
-        per = per.view(n, c, 2, 2)
-        return per if per_image else per.sum(0, keepdim=True)
-    valid = None if lm.valid is None else lm.valid.reshape(n, -1)
-    return _pair_histogram(lm.target.reshape(n, -1), lm.pred.reshape(n, -1), c, valid, per_image)
-
-
-def stat_scores(confusion: Tensor) -> Counts:
-    """``tp, fp, fn, tn`` per (image, class) from confusion matrices ``(N, C, C)`` or ``(N, C, 2, 2)``.
-
-    >>> cm = torch.tensor([[[1, 0, 0], [0, 1, 0], [0, 1, 1]]])
-    >>> s = stat_scores(cm)
-    >>> s.tp.tolist(), s.fp.tolist(), s.fn.tolist(), s.tn.tolist()
-    ([[1, 1, 1]], [[0, 1, 0]], [[0, 0, 1]], [[3, 2, 2]])
-    """
-    if confusion.ndim == 4:  # multilabel: one 2x2 per channel
-        tn, fp = confusion[..., 0, 0], confusion[..., 0, 1]
-        fn, tp = confusion[..., 1, 0], confusion[..., 1, 1]
-        return Counts(tp, fp, fn, tn)
-    tp = torch.diagonal(confusion, dim1=-2, dim2=-1)
-    fp = confusion.sum(-2) - tp
-    fn = confusion.sum(-1) - tp
-    tn = confusion.sum((-2, -1)).unsqueeze(-1) - tp - fp - fn
-    return Counts(tp, fp, fn, tn)
-
-
-def tversky_formula(c: Counts, alpha: float, beta: float, smooth: float = 0.0) -> Tensor:
-    """Tversky index (Salehi et al. 2017): ``alpha`` weights false positives, ``beta`` false negatives.
-
-    .. math:: T = \\frac{tp + s}{tp + \\alpha\\,fp + \\beta\\,fn + s}
-
-    ``alpha = beta = 0.5`` is Dice, ``alpha = beta = 1`` is Jaccard. 0/0 is NaN.
-
-    >>> float(tversky_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.)), 0.5, 0.5))
-    0.5
-    """
-    return (c.tp + smooth) / (c.tp + alpha * c.fp + beta * c.fn + smooth)
-
-
-def dice_formula(c: Counts, smooth: float = 0.0) -> Tensor:
-    """Dice / F1: :math:`D = (2tp + s) / (2tp + fp + fn + s)`.
-
-    >>> float(dice_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.))))
-    0.5
-    """
-    return (2 * c.tp + smooth) / (2 * c.tp + c.fp + c.fn + smooth)
-
-
-def jaccard_formula(c: Counts, smooth: float = 0.0) -> Tensor:
-    """Jaccard / IoU: :math:`J = (tp + s) / (tp + fp + fn + s)`.
-
-    >>> float(jaccard_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.))))
-    0.3333333432674408
-    """
-    return (c.tp + smooth) / (c.tp + c.fp + c.fn + smooth)
-
-
-def fbeta_formula(c: Counts, beta: float) -> Tensor:
-    """F-beta: :math:`F_\\beta = (1+\\beta^2)\\,tp / ((1+\\beta^2)\\,tp + \\beta^2 fn + fp)`.
-
-    >>> float(fbeta_formula(Counts(torch.tensor(2.), torch.tensor(1.), torch.tensor(3.)), 1.0))
-    0.5
-    """
-    b2 = beta * beta
-    return (1 + b2) * c.tp / ((1 + b2) * c.tp + b2 * c.fn + c.fp)
-
-
-def precision_formula(c: Counts) -> Tensor:
-    """Precision (positive predictive value): :math:`tp / (tp + fp)`."""
-    return c.tp / (c.tp + c.fp)
-
-
-def recall_formula(c: Counts) -> Tensor:
-    """Recall (sensitivity, true positive rate): :math:`tp / (tp + fn)`."""
-    return c.tp / (c.tp + c.fn)
-
-
-def specificity_formula(c: Counts) -> Tensor:
-    """Specificity (true negative rate): :math:`tn / (tn + fp)`; needs hard counts (``tn``)."""
-    if c.tn is None:
-        raise ValueError("specificity needs true negatives, which soft counts do not have")
-    return c.tn / (c.tn + c.fp)
-
-
-def accuracy_formula(c: Counts) -> Tensor:
-    """One-vs-rest accuracy of a class: :math:`(tp + tn) / (tp + fp + fn + tn)`; needs hard counts."""
-    if c.tn is None:
-        raise ValueError("accuracy needs true negatives, which soft counts do not have")
-    return (c.tp + c.tn) / (c.tp + c.fp + c.fn + c.tn)
+def head_loss(c: Counts, head: CountsHead[Any]) -> Tensor:
+    """``head``'s loss from counts that carry their own autograd graph, as one node (:class:`_HeadNode`)."""
+    loss: Tensor = _HeadNode.apply(c.tp, c.fp, c.fn, head)
+    return loss
