@@ -12,36 +12,11 @@
 A ratio whose numerator and denominator are both 0 is NaN (undefined): callers decide what to do with it.
 """
 
+from segbench.counts import formulas
 from segbench.counts._kernels import FIRST_ORDER
-from segbench.counts.formulas import (
-    Counts,
-    accuracy_formula,
-    dice_formula,
-    fbeta_formula,
-    jaccard_formula,
-    precision_formula,
-    recall_formula,
-    specificity_formula,
-    tversky_formula,
-)
+from segbench.counts.formulas import *  # noqa: F403  (Counts and every *_formula: formulas.__all__)
 from segbench.counts.hard import confusion_counts, stat_scores
 from segbench.counts.soft import CountsHead, soft_count_loss, soft_counts, soft_counts_reference
 
-__all__ = [
-    "FIRST_ORDER",
-    "Counts",
-    "CountsHead",
-    "accuracy_formula",
-    "confusion_counts",
-    "dice_formula",
-    "fbeta_formula",
-    "jaccard_formula",
-    "precision_formula",
-    "recall_formula",
-    "soft_count_loss",
-    "soft_counts",
-    "soft_counts_reference",
-    "specificity_formula",
-    "stat_scores",
-    "tversky_formula",
-]
+__all__ = ["FIRST_ORDER", "CountsHead", "confusion_counts", "soft_count_loss", "soft_counts", "soft_counts_reference"]
+__all__ += ["stat_scores", *formulas.__all__]
