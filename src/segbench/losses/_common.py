@@ -13,6 +13,33 @@ from segbench.reduction import Reduction, check_reduction, reduce_loss
 
 Weights: TypeAlias = Sequence[float] | Tensor | None
 
+# What the parameters that the losses share mean (segbench._docs.document_args builds each loss's Args: from it).
+LOSS_ARGS: dict[str, str] = {
+    "input": "logits ``(N, C, *spatial)`` (probabilities with ``from_logits=False``), 2D or 3D: ``C == 1`` is binary "
+    "(sigmoid), ``C >= 2`` multiclass (softmax over C) unless ``multilabel``.",
+    "target": "an integer label map ``(N, *spatial)``, or a float ``(N, C, *spatial)`` tensor of the input's shape "
+    "(one-hot or soft labels in [0, 1]).",
+    "from_logits": "True: ``input`` holds logits; False: probabilities.",
+    "ignore_index": "pixels whose target label is this count nowhere, in the value and the gradient (label maps "
+    "only); None: every pixel counts.",
+    "multilabel": "with ``C >= 2``, a sigmoid per channel, each channel its own binary problem (dense target).",
+    "per_image": "False (default): each class's loss is computed once over the whole batch (its counts or pixels "
+    "pooled, MONAI's ``batch=True``); True: once per (image, class), then the mean over images.",
+    "include_background": "False leaves class 0 out of the mean over classes (multiclass only; binary input "
+    "scores its one foreground channel).",
+    "class_weights": "one weight per class for the mean over classes (normalised: their scale changes nothing); "
+    "None: equal weights.",
+    "smooth": "``s``, added to numerator and denominator (default 1); 0 is the textbook formula, with 0/0 (nothing "
+    "predicted, nothing present) a perfect score.",
+    "reduction": '``"mean"`` (default) over images, ``"sum"``, or ``"none"``: one value per image ``(N,)``, '
+    "``(1,)`` when the counts are pooled.",
+}
+# ``reduction`` for the losses that are a mean over pixels (cross-entropy, focal, per-pixel Dice).
+PIXEL_REDUCTION = (
+    '``"mean"`` (default): the mean over the valid pixels of the whole batch (weighted pixels count by their '
+    'weight); ``"sum"``: their sum; ``"none"``: the mean per image, ``(N,)``.'
+)
+
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 

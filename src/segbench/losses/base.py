@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import inspect
 import math
+import textwrap
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from segbench._docs import section
 
 if TYPE_CHECKING:
     from segbench.losses.compose import CompositeLoss
@@ -103,6 +106,23 @@ class Loss(nn.Module):
         return self._scaled(1.0 / float(other))  # type: ignore[arg-type]
 
 
+def _class_doc(doc: str, function: Callable[..., Tensor]) -> str:
+    """A loss class's docstring: its own first lines, then its function's formula and ``Args:`` (the keywords the
+    class takes, and ``forward``'s ``input`` and ``target``), then its own doctest."""
+    fn_doc = function.__doc__ or ""
+    formula, args = section(fn_doc, ".. math::"), section(fn_doc, "Args:")
+    indent = " " * 4
+    lead = textwrap.fill(
+        f"The module form of :func:`~{function.__module__}.{function.__name__}`: the keyword arguments are its, and "
+        "``forward(input, target)`` takes its two tensors.", 112,
+    )
+    parts = [textwrap.dedent(block) for block in (formula, args) if block]
+    extra = "\n\n".join([lead, *parts])
+    at = doc.find(">>>")
+    head, tail = (doc, "") if at < 0 else (doc[:at].rstrip(" "), doc[at:])
+    return head.rstrip() + "\n\n" + textwrap.indent(extra, indent) + ("\n\n" + indent + tail if tail else "\n")
+
+
 class FunctionLoss(Loss):
     """A loss module around one pure function; the keyword arguments are the function's, checked by name.
 
@@ -122,6 +142,7 @@ class FunctionLoss(Loss):
         cls._function = staticmethod(function)
         cls._defaults = {p.name: p.default for p in params}
         cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        cls.__doc__ = _class_doc(cls.__doc__ or "", function)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()

@@ -23,6 +23,10 @@ class CompositeLoss(Loss):
     repeats. ``ignore_index`` and the other keywords live in each term (``parse(spec, ignore_index=255)``
     passes them to every term that accepts them).
 
+    Args:
+        terms: ``(weight, loss)`` pairs, at least one: weights finite and >= 0, losses single segbench losses
+            (:class:`~segbench.losses.base.FunctionLoss`; ``+`` between composites flattens them).
+
     >>> import torch
     >>> from segbench.losses import BCELoss, JaccardLoss
     >>> loss = 0.5 * BCELoss() + 0.5 * JaccardLoss()
@@ -136,6 +140,13 @@ def parse(spec: str, **common: Any) -> CompositeLoss:
     or ``term/number``; parentheses group. Names are the registry keys (:func:`~segbench.losses.names`).
     Keywords written in a term win over ``common``. The result is always a :class:`CompositeLoss` (one term
     for a single name), and ``parse(loss.spec).spec == loss.spec``.
+
+    .. math:: L = \\sum_k w_k L_k
+
+    Args:
+        spec: the loss spec string, e.g. ``"0.5*bce + 0.5*dice"``.
+        common: keyword arguments given to every term that accepts them (e.g. ``ignore_index=255``); one that no
+            term accepts raises ValueError.
 
     >>> parse("0.5*bce + 0.5*dice").spec
     '0.5*bce+0.5*dice'

@@ -19,10 +19,11 @@ from scipy import ndimage
 from torch import Tensor
 
 from segbench._checks import LossInputs
-from segbench.losses._common import Weights, check_number, prepare, reduce_classes
+from segbench._docs import document_args
+from segbench.losses._common import LOSS_ARGS, Weights, check_number, prepare, reduce_classes
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
-from segbench.reduction import check_reduction
+from segbench.reduction import Reduction, check_reduction
 
 __all__ = [
     "BoundaryLoss",
@@ -104,6 +105,16 @@ def _masked_mean(li: LossInputs, per_pixel: Tensor, per_image: bool) -> Tensor:
     return num / den if per_image else (num / den)[None]
 
 
+_DISTANCE_REDUCTION = (
+    '``"mean"`` (default) over images (and classes), ``"sum"``, or ``"none"``: one value per image ``(N,)``, '
+    "``(1,)`` when pooled."
+)
+
+
+@document_args(
+    LOSS_ARGS, reduction=_DISTANCE_REDUCTION,
+    alpha="the exponent of the distances (default 2, as MONAI's ``HausdorffDTLoss``).",
+)
 def hausdorff_dt_loss(
     input: Tensor,
     target: Tensor,
@@ -115,9 +126,11 @@ def hausdorff_dt_loss(
     include_background: bool = True,
     class_weights: Weights = None,
     alpha: float = 2.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Hausdorff distance-transform loss (Karimi & Salcudean 2019), as MONAI's ``HausdorffDTLoss``.
+    """Hausdorff distance-transform loss (Karimi & Salcudean 2019), pooled over the batch by default.
+
+    As MONAI's ``HausdorffDTLoss``; ``per_image=False`` takes each class's mean over the pixels of the whole batch.
 
     .. math:: L_c = \\frac{1}{|V|} \\sum_{i \\in V} (p_{ic} - y_{ic})^2\\, \\big(d^{\\,y}_{ic}{}^{\\alpha} +
               d^{\\,p}_{ic}{}^{\\alpha}\\big)
@@ -148,6 +161,7 @@ def hausdorff_dt_loss(
     )
 
 
+@document_args(LOSS_ARGS, reduction=_DISTANCE_REDUCTION)
 def boundary_loss(
     input: Tensor,
     target: Tensor,
@@ -158,9 +172,9 @@ def boundary_loss(
     per_image: bool = False,
     include_background: bool = True,
     class_weights: Weights = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Boundary (surface) loss (Kervadec et al. 2019), offset so that a perfect prediction scores 0.
+    """Boundary (surface) loss (Kervadec et al. 2019), pooled over the batch by default; 0 for a perfect prediction.
 
     .. math:: L_c = \\frac{1}{|V|} \\sum_{i \\in V} (p_{ic} - y_{ic})\\, \\phi_{ic}
 
@@ -190,9 +204,19 @@ def boundary_loss(
 
 @register("hausdorff_dt")
 class HausdorffDTLoss(FunctionLoss, function=hausdorff_dt_loss):
-    """Hausdorff distance-transform loss mean((p - y)^2 (d_y^alpha + d_p^alpha)) (Karimi & Salcudean), alpha=2."""
+    """Hausdorff distance-transform loss mean((p - y)^2 (d_y^2 + d_p^2)) (Karimi & Salcudean); pooled over the batch.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # both maps' distances: 1, 1, 2
+    >>> HausdorffDTLoss(from_logits=False)(p, y)        # (0.01 * 2 + 0.04 * 2 + 0.01 * 8) / 3
+    tensor(0.0600)
+    """
 
 
 @register("boundary")
 class BoundaryLoss(FunctionLoss, function=boundary_loss):
-    """Boundary loss mean((p - y) phi) with the target's signed distance phi (Kervadec et al.); 0 when perfect."""
+    """Boundary loss mean((p - y) phi), phi the target's signed distance (Kervadec et al.); pooled over the batch.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # phi = 0, 1, 2
+    >>> BoundaryLoss(from_logits=False)(p, y)           # (0.2 * 1 + 0.1 * 2) / 3
+    tensor(0.1333)
+    """

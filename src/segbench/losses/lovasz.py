@@ -8,10 +8,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from segbench.losses._common import Weights, prepare, reduce_classes
+from segbench._docs import document_args
+from segbench.losses._common import LOSS_ARGS, Weights, prepare, reduce_classes
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
-from segbench.reduction import check_reduction
+from segbench.reduction import Reduction, check_reduction
 
 __all__ = ["LovaszLoss", "lovasz_grad", "lovasz_loss"]
 
@@ -34,6 +35,11 @@ def lovasz_grad(gt_sorted: Tensor) -> Tensor:
     return torch.cat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], dim=-1)
 
 
+@document_args(
+    LOSS_ARGS,
+    per_image="False (default): the pixels of the whole batch are sorted together, per class; True: per (image, "
+    "class), then the mean over images.",
+)
 def lovasz_loss(
     input: Tensor,
     target: Tensor,
@@ -44,9 +50,9 @@ def lovasz_loss(
     per_image: bool = False,
     include_background: bool = True,
     class_weights: Weights = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Lovász hinge (``C == 1``, multilabel) or Lovász-softmax (``C >= 2``) loss per (image, class).
+    """Lovász hinge (``C == 1``, multilabel) or Lovász-softmax (``C >= 2``) loss, pooled over the batch by default.
 
     .. math::
         L_c = \\sum_k \\operatorname{relu}(m_{(k)})\\, \\nabla_k\\big(g_{(1..P)}\\big),\\qquad
@@ -119,4 +125,9 @@ def _descending_order(errors: Tensor) -> Tensor:
 
 @register("lovasz")
 class LovaszLoss(FunctionLoss, function=lovasz_loss):
-    """Lovász extension of the Jaccard loss: hinge for C == 1 / multilabel, softmax for C >= 2 (Berman et al.)."""
+    """Lovász extension of the Jaccard loss, hinge or softmax (Berman et al.); pixels pooled over the batch.
+
+    >>> x = torch.tensor([[[2.0, -1.0, 1.0]]])          # hinge errors -1, 0, 2 for labels 1, 0, 0
+    >>> LovaszLoss()(x, torch.tensor([[1, 0, 0]]))      # the largest error, 2, times its Jaccard step 1/2
+    tensor(1.)
+    """

@@ -29,8 +29,18 @@ import torch
 from torch import Tensor
 
 from segbench._checks import LossInputs, check_class_weights
+from segbench._docs import document_args
 from segbench.counts import soft_count_loss
-from segbench.losses._common import Weights, check_number, class_selection, prepare, reduce_pixels, safe_ratio
+from segbench.losses._common import (
+    LOSS_ARGS,
+    PIXEL_REDUCTION,
+    Weights,
+    check_number,
+    class_selection,
+    prepare,
+    reduce_pixels,
+    safe_ratio,
+)
 from segbench.losses._region import (
     GDL_WEIGHT_TYPES,
     GdlWeightType,
@@ -40,7 +50,7 @@ from segbench.losses._region import (
 )
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
-from segbench.reduction import check_reduction
+from segbench.reduction import Reduction, check_reduction
 
 __all__ = [
     "DiceLoss",
@@ -61,6 +71,24 @@ __all__ = [
     "tversky_loss",
 ]
 
+_TVERSKY = {
+    "alpha": "the weight of the false positives (default 0.3).",
+    "beta": "the weight of the false negatives (default 0.7; > alpha favours recall).",
+}
+_GAMMA = (
+    "the exponent of each (image, class) Tversky loss (default 0.75; 1 is the Tversky loss, < 1 raises the loss "
+    "of the well-segmented cases relative to the rest)."
+)
+_WEIGHT_TYPE = (
+    '``"square"`` (default): :math:`1/|y_k|^2`; ``"simple"``: :math:`1/|y_k|`; ``"uniform"``: 1 for every class '
+    "present (:math:`|y_k|` the target volume of class k)."
+)
+_PIXEL = {
+    "include_background": "False leaves class 0 out of each pixel's sums over classes (multiclass only).",
+    "reduction": PIXEL_REDUCTION,
+}
+
+
 def _region(
     input: Tensor,
     target: Tensor,
@@ -72,7 +100,7 @@ def _region(
     per_image: bool,
     include_background: bool,
     class_weights: Weights,
-    reduction: str,
+    reduction: Reduction,
 ) -> Tensor:
     li = prepare(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
@@ -84,6 +112,7 @@ def _region(
     return soft_count_loss(li, head, per_image=per_image)
 
 
+@document_args(LOSS_ARGS)
 def dice_loss(
     input: Tensor,
     target: Tensor,
@@ -95,9 +124,9 @@ def dice_loss(
     include_background: bool = True,
     class_weights: Weights = None,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Soft Dice loss per (image, class), averaged over classes (weighted) and images.
+    """Soft Dice loss over soft counts, pooled over the batch by default (``per_image=False``), mean over classes.
 
     .. math:: L = 1 - \\frac{2\\,tp + s}{2\\,tp + fp + fn + s}
 
@@ -116,6 +145,7 @@ def dice_loss(
     )
 
 
+@document_args(LOSS_ARGS)
 def jaccard_loss(
     input: Tensor,
     target: Tensor,
@@ -127,9 +157,9 @@ def jaccard_loss(
     include_background: bool = True,
     class_weights: Weights = None,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Soft Jaccard (IoU) loss per (image, class).
+    """Soft Jaccard (IoU) loss over soft counts, pooled over the batch by default (``per_image=False``).
 
     .. math:: L = 1 - \\frac{tp + s}{tp + fp + fn + s}
 
@@ -145,6 +175,7 @@ def jaccard_loss(
     )
 
 
+@document_args(LOSS_ARGS, **_TVERSKY)
 def tversky_loss(
     input: Tensor,
     target: Tensor,
@@ -158,13 +189,14 @@ def tversky_loss(
     alpha: float = 0.3,
     beta: float = 0.7,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Tversky loss (Salehi et al. 2017): ``alpha`` weights false positives, ``beta`` false negatives.
+    """Tversky loss (Salehi et al. 2017) over soft counts, pooled over the batch by default (``per_image=False``).
 
     .. math:: L = 1 - \\frac{tp + s}{tp + \\alpha\\,fp + \\beta\\,fn + s}
 
-    ``alpha = beta = 0.5`` is Dice, ``alpha = beta = 1`` Jaccard; the default 0.3 / 0.7 favours recall.
+    ``alpha`` weights false positives, ``beta`` false negatives: ``alpha = beta = 0.5`` is Dice, ``alpha = beta = 1``
+    Jaccard; the default 0.3 / 0.7 favours recall.
 
     >>> p = torch.tensor([[[0.9, 0.2, 0.1]]])
     >>> round(float(tversky_loss(p, torch.tensor([[1, 0, 0]]), from_logits=False, smooth=0)), 4)  # 1 - .9/1.06
@@ -180,6 +212,7 @@ def tversky_loss(
     )
 
 
+@document_args(LOSS_ARGS, **_TVERSKY, gamma=_GAMMA)
 def focal_tversky_loss(
     input: Tensor,
     target: Tensor,
@@ -194,9 +227,11 @@ def focal_tversky_loss(
     beta: float = 0.7,
     gamma: float = 0.75,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Focal Tversky loss (Abraham & Khan 2019): the Tversky loss of each (image, class) to the power ``gamma``.
+    """Focal Tversky loss (Abraham & Khan 2019): Tversky loss ** ``gamma`` per class, counts pooled over the batch.
+
+    The counts are pooled over the batch by default (``per_image=False``; True: per (image, class)).
 
     .. math:: L = (1 - T)^{\\gamma},\\quad T = \\frac{tp + s}{tp + \\alpha\\,fp + \\beta\\,fn + s}
 
@@ -220,6 +255,7 @@ def focal_tversky_loss(
     )
 
 
+@document_args(LOSS_ARGS)
 def log_cosh_dice_loss(
     input: Tensor,
     target: Tensor,
@@ -231,9 +267,9 @@ def log_cosh_dice_loss(
     include_background: bool = True,
     class_weights: Weights = None,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Log-cosh Dice loss (Jadon 2020): :math:`\\log\\cosh` of each (image, class) Dice loss.
+    """Log-cosh Dice loss (Jadon 2020): log cosh of the Dice loss per class, counts pooled over the batch by default.
 
     .. math:: L = \\log\\cosh\\!\\Big(1 - \\frac{2\\,tp + s}{2\\,tp + fp + fn + s}\\Big)
 
@@ -252,6 +288,7 @@ def log_cosh_dice_loss(
 
 
 
+@document_args(LOSS_ARGS, weight_type=_WEIGHT_TYPE)
 def generalized_dice_loss(
     input: Tensor,
     target: Tensor,
@@ -264,9 +301,11 @@ def generalized_dice_loss(
     class_weights: Weights = None,
     weight_type: GdlWeightType = "square",
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Generalized Dice loss (Sudre et al. 2017): class-weighted counts summed over classes, then one ratio.
+    """Generalized Dice loss (Sudre et al. 2017): weighted counts summed over classes, pooled over the batch by default.
+
+    Class-weighted counts are summed over classes, then one ratio per image, or for the batch (``per_image=False``).
 
     .. math::
         L = 1 - \\frac{2 \\sum_k w_k\\, tp_k + s}{\\sum_k w_k (2\\,tp_k + fp_k + fn_k) + s},\\qquad
@@ -328,7 +367,7 @@ def _pixel(
     multilabel: bool,
     include_background: bool,
     smooth: float,
-    reduction: str,
+    reduction: Reduction,
 ) -> Tensor:
     s = check_number(smooth, "smooth")
     check_reduction(reduction)
@@ -340,6 +379,7 @@ def _pixel(
     return reduce_pixels(loss if valid is None else loss * valid, valid, reduction)
 
 
+@document_args(LOSS_ARGS, **_PIXEL)
 def pixel_dice_loss(
     input: Tensor,
     target: Tensor,
@@ -349,9 +389,9 @@ def pixel_dice_loss(
     multilabel: bool = False,
     include_background: bool = True,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Per-pixel Dice loss: a Dice over the class axis of each pixel, averaged over the valid pixels.
+    """Per-pixel Dice loss: a Dice over the class axis of each pixel, by default the mean over the batch's valid pixels.
 
     .. math:: L = \\frac{1}{|V|} \\sum_{i \\in V} \\Big(1 - \\frac{2 \\sum_c \\min(p_{ic}, y_{ic}) + s}
               {\\sum_c (p_{ic} + y_{ic}) + s}\\Big)
@@ -370,6 +410,7 @@ def pixel_dice_loss(
     )
 
 
+@document_args(LOSS_ARGS, **_PIXEL)
 def pixel_jaccard_loss(
     input: Tensor,
     target: Tensor,
@@ -379,9 +420,11 @@ def pixel_jaccard_loss(
     multilabel: bool = False,
     include_background: bool = True,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Per-pixel Jaccard loss: the often-copied Keras ``jaccard_distance_loss``, a Jaccard over each pixel's classes.
+    """Per-pixel Jaccard loss, by default the mean over the batch's valid pixels (the Keras ``jaccard_distance_loss``).
+
+    The often-copied Keras loss: a Jaccard over each pixel's classes.
 
     .. math:: L = \\frac{1}{|V|} \\sum_{i \\in V} \\Big(1 - \\frac{\\sum_c \\min(p_{ic}, y_{ic}) + s}
               {\\sum_c (p_{ic} + y_{ic}) - \\sum_c \\min(p_{ic}, y_{ic}) + s}\\Big)
@@ -401,39 +444,82 @@ def pixel_jaccard_loss(
 
 @register("dice")
 class DiceLoss(FunctionLoss, function=dice_loss):
-    """Soft Dice loss 1 - (2tp + s) / (2tp + fp + fn + s) over soft counts per (image, class)."""
+    """Soft Dice loss 1 - (2tp + s) / (2tp + fp + fn + s); default: counts pooled over the batch (per_image=False).
+
+    >>> p = torch.tensor([[[0.9, 0.1]], [[0.2, 0.2]]])           # probabilities of 2 images, C = 1, 2 pixels each
+    >>> y = torch.tensor([[1, 0], [0, 0]])                       # image 1 has an empty target
+    >>> DiceLoss(from_logits=False, smooth=0)(p, y)              # pooled: 1 - 2 * 0.9 / (1.4 + 1)
+    tensor(0.2500)
+    >>> DiceLoss(from_logits=False, smooth=0, per_image=True, reduction="none")(p, y)   # 1 - 1.8 / 2, 1 - 0 / 0.4
+    tensor([0.1000, 1.0000])
+    """
 
 
 @register("jaccard", aliases=("iou",))
 class JaccardLoss(FunctionLoss, function=jaccard_loss):
-    """Soft Jaccard / IoU loss 1 - (tp + s) / (tp + fp + fn + s) over soft counts per (image, class)."""
+    """Soft Jaccard / IoU loss 1 - (tp + s) / (tp + fp + fn + s); default: counts pooled over the batch.
+
+    >>> p = torch.tensor([[[0.9, 0.1]], [[0.2, 0.2]]])           # 2 images: tp 0.9, fp 0.1 + 0.4, fn 0.1 pooled
+    >>> JaccardLoss(from_logits=False, smooth=0)(p, torch.tensor([[1, 0], [0, 0]]))   # 1 - 0.9 / 1.5
+    tensor(0.4000)
+    """
 
 
 @register("tversky")
 class TverskyLoss(FunctionLoss, function=tversky_loss):
-    """Tversky loss 1 - (tp + s) / (tp + alpha fp + beta fn + s); alpha=0.3 weights FP, beta=0.7 FN."""
+    """Tversky loss 1 - (tp + s) / (tp + 0.3 fp + 0.7 fn + s) by default; counts pooled over the batch by default.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # tp 0.9, fp 0.3, fn 0.1
+    >>> TverskyLoss(alpha=0.5, beta=0.5, from_logits=False, smooth=0)(p, y)   # Dice: 1 - 0.9 / 1.1
+    tensor(0.1818)
+    """
 
 
 @register("focal_tversky")
 class FocalTverskyLoss(FunctionLoss, function=focal_tversky_loss):
-    """Focal Tversky loss (1 - T)^gamma, gamma=0.75 (Abraham & Khan 2019)."""
+    """Focal Tversky loss (1 - T)^gamma, gamma=0.75 (Abraham & Khan 2019); default: counts pooled over the batch.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # tp 0.9, fp 0.3, fn 0.1
+    >>> FocalTverskyLoss(gamma=2.0, from_logits=False, smooth=0)(p, y)   # (1 - 0.9 / (0.9 + 0.09 + 0.07))^2
+    tensor(0.0228)
+    """
 
 
 @register("generalized_dice")
 class GeneralizedDiceLoss(FunctionLoss, function=generalized_dice_loss):
-    """Generalized Dice loss: inverse-squared-volume class weights, summed before one ratio (Sudre et al.)."""
+    """Generalized Dice loss, inverse-squared-volume class weights (Sudre et al.); counts pooled over the batch.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # tp 0.9, fp 0.3, fn 0.1
+    >>> GeneralizedDiceLoss(from_logits=False, smooth=0)(p, y)     # one class: its weight is 1, the Dice loss
+    tensor(0.1818)
+    """
 
 
 @register("log_cosh_dice")
 class LogCoshDiceLoss(FunctionLoss, function=log_cosh_dice_loss):
-    """Log-cosh Dice loss log(cosh(1 - Dice)) per (image, class) (Jadon 2020)."""
+    """Log-cosh Dice loss log(cosh(1 - Dice)) (Jadon 2020); default: counts pooled over the batch.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # tp 0.9, fp 0.3, fn 0.1
+    >>> LogCoshDiceLoss(from_logits=False, smooth=0)(p, y)         # log cosh(1 - 1.8 / 2.2)
+    tensor(0.0164)
+    """
 
 
 @register("pixel_dice")
 class PixelDiceLoss(FunctionLoss, function=pixel_dice_loss):
-    """Per-pixel Dice over the class axis, averaged over pixels (smooth=1)."""
+    """Per-pixel Dice over the class axis (smooth=1); default: the mean over the batch's valid pixels.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # tp 0.9, fp 0.3, fn 0.1
+    >>> PixelDiceLoss(from_logits=False)(p, y)          # (1 - 2.8 / 2.9 + 1 - 1 / 1.2 + 1 - 1 / 1.1) / 3
+    tensor(0.0974)
+    """
 
 
 @register("pixel_jaccard")
 class PixelJaccardLoss(FunctionLoss, function=pixel_jaccard_loss):
-    """Per-pixel Jaccard over the class axis, averaged over pixels: the Keras jaccard_distance_loss (smooth=1)."""
+    """Per-pixel Jaccard over the class axis (Keras jaccard_distance_loss); the mean over the batch's valid pixels.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])   # tp 0.9, fp 0.3, fn 0.1
+    >>> PixelJaccardLoss(from_logits=False)(p, y)       # (1 - 1.9 / 2 + 1 - 1 / 1.2 + 1 - 1 / 1.1) / 3
+    tensor(0.1025)
+    """

@@ -15,9 +15,19 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from segbench._checks import NONFINITE_INPUT, LossInputs, labels_looked_up
-from segbench.losses._common import Weights, channel_weights, check_number, prepare, reduce_pixels
+from segbench._docs import document_args
+from segbench.losses._common import (
+    LOSS_ARGS,
+    PIXEL_REDUCTION,
+    Weights,
+    channel_weights,
+    check_number,
+    prepare,
+    reduce_pixels,
+)
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
+from segbench.reduction import Reduction
 
 __all__ = ["BCELoss", "CrossEntropyLoss", "FocalLoss", "bce_loss", "cross_entropy_loss", "focal_loss"]
 
@@ -48,6 +58,17 @@ def _sigmoid_elementwise(li: LossInputs, per_element: Tensor, weights: Tensor | 
     return reduce_pixels(per_element, norm, reduction)
 
 
+_PIXELWISE = {"reduction": PIXEL_REDUCTION}
+_CLASS_WEIGHTS = (
+    "one weight per class ``w_c`` (softmax: each pixel weighs the weight of its class, and the mean divides by "
+    "the weights' sum; sigmoid: channel weights); None: equal."
+)
+
+
+@document_args(
+    LOSS_ARGS, **_PIXELWISE,
+    pos_weight="``w_+``, the weight of the positive term: a number, or one value per channel; None: 1.",
+)
 def bce_loss(
     input: Tensor,
     target: Tensor,
@@ -56,9 +77,9 @@ def bce_loss(
     ignore_index: int | None = None,
     multilabel: bool = False,
     pos_weight: float | Weights = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Binary cross-entropy of each channel's sigmoid, averaged over the valid elements.
+    """Binary cross-entropy of each channel's sigmoid, by default the mean over the batch's valid pixels (and channels).
 
     .. math:: \\ell = -\\big[w_+\\, y \\log \\sigma(x) + (1 - y) \\log(1 - \\sigma(x))\\big]
 
@@ -109,6 +130,10 @@ def _bce_with_logits(li: LossInputs, y: Tensor, pos_weight: Tensor | None, w: Te
     return _sigmoid_elementwise(li, loss, w, reduction)
 
 
+@document_args(
+    LOSS_ARGS, **_PIXELWISE, class_weights=_CLASS_WEIGHTS,
+    label_smoothing="``epsilon`` in [0, 1]: the target becomes ``(1 - epsilon) y + epsilon / C`` (default 0).",
+)
 def cross_entropy_loss(
     input: Tensor,
     target: Tensor,
@@ -118,9 +143,11 @@ def cross_entropy_loss(
     multilabel: bool = False,
     class_weights: Weights = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Cross-entropy of the softmax over classes; binary (``C == 1``) and multilabel input use the sigmoid BCE.
+    """Cross-entropy of the softmax over classes, by default the mean over the batch's valid pixels.
+
+    Binary (``C == 1``) and multilabel input use the sigmoid BCE.
 
     .. math:: \\ell_i = -\\sum_c w_c\\, \\tilde y_{ic} \\log p_{ic},\\qquad
               \\tilde y = (1 - \\varepsilon)\\, y + \\varepsilon / C,\\qquad
@@ -198,6 +225,12 @@ def _focal_factor(one_minus: Tensor, gamma: float) -> Tensor:
     return torch.where(sat, one_minus.detach().clamp_min(0).pow(gamma), one_minus.masked_fill(sat, 1.0).pow(gamma))
 
 
+@document_args(
+    LOSS_ARGS, **_PIXELWISE, class_weights=_CLASS_WEIGHTS,
+    alpha="the weight of the positives (sigmoid) or of the foreground classes (softmax; ``1 - alpha`` on class 0), "
+    "in [0, 1]; None (default): no weighting.",
+    gamma="the focusing exponent (default 2; 0 with ``alpha=None`` is the cross-entropy).",
+)
 def focal_loss(
     input: Tensor,
     target: Tensor,
@@ -208,9 +241,11 @@ def focal_loss(
     alpha: float | None = None,
     gamma: float = 2.0,
     class_weights: Weights = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Focal loss (Lin et al. 2017): sigmoid for ``C == 1`` and multilabel, softmax over classes for ``C >= 2``.
+    """Focal loss (Lin et al. 2017), by default the mean over the batch's valid pixels.
+
+    Sigmoid for ``C == 1`` and multilabel, softmax over classes for ``C >= 2``.
 
     .. math::
         \\text{sigmoid: } \\ell = -\\alpha\\, y (1 - p)^\\gamma \\log p - (1 - \\alpha)(1 - y)\\, p^\\gamma \\log(1 - p)
@@ -321,15 +356,29 @@ def _alpha_vector(a: float, li: LossInputs) -> Tensor:
 
 @register("bce")
 class BCELoss(FunctionLoss, function=bce_loss):
-    """Binary cross-entropy per channel (sigmoid), with pos_weight; C >= 2 label maps are scored one-hot."""
+    """Binary cross-entropy per channel (sigmoid), with pos_weight; default: the mean over the batch's valid pixels.
+
+    >>> p, y = torch.tensor([[[0.9, 0.2, 0.1]]]), torch.tensor([[1, 0, 0]])
+    >>> BCELoss(from_logits=False)(p, y)                # -(log 0.9 + log 0.8 + log 0.9) / 3
+    tensor(0.1446)
+    """
 
 
 @register("ce")
 class CrossEntropyLoss(FunctionLoss, function=cross_entropy_loss):
-    """Cross-entropy (softmax), with class weights and label smoothing; C == 1 is binary cross-entropy."""
+    """Cross-entropy (softmax), class weights, label smoothing; default: the mean over the batch's valid pixels.
+
+    >>> x = torch.tensor([[[2.0], [0.0]]])              # (N=1, C=2, 1 pixel) labelled 1
+    >>> CrossEntropyLoss()(x, torch.tensor([[1]]))      # log(1 + e^2)
+    tensor(2.1269)
+    """
 
 
 @register("focal")
 class FocalLoss(FunctionLoss, function=focal_loss):
-    """Focal loss (Lin et al.): sigmoid for C == 1 / multilabel, softmax for C >= 2; alpha, gamma=2."""
+    """Focal loss (Lin et al.), sigmoid or softmax, gamma=2; default: the mean over the batch's valid pixels.
+
+    >>> FocalLoss(gamma=0.0)(torch.tensor([[[0.0]]]), torch.tensor([[1]]))   # gamma = 0: BCE, log 2
+    tensor(0.6931)
+    """
 

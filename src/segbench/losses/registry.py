@@ -16,7 +16,15 @@ _ALIASES: dict[str, str] = {}
 
 
 def register(key: str, *, aliases: tuple[str, ...] = ()) -> Callable[[L], L]:
-    """Class decorator: register a loss under ``key`` (and ``aliases``), and set its ``key``."""
+    """Class decorator: register a loss under ``key`` (and ``aliases``), and set its ``key``.
+
+    Args:
+        key: the loss's name in spec strings, the CLI and reports (lower case, e.g. ``"dice"``).
+        aliases: other names accepted for it (not listed by :func:`names`).
+
+    >>> loss_class("iou") is loss_class("jaccard"), loss_class("jaccard").key
+    (True, 'jaccard')
+    """
 
     def deco(cls: L) -> L:
         for name in (key, *aliases):
@@ -41,7 +49,14 @@ def names() -> list[str]:
 
 
 def loss_class(name: str) -> type[FunctionLoss]:
-    """The class registered under ``name`` or one of its aliases; ValueError listing the valid names."""
+    """The class registered under ``name`` or one of its aliases; ValueError listing the valid names.
+
+    Args:
+        name: a registered key or alias.
+
+    >>> loss_class("dice").__name__
+    'DiceLoss'
+    """
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
         aliases = ", ".join(f"{a} (= {k})" for a, k in _ALIASES.items())
@@ -51,6 +66,10 @@ def loss_class(name: str) -> type[FunctionLoss]:
 
 def get(name: str, **kwargs: Any) -> FunctionLoss:
     """A new loss module by name, e.g. ``get("tversky", alpha=0.3, beta=0.7)``.
+
+    Args:
+        name: a registered key or alias (:func:`names`).
+        kwargs: the loss function's keyword arguments; an unknown one raises TypeError.
 
     >>> get("iou").spec
     'jaccard'
@@ -62,7 +81,7 @@ def describe() -> list[tuple[str, str]]:
     """``(key, one-line summary)`` for every registered loss (the first line of its class docstring).
 
     >>> dict(describe())["dice"]
-    'Soft Dice loss 1 - (2tp + s) / (2tp + fp + fn + s) over soft counts per (image, class).'
+    'Soft Dice loss 1 - (2tp + s) / (2tp + fp + fn + s); default: counts pooled over the batch (per_image=False).'
     """
     out = []
     for key in names():

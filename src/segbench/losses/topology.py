@@ -6,10 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from segbench.losses._common import Weights, check_number, prepare, reduce_classes, safe_ratio
+from segbench._docs import document_args
+from segbench.losses._common import LOSS_ARGS, Weights, check_number, prepare, reduce_classes, safe_ratio
 from segbench.losses.base import FunctionLoss
 from segbench.losses.registry import register
-from segbench.reduction import check_reduction
+from segbench.reduction import Reduction, check_reduction
 
 __all__ = ["ClDiceLoss", "cldice_loss", "soft_skeleton"]
 
@@ -56,6 +57,13 @@ def soft_skeleton(x: Tensor, iterations: int = 3) -> Tensor:
     return skel
 
 
+@document_args(
+    LOSS_ARGS,
+    input="logits ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (probabilities with ``from_logits=False``): ``C == 1`` "
+    "is binary (sigmoid), ``C >= 2`` multiclass (softmax over C) unless ``multilabel``.",
+    iterations="the soft skeleton's steps of min/max pooling (default 3; about the largest radius thinned).",
+    smooth="``s``, added to the numerators and denominators of the two topology ratios (default 1).",
+)
 def cldice_loss(
     input: Tensor,
     target: Tensor,
@@ -68,9 +76,10 @@ def cldice_loss(
     class_weights: Weights = None,
     iterations: int = 3,
     smooth: float = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    """Soft clDice loss per (image, class): one minus the harmonic mean of topology precision and sensitivity.
+    """Soft clDice loss, pooled over the batch by default: one minus the harmonic mean of topology precision and
+    sensitivity.
 
     .. math::
         T_{prec} = \\frac{\\sum S(p)\\, y + s}{\\sum S(p) + s},\\quad
@@ -117,4 +126,9 @@ def cldice_loss(
 
 @register("cldice")
 class ClDiceLoss(FunctionLoss, function=cldice_loss):
-    """Soft clDice: harmonic mean of skeleton precision and sensitivity (Shit et al.), iterations=3, smooth=1."""
+    """Soft clDice, harmonic mean of skeleton precision and sensitivity (Shit et al.); pooled over the batch.
+
+    >>> x = torch.zeros(1, 1, 5, 5); x[0, 0, 2, 1:4] = 1  # a bar, predicted exactly
+    >>> ClDiceLoss(from_logits=False)(x, x[:, 0].long())
+    tensor(0.)
+    """
