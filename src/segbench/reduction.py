@@ -41,14 +41,28 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_average(average: str) -> Average:
-    """Reject an unknown ``average`` with the list of valid ones."""
+    """Reject an unknown ``average`` with the list of valid ones (ValueError); return it, typed.
+
+    Args:
+        average: ``"micro"``, ``"macro"``, ``"weighted"`` or ``"none"`` (see :func:`aggregate`).
+
+    >>> check_average("macro")
+    'macro'
+    """
     if average not in _AVERAGES:
         raise ValueError(f"average must be one of {_AVERAGES}, got {average!r}")
     return average  # type: ignore[return-value]
 
 
 def check_reduction(reduction: str) -> Reduction:
-    """Reject an unknown loss ``reduction`` with the list of valid ones."""
+    """Reject an unknown loss ``reduction`` with the list of valid ones (ValueError); return it, typed.
+
+    Args:
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :func:`reduce_loss`).
+
+    >>> check_reduction("sum")
+    'sum'
+    """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     return reduction  # type: ignore[return-value]
@@ -56,6 +70,12 @@ def check_reduction(reduction: str) -> Reduction:
 
 def nanmean(x: Tensor, dim: int) -> Tensor:
     """Mean over ``dim`` skipping NaN; NaN where every value is NaN.
+
+    .. math:: \\bar x = \\frac{1}{|\\{i : x_i \\ne \\mathrm{NaN}\\}|} \\sum_{i : x_i \\ne \\mathrm{NaN}} x_i
+
+    Args:
+        x: the values.
+        dim: the axis to average over.
 
     >>> nanmean(torch.tensor([[1.0, float("nan")], [float("nan"), float("nan")]]), dim=1).tolist()
     [1.0, nan]
@@ -88,7 +108,16 @@ def aggregate(
         \\text{macro} = \\frac{1}{|K|}\\sum_{k \\in K} s(tp_k, fp_k, fn_k),\\quad
         \\text{micro} = s\\big(\\textstyle\\sum_k tp_k, \\sum_k fp_k, \\sum_k fn_k\\big)
 
-    where :math:`K` holds the classes whose score is defined (not 0/0).
+    where :math:`K` holds the classes whose score is defined (not 0/0); ``"weighted"`` weighs each defined class
+    by its support :math:`tp_k + fn_k`; ``per_image=True`` scores each image, then takes the NaN-skipping mean.
+
+    Args:
+        counts: ``tp, fp, fn`` (and ``tn``) per (image, class), ``(N, C)``.
+        score: the formula from counts to a score (e.g. :func:`segbench.counts.dice_formula`).
+        average: ``"macro"`` (default), ``"micro"``, ``"weighted"`` or ``"none"`` (the class axis kept).
+        per_image: False (default): the counts pooled over the batch first; True: per image, then the mean.
+        classes: an index or bool mask of the classes that take part; None: all.
+        empty_score: the score of an undefined (0/0) case; NaN (default) leaves it out of the means.
 
     >>> from segbench.counts import dice_formula
     >>> t = torch.tensor
@@ -125,6 +154,12 @@ def class_mean_weights(class_weights: Tensor | None, classes: Tensor | None, num
     """The weight of each class in :func:`reduce_loss`'s class average, ``(C,)`` like ``like``: :math:`w_k / \\sum_{j
     \\in K} w_j` for the selected classes :math:`K` (all by default), 0 for the others; unweighted, :math:`1/|K|`.
 
+    Args:
+        class_weights: ``(C,)`` weights, or None (equal).
+        classes: indices of the selected classes, or None (all).
+        num_classes: ``C``.
+        like: a tensor whose dtype and device the weights take.
+
     >>> w = class_mean_weights(torch.tensor([1.0, 3.0, 4.0]), torch.tensor([1, 2]), 3, torch.zeros(1))
     >>> [round(v, 4) for v in w.tolist()]   # 0, 3/7, 4/7
     [0.0, 0.4286, 0.5714]
@@ -151,6 +186,12 @@ def reduce_loss(
 
     Weights are normalised by their sum over the selected classes (:func:`class_mean_weights`), so multiplying them
     all by a constant changes nothing. ``N`` is 1 when the loss pooled its counts over the batch.
+
+    Args:
+        per_class: the losses per (image, class), ``(N, C)``.
+        class_weights: ``(C,)`` weights of the class mean, or None (equal).
+        classes: indices of the classes that take part, or None (all).
+        reduction: ``"mean"`` (default) over images, ``"sum"``, or ``"none"`` (one value per image).
 
     >>> x = torch.tensor([[0.25, 0.5], [0.0, 1.0]], dtype=torch.float64)
     >>> reduce_loss(x, class_weights=torch.tensor([1.0, 3.0])).item()   # ((0.25 + 1.5) / 4 + 3 / 4) / 2
@@ -181,6 +222,13 @@ def reduce_loss_backward(
     """The gradient of :func:`reduce_loss` with respect to ``per_class`` ``(N, C)``, given the gradient ``grad`` of
     its output. The reduction is linear, so this is its transpose: :math:`g_n\\,W_k` (``"none"``), :math:`g\\,W_k`
     (``"sum"``), :math:`g\\,W_k / N` (``"mean"``), with :math:`W` from :func:`class_mean_weights`.
+
+    Args:
+        grad: the gradient of :func:`reduce_loss`'s output (a scalar, or ``(N,)`` for ``"none"``).
+        per_class: the losses per (image, class) that went in, ``(N, C)``.
+        class_weights: as given to :func:`reduce_loss`.
+        classes: as given to :func:`reduce_loss`.
+        reduction: as given to :func:`reduce_loss`.
 
     >>> x = torch.tensor([[0.25, 0.5], [0.0, 1.0]], dtype=torch.float64)
     >>> reduce_loss_backward(torch.tensor(1.0, dtype=torch.float64), x, class_weights=torch.tensor([1.0, 3.0])).tolist()

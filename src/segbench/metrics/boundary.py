@@ -10,8 +10,9 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
+from segbench._docs import document_args
 from segbench.metrics._surface import BoolArray, check_spacing, crop_pair, voxel_surface
-from segbench.metrics.distance import _case_masks
+from segbench.metrics.distance import DISTANCE_ARGS, _case_masks
 
 __all__ = ["boundary_iou"]
 
@@ -34,6 +35,11 @@ def _pair_boundary_iou(pred: BoolArray, target: BoolArray, dilation: float, spac
     return int(np.count_nonzero(bp & bt)) / union
 
 
+@document_args(
+    DISTANCE_ARGS,
+    dilation="``d``, the band's width: voxels nearer than this to their mask's border (in voxels, or physical "
+    "units with ``spacing``; default 1: the border voxels only).",
+)
 def boundary_iou(
     pred: Any,
     target: Any,

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from segbench._checks import check_label_maps
+from segbench._docs import document_args
 from segbench.metrics._surface import FloatArray, PairSurfaces, check_spacing, pair_surfaces
 
 __all__ = [
@@ -52,6 +53,31 @@ Surface = Literal["voxel", "surfel"]
 PercentileRule = Literal["directed", "pooled"]
 WorstCase = Literal["diagonal"] | float | None
 DISTANCE_METRICS = ("hd", "hd95", "assd", "masd", "nsd")
+
+# What the parameters that the distance metrics share mean (segbench._docs.document_args builds their Args: from it).
+DISTANCE_ARGS: dict[str, str] = {
+    "pred": "the predicted hard label map ``(N, *spatial)``, bool or integer (2D or 3D; voxel surfaces any "
+    "dimension); a float map raises TypeError (threshold or argmax it first: ``segbench.metrics.to_labels``).",
+    "target": "the reference label map, of ``pred``'s shape.",
+    "spacing": "the voxel size in physical units, one number or one per spatial axis (in the array's axis order); "
+    "None: 1 along every axis.",
+    "num_classes": "label maps with C classes: one value per (image, class); None: binary input (bool, or labels "
+    "in {0, 1}) gives one value per image for the foreground.",
+    "include_background": "False (default, as MONAI): class 0 is left out of the per-class values.",
+    "multilabel": "True: ``(N, C, *spatial)`` 0/1 maps, every channel scored as its own binary mask.",
+    "ignore_index": "pixels whose target is this are background in both maps before the surfaces are found; "
+    "None: every pixel counts.",
+    "surface": '``"voxel"`` (default): the border voxels of each mask (MONAI, MetricsReloaded, MedPy); '
+    '``"surfel"``: area-weighted sub-voxel surface elements (DeepMind\'s surface-distance; 2D and 3D).',
+    "percentile_rule": '``"directed"`` (default): the larger of the two directed percentiles (MONAI, '
+    'MetricsReloaded); ``"pooled"``: the percentile of both directions\' distances together (MedPy).',
+    "worst_case": "the value of a miss (exactly one mask empty): None (default) ``inf``; ``\"diagonal\"``, the "
+    "image's physical diagonal; or a number >= 0.",
+    "tolerance": "the NSD tolerance ``tau`` in physical units: one number, or one per scored class.",
+    "percentile": "``q`` in [0, 100]: 100 (default) is the Hausdorff distance, 95 HD95.",
+    "variant": '``"assd"`` (default): pooled over both surfaces; ``"masd"``: the mean of the two directed means.',
+    "metrics": 'which metrics, among ``"hd"``, ``"hd95"``, ``"assd"``, ``"masd"``, ``"nsd"``.',
+}
 
 
 def _check_choice(value: str, name: str, allowed: Sequence[str]) -> None:
@@ -162,23 +188,52 @@ class SurfaceDistances:
                 out[i] = float("nan") if undefined[i] else miss_value if miss[i] else float("nan")
         return torch.from_numpy(out).reshape(self.shape)
 
+    @document_args(DISTANCE_ARGS)
     def hausdorff(
         self, percentile: float = 100.0, *, percentile_rule: PercentileRule = "directed", worst_case: WorstCase = None
     ) -> Tensor:
-        """Hausdorff distance at ``percentile`` (see :func:`hausdorff_distance`)."""
+        """Hausdorff distance at ``percentile`` (the formula of :func:`hausdorff_distance`).
+
+        .. math:: \\mathrm{HD}_q = \\max\\big(P_q\\{d(x, S_T)\\}_{x \\in S_P},\\; P_q\\{d(y, S_P)\\}_{y \\in S_T}\\big)
+
+        >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+        >>> surface_distances(t.roll(2, dims=1), t).hausdorff(95).tolist()
+        [2.0]
+        """
         q = float(percentile)
         if not 0.0 <= q <= 100.0:
             raise ValueError(f"percentile must lie in [0, 100], got {percentile}")
         _check_choice(percentile_rule, "percentile_rule", ("directed", "pooled"))
         return self._collect(lambda p: _pair_hd(p, q, percentile_rule), self._worst(worst_case))
 
+    @document_args(DISTANCE_ARGS)
     def average(self, variant: Literal["assd", "masd"] = "assd", *, worst_case: WorstCase = None) -> Tensor:
-        """Average surface distance, ``"assd"`` (pooled) or ``"masd"`` (see :func:`average_surface_distance`)."""
+        """Average surface distance, ``"assd"`` (pooled) or ``"masd"`` (the formulas of
+        :func:`average_surface_distance`).
+
+        .. math::
+            \\mathrm{ASSD} = \\frac{\\sum_{S_P} w\\, d(\\cdot, S_T) + \\sum_{S_T} w\\, d(\\cdot, S_P)}
+                                 {\\sum_{S_P} w + \\sum_{S_T} w}
+
+        >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+        >>> surface_distances(t.roll(1, dims=2), t).average().tolist()   # 4 of 8 border pixels each side move 1
+        [0.5]
+        """
         _check_choice(variant, "variant", ("assd", "masd"))
         return self._collect(lambda p: _pair_asd(p, variant), self._worst(worst_case))
 
+    @document_args(DISTANCE_ARGS)
     def nsd(self, tolerance: float | Sequence[float]) -> Tensor:
-        """Normalized surface distance at ``tolerance`` (see :func:`normalized_surface_distance`)."""
+        """Normalized surface distance at ``tolerance`` (the formula of :func:`normalized_surface_distance`).
+
+        .. math::
+            \\mathrm{NSD}_\\tau = \\frac{\\sum_{S_P,\\, d \\le \\tau} w + \\sum_{S_T,\\, d \\le \\tau} w}
+                                     {\\sum_{S_P} w + \\sum_{S_T} w}
+
+        >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+        >>> surface_distances(t.roll(1, dims=2), t).nsd(0.5).tolist()    # half of each border within 0.5
+        [0.5]
+        """
         n_cls = self.shape[1] if len(self.shape) == 2 else 1
         tol = [float(tolerance)] * n_cls if isinstance(tolerance, (int, float)) else [float(t) for t in tolerance]
         if len(tol) != n_cls:
@@ -232,6 +287,7 @@ def _case_masks(
     return cases, (n, len(classes)), p.shape[1:]
 
 
+@document_args(DISTANCE_ARGS)
 def surface_distances(
     pred: Any,
     target: Any,
@@ -246,7 +302,10 @@ def surface_distances(
     """Compute the nearest-surface distances of every (image, class) pair once, for any distance metric.
 
     ``pred`` and ``target`` are hard label maps ``(N, *spatial)`` (bool or integer), 2D or 3D (voxel surfaces
-    work in any dimension), with ``spacing`` in the array's axis order.
+    work in any dimension), with ``spacing`` in the array's axis order. For each pair of surfaces it holds
+
+    .. math:: \\{d(x, S_T) : x \\in S_P\\},\\quad \\{d(y, S_P) : y \\in S_T\\},\\quad
+        d(x, S) = \\min_{s \\in S} \\lVert (x - s) \\odot \\mathrm{spacing} \\rVert_2
 
     >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
     >>> sd = surface_distances(t.roll(1, dims=2), t)
@@ -265,6 +324,7 @@ def surface_distances(
     return SurfaceDistances(pairs, pred_empty, target_empty, shape, diagonal, surface)
 
 
+@document_args(DISTANCE_ARGS)
 def hausdorff_distance(
     pred: Any,
     target: Any,
@@ -301,6 +361,7 @@ def hausdorff_distance(
     return sd.hausdorff(percentile, percentile_rule=percentile_rule, worst_case=worst_case)
 
 
+@document_args(DISTANCE_ARGS)
 def average_surface_distance(
     pred: Any,
     target: Any,
@@ -339,6 +400,7 @@ def average_surface_distance(
     return sd.average(variant, worst_case=worst_case)
 
 
+@document_args(DISTANCE_ARGS)
 def normalized_surface_distance(
     pred: Any,
     target: Any,
@@ -374,6 +436,7 @@ def normalized_surface_distance(
     return sd.nsd(tolerance)
 
 
+@document_args(DISTANCE_ARGS)
 def distance_metrics(
     pred: Any,
     target: Any,
@@ -391,7 +454,13 @@ def distance_metrics(
 ) -> dict[str, Tensor]:
     """Several distance metrics from one surface computation: ``{"hd", "hd95", "assd", "masd", "nsd"}``.
 
-    Each value is what the matching function returns with the same arguments (``nsd`` at ``tolerance``).
+    Each value is what the matching function returns with the same arguments (``nsd`` at ``tolerance``): the
+    formulas of :func:`hausdorff_distance` (``hd``: :math:`q = 100`, ``hd95``: :math:`q = 95`),
+    :func:`average_surface_distance` and :func:`normalized_surface_distance`.
+
+    .. math::
+        \\mathrm{HD}_q,\\ \\mathrm{ASSD},\\ \\mathrm{MASD},\\ \\mathrm{NSD}_\\tau
+        \\text{ of one pair } \\{d(x, S_T)\\}_{x \\in S_P},\\ \\{d(y, S_P)\\}_{y \\in S_T}
 
     >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
     >>> {k: v.tolist() for k, v in distance_metrics(t.roll(1, dims=2), t).items()}
@@ -406,6 +475,7 @@ def distance_metrics(
     return metrics_from(sd, metrics, tolerance=tolerance, percentile_rule=percentile_rule, worst_case=worst_case)
 
 
+@document_args(DISTANCE_ARGS, sd="the surface distances of every (image, class) pair (:func:`surface_distances`).")
 def metrics_from(
     sd: SurfaceDistances,
     metrics: Sequence[str],
@@ -414,7 +484,15 @@ def metrics_from(
     percentile_rule: PercentileRule = "directed",
     worst_case: WorstCase = None,
 ) -> dict[str, Tensor]:
-    """The named metrics (keys of ``DISTANCE_METRICS``) read from one :class:`SurfaceDistances`."""
+    """The named metrics (keys of ``DISTANCE_METRICS``) read from one :class:`SurfaceDistances`: the formulas of
+    :func:`distance_metrics`, without computing the surfaces again.
+
+    .. math:: \\mathrm{HD}_q,\\ \\mathrm{ASSD},\\ \\mathrm{MASD},\\ \\mathrm{NSD}_\\tau
+
+    >>> t = torch.zeros(1, 8, 8, dtype=torch.bool); t[0, 2:5, 2:5] = True
+    >>> {k: v.tolist() for k, v in metrics_from(surface_distances(t.roll(1, dims=2), t), ["hd", "masd"]).items()}
+    {'hd': [1.0], 'masd': [0.5]}
+    """
     out: dict[str, Tensor] = {}
     for name in metrics:
         _check_choice(name, "each metric", DISTANCE_METRICS)

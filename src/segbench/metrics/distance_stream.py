@@ -16,7 +16,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from segbench._docs import document_args
 from segbench.metrics.distance import (
+    DISTANCE_ARGS,
     DISTANCE_METRICS,
     PercentileRule,
     Surface,
@@ -52,6 +54,11 @@ def summarize(values: Tensor, miss: Tensor, undefined: Tensor) -> dict[str, Tens
     .. math::
 
         \mathrm{mean} = \frac{1}{n} \sum_{i:\, v_i \ne \mathrm{NaN}} v_i
+
+    Args:
+        values: each case's value, ``(M,)`` or ``(M, C')`` (NaN where undefined).
+        miss: bool, of ``values``' shape: the cases with exactly one mask empty.
+        undefined: bool, of ``values``' shape: the cases with both masks empty.
 
     >>> s = summarize(torch.tensor([1.0, 3.0, float("inf"), float("nan")]),
     ...               torch.tensor([False, False, True, False]), torch.tensor([False, False, False, True]))
@@ -91,6 +98,7 @@ class DistanceResults:
     stats: dict[str, dict[str, Tensor]]
 
 
+@document_args(DISTANCE_ARGS)
 class DistanceAccumulator:
     """Accumulate distance metrics over batches, keeping every case's value.
 
@@ -98,7 +106,10 @@ class DistanceAccumulator:
     metrics (``"hd"``, ``"hd95"``, ``"assd"``, ``"masd"``, ``"nsd"``); ``compute()`` returns a
     :class:`DistanceResults`; ``merge(other)`` appends another accumulator's cases; ``sync()`` gathers the cases
     of every process under ``torch.distributed`` (in rank order; every rank gets all of them). The keyword
-    arguments mean what they mean in :func:`segbench.metrics.distance.distance_metrics`.
+    arguments mean what they mean in :func:`segbench.metrics.distance.distance_metrics`, whose formulas give each
+    case's value; :func:`summarize` gives the statistics.
+
+    .. math:: \\mathrm{values}[m] = (m(\\text{case}_1), \\dots, m(\\text{case}_M)) \\text{ over every batch's cases}
 
     >>> acc = DistanceAccumulator(metrics=("hd", "nsd"), tolerance=1.0)
     >>> t = torch.zeros(2, 8, 8, dtype=torch.bool); t[:, 2:5, 2:5] = True
@@ -145,7 +156,13 @@ class DistanceAccumulator:
         self._undefined: list[Tensor] = []
 
     def update(self, pred: Any, target: Any, *, spacing: float | Sequence[float] | None = None) -> None:
-        """Score a batch ``(N, *spatial)`` and keep its values; ``spacing`` overrides the default for this batch."""
+        """Score a batch ``(N, *spatial)`` and keep its values; ``spacing`` overrides the default for this batch.
+
+        Args:
+            pred: the batch's predicted label maps (see :func:`~segbench.metrics.distance.distance_metrics`).
+            target: the batch's reference label maps.
+            spacing: this batch's voxel size; None: the accumulator's.
+        """
         sd = surface_distances(pred, target, spacing=self.spacing if spacing is None else spacing, **self._options)
         for name, value in metrics_from(sd, self.metrics, **self._read).items():
             self._values[name].append(value)
@@ -166,7 +183,11 @@ class DistanceAccumulator:
         return DistanceResults(values, miss, undefined, stats)
 
     def merge(self, other: DistanceAccumulator) -> None:
-        """Append ``other``'s cases (it must track the same metrics with the same options)."""
+        """Append ``other``'s cases (it must track the same metrics with the same options).
+
+        Args:
+            other: another accumulator; one with other metrics or options raises ValueError.
+        """
         if (other.metrics, other._options, other._read) != (self.metrics, self._options, self._read):
             raise ValueError("can only merge accumulators with the same metrics and options")
         for m in self.metrics:
@@ -175,7 +196,11 @@ class DistanceAccumulator:
         self._undefined.extend(other._undefined)
 
     def sync(self, group: Any = None) -> None:
-        """Gather every process's cases (rank order) so that each rank holds all of them; no-op without a group."""
+        """Gather every process's cases (rank order) so that each rank holds all of them; no-op without a group.
+
+        Args:
+            group: the ``torch.distributed`` process group; None: the default (world) group.
+        """
         if not (dist.is_available() and dist.is_initialized()):
             return
         state = (

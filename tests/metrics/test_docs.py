@@ -1,0 +1,56 @@
+"""Every public distance / boundary metric and every reduction documents every parameter (``Args:``), its formula,
+and carries a doctest (run by pytest's --doctest-modules); its public methods document their parameters."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from segbench import reduction
+from segbench._docs import documented
+from segbench.metrics import boundary, distance, distance_stream
+
+
+def _params(obj: Callable[..., Any]) -> list[str]:
+    return [p for p in inspect.signature(obj).parameters if p not in ("self", "cls")]
+
+
+FUNCTIONS = [
+    getattr(m, name)
+    for m in (distance, boundary, distance_stream, reduction)
+    for name in m.__all__
+    if inspect.isfunction(getattr(m, name))
+]
+METHODS = [
+    *(getattr(distance.SurfaceDistances, n) for n in ("hausdorff", "average", "nsd")),
+]
+CLASSES = [distance_stream.DistanceAccumulator]
+VALIDATORS = {"check_average", "check_reduction"}  # they check an option's name: no formula
+
+
+def test_the_modules_list_their_metrics() -> None:
+    names = {f.__name__ for f in FUNCTIONS}
+    assert {"hausdorff_distance", "average_surface_distance", "normalized_surface_distance", "distance_metrics",
+            "surface_distances", "boundary_iou", "summarize", "aggregate", "reduce_loss", "nanmean"} <= names
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS + METHODS + CLASSES, ids=lambda f: f.__qualname__)
+def test_formula_every_parameter_and_a_doctest(fn: Callable[..., Any]) -> None:
+    doc = fn.__doc__ or ""
+    assert documented(doc) == _params(fn), (documented(doc), _params(fn))
+    assert ">>>" in doc
+    if fn.__name__ not in VALIDATORS:
+        assert ".. math::" in doc or ":math:" in doc
+
+
+@pytest.mark.parametrize("cls", [distance_stream.DistanceAccumulator, distance.SurfaceDistances])
+def test_public_methods_document_their_parameters(cls: type) -> None:
+    for name, member in vars(cls).items():
+        if name.startswith("_") or not inspect.isfunction(member):
+            continue
+        params = _params(member)
+        if params:
+            assert documented(member.__doc__ or "") == params, (cls.__name__, name)
