@@ -36,6 +36,7 @@ specs = ["ce", "dice"]
 """
 
 
+@pytest.mark.slow
 def test_compare_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY_TOML)
@@ -122,6 +123,7 @@ def test_bad_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     _bad(tmp_path, capsys, [str(cfg)], "unknown key 'epoch' in [train]; valid keys:")
 
 
+@pytest.mark.slow
 def test_module_entry_point_prints_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     proc = subprocess.run([sys.executable, "-m", "segbench", "compare", "--loss", "nosuch", "--out",

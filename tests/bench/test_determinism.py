@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from segbench.bench import config, io
@@ -23,6 +24,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 def test_initial_weights_are_identical_across_losses_and_differ_across_seeds(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_compare(prepare(config.resolve(TINY)), out, quiet=True)

@@ -71,6 +71,7 @@ def test_csv_and_npz_round_trip(tmp_path: Path) -> None:
     assert np.load(tmp_path / "p.npz")["pred"].tolist() == [[1, 0]]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
     cfg = config.resolve(TINY)
     clean = tmp_path / "clean"

@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from segbench.bench import io
 
-pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is unavailable")
+pytestmark = [pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is unavailable"), pytest.mark.slow]
 
 TINY_TOML = """
 [dataset]

@@ -93,6 +93,7 @@ def _check_scores(out: Path, worker: ModuleType, world: int, n: int, task: str) 
     _same(pooled, one_pooled)
 
 
+@pytest.mark.slow
 def test_two_processes_score_exactly_like_one(two: tuple[Path, Any, ModuleType]) -> None:
     out, _, worker = two
     _check_scores(out, worker, 2, 5, "score")
@@ -100,6 +101,7 @@ def test_two_processes_score_exactly_like_one(two: tuple[Path, Any, ModuleType])
     assert any(math.isnan(v) for v in values) and any(math.isinf(v) for v in values)  # the edge cases are in
 
 
+@pytest.mark.slow
 def test_three_processes_with_uneven_and_empty_shares(launcher: Any, tmp_path: Path) -> None:
     finished = launcher.launch([str(launcher.worker), str(tmp_path), "score", "score_two"], world=3)
     assert finished.codes == [0, 0, 0], finished.log
@@ -109,6 +111,7 @@ def test_three_processes_with_uneven_and_empty_shares(launcher: Any, tmp_path: P
     assert _result(tmp_path, "score_two", 2)[2][0] == []
 
 
+@pytest.mark.slow
 def test_validation_metrics_are_the_global_ones_on_every_rank(two: tuple[Path, Any, ModuleType]) -> None:
     out, _, worker = two
     one = validate(worker.FixedModel(), worker.PixelBCE(), worker.val_data(), worker.VAL_SETTINGS)
@@ -120,6 +123,7 @@ def test_validation_metrics_are_the_global_ones_on_every_rank(two: tuple[Path, A
     assert got[0]["val_loss"] == pytest.approx(one["val_loss"], rel=1e-6)  # float32 batch means, other batches
 
 
+@pytest.mark.slow
 def test_evaluate_over_two_ranks_writes_the_serial_csv(two: tuple[Path, Any, ModuleType]) -> None:
     out, finished, _ = two
     assert [_result(out, "evaluate_good", r)[2] for r in range(2)] == [0, 0]
@@ -130,6 +134,7 @@ def test_evaluate_over_two_ranks_writes_the_serial_csv(two: tuple[Path, Any, Mod
     assert finished.outputs[0].count("wrote ") == 1 and "wrote " not in finished.outputs[1]  # rank 0 reports
 
 
+@pytest.mark.slow
 def test_a_bad_case_on_one_rank_stops_every_rank_alike(two: tuple[Path, Any, ModuleType]) -> None:
     out, finished, _ = two
     assert [_result(out, "evaluate_bad", r)[2] for r in range(2)] == [2, 2]  # both ranks: usage error, no hang

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,14 +26,9 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
     return pred, target
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _worker(rank: int, world: int, port: int, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+def _worker(rank: int, world: int, out: str) -> None:
+    # a file store in the test's own folder: no port to find, so no other process can take it first
+    dist.init_process_group("gloo", init_method=f"file://{Path(out) / 'store'}", rank=rank, world_size=world)
     try:
         pred, target = _data()
         mine = slice(0, SPLIT) if rank == 0 else slice(SPLIT, None)
@@ -56,11 +50,11 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_sync_two_gloo_processes_equals_the_whole(tmp_path: Path) -> None:
     # this file is its own worker script (no pickling of test-module functions, so any pytest import mode works)
-    port = _free_port()
     procs = [
-        subprocess.Popen([sys.executable, __file__, str(rank), "2", str(port), str(tmp_path)],
+        subprocess.Popen([sys.executable, __file__, str(rank), "2", str(tmp_path)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for rank in range(2)
     ]
@@ -80,4 +74,4 @@ def test_sync_two_gloo_processes_equals_the_whole(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    _worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    _worker(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,14 +67,9 @@ def test_summarize_per_class_and_empty() -> None:
     assert math.isnan(empty["mean"].item()) and empty["n"].item() == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _worker(rank: int, port: int, out: dict) -> None:  # type: ignore[type-arg]
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+def _worker(rank: int, store: str, out: dict) -> None:  # type: ignore[type-arg]
+    # a file store in the test's own folder: no port to find, so no other process can take it first
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     try:
         acc = DistanceAccumulator(("hd", "assd"), num_classes=3)
         p, t = _batch(10 + rank, n=1 + rank)
@@ -85,13 +80,13 @@ def _worker(rank: int, port: int, out: dict) -> None:  # type: ignore[type-arg]
         dist.destroy_process_group()
 
 
-def test_sync_gathers_cases_of_two_processes() -> None:
-    port = _free_port()
+@pytest.mark.slow
+def test_sync_gathers_cases_of_two_processes(tmp_path: Path) -> None:
     # fork: the test module is not importable by name under pytest's importlib mode, so spawn could not find _worker
     ctx = mp.get_context("fork")
     with ctx.Manager() as manager:
         out = manager.dict()
-        mp.start_processes(_worker, args=(port, out), nprocs=2, join=True, start_method="fork")
+        mp.start_processes(_worker, args=(str(tmp_path / "store"), out), nprocs=2, join=True, start_method="fork")
         results = dict(out)
     (p0, t0), (p1, t1) = _batch(10, 1), _batch(11, 2)
     want = distance_metrics(torch.cat([p0, p1]), torch.cat([t0, t1]), metrics=("hd",), num_classes=3)["hd"]
