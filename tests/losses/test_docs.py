@@ -5,6 +5,7 @@ doctest (run by pytest's --doctest-modules)."""
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,16 @@ def test_document_args_refuses_an_undocumented_or_stale_parameter() -> None:
         document_args({"x": "the input."})(f)
     with pytest.raises(TypeError, match=r"described parameters \['z'\] are not among"):
         document_args({"x": "the input.", "k": "k."}, z="gone.")(f)
+
+
+def _public_functions() -> list[object]:
+    from segbench.losses import base, compose, distance, lovasz, overlap, pixelwise, registry, topology
+
+    modules = (base, compose, distance, lovasz, overlap, pixelwise, registry, topology)
+    return [getattr(m, n) for m in modules for n in m.__all__ if inspect.isfunction(getattr(m, n))]
+
+
+@pytest.mark.parametrize("fn", _public_functions(), ids=lambda f: getattr(f, "__qualname__", "?"))
+def test_every_public_function_of_the_losses_documents_its_parameters(fn: Any) -> None:
+    assert documented(fn.__doc__ or "") == list(inspect.signature(fn).parameters)
+    assert ">>>" in (fn.__doc__ or "")

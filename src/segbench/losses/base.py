@@ -32,6 +32,9 @@ def _is_number(x: Any) -> bool:
 def format_value(v: Any) -> str:
     """Canonical text of a keyword value in a spec string (parsed back by :func:`ast.literal_eval`).
 
+    Args:
+        v: a keyword value: a number, bool, None, string, or tuple of them.
+
     >>> format_value(2.0), format_value(0.3), format_value((1, 2.5)), format_value((3,)), format_value(None)
     ('2', '0.3', '(1,2.5)', '(3,)', 'None')
     """

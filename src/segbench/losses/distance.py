@@ -76,6 +76,9 @@ def unsigned_distance(masks: Tensor) -> Tensor:
     ``masks`` is bool ``(N, C, *spatial)``; a (image, class) mask that is empty or full has no boundary and maps
     to 0 (MONAI's convention).
 
+    Args:
+        masks: bool masks ``(N, C, *spatial)``, one per (image, class).
+
     >>> unsigned_distance(torch.tensor([[[True, False, False, False]]])).tolist()
     [[[1.0, 1.0, 2.0, 3.0]]]
     """
@@ -85,6 +88,9 @@ def unsigned_distance(masks: Tensor) -> Tensor:
 def signed_distance(masks: Tensor) -> Tensor:
     """Kervadec et al.'s signed distance: :math:`\\text{edt}(\\lnot m)` outside, :math:`-(\\text{edt}(m) - 1)`
     inside (0 on the inner border, negative deeper inside); 0 for an empty or full mask.
+
+    Args:
+        masks: bool masks ``(N, C, *spatial)``, one per (image, class).
 
     >>> signed_distance(torch.tensor([[[True, True, True, False, False]]])).tolist()
     [[[-2.0, -1.0, 0.0, 1.0, 2.0]]]

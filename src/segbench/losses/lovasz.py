@@ -25,6 +25,9 @@ def lovasz_grad(gt_sorted: Tensor) -> Tensor:
 
     Batched over leading axes; ``gt_sorted`` is ``(..., P)``, the (0/1 or soft) target in the errors' order.
 
+    Args:
+        gt_sorted: the target ``g`` ``(..., P)``, ordered as the errors sorted in decreasing order.
+
     >>> [round(v, 4) for v in lovasz_grad(torch.tensor([1.0, 0.0, 1.0, 0.0])).tolist()]   # J = 1/2, 2/3, 1, 1
     [0.5, 0.1667, 0.3333, 0.0]
     """

@@ -42,6 +42,10 @@ def soft_skeleton(x: Tensor, iterations: int = 3) -> Tensor:
     (the reference code of Shit et al., also MONAI's ``soft_skel``; here each erosion is computed once, where the
     reference erodes :math:`x_k` twice, for the next :math:`x_{k+1}` and inside the opening).
 
+    Args:
+        x: the maps in [0, 1], ``(N, C, H, W)`` or ``(N, C, D, H, W)``.
+        iterations: the number of erosions ``k`` (default 3; about the largest radius thinned to its skeleton).
+
     >>> x = torch.zeros(1, 1, 5, 5); x[0, 0, 1:4, 2] = 1           # a vertical bar, 3 pixels long, 1 wide
     >>> soft_skeleton(x)[0, 0, :, 2].tolist()
     [0.0, 1.0, 1.0, 1.0, 0.0]
