@@ -41,19 +41,6 @@ def test_class_and_function_document_formula_every_parameter_and_an_example(name
         assert ".. math::" in doc and ">>>" in doc, name
 
 
-def test_document_args_refuses_an_undocumented_or_stale_parameter() -> None:
-    from segbench._docs import document_args
-
-    def f(x: int, *, k: int = 1) -> int:
-        """F."""
-        return x * k
-
-    with pytest.raises(TypeError, match=r"parameters \['k'\] have no description"):
-        document_args({"x": "the input."})(f)
-    with pytest.raises(TypeError, match=r"described parameters \['z'\] are not among"):
-        document_args({"x": "the input.", "k": "k."}, z="gone.")(f)
-
-
 def _public_functions() -> list[object]:
     from segbench.losses import base, compose, distance, lovasz, overlap, pixelwise, registry, topology
 
