@@ -101,10 +101,11 @@ def _region(
     include_background: bool,
     class_weights: Weights,
     reduction: Reduction,
+    validate: bool,
 ) -> Tensor:
     li = prepare(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-        check_finite=False, check_labels=False,
+        check_finite=False, check_labels=False, validate=validate,
     )
     r = check_reduction(reduction)
     w = check_class_weights(class_weights, li.num_classes)
@@ -125,6 +126,7 @@ def dice_loss(
     class_weights: Weights = None,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Soft Dice loss over soft counts, pooled over the batch by default (``per_image=False``), mean over classes.
 
@@ -142,6 +144,7 @@ def dice_loss(
         input, target, RatioFormula(k=2.0, smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -158,6 +161,7 @@ def jaccard_loss(
     class_weights: Weights = None,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Soft Jaccard (IoU) loss over soft counts, pooled over the batch by default (``per_image=False``).
 
@@ -172,6 +176,7 @@ def jaccard_loss(
         input, target, RatioFormula(smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -190,6 +195,7 @@ def tversky_loss(
     beta: float = 0.7,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Tversky loss (Salehi et al. 2017) over soft counts, pooled over the batch by default (``per_image=False``).
 
@@ -209,6 +215,7 @@ def tversky_loss(
         input, target, RatioFormula(alpha=a, beta=b, smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -228,6 +235,7 @@ def focal_tversky_loss(
     gamma: float = 0.75,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Focal Tversky loss (Abraham & Khan 2019): Tversky loss ** ``gamma`` per class, counts pooled over the batch.
 
@@ -252,6 +260,7 @@ def focal_tversky_loss(
         input, target, RatioFormula(alpha=a, beta=b, smooth=s, outer="focal", gamma=g),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -268,6 +277,7 @@ def log_cosh_dice_loss(
     class_weights: Weights = None,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Log-cosh Dice loss (Jadon 2020): log cosh of the Dice loss per class, counts pooled over the batch by default.
 
@@ -284,6 +294,7 @@ def log_cosh_dice_loss(
         input, target, RatioFormula(k=2.0, smooth=s, outer="log_cosh"),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -302,6 +313,7 @@ def generalized_dice_loss(
     weight_type: GdlWeightType = "square",
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Generalized Dice loss (Sudre et al. 2017): weighted counts summed over classes, pooled over the batch by default.
 
@@ -326,7 +338,7 @@ def generalized_dice_loss(
         raise ValueError(f"weight_type must be one of {GDL_WEIGHT_TYPES}, got {weight_type!r}")
     li = prepare(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-        check_finite=False, check_labels=False,
+        check_finite=False, check_labels=False, validate=validate,
     )
     r = check_reduction(reduction)
     sel = class_selection(li, include_background)
@@ -368,10 +380,13 @@ def _pixel(
     include_background: bool,
     smooth: float,
     reduction: Reduction,
+    validate: bool,
 ) -> Tensor:
     s = check_number(smooth, "smooth")
     check_reduction(reduction)
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, validate=validate
+    )
     inter, total = _pixel_terms(li, include_background)
     score = safe_ratio(inter, total - inter, s) if jaccard else safe_ratio(2 * inter, total, s)
     loss = 1 - score
@@ -390,6 +405,7 @@ def pixel_dice_loss(
     include_background: bool = True,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Per-pixel Dice loss: a Dice over the class axis of each pixel, by default the mean over the batch's valid pixels.
 
@@ -407,6 +423,7 @@ def pixel_dice_loss(
     return _pixel(
         input, target, False, from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel,
         include_background=include_background, smooth=smooth, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -421,6 +438,7 @@ def pixel_jaccard_loss(
     include_background: bool = True,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Per-pixel Jaccard loss, by default the mean over the batch's valid pixels (the Keras ``jaccard_distance_loss``).
 
@@ -439,6 +457,7 @@ def pixel_jaccard_loss(
     return _pixel(
         input, target, True, from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel,
         include_background=include_background, smooth=smooth, reduction=reduction,
+        validate=validate,
     )
 
 
