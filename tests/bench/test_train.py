@@ -109,3 +109,16 @@ def test_non_finite_loss_is_reported(tmp_path: Path) -> None:
     with pytest.raises(FloatingPointError, match="loss is nan at epoch 1"):
         train_run(UNet(1, 1, width=2, depth=1), Bad(), data, data, _settings(), seed=0, run_dir=tmp_path,
                   model_name="bad")
+
+
+def test_validate_multiclass_background_by_name_and_ignore_index() -> None:
+    # targets [[0, 1], [2, 255]], predictions [[0, 0], [2, 2]]; 255 counts nowhere, background is class 1:
+    # class 0: tp 1, fp 1 -> Dice 2/3, IoU 1/2; class 2: tp 1 -> Dice 1, IoU 1; accuracy 2 of 3 valid pixels
+    masks = torch.tensor([[[0, 1], [2, 255]]])
+    pred = torch.tensor([[[0, 0], [2, 2]]])
+    logits = torch.nn.functional.one_hot(pred, 3).permute(0, 3, 1, 2).float() * 4.0
+    settings = _settings(num_classes=3, background=1, ignore_index=255)
+    out = validate(Fixed(logits), parse("ce", ignore_index=255), RunData(torch.zeros(1, 1, 2, 2), masks), settings)
+    assert out["val_dice"] == pytest.approx((2 / 3 + 1) / 2)
+    assert out["val_iou"] == pytest.approx((1 / 2 + 1) / 2)
+    assert out["val_accuracy"] == pytest.approx(2 / 3)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segbench.errors import UsageError
-from segbench.evaluation.labels import distinct_values, infer_num_classes, to_labels
 from segbench.evaluation.pairing import pair_by_stem
+from segbench.files.raw_labels import distinct_values, infer_num_classes, labels_from_raw
 
 
 def _touch(root: Path, *names: str) -> None:
@@ -52,19 +52,19 @@ def test_duplicate_stem_and_missing_folder(tmp_path: Path) -> None:
 
 
 def test_0_255_rule_applies_per_file() -> None:
-    assert to_labels(np.array([0, 255, 255]), Path("p.png"), num_classes=2).tolist() == [0, 1, 1]
-    assert to_labels(np.array([0, 1]), Path("t.png"), num_classes=2).tolist() == [0, 1]
+    assert labels_from_raw(np.array([0, 255, 255]), Path("p.png"), num_classes=2).tolist() == [0, 1, 1]
+    assert labels_from_raw(np.array([0, 1]), Path("t.png"), num_classes=2).tolist() == [0, 1]
     with pytest.raises(UsageError, match=r"p.png holds label\(s\) \[255\]; expected labels 0..2"):
-        to_labels(np.array([0, 255]), Path("p.png"), num_classes=3)
-    big = to_labels(np.array([0, 255]), Path("p.png"), num_classes=256)  # 255 is a real label there
+        labels_from_raw(np.array([0, 255]), Path("p.png"), num_classes=3)
+    big = labels_from_raw(np.array([0, 255]), Path("p.png"), num_classes=256)  # 255 is a real label there
     assert big.tolist() == [0, 255]
 
 
 def test_ignore_index_in_ground_truth() -> None:
     t = np.array([0, 1, 255])
-    assert to_labels(t, Path("t.png"), num_classes=2, ignore_index=255).tolist() == [0, 1, 255]
+    assert labels_from_raw(t, Path("t.png"), num_classes=2, ignore_index=255).tolist() == [0, 1, 255]
     with pytest.raises(UsageError, match=r"\[255\]"):
-        to_labels(t, Path("p.png"), num_classes=2)
+        labels_from_raw(t, Path("p.png"), num_classes=2)
 
 
 def test_infer_num_classes() -> None:

@@ -18,14 +18,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from segbench.files.run_folder import slug
+
 LOSSES = ["ce", "dice", "0.5*bce + 0.5*dice", "focal", "tversky", "lovasz", "jaccard"]
 TRIVIAL = ["all-background", "all-foreground", "majority-class"]
-
-
-def slug(model: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9.=-]+", "_", model)
 
 
 def _targets(n: int, size: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:

@@ -83,18 +83,19 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def format_value(value: Any) -> str:
-    """A CSV cell: floats with 6 significant digits (``nan``, ``inf``, ``-inf`` spelled out), others as ``str``.
+    """A CSV cell, the one float policy of every results file: a float as Python's ``repr`` (the shortest text
+    that reads back as the same float, so ``float(cell) == value`` exactly; ``nan``, ``inf``, ``-inf`` spelled
+    out), anything else as ``str``.
 
-    >>> [format_value(v) for v in (0.123456789, float("nan"), float("inf"), 3, "dice")]
-    ['0.123457', 'nan', 'inf', '3', 'dice']
+    Args:
+        value: the cell's value (a Python or numpy float, an int, a string).
+
+    >>> [format_value(v) for v in (0.1 + 0.2, float("nan"), float("inf"), np.float32(0.5), 3, "dice")]
+    ['0.30000000000000004', 'nan', 'inf', '0.5', '3', 'dice']
     """
     if isinstance(value, (float, np.floating)):
         v = float(value)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return f"{v:.6g}"
+        return "nan" if math.isnan(v) else repr(v)
     return str(value)
 
 

@@ -15,7 +15,6 @@ all, so every rank skips or resumes the same runs.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -32,24 +31,21 @@ from segbench import losses as _losses
 from segbench.bench import config as _config
 from segbench.bench import io
 from segbench.bench.determinism import deterministic, initial_state, state_sha256
-from segbench.bench.train import HISTORY_COLUMNS, RunData, TrainSettings, predict, train_run
+from segbench.bench.train import RunData, TrainSettings, predict, train_run
 from segbench.data import load_dataset
 from segbench.errors import UsageError
+from segbench.files.run_folder import (
+    DATASET_LEVEL_COLUMNS,
+    HISTORY_COLUMNS,
+    PER_IMAGE_COLUMNS,
+    TRIVIAL_FOLDER,
+    prediction_path,
+    run_path,
+    slug,
+)
 from segbench.models import build_model
 
-__all__ = ["PER_IMAGE_COLUMNS", "POOLED_COLUMNS", "Experiment", "default_out", "prepare", "run_compare", "slug"]
-
-PER_IMAGE_COLUMNS = ["model", "kind", "seed", "image", "class", "metric", "value"]
-POOLED_COLUMNS = ["model", "kind", "seed", "class", "metric", "value"]
-
-
-def slug(name: str) -> str:
-    """``name`` made file-name safe: every run of characters outside ``[A-Za-z0-9.=-]`` becomes ``_``.
-
-    >>> slug("0.5*bce+0.5*dice"), slug("tversky(alpha=0.3,beta=0.7)"), slug("pets:../data/pets")
-    ('0.5_bce_0.5_dice', 'tversky_alpha=0.3_beta=0.7', 'pets_.._data_pets')
-    """
-    return re.sub(r"[^A-Za-z0-9.=-]+", "_", name).strip("_") or "_"
+__all__ = ["Experiment", "default_out", "prepare", "run_compare"]
 
 
 def default_out(spec: str) -> Path:
@@ -101,7 +97,7 @@ def _canonical_losses(specs: Sequence[str]) -> list[str]:
             raise UsageError(f"loss {spec!r} is listed twice (as {name!r}); each loss is one model")
         models.append(name)
     slugs = [slug(m) for m in models]
-    if len(set(slugs)) != len(slugs) or "trivial" in slugs:
+    if len(set(slugs)) != len(slugs) or TRIVIAL_FOLDER in slugs:
         raise UsageError(f"loss specs {models} give clashing run-folder names {slugs}; write them differently")
     return models
 
@@ -227,7 +223,7 @@ def _done(path: Path) -> bool:
 
 def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, torch.Tensor],
              settings: TrainSettings, bar: Any) -> None:
-    run_dir = out / "runs" / slug(name) / f"seed{seed}"
+    run_dir = run_path(out, name, seed)
     if _done(run_dir / "done.json"):
         return
     m = exp.config["model"]
@@ -254,11 +250,11 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
     if gathered is None:  # not rank 0: rank 0 writes
         distributed.barrier()
         return
-    io.write_npz(out / "predictions" / f"{slug(name)}_seed{seed}.npz",
+    io.write_npz(prediction_path(out, name, seed),
                  pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
     keys = {"model": name, "kind": "trained", "seed": seed}
     io.write_csv(run_dir / "scores.csv", PER_IMAGE_COLUMNS, _with_keys(per_image, **keys))
-    io.write_csv(run_dir / "pooled.csv", POOLED_COLUMNS, _with_keys(pooled, **keys))
+    io.write_csv(run_dir / "pooled.csv", DATASET_LEVEL_COLUMNS, _with_keys(pooled, **keys))
     io.write_json(run_dir / "done.json", {
         "model": name, "slug": slug(name), "seed": seed, "epochs": settings.epochs,
         "best_epoch": result["best_epoch"], "best_val_dice": result["best_val_dice"],
@@ -270,7 +266,7 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
 
 
 def _run_trivial(exp: Experiment, out: Path) -> None:
-    folder = out / "runs" / "trivial"
+    folder = out / "runs" / TRIVIAL_FOLDER
     if _done(folder / "done.json"):
         return
     targets = exp.splits["test"].masks
@@ -280,7 +276,7 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
     for kind in scoring.TRIVIAL_PREDICTORS:
         pred = scoring.trivial_predictions(targets, kind, exp.trivial)
         if distributed.is_main():
-            io.write_npz(out / "predictions" / f"{kind}.npz", pred=pred.numpy().astype(np.uint8),
+            io.write_npz(prediction_path(out, kind), pred=pred.numpy().astype(np.uint8),
                          ids=np.array(exp.ids["test"]))
         rows_i, rows_p = _score(exp, pred[share], share)
         per_image += _with_keys(rows_i, model=kind, kind="trivial", seed=-1)
@@ -289,7 +285,7 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
         distributed.barrier()
         return
     io.write_csv(folder / "scores.csv", PER_IMAGE_COLUMNS, per_image)
-    io.write_csv(folder / "pooled.csv", POOLED_COLUMNS, pooled)
+    io.write_csv(folder / "pooled.csv", DATASET_LEVEL_COLUMNS, pooled)
     io.write_json(folder / "done.json", {"models": list(scoring.TRIVIAL_PREDICTORS),
                                          "classes": {k: exp.class_names[v] for k, v in exp.trivial.items()}})
     distributed.barrier()
@@ -303,17 +299,17 @@ def _collect(exp: Experiment, out: Path) -> list[dict[str, str]]:
     history: list[dict[str, Any]] = []
     for seed in seeds:
         for name in exp.models:
-            run_dir = out / "runs" / slug(name) / f"seed{seed}"
+            run_dir = run_path(out, name, seed)
             per_image += io.read_csv(run_dir / "scores.csv")
             pooled += io.read_csv(run_dir / "pooled.csv")
             history += io.read_csv(run_dir / "history.csv")
-    trivial_i = io.read_csv(out / "runs" / "trivial" / "scores.csv")
-    trivial_p = io.read_csv(out / "runs" / "trivial" / "pooled.csv")
+    trivial_i = io.read_csv(out / "runs" / TRIVIAL_FOLDER / "scores.csv")
+    trivial_p = io.read_csv(out / "runs" / TRIVIAL_FOLDER / "pooled.csv")
     for seed in seeds:  # trivial predictors do not depend on the seed: repeated for every seed
         per_image += [{**row, "seed": str(seed)} for row in trivial_i]
         pooled += [{**row, "seed": str(seed)} for row in trivial_p]
     io.write_csv(out / "results" / "per_image.csv", PER_IMAGE_COLUMNS, per_image)
-    io.write_csv(out / "results" / "dataset_level.csv", POOLED_COLUMNS, pooled)
+    io.write_csv(out / "results" / "dataset_level.csv", DATASET_LEVEL_COLUMNS, pooled)
     io.write_csv(out / "history.csv", HISTORY_COLUMNS, history)
     return per_image
 

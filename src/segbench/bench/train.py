@@ -44,11 +44,11 @@ from torch import Tensor, nn
 from segbench import distributed
 from segbench.bench import io
 from segbench.bench.determinism import epoch_generator
+from segbench.files.run_folder import HISTORY_COLUMNS
+from segbench.metrics import ConfusionMatrix, from_confusion
+from segbench.reduction import nanmean
 
-__all__ = ["HISTORY_COLUMNS", "RunData", "TrainSettings", "predict", "train_run", "validate"]
-
-HISTORY_COLUMNS = ["model", "seed", "epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy",
-                   "seconds"]
+__all__ = ["RunData", "TrainSettings", "predict", "train_run", "validate"]
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def validate(model: nn.Module, loss_fn: nn.Module, data: RunData, settings: Trai
     """
     model.eval()
     c = settings.num_classes
-    confusion = torch.zeros(c, c, dtype=torch.float64)
+    counts = ConfusionMatrix(c, ignore_index=settings.ignore_index)
     total_loss, count = 0.0, 0
     if distributed.world_size() > 1:
         share = torch.tensor(distributed.shard_indices(len(data)), dtype=torch.long)
@@ -189,25 +189,20 @@ def validate(model: nn.Module, loss_fn: nn.Module, data: RunData, settings: Trai
         target = masks.to(settings.device)
         total_loss += float(loss_fn(logits, target)) * images.shape[0]
         count += images.shape[0]
-        pred = _labels(logits, settings.binary).cpu().reshape(-1)
-        flat = masks.reshape(-1)
-        keep = (flat >= 0) & (flat < c)
-        confusion += torch.bincount(flat[keep] * c + pred[keep], minlength=c * c).reshape(c, c).double()
+        counts.update(_labels(logits, settings.binary).cpu(), masks)
+    confusion = counts.compute()
     if distributed.world_size() > 1:
         local = torch.tensor([total_loss, count], dtype=torch.float64)
-        sums = distributed.all_reduce_sum(torch.cat([confusion.reshape(-1), local]))
-        confusion, total_loss, count = sums[: c * c].reshape(c, c), float(sums[-2]), int(sums[-1])
-    tp = confusion.diagonal()
-    fp, fn = confusion.sum(0) - tp, confusion.sum(1) - tp
-    fg = [k for k in range(c) if k != settings.background]
-    dice = [float(2 * tp[k] / (2 * tp[k] + fp[k] + fn[k])) for k in fg if 2 * tp[k] + fp[k] + fn[k] > 0]
-    iou = [float(tp[k] / (tp[k] + fp[k] + fn[k])) for k in fg if tp[k] + fp[k] + fn[k] > 0]
-    total = float(confusion.sum())
+        sums = distributed.all_reduce_sum(torch.cat([confusion.reshape(-1).double(), local]))
+        confusion, total_loss, count = sums[: c * c].reshape(c, c).long(), float(sums[-2]), int(sums[-1])
+    foreground = [k for k in range(c) if k != settings.background]
+    dice = from_confusion(confusion, "dice", average="none")[foreground]
+    iou = from_confusion(confusion, "iou", average="none")[foreground]
     return {
         "val_loss": total_loss / max(count, 1),
-        "val_dice": sum(dice) / len(dice) if dice else math.nan,
-        "val_iou": sum(iou) / len(iou) if iou else math.nan,
-        "val_accuracy": float(tp.sum()) / total if total else math.nan,
+        "val_dice": float(nanmean(dice, dim=0)),
+        "val_iou": float(nanmean(iou, dim=0)),
+        "val_accuracy": float(from_confusion(confusion, "accuracy", average="micro")),
     }
 
 

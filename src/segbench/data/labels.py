@@ -1,4 +1,8 @@
-"""Turning stored mask values into class labels: ``"binary"``, an explicit mapping, or integer labels."""
+"""Turning stored mask values into class labels: ``"binary"``, an explicit mapping, or integer labels.
+
+Without a mapping the 0/255 rule of :mod:`segbench.files.raw_labels` applies, per file, exactly as in
+``segbench evaluate``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from segbench.data.errors import DatasetError
+from segbench.files.raw_labels import infer_num_classes, is_binary_255
 
 
 @dataclass(frozen=True)
@@ -17,7 +22,9 @@ class LabelMap:
     """How raw mask values become labels.
 
     ``mode="binary"``: ``v > 0 -> 1``, else 0. ``mode="mapping"``: ``table[v]``; a value absent from the
-    table is an error. ``mode="identity"``: the value itself, which must lie in ``[0, num_classes)``. In
+    table is an error. ``mode="identity"``: the value itself, which must lie in ``[0, num_classes)``, after the
+    per-file 0/255 rule (:func:`segbench.files.raw_labels.is_binary_255`: a file of values within {0, 255}
+    has 255 -> 1 when ``num_classes == 2``). In
     every mode a raw value equal to ``ignore_index`` stays ``ignore_index`` (pixels that count nowhere).
 
     >>> LabelMap("mapping", 2, {0: 1, 255: 0}).apply(np.array([0, 255]), Path("m.png")).tolist()
@@ -47,6 +54,8 @@ class LabelMap:
             for value in values:
                 out[raw == value] = table[int(value)]
         else:
+            if is_binary_255((int(v) for v in np.unique(raw[~ignored])), self.num_classes):
+                raw = np.where(raw == 255, 1, raw)
             bad = np.unique(raw[~ignored & ((raw < 0) | (raw >= self.num_classes))])
             if bad.size:
                 raise DatasetError(
@@ -90,12 +99,13 @@ def infer_label_map(
 ) -> LabelMap:
     """Choose the :class:`LabelMap` for masks whose distinct raw values are ``values_per_file``.
 
-    Without a mapping: values within ``{0, 255}`` are binary (255 -> 1); other values are integer
-    labels, ``num_classes = max + 1`` unless given. 255 next to other labels is ambiguous and an error
-    (set ``ignore_index=255`` or a mapping). Errors name a file that holds the offending values.
+    Without a mapping: integer labels, with the per-file 0/255 rule (a file of values within ``{0, 255}`` is
+    binary, 255 -> 1); ``num_classes = max + 1`` unless given (:func:`segbench.files.raw_labels.infer_num_classes`).
+    255 next to other labels in one file is ambiguous and an error (set ``ignore_index=255`` or a mapping).
+    Errors name a file that holds the offending values.
 
-    >>> infer_label_map([(Path("a.png"), np.array([0, 255]))], None)
-    LabelMap(mode='mapping', num_classes=2, table={0: 0, 255: 1}, ignore_index=None)
+    >>> infer_label_map([(Path("a.png"), np.array([0, 255])), (Path("b.png"), np.array([0, 1]))], None)
+    LabelMap(mode='identity', num_classes=2, table=None, ignore_index=None)
     >>> infer_label_map([(Path("a.png"), np.array([0, 1, 2]))], None).num_classes
     3
     """
@@ -110,21 +120,19 @@ def infer_label_map(
             raise DatasetError(f"mapping {mapping} gives labels >= num_classes={num_classes}")
         chosen = LabelMap("mapping", num_classes or max([*labels, 1]) + 1, mapping, ignore_index)
     else:
-        union = set().union(*(set(v.tolist()) for _, v in files)) if files else set()
-        if union <= {0, 255} and num_classes in (None, 2):
-            chosen = LabelMap("mapping", 2, {0: 0, 255: 1}, ignore_index)
-        else:
-            if 255 in union and num_classes is None:
-                path = next(p for p, v in files if 255 in set(v.tolist()))
-                raise DatasetError(
-                    f"mask file {path} holds 255 next to other labels {sorted(union - {255})[:10]}: "
-                    "set ignore_index=255 if 255 marks ignored pixels, or give a mapping"
-                )
-            negative = [p for p, v in files if v.size and v.min() < 0]
-            if negative:
-                raise DatasetError(f"mask file {negative[0]} holds negative values; expected labels >= 0")
-            inferred = max(int(max(union, default=1)) + 1, 2)
-            chosen = LabelMap("identity", num_classes or inferred, None, ignore_index)
+        per_file = [(path, frozenset(int(x) for x in v.tolist())) for path, v in files]
+        union = set().union(*(v for _, v in per_file))
+        inferred = infer_num_classes(v for _, v in per_file)
+        stray = [p for p, v in per_file if 255 in v and not is_binary_255(v, num_classes or inferred)]
+        if stray and num_classes is None:
+            raise DatasetError(
+                f"mask file {stray[0]} holds 255 next to other labels {sorted(union - {255})[:10]}: "
+                "set ignore_index=255 if 255 marks ignored pixels, or give a mapping"
+            )
+        negative = [p for p, v in files if v.size and v.min() < 0]
+        if negative:
+            raise DatasetError(f"mask file {negative[0]} holds negative values; expected labels >= 0")
+        chosen = LabelMap("identity", num_classes or inferred, None, ignore_index)
     if chosen.num_classes < 2:
         raise DatasetError(f"num_classes must be >= 2 (background included), got {chosen.num_classes}")
     for path, values in files:  # report the first file with values the map rejects

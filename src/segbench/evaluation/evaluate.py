@@ -7,7 +7,7 @@ Three passes, the first two before any score is computed:
 2. **Check** every case (reading in parallel): both files read, their shapes match, their values are labels
    (given the class count). Every problem of every case is collected and raised together, each naming its
    file(s). The class count is
-   fixed here (given, or inferred as described in :mod:`segbench.evaluation.labels`) and each case's
+   fixed here (given, or inferred as described in :mod:`segbench.files.raw_labels`) and each case's
    spacing is resolved: ``--spacing`` if given, else the ground truth's header spacing (NIfTI), else the
    prediction's, else none (distances in pixels). Headers that disagree are an error.
 3. **Score** every case on every metric (in parallel), through :func:`segbench.scoring.score_label_maps`,
@@ -35,9 +35,9 @@ import torch
 from segbench import distributed
 from segbench.errors import UsageError
 from segbench.evaluation.io import MaskFile, read_mask_file
-from segbench.evaluation.labels import check_values, distinct_values, infer_num_classes, to_labels
 from segbench.evaluation.pairing import MAX_LISTED, Case, pair_by_stem
 from segbench.evaluation.parallel import check_jobs, ordered_map
+from segbench.files.raw_labels import check_values, distinct_values, infer_num_classes, labels_from_raw
 from segbench.scoring import check_metric_names, score_label_maps
 
 __all__ = ["CaseCheck", "Evaluation", "ScoreTask", "evaluate_folders", "resolve_spacing", "score_case"]
@@ -134,7 +134,7 @@ def resolve_spacing(check: CaseCheck, given: Sequence[float] | None) -> tuple[tu
 
 
 def _read_labels(mask: MaskFile, num_classes: int, ignore_index: int | None) -> np.ndarray:
-    return to_labels(mask.array, mask.path, num_classes=num_classes, ignore_index=ignore_index)
+    return labels_from_raw(mask.array, mask.path, num_classes=num_classes, ignore_index=ignore_index)
 
 
 def score_case(task: ScoreTask) -> list[dict[str, Any]]:

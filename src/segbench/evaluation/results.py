@@ -1,9 +1,9 @@
 """The per-case CSV of ``segbench evaluate``, written atomically, and its summary (mean, median, CI, counts).
 
-The CSV has one row per (case, class). Floats are written with ``repr`` (shortest round-trip form), so
-reading the file back gives the exact numbers; undefined scores are ``nan`` and misses of a distance
-metric ``inf``. The file appears only complete: it is written to a temporary file in the same folder and
-moved into place with :func:`os.replace`; a failure leaves no partial file behind.
+The CSV has one row per (case, class). Floats follow the one policy of every results file
+(:func:`segbench.bench.io.format_value`: ``repr``, the shortest round-trip form), so reading the file back
+gives the exact numbers; undefined scores are ``nan`` and misses of a distance metric ``inf``. The file
+appears only complete (:func:`segbench.bench.io.write_csv`, an atomic write).
 
 The summary follows :func:`segbench.bench.stats.summarize`: NaN (undefined: empty reference and empty
 prediction) is excluded from the statistics and counted; ``inf`` (a miss) is kept, so a mean with a miss is
@@ -13,16 +13,14 @@ prediction) is excluded from the statistics and counted; ``inf`` (a miss) is kep
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segbench.bench import io as files
 from segbench.bench.stats import Summary, paired_bootstrap_ci, summarize
 from segbench.errors import UsageError
 from segbench.evaluation.evaluate import Evaluation
@@ -30,14 +28,12 @@ from segbench.evaluation.evaluate import Evaluation
 __all__ = ["ClassSummary", "MetricSummary", "format_summary", "summarize_evaluation", "write_csv"]
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else repr(value)
-    return str(value)
-
-
 def write_csv(evaluation: Evaluation, path: Path) -> None:
-    """Write ``evaluation.rows`` to ``path`` atomically (temporary file + :func:`os.replace`).
+    """Write ``evaluation.rows`` to ``path`` atomically (:func:`segbench.bench.io.write_csv`).
+
+    Args:
+        evaluation: the scored cases.
+        path: the CSV file; its folder must exist.
 
     >>> import tempfile
     >>> from segbench.evaluation.evaluate import Evaluation
@@ -52,17 +48,8 @@ def write_csv(evaluation: Evaluation, path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"--out {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(evaluation.columns)
-            for row in evaluation.rows:
-                writer.writerow([_cell(row.get(col, "")) for col in evaluation.columns])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    rows = ({col: row.get(col, "") for col in evaluation.columns} for row in evaluation.rows)
+    files.write_csv(path, evaluation.columns, rows)
 
 
 @dataclass(frozen=True)

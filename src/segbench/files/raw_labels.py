@@ -1,9 +1,12 @@
-"""From stored mask values to class labels, for ``segbench evaluate``; the rules are decided here once.
+"""From stored mask values to class labels: the rule is stated here once, and ``segbench evaluate``, ``segbench
+inspect`` and the ``folder:`` datasets (:mod:`segbench.data.labels`) all apply it.
 
-* A file whose values (``ignore_index`` aside) are exactly ``{0, 255}`` is a 0/255 binary mask: 255 becomes
-  label 1. This applies per file, so 0/255 predictions pair with 0/1 ground truth. It does not apply when
-  ``num_classes`` is given and larger than 2 (then 255 must be a real label, ``num_classes > 255``, or it is
-  an error).
+* A file whose values (``ignore_index`` aside) lie within ``{0, 255}`` and include 255 is a 0/255 binary mask:
+  255 becomes label 1. This is decided **per file**, not per dataset, so 0/255 predictions pair with 0/1 ground
+  truth and a folder mixing 0/255 and 0/1 masks (a common result of saving some masks as 8-bit images) reads
+  as one binary dataset. Per file is also the only rule that gives a file the same labels whatever else lies
+  in its folder. It does not apply when the dataset has more than 2 classes (``num_classes`` given, or
+  inferred from the other files): then 255 must be a real label (``num_classes > 255``) or it is an error.
 * Any other file holds integer labels as stored, which must lie in ``[0, num_classes)``.
 * ``num_classes`` not given: it is inferred as ``max label + 1`` over all prediction and ground-truth files
   (at least 2), and the command says so. Inference cannot change any number that is reported: a class that
@@ -22,7 +25,7 @@ import numpy as np
 
 from segbench.errors import UsageError
 
-__all__ = ["check_values", "distinct_values", "infer_num_classes", "is_binary_255", "to_labels"]
+__all__ = ["check_values", "distinct_values", "infer_num_classes", "is_binary_255", "labels_from_raw"]
 
 
 def distinct_values(array: np.ndarray) -> frozenset[int]:
@@ -40,6 +43,10 @@ def distinct_values(array: np.ndarray) -> frozenset[int]:
 
 def is_binary_255(values: Iterable[int], num_classes: int | None) -> bool:
     """Whether a file with these (non-ignored) values is a 0/255 binary mask under ``num_classes``.
+
+    Args:
+        values: the file's distinct values, ``ignore_index`` (of a ground-truth file) left out.
+        num_classes: the dataset's class count, or ``None`` while it is still being inferred.
 
     >>> is_binary_255({0, 255}, None), is_binary_255({255}, 2), is_binary_255({0, 255}, 3), is_binary_255({0}, None)
     (True, True, False, False)
@@ -94,14 +101,14 @@ def check_values(
     return False
 
 
-def to_labels(
+def labels_from_raw(
     array: np.ndarray, path: Path, *, num_classes: int, ignore_index: int | None = None
 ) -> np.ndarray:
     """Labels ``int64`` of ``array``'s shape: :func:`check_values`, then the 0/255 rule (255 -> 1).
 
     ``ignore_index`` is for ground-truth files; pass ``None`` for predictions.
 
-    >>> to_labels(np.array([0, 255]), Path("p.png"), num_classes=2).tolist()
+    >>> labels_from_raw(np.array([0, 255]), Path("p.png"), num_classes=2).tolist()
     [0, 1]
     """
     if check_values(distinct_values(array), path, num_classes=num_classes, ignore_index=ignore_index):
