@@ -67,6 +67,19 @@ def test_compare_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert (out / "results" / "per_image.csv").read_text() == before
 
 
+def test_compare_scores_fbeta_and_tversky_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # regression (#17): fbeta and tversky could not be asked for in compare; they show under clear labels
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY_TOML.replace("seeds = 2", "seeds = 1") + '\n[eval]\nmetrics = ["dice", "fbeta", "tversky"]\n')
+    out = tmp_path / "run"
+    assert main(["compare", str(cfg), "--loss", "dice", "--epochs", "1", "--out", str(out), "-q"]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("model "))
+    assert header.split()[2:] == ["dice", "↑", "f2", "↑", "tversky(.3,.7)", "↑", "nan", "inf"]
+    rows = io.read_csv(out / "results" / "per_image.csv")
+    assert {r["metric"] for r in rows} == {"dice", "fbeta", "tversky"}
+    assert (out / "report.html").exists()
+
+
 def _folder(root: Path, n: int = 6, size: int = 8) -> Path:
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()

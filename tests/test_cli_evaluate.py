@@ -58,6 +58,18 @@ def test_writes_csv_and_prints_summary(tmp_path: Path, capsys: pytest.CaptureFix
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
 
+def test_fbeta_and_tversky_can_be_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # regression (#17): `evaluate --metrics fbeta,tversky` was refused. Case img0: tp 35, fp 7, fn 7
+    pred, truth = _folders(tmp_path)
+    out = tmp_path / "scores.csv"
+    assert _run(["--pred", str(pred), "--truth", str(truth), "--out", str(out), "--metrics", "fbeta,tversky"]) == 0
+    assert "fbeta" in capsys.readouterr().out
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert float(rows[0]["fbeta"]) == pytest.approx(5 * 35 / (5 * 35 + 4 * 7 + 7))  # F2
+    assert float(rows[0]["tversky"]) == pytest.approx(35 / (35 + 0.3 * 7 + 0.7 * 7))
+
+
 def test_bad_input_leaves_no_results_file(tmp_path: Path) -> None:
     pred, truth = _folders(tmp_path)
     out = tmp_path / "scores.csv"

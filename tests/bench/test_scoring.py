@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from segbench import scoring
+from segbench.metrics import catalogue
 
 
 def _pair() -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,7 +32,7 @@ def test_binary_scores_by_hand() -> None:
                                     image_ids=["a", "b", "c"], nsd_tolerance=1.0)
     t = _table(rows)
     expected = {
-        "pixel_accuracy": 32 / 36, "accuracy": 32 / 36, "balanced_accuracy": (0.5 + 30 / 32) / 2,
+        "pixel_accuracy": 32 / 36, "class_accuracy": 32 / 36, "balanced_accuracy": (0.5 + 30 / 32) / 2,
         "precision": 0.5, "recall": 0.5, "specificity": 30 / 32, "dice": 0.5, "iou": 1 / 3,
         "mcc": 56 / 128, "cohen_kappa": 112 / 256, "hd": 1.0, "hd95": 1.0, "assd": 0.5, "nsd": 1.0,
         "boundary_iou": 1 / 3,
@@ -41,7 +42,7 @@ def test_binary_scores_by_hand() -> None:
         assert t[("a", cls, metric)] == pytest.approx(value), metric
     # binary data: only the foreground class is scored (plus the class-free pixel accuracy)
     assert {r["class"] for r in rows} == {"cell", "all"}
-    assert len(rows) == 3 * len(scoring.METRICS)
+    assert len(rows) == 3 * len(catalogue.default_names())
 
 
 def test_misses_are_inf_and_both_empty_is_nan() -> None:
@@ -128,7 +129,39 @@ def test_trivial_predictions_and_their_scores() -> None:
 
 
 def test_metric_catalogue() -> None:
-    assert scoring.METRICS["hd95"].higher_is_better is False
-    assert scoring.METRICS["nsd"].higher_is_better is True
-    assert set(scoring.COUNT_METRICS) | set(scoring.DISTANCE_METRICS) == set(scoring.METRICS)
+    assert catalogue.get_entry("hd95").higher_is_better is False
+    assert catalogue.get_entry("nsd").higher_is_better is True
+    assert set(catalogue.names("count")) | set(catalogue.names("distance")) == set(catalogue.names())
     assert scoring.background_index(["pet", "Background"]) == 1
+
+
+def test_fbeta_and_tversky_on_request_by_hand() -> None:
+    # regression (#17): fbeta and tversky existed in the library but could not be asked for by name.
+    # Image 0 has tp = fp = fn = 2: F2 = 5*2 / (5*2 + 4*2 + 2) = 0.5; Tversky(0.3, 0.7) = 2 / (2 + 0.6 + 1.4) = 0.5
+    # Image 1 misses (tp 0, fn 4): both 0. Image 2 is empty: both undefined.
+    pred, target = _pair()
+    pred[0, 1, 3] = 0  # now tp 2, fp 1, fn 2: F2 = 10 / (10 + 8 + 1), Tversky = 2 / (2 + 0.3 + 1.4)
+    t = _table(scoring.score_label_maps(pred, target, num_classes=2, metrics=["fbeta", "tversky", "dice"]))
+    assert t[("0", "1", "fbeta")] == pytest.approx(10 / 19)
+    assert t[("0", "1", "tversky")] == pytest.approx(2 / 3.7)
+    assert t[("1", "1", "fbeta")] == 0.0 and t[("1", "1", "tversky")] == 0.0
+    assert math.isnan(t[("2", "1", "fbeta")]) and math.isnan(t[("2", "1", "tversky")])
+    pooled = {r["metric"]: r["value"] for r in scoring.pooled_scores(pred, target, num_classes=2,
+                                                                       metrics=["fbeta", "tversky"])}
+    assert pooled["fbeta"] == pytest.approx(10 / (10 + 4 * 6 + 1))  # tp 2, fp 1, fn 6 over the batch
+    assert pooled["tversky"] == pytest.approx(2 / (2 + 0.3 + 0.7 * 6))
+    assert "fbeta" not in catalogue.default_names()  # asked for by name; the default tables do not change
+
+
+def test_pixel_accuracy_and_class_accuracy_are_distinct_names() -> None:
+    # regression (#17): the bench table showed pixel accuracy under "accuracy", the rows held one-vs-rest accuracy
+    # under the same word. Multiclass: pixel accuracy 3/4; class 2 one-vs-rest (tp 1, tn 2, fp 1) = 3/4;
+    # class 0 = 4/4
+    target = torch.tensor([[[0, 1], [2, 1]]])
+    pred = torch.tensor([[[0, 1], [2, 2]]])
+    t = _table(scoring.score_label_maps(pred, target, num_classes=3, metrics=["pixel_accuracy", "class_accuracy"]))
+    assert t[("0", "all", "pixel_accuracy")] == pytest.approx(3 / 4)
+    assert t[("0", "0", "class_accuracy")] == 1.0 and t[("0", "2", "class_accuracy")] == pytest.approx(3 / 4)
+    assert "accuracy" not in catalogue.names()
+    with pytest.raises(ValueError, match=r"'accuracy' \(an alias of 'pixel_accuracy'"):
+        scoring.score_label_maps(pred, target, num_classes=3, metrics=["accuracy"])

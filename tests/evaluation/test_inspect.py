@@ -59,13 +59,13 @@ def _masks() -> list[np.ndarray]:
 def test_trivial_scores_equal_the_metric_functions() -> None:
     masks = _masks()
     profile = profile_masks(masks, class_names=NAMES)
-    names = ["pixel_accuracy", "accuracy", "dice", "iou", "recall", "hd", "hd95", "nsd"]
+    names = ["pixel_accuracy", "class_accuracy", "dice", "iou", "recall", "hd", "hd95", "nsd"]
     trivial = score_trivial_predictors(masks, profile, metrics=names)
     got = {(t.predictor, t.metric, t.scored_class): t for t in trivial}
     for predictor, label in (("all-background", 0), ("all-foreground", 1), ("majority-class", 0)):
         targets = [torch.from_numpy(m.astype(np.int64))[None] for m in masks]
         preds = [torch.full_like(t, label) for t in targets]
-        for name, fn in (("accuracy", metrics.accuracy), ("dice", metrics.dice_score), ("iou", metrics.iou_score),
+        for name, fn in (("class_accuracy", metrics.accuracy), ("dice", metrics.dice_score), ("iou", metrics.iou_score),
                          ("recall", metrics.recall)):
             per_image = torch.stack([fn(p, t, average="none", per_image=True, num_classes=2)[0, 1]
                                      for p, t in zip(preds, targets, strict=True)])
@@ -88,11 +88,11 @@ def test_trivial_scores_equal_the_metric_functions() -> None:
 def test_trivial_scores_hand_derived() -> None:
     masks = _masks()
     profile = profile_masks(masks, class_names=NAMES)
-    trivial = score_trivial_predictors(masks, profile, metrics=["accuracy", "dice", "hd"])
+    trivial = score_trivial_predictors(masks, profile, metrics=["class_accuracy", "dice", "hd"])
     got = {(t.predictor, t.metric): t for t in trivial}
     f = np.array([m.mean() for m in masks])  # per-image foreground share
-    assert got[("all-background", "accuracy")].mean == pytest.approx(float(np.mean(1 - f)))
-    assert got[("all-background", "accuracy")].pooled == pytest.approx(1 - profile.pooled_foreground_share)
+    assert got[("all-background", "class_accuracy")].mean == pytest.approx(float(np.mean(1 - f)))
+    assert got[("all-background", "class_accuracy")].pooled == pytest.approx(1 - profile.pooled_foreground_share)
     # all-foreground: tp = |y|, fp = |bg|: Dice = 2f / (1 + f) per image
     assert got[("all-foreground", "dice")].mean == pytest.approx(float(np.mean(2 * f / (1 + f))))
     # all-background misses every image with foreground (inf) and is undefined (NaN) on the empty one

@@ -83,7 +83,7 @@ def _counts_scores(p: np.ndarray, t: np.ndarray) -> dict[str, float]:
     fn = float((~p & t).sum())
     tn = float((~p & ~t).sum())
     return {
-        "accuracy": (tp + tn) / (tp + fp + fn + tn),
+        "class_accuracy": (tp + tn) / (tp + fp + fn + tn),
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, tp + fn),
         "specificity": _ratio(tn, tn + fp),

@@ -11,7 +11,8 @@ deviation over seeds (``±``) when there are several:
     \bar s_{m} = \frac{1}{|S|}\sum_{k \in S} \frac{1}{|I_k|} \sum_{i \in I_k}
                  \frac{1}{|F_i|}\sum_{c \in F_i} s_{m,k,i,c}
 
-``pixel_accuracy`` is shown in the ``accuracy`` column (it has the single class ``all``).
+Column headers are the catalogue's labels: ``pixel_acc`` is ``pixel_accuracy`` (all classes at once, the single
+class ``all``), ``bal_acc`` is ``balanced_accuracy``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from segbench.scoring import METRICS
+from segbench.metrics import catalogue
 
-__all__ = ["TABLE_METRICS", "SummaryRow", "format_table", "summarize"]
+__all__ = ["TABLE_METRICS", "SummaryRow", "format_table", "summarize", "table_metrics"]
 
 TABLE_METRICS = ("pixel_accuracy", "balanced_accuracy", "dice", "iou", "precision", "recall", "hd95", "nsd")
-_HEADERS = {"pixel_accuracy": "accuracy", "balanced_accuracy": "bal_acc"}
+
+
+def table_metrics(scored: Sequence[str]) -> list[str]:
+    """The columns of the printed table for the ``scored`` metrics: those of :data:`TABLE_METRICS` that were
+    scored, then the metrics scored only on request (``default=False`` in the catalogue, e.g. ``fbeta``).
+
+    Args:
+        scored: the metric names of the run, in catalogue order.
+
+    >>> table_metrics(["pixel_accuracy", "dice", "iou", "fbeta", "tversky", "hd"])
+    ['pixel_accuracy', 'dice', 'iou', 'fbeta', 'tversky']
+    """
+    extra = [m for m in scored if m not in TABLE_METRICS and not catalogue.get_entry(m).default]
+    return [m for m in TABLE_METRICS if m in scored] + extra
 
 
 @dataclass
@@ -120,7 +134,7 @@ def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_M
     dice   trained  0.800±0.010    0    0
     """
     headers = ["model", "kind"] + [
-        f"{_HEADERS.get(m, m)} {'↑' if METRICS[m].higher_is_better else '↓'}" for m in metrics
+        f"{catalogue.get_entry(m).header} {'↑' if catalogue.get_entry(m).higher_is_better else '↓'}" for m in metrics
     ] + ["nan", "inf"]
     lines = [
         [r.model, r.kind] + [_cell(r.mean.get(m), r.sd.get(m)) for m in metrics] + [str(r.undefined), str(r.missed)]

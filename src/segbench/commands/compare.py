@@ -20,7 +20,7 @@ from typing import Any
 
 from segbench import distributed
 from segbench.bench import config as _config
-from segbench.bench.results import format_table, summarize
+from segbench.bench.results import format_table, summarize, table_metrics
 from segbench.bench.runner import default_out, prepare, run_compare
 from segbench.errors import UsageError
 from segbench.report import build_report
@@ -84,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
     if not main:  # rank 0 prints and reports
         return 0
     background = None if experiment.binary else experiment.class_names[experiment.background]
-    summary = summarize(rows, background=background)
+    shown = table_metrics(experiment.metrics)
+    summary = summarize(rows, background=background, metrics=shown)
     seeds = len(config["train"]["seeds"])
     scope = "foreground class" if experiment.binary else "mean over the non-background classes"
     on = f", {ranks} processes" if ranks > 1 else ""
     print(f"segbench compare: {experiment.name}, test split {len(experiment.ids['test'])} images, "
           f"{seeds} seed(s){on}; per-image mean ({scope}), ± = SD over seeds")
-    print(format_table(summary))
+    print(format_table(summary, shown))
     print("nan = undefined scores (empty target and prediction), inf = missed structures (distance metrics)")
     if not args.no_report:
         paths = build_report(out, quiet=args.quiet)

@@ -20,7 +20,7 @@ from segbench import distributed
 from segbench.errors import UsageError
 from segbench.evaluation.evaluate import evaluate_folders
 from segbench.evaluation.results import format_summary, summarize_evaluation, write_csv
-from segbench.scoring import METRICS
+from segbench.metrics import catalogue
 
 __all__ = ["add_arguments", "parse_list", "run"]
 
@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="voxel spacing in array axis order (Y,X for 2D); default: the NIfTI header, else none (pixels)",
     )
     parser.add_argument(
-        "--metrics", metavar="LIST", help=f"comma-separated subset of: {', '.join(METRICS)} (default: all)"
+        "--metrics", metavar="LIST", help=f"comma-separated subset of: {', '.join(catalogue.names())} "
+        f"(default: all but {', '.join(sorted(set(catalogue.names()) - set(catalogue.default_names())))})"
     )
     parser.add_argument(
         "--nsd-tolerance", type=float, default=1.0, metavar="T",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from segbench import losses, scoring
+from segbench import losses
 from segbench.data import available_kinds
+from segbench.metrics import catalogue
 from segbench.models import available_models
 
 __all__ = ["SECTIONS", "add_arguments", "lines", "run"]
@@ -24,14 +25,16 @@ def lines(section: str) -> list[str]:
     >>> lines("models")
     ['  unet']
     >>> [line.split()[:2] for line in lines("metrics")[:2]]
-    [['pixel_accuracy', '↑'], ['accuracy', '↑']]
+    [['pixel_accuracy', '↑'], ['class_accuracy', '↑']]
     """
     if section == "losses":
         items = [(name, text) for name, text in losses.describe()]
     elif section == "metrics":
         items = [
-            (f"{m.name} {'↑' if m.higher_is_better else '↓'}", f"[{m.family}] {m.description}")
-            for m in scoring.METRICS.values()
+            (f"{m.name} {'↑' if m.higher_is_better else '↓'}",
+             f"[{m.family}{', all classes' if m.scope == 'all' else ''}] {m.description}"
+             + ("" if m.default else " (on request)"))
+            for m in catalogue.entries(catalogue.names())
         ]
     elif section == "datasets":
         items = list(available_kinds().items())

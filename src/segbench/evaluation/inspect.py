@@ -37,8 +37,8 @@ from scipy import ndimage
 
 from segbench.bench.stats import summarize
 from segbench.data.dataset import SegmentationDataset
+from segbench.metrics import catalogue
 from segbench.scoring import (
-    METRICS,
     TRIVIAL_PREDICTORS,
     background_index,
     check_metric_names,
@@ -291,7 +291,7 @@ def score_trivial_predictors(
     of the dataset as one flat image (count metrics depend only on the pixel counts, not on the layout).
     Predictors that paint the same class share one computation.
     """
-    names = list(METRICS) if metrics is None else list(metrics)
+    names = catalogue.default_names() if metrics is None else list(metrics)
     classes = trivial_classes([c.pixels for c in profile.classes], profile.class_names)
     kw: dict[str, Any] = {
         "num_classes": profile.num_classes, "class_names": profile.class_names, "ignore_index": profile.ignore_index,

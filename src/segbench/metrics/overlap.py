@@ -66,6 +66,7 @@ from segbench.counts import (
     stat_scores,
     tversky_formula,
 )
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
 from segbench.reduction import aggregate, check_average, nanmean
 
 __all__ = [
@@ -635,11 +636,13 @@ METRICS: dict[str, CountMetric] = {
     "mcc": mcc,
     "cohen_kappa": cohen_kappa,
 }
-"""The count metrics by name: every one takes ``(pred, target, **shared arguments)``."""
+"""The count metrics by formula name (the names :func:`from_confusion` takes): every one takes
+``(pred, target, **shared arguments)`` with the library's defaults. The names under which the tables score them
+are the metric catalogue's (:mod:`segbench.metrics.catalogue`, registered at the end of this module)."""
 
 
 def names() -> list[str]:
-    """The registered count-metric names, the keys of :data:`METRICS` (aliases such as ``"f1"`` resolve too).
+    """The count-metric formula names, the keys of :data:`METRICS` (aliases such as ``"f1"`` resolve too).
 
     >>> names()[:3]
     ['accuracy', 'balanced_accuracy', 'precision']
@@ -654,3 +657,77 @@ def get(name: str) -> CountMetric:
     True
     """
     return METRICS[_canonical(name)]
+
+
+# ---- the catalogue entries of the count metrics: one confusion matrix per image, shared by all of them --------
+
+
+def _per_image_confusion(inputs: ScoringInputs) -> Tensor:
+    """``(N, C, C)`` confusion matrices of the scoring call, counted once for every count metric."""
+
+    def count() -> Tensor:
+        lm = check_label_maps(inputs.pred, inputs.target, num_classes=inputs.num_classes,
+                              ignore_index=inputs.ignore_index)
+        return confusion_counts(lm)
+
+    return inputs.shared("confusion", count)
+
+
+def _per_class(metric: str, **params: float) -> tuple[Callable[[ScoringInputs], Tensor], Callable[[Tensor], Tensor]]:
+    """The per-image ``(N, C)`` and pooled ``(C,)`` routes of a one-vs-rest count metric."""
+    extra: dict[str, Any] = dict(params)
+
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        return from_confusion(_per_image_confusion(inputs), metric, average="none", per_image=True, **extra)
+
+    def pooled(confusion: Tensor) -> Tensor:
+        return from_confusion(confusion, metric, average="none", **extra)
+
+    return per_image, pooled
+
+
+def _whole(metric: str, average: str) -> tuple[Callable[[ScoringInputs], Tensor], Callable[[Tensor], Tensor]]:
+    """The per-image ``(N,)`` and pooled ``()`` routes of a statistic of all classes at once."""
+
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        cm = _per_image_confusion(inputs)
+        return torch.stack([from_confusion(m, metric, average=average) for m in cm]) if len(cm) else \
+            torch.zeros(0, dtype=torch.float64)
+
+    def pooled(confusion: Tensor) -> Tensor:
+        return from_confusion(confusion, metric, average=average)
+
+    return per_image, pooled
+
+
+def _register(name: str, function: CountMetric, description: str, routes: tuple[Any, Any], **kw: Any) -> None:
+    register_metric(MetricEntry(name, function, "count", True, kw.pop("average", "macro"), description,
+                                per_image=routes[0], pooled=routes[1], **kw))
+
+
+_register("pixel_accuracy", accuracy, "share of correctly labelled pixels, all classes at once (trace / total)",
+          _whole("accuracy", "micro"), scope="all", average="micro", aliases=("accuracy",), label="pixel_acc")
+_register("class_accuracy", partial(accuracy, average="none"),
+          "(tp + tn) / (tp + fp + fn + tn) of one class vs the rest (high for any rare class)",
+          _per_class("accuracy"), average="none", label="class_acc", both_empty=1.0)
+_register("balanced_accuracy", balanced_accuracy,
+          "mean recall over the classes present in the target, all classes (binary: (recall + specificity) / 2)",
+          _whole("balanced_accuracy", "macro"), scope="all", label="bal_acc")
+_register("precision", precision, "tp / (tp + fp)", _per_class("precision"))
+_register("recall", recall, "tp / (tp + fn), sensitivity", _per_class("recall"), aliases=("sensitivity",))
+_register("specificity", specificity, "tn / (tn + fp)", _per_class("specificity"), both_empty=1.0)
+_register("dice", f1_score, "2 tp / (2 tp + fp + fn), F1", _per_class("dice"),
+          aliases=("f1", "f1_score", "dice_score"))
+_register("iou", iou_score, "tp / (tp + fp + fn), Jaccard index", _per_class("iou"),
+          aliases=("jaccard", "jaccard_index", "iou_score"))
+_register("fbeta", partial(fbeta_score, beta=2.0),
+          "F-beta at beta = 2 (F2): 5 tp / (5 tp + 4 fn + fp), recall weighted over precision",
+          _per_class("fbeta", beta=2.0), aliases=("fbeta_score", "f2"), label="f2", default=False)
+_register("tversky", tversky_index,
+          "Tversky index at alpha = 0.3 (false positives), beta = 0.7 (false negatives): tp / (tp + 0.3 fp + 0.7 fn)",
+          _per_class("tversky", alpha=0.3, beta=0.7), aliases=("tversky_index",), label="tversky(.3,.7)",
+          default=False)
+_register("mcc", mcc, "Matthews correlation coefficient of one class vs the rest", _per_class("mcc"),
+          value_range=(-1.0, 1.0))
+_register("cohen_kappa", cohen_kappa, "Cohen's kappa of one class vs the rest", _per_class("cohen_kappa"),
+          aliases=("kappa",), value_range=(-1.0, 1.0))

@@ -49,15 +49,14 @@ GAP_THRESHOLD = 0.01
 
 
 def direction(metric: str) -> bool | None:
-    """``higher_is_better`` of a metric from :data:`segbench.scoring.METRICS`; None for an unknown metric.
+    """``higher_is_better`` of a metric from the catalogue (:mod:`segbench.metrics.catalogue`); None if unknown.
 
     >>> direction("dice"), direction("hd95"), direction("my_metric")
     (True, False, None)
     """
-    from segbench.scoring import METRICS
+    from segbench.metrics import catalogue
 
-    info = METRICS.get(metric)
-    return None if info is None else bool(info.higher_is_better)
+    return catalogue.direction(metric)
 
 
 def seed_averaged(values: FloatArray) -> FloatArray:

@@ -12,7 +12,7 @@ from segbench.report.analysis import GAP_THRESHOLD, Analysis, MetricResult
 __all__ = ["KEY_PAIRS", "baseline_notes", "count_notes", "fmt", "fmt_ci", "headline", "imbalance_notes",
            "ranking_notes"]
 
-KEY_PAIRS = (("pixel_accuracy", "dice"), ("accuracy", "dice"), ("dice", "hd95"), ("dice", "nsd"), ("iou", "assd"))
+KEY_PAIRS = (("pixel_accuracy", "dice"), ("class_accuracy", "dice"), ("dice", "hd95"), ("dice", "nsd"), ("iou", "assd"))
 """Metric pairs whose ranking flip the report states first (the classic accuracy-vs-F1 contrast)."""
 
 
@@ -170,8 +170,8 @@ def imbalance_notes(analysis: Analysis) -> list[str]:
                          "about the foreground; read Dice/IoU, MCC and the boundary metrics instead.")
     results = analysis.results[analysis.primary]
     for model in analysis.run.trivial:
-        parts = [f"{m} {fmt(results[m].row(model).estimate)}" for m in ("pixel_accuracy", "accuracy", "dice", "mcc")
-                 if m in results]
+        parts = [f"{m} {fmt(results[m].row(model).estimate)}"
+                 for m in ("pixel_accuracy", "class_accuracy", "dice", "mcc") if m in results]
         if parts:
             lines.append(f"Trivial baseline {model}: " + ", ".join(parts) + ".")
     return lines
