@@ -26,6 +26,7 @@ import numpy as np
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.io import IMAGE_SUFFIXES, image_channels, image_shape, read_image, read_mask
+from segbench.data.kinds import register_dataset
 from segbench.data.labels import LabelMap, infer_label_map, parse_mapping
 from segbench.data.splits import check_split, read_split_file, split_stems
 
@@ -162,3 +163,7 @@ def load_folder(
         name, stems, loader, num_classes=label_map.num_classes, in_channels=channels,
         class_names=class_names, ignore_index=ignore_index, image_size=image_size, augment=augment, seed=seed,
     )
+
+
+register_dataset("folder", load_folder, needs_path=True,
+                 description="folder:PATH: PATH/images and PATH/masks paired by file stem (png, jpg, tif, npy)")

@@ -35,6 +35,7 @@ import numpy as np
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.io import image_shape, read_image, read_mask
+from segbench.data.kinds import register_dataset
 from segbench.data.splits import carve, check_split, split_stems
 
 OPTIONS = {
@@ -149,3 +150,9 @@ def load_pets(
         class_names=["pet", "background", "border"] if three else ["background", "pet"],
         ignore_index=None if three else ignore_index, image_size=image_size, augment=augment, seed=seed,
     )
+
+
+register_dataset(
+    "pets", load_pets, needs_path=True,
+    description="pets:PATH: Oxford-IIIT Pet (images/, annotations/trimaps/); option border='class'|'ignore'",
+)

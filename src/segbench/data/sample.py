@@ -15,7 +15,7 @@ from typing import Any
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options
-from segbench.data.folder import load_folder
+from segbench.data.kinds import register_dataset
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 OPTIONS = {"image_size": "resize to this (int or [H, W]; default: the stored 96x96)"}
@@ -31,6 +31,8 @@ def load_sample(
     seed: int,
 ) -> SegmentationDataset:
     """The ``split`` of the bundled nuclei sample: 1 grey channel, classes ``background, nucleus``."""
+    from segbench.data.folder import load_folder  # here, so that "sample" registers (and lists) first
+
     check_options("sample", options, OPTIONS)
     if not (SAMPLE_DIR / "split.json").is_file():
         raise DatasetError(f"{name}: the bundled sample is missing from {SAMPLE_DIR} (a broken install?)")
@@ -39,3 +41,7 @@ def load_sample(
         options={"mapping": {0: 0, 255: 1}, "channels": 1, "class_names": ["background", "nucleus"]},
         image_size=image_size, augment=augment, seed=seed,
     )
+
+
+register_dataset("sample", load_sample, needs_path=False,
+                 description="sample: the bundled 48-image DSB 2018 nuclei subset, 96x96 grey, binary (the default)")

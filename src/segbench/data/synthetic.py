@@ -35,6 +35,7 @@ from scipy import ndimage
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
+from segbench.data.kinds import register_dataset
 from segbench.data.splits import check_split, split_stems
 from segbench.data.transforms import as_size
 
@@ -231,3 +232,7 @@ def load_synthetic(
         name, stems, SyntheticLoader(config, tuple(indices)), num_classes=config.num_classes, in_channels=1,
         class_names=names, image_size=None, augment=augment, seed=seed,
     )
+
+
+register_dataset("synthetic", load_synthetic, needs_path=False,
+                 description="synthetic: seeded shapes with exact masks; options set classes, imbalance, noise, size")
