@@ -36,17 +36,12 @@ from segbench.metrics import catalogue
 from segbench.metrics.catalogue import ScoringInputs
 
 __all__ = [
-    "TRIVIAL_PREDICTORS",
-    "background_index",
+    "as_label_maps",
     "check_metric_names",
     "pooled_from_confusion",
     "pooled_scores",
     "score_label_maps",
-    "trivial_classes",
-    "trivial_predictions",
 ]
-
-TRIVIAL_PREDICTORS = ("all-background", "all-foreground", "majority-class")
 
 
 def check_metric_names(names: Iterable[str] | None) -> list[str]:
@@ -70,17 +65,13 @@ def check_metric_names(names: Iterable[str] | None) -> list[str]:
     return checked
 
 
-def background_index(class_names: Sequence[str]) -> int:
-    """The background class: the one named ``background`` (case-insensitive) if any, else class 0.
+def as_label_maps(x: Any, name: str) -> Tensor:
+    """``x`` as an int64 tensor; TypeError for floating-point input (metrics take hard labels).
 
-    >>> background_index(["pet", "background", "border"]), background_index(["bg", "cell"])
-    (1, 0)
+    Args:
+        x: a label map (tensor, array or nested list).
+        name: what it is, for the message.
     """
-    lowered = [c.lower() for c in class_names]
-    return lowered.index("background") if "background" in lowered else 0
-
-
-def _as_labels(x: Any, name: str) -> Tensor:
     t = torch.as_tensor(x)
     if t.is_floating_point():
         raise TypeError(f"{name} must be an integer label map, got {t.dtype}")
@@ -123,7 +114,7 @@ def score_label_maps(
     [('cell', 'dice', 1.0), ('cell', 'hd95', 0.0)]
     """
     names = check_metric_names(metrics)
-    p, t = _as_labels(pred, "pred"), _as_labels(target, "target")
+    p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
     if p.shape != t.shape or p.ndim < 2:
         raise ValueError(f"pred and target must be label maps (N, *spatial) of one shape, got "
                          f"{tuple(p.shape)} and {tuple(t.shape)}")
@@ -172,7 +163,7 @@ def pooled_scores(
     >>> [(r["metric"], round(r["value"], 4)) for r in pooled_scores(p, t, num_classes=2, metrics=["dice"])]
     [('dice', 0.8)]
     """
-    p, t = _as_labels(pred, "pred"), _as_labels(target, "target")
+    p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
     lm = check_label_maps(p, t, num_classes=num_classes, ignore_index=ignore_index)
     return pooled_from_confusion(confusion_counts(lm).sum(0), num_classes=num_classes, binary=binary,
                                  class_names=class_names, metrics=metrics)
@@ -212,42 +203,3 @@ def pooled_from_confusion(
             if e.scope == "class":
                 rows.append({"class": cnames[c], "metric": e.name, "value": float(counted[e.name][c])})
     return rows
-
-
-def trivial_classes(class_counts: Any, class_names: Sequence[str]) -> dict[str, int]:
-    """The class each trivial predictor paints, from the *train* split's pixel counts per class.
-
-    ``all-background``: :func:`background_index`; ``all-foreground``: class ``1 - background`` for two
-    classes, else the most frequent non-background class; ``majority-class``: the most frequent class.
-    Ties go to the lowest index.
-
-    >>> trivial_classes([10, 70, 20], ["pet", "background", "border"])
-    {'all-background': 1, 'all-foreground': 2, 'majority-class': 1}
-    """
-    counts = [int(c) for c in torch.as_tensor(class_counts).reshape(-1).tolist()]
-    if len(counts) != len(class_names) or len(counts) < 2:
-        raise ValueError(f"need one count per class (>= 2 classes), got {counts} for {list(class_names)}")
-    background = background_index(class_names)
-    others = [c for c in range(len(counts)) if c != background]
-    foreground = others[0] if len(counts) == 2 else max(others, key=lambda c: (counts[c], -c))
-    majority = max(range(len(counts)), key=lambda c: (counts[c], -c))
-    return {"all-background": background, "all-foreground": foreground, "majority-class": majority}
-
-
-def trivial_predictions(targets: Any, kind: str, classes: dict[str, int]) -> Tensor:
-    """The label maps of the trivial predictor ``kind``, shaped like ``targets`` ``(N, *spatial)``, int64.
-
-    Every pixel gets ``classes[kind]`` (see :func:`trivial_classes`, computed on the train split so that a
-    predictor never peeks at the test labels): ``"all-background"``, ``"all-foreground"`` or
-    ``"majority-class"``.
-
-    >>> t = torch.tensor([[[0, 2], [2, 1]]])
-    >>> trivial_predictions(t, "all-foreground", {"all-foreground": 2}).tolist()
-    [[[2, 2], [2, 2]]]
-    """
-    t = _as_labels(targets, "targets")
-    if kind not in TRIVIAL_PREDICTORS:
-        raise ValueError(f"unknown trivial predictor {kind!r}; expected one of {list(TRIVIAL_PREDICTORS)}")
-    if kind not in classes:
-        raise ValueError(f"no class given for trivial predictor {kind!r}: {classes}")
-    return torch.full_like(t, int(classes[kind]))

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from segbench import cli, distributed
-from segbench.bench import train
-from segbench.bench.train import RunData, TrainSettings, validate
+from segbench.compare import train
+from segbench.compare.train import RunData, TrainSettings, validate
 
 C = 3
 NAMES = ["background", "cell", "debris"]

@@ -34,9 +34,9 @@ import numpy as np
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
-from segbench.data.io import image_shape, read_image, read_mask
 from segbench.data.kinds import register_dataset
 from segbench.data.splits import carve, check_split, split_stems
+from segbench.files.images import image_shape, read_image, read_mask
 
 OPTIONS = {
     "border": '"class" (3 classes: pet, background, border) or "ignore" (2 classes, border ignored)',
