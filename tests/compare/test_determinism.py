@@ -10,7 +10,7 @@ import torch
 from segbench.compare import config
 from segbench.compare.determinism import deterministic, epoch_generator, initial_state, state_sha256
 from segbench.compare.runner import prepare, run_compare
-from segbench.compare.train import RunData, TrainSettings, train_run
+from segbench.compare.train import SplitData, TrainSettings, train_run
 from segbench.files import atomic as io
 from segbench.losses import parse
 from segbench.models import UNet
@@ -65,7 +65,7 @@ def test_two_losses_see_the_same_batches(tmp_path: Path) -> None:
     seen: dict[str, list[torch.Tensor]] = {"ce": [], "dice": []}
     images = torch.rand(10, 1, 8, 8)
     masks = (images[:, 0] > 0.5).long()
-    data = RunData(images, masks)
+    data = SplitData(images, masks)
     settings = TrainSettings(epochs=2, batch_size=3, lr=1e-3, weight_decay=0.0, augment=True,
                              select="last", device=torch.device("cpu"), num_classes=2, background=0)
     init = initial_state(lambda: UNet(1, 1, width=2, depth=1), 0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from segbench.compare.train import RunData, TrainSettings, _batches, predict, train_run, validate
+from segbench.compare.train import SplitData, TrainSettings, _batches, predict, train_run, validate
 from segbench.losses import parse
 from segbench.models import UNet
 
@@ -40,7 +40,7 @@ def test_validate_pools_counts_over_the_split() -> None:
     logits = torch.full((2, 1, 4, 4), -5.0)
     logits[0, 0, 0, :2] = 5.0
     logits[1, 0, 3, :2] = 5.0
-    data = RunData(torch.zeros(2, 1, 4, 4), masks)
+    data = SplitData(torch.zeros(2, 1, 4, 4), masks)
     out = validate(Fixed(logits), parse("dice"), data, _settings(batch_size=2))
     tp, fp, fn = 2, 2, 2
     assert out["val_dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
@@ -54,7 +54,7 @@ def test_validate_multiclass_skips_the_background_class() -> None:
     logits = torch.zeros(1, 3, 2, 4)
     pred = torch.tensor([[[0, 2, 1, 1], [2, 2, 1, 1]]])
     logits.scatter_(1, pred[:, None], 10.0)
-    out = validate(Fixed(logits), parse("ce"), RunData(torch.zeros(1, 1, 2, 4), masks),
+    out = validate(Fixed(logits), parse("ce"), SplitData(torch.zeros(1, 1, 2, 4), masks),
                    _settings(num_classes=3, background=1))
     dice_pet, dice_border = 2 * 1 / (2 * 1 + 0 + 1), 2 * 2 / (2 * 2 + 1 + 0)
     assert out["val_dice"] == pytest.approx((dice_pet + dice_border) / 2)
@@ -63,7 +63,7 @@ def test_validate_multiclass_skips_the_background_class() -> None:
 def test_best_val_dice_keeps_the_best_epoch_and_last_the_final(tmp_path: Path) -> None:
     torch.manual_seed(0)
     images = torch.rand(6, 1, 8, 8)
-    data = RunData(images, (images[:, 0] > 0.6).long())
+    data = SplitData(images, (images[:, 0] > 0.6).long())
     init = UNet(1, 1, width=2, depth=1).state_dict()
     for rule in ("best-val-dice", "last"):
         model = UNet(1, 1, width=2, depth=1)
@@ -83,7 +83,7 @@ def test_best_val_dice_keeps_the_best_epoch_and_last_the_final(tmp_path: Path) -
 
 def test_flips_move_image_and_mask_together() -> None:
     images = torch.arange(2 * 16, dtype=torch.float32).reshape(2, 1, 4, 4)
-    data = RunData(images, images[:, 0].long())
+    data = SplitData(images, images[:, 0].long())
     flipped_any = False
     for seed in range(4):
         for batch_images, batch_masks in _batches(data, 2, torch.Generator().manual_seed(seed), augment=True):
@@ -105,7 +105,7 @@ def test_non_finite_loss_is_reported(tmp_path: Path) -> None:
         def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return logits.sum() * float("nan")
 
-    data = RunData(torch.rand(2, 1, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
+    data = SplitData(torch.rand(2, 1, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
     with pytest.raises(FloatingPointError, match="loss is nan at epoch 1"):
         train_run(UNet(1, 1, width=2, depth=1), Bad(), data, data, _settings(), seed=0, run_dir=tmp_path,
                   model_name="bad")
@@ -118,7 +118,7 @@ def test_validate_multiclass_background_by_name_and_ignore_index() -> None:
     pred = torch.tensor([[[0, 0], [2, 2]]])
     logits = torch.nn.functional.one_hot(pred, 3).permute(0, 3, 1, 2).float() * 4.0
     settings = _settings(num_classes=3, background=1, ignore_index=255)
-    out = validate(Fixed(logits), parse("ce", ignore_index=255), RunData(torch.zeros(1, 1, 2, 2), masks), settings)
+    out = validate(Fixed(logits), parse("ce", ignore_index=255), SplitData(torch.zeros(1, 1, 2, 2), masks), settings)
     assert out["val_dice"] == pytest.approx((2 / 3 + 1) / 2)
     assert out["val_iou"] == pytest.approx((1 / 2 + 1) / 2)
     assert out["val_accuracy"] == pytest.approx(2 / 3)

@@ -16,7 +16,7 @@ from PIL import Image
 from segbench import metrics
 from segbench.errors import UsageError
 from segbench.evaluate.folders import evaluate_folders
-from segbench.evaluate.summary import summarize_evaluation, write_csv
+from segbench.evaluate.per_case import summarize_evaluation, write_csv
 
 
 def _square(shape: tuple[int, ...], shift: int = 0, axis: int = 0) -> np.ndarray:

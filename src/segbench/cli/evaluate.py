@@ -19,7 +19,7 @@ from typing import Any
 from segbench import distributed
 from segbench.errors import UsageError
 from segbench.evaluate.folders import evaluate_folders
-from segbench.evaluate.summary import format_summary, summarize_evaluation, write_csv
+from segbench.evaluate.per_case import format_summary, summarize_evaluation, write_csv
 from segbench.metrics import catalogue
 
 __all__ = ["add_arguments", "parse_list", "run"]

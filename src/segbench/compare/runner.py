@@ -30,7 +30,7 @@ from segbench import distributed, scoring, trivial
 from segbench import losses as _losses
 from segbench.compare import config as _config
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
-from segbench.compare.train import RunData, TrainSettings, predict, train_run
+from segbench.compare.train import SplitData, TrainSettings, predict, train_run
 from segbench.data import load_dataset
 from segbench.errors import UsageError
 from segbench.files import atomic as io
@@ -66,7 +66,7 @@ class Experiment:
     config: dict[str, dict[str, Any]]
     models: list[str]
     metrics: list[str]
-    splits: dict[str, RunData]
+    splits: dict[str, SplitData]
     ids: dict[str, list[str]]
     num_classes: int
     in_channels: int
@@ -102,7 +102,7 @@ def _canonical_losses(specs: Sequence[str]) -> list[str]:
     return models
 
 
-def _load_split(spec: str, split: str, image_size: list[int] | None, options: dict[str, Any]) -> tuple[Any, RunData]:
+def _load_split(spec: str, split: str, image_size: list[int] | None, options: dict[str, Any]) -> tuple[Any, SplitData]:
     size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
     dataset = load_dataset(spec, split, image_size=size, options=options or None)
     if len(dataset) == 0:
@@ -115,7 +115,7 @@ def _load_split(spec: str, split: str, image_size: list[int] | None, options: di
         )
     images = torch.stack([image for image, _ in items])
     masks = torch.stack([mask for _, mask in items])
-    return dataset, RunData(images, masks)
+    return dataset, SplitData(images, masks)
 
 
 def prepare(config: dict[str, dict[str, Any]]) -> Experiment:
@@ -132,7 +132,7 @@ def prepare(config: dict[str, dict[str, Any]]) -> Experiment:
     if config["train"]["device"] == "cuda" and not torch.cuda.is_available():
         raise UsageError("[train] device = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     d = config["dataset"]
-    splits: dict[str, RunData] = {}
+    splits: dict[str, SplitData] = {}
     ids: dict[str, list[str]] = {}
     first: Any = None
     for split in ("train", "val", "test"):

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from segbench.formatting import number
 from segbench.metrics import catalogue
 
 __all__ = ["TABLE_METRICS", "SummaryRow", "format_table", "summarize", "table_metrics"]
@@ -115,13 +116,9 @@ def summarize(
 
 
 def _cell(mean: float | None, sd: float | None) -> str:
-    if mean is None or math.isnan(mean):
-        return "-"
-    if math.isinf(mean):
-        return "inf"
-    text = f"{mean:.3f}" if abs(mean) < 100 else f"{mean:.1f}"
-    if sd is not None and math.isfinite(sd):
-        text += f"±{sd:.3f}" if abs(sd) < 100 else f"±{sd:.1f}"
+    text = number(mean, ".3f", nan="-", large=(100, ".1f"))
+    if mean is not None and math.isfinite(mean) and sd is not None and math.isfinite(sd):
+        text += "±" + number(sd, ".3f", large=(100, ".1f"))
     return text
 
 

@@ -48,11 +48,11 @@ from segbench.files.run_folder import HISTORY_COLUMNS
 from segbench.metrics import ConfusionMatrix, from_confusion
 from segbench.reduction import nanmean
 
-__all__ = ["RunData", "TrainSettings", "predict", "train_run", "validate"]
+__all__ = ["SplitData", "TrainSettings", "predict", "train_run", "validate"]
 
 
 @dataclass(frozen=True)
-class RunData:
+class SplitData:
     """Images ``(N, C, H, W)`` float32 and label maps ``(N, H, W)`` int64 of one split, held in memory."""
 
     images: Tensor
@@ -99,7 +99,7 @@ def _flip(images: Tensor, masks: Tensor, flips: Tensor) -> tuple[Tensor, Tensor]
     return images, masks
 
 
-def _batches(data: RunData, batch_size: int, generator: torch.Generator | None, augment: bool) -> Iterator[
+def _batches(data: SplitData, batch_size: int, generator: torch.Generator | None, augment: bool) -> Iterator[
     tuple[Tensor, Tensor]
 ]:
     """Batches in the order drawn from ``generator`` (``None``: in order, no flips)."""
@@ -123,7 +123,7 @@ def sampler_seed(seed: int) -> int:
     return int(epoch_generator(seed, 0).initial_seed() >> 32)
 
 
-def _rank_batches(data: RunData, settings: TrainSettings, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+def _rank_batches(data: SplitData, settings: TrainSettings, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
     r"""This rank's training batches of ``epoch``: one process: :func:`_batches`; under a process group, the
     DistributedSampler's share in batches of :math:`\lceil B / W \rceil`, flips drawn for all images at once."""
     generator = epoch_generator(seed, epoch)
@@ -172,7 +172,7 @@ def predict(model: nn.Module, images: Tensor, settings: TrainSettings) -> Tensor
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loss_fn: nn.Module, data: RunData, settings: TrainSettings) -> dict[str, float]:
+def validate(model: nn.Module, loss_fn: nn.Module, data: SplitData, settings: TrainSettings) -> dict[str, float]:
     """``val_loss`` (mean over images), pooled ``val_dice``, ``val_iou`` (foreground classes) and ``val_accuracy``.
 
     Under a process group each rank scores its share of ``data`` and the sums are all-reduced (exact counts).
@@ -183,7 +183,7 @@ def validate(model: nn.Module, loss_fn: nn.Module, data: RunData, settings: Trai
     total_loss, count = 0.0, 0
     if distributed.world_size() > 1:
         share = torch.tensor(distributed.shard_indices(len(data)), dtype=torch.long)
-        data = RunData(data.images[share], data.masks[share])
+        data = SplitData(data.images[share], data.masks[share])
     for images, masks in _batches(data, settings.batch_size, None, False):
         logits = _forward(model, images, settings)
         target = masks.to(settings.device)
@@ -217,8 +217,8 @@ def _better(value: float, best: float | None) -> bool:
 def train_run(
     model: nn.Module,
     loss_fn: nn.Module,
-    train: RunData,
-    val: RunData,
+    train: SplitData,
+    val: SplitData,
     settings: TrainSettings,
     *,
     seed: int,

@@ -26,7 +26,7 @@ import numpy as np
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.kinds import register_dataset
-from segbench.data.labels import LabelMap, infer_label_map, parse_mapping
+from segbench.data.label_maps import LabelMap, infer_label_map, parse_mapping
 from segbench.data.splits import check_split, read_split_file, split_stems
 from segbench.files.images import IMAGE_SUFFIXES, image_channels, image_shape, read_image, read_mask
 

@@ -1,5 +1,5 @@
 """From stored mask values to class labels: the rule is stated here once, and ``segbench evaluate``, ``segbench
-inspect`` and the ``folder:`` datasets (:mod:`segbench.data.labels`) all apply it.
+inspect`` and the ``folder:`` datasets (:mod:`segbench.data.label_maps`) all apply it.
 
 * A file whose values (``ignore_index`` aside) lie within ``{0, 255}`` and include 255 is a 0/255 binary mask:
   255 becomes label 1. This is decided **per file**, not per dataset, so 0/255 predictions pair with 0/1 ground

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segbench.formatting import percent
 from segbench.inspect.profile import ClassProfile, DatasetProfile
 
 __all__ = ["Advice", "advise"]
@@ -48,7 +49,7 @@ class Advice:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+    return percent(x)
 
 
 def _foreground_classes(profile: DatasetProfile) -> list[ClassProfile]:

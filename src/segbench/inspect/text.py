@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import textwrap
 
+from segbench.formatting import number, percent
 from segbench.inspect.advice import Advice
 from segbench.inspect.profile import DatasetProfile, Distribution, TrivialScore
 from segbench.trivial import TRIVIAL_PREDICTORS
@@ -15,17 +15,11 @@ WIDTH = 100
 
 
 def _pct(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{100 * x:.1f}%"
+    return percent(x)
 
 
 def _num(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf"
-    return f"{x:.3f}" if abs(x) < 1000 else f"{x:.0f}"
+    return number(x, ".3f", large=(1000, ".0f"))
 
 
 def _size(shape: tuple[int, ...]) -> str:

@@ -27,7 +27,7 @@ from segbench.metrics.distance import (
     surface_distances,
 )
 from segbench.metrics.distance_stream import DistanceAccumulator, DistanceResults, summarize
-from segbench.metrics.labels import to_labels
+from segbench.metrics.hard_labels import to_labels
 from segbench.metrics.overlap import (
     accuracy,
     balanced_accuracy,

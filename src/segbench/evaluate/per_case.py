@@ -13,7 +13,6 @@ prediction) is excluded from the statistics and counted; ``inf`` (a miss) is kep
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from segbench.errors import UsageError
 from segbench.evaluate.folders import Evaluation
 from segbench.files import atomic as files
+from segbench.formatting import number
 from segbench.stats import Summary, paired_bootstrap_ci, summarize
 
 __all__ = ["ClassSummary", "MetricSummary", "format_summary", "summarize_evaluation", "write_csv"]
@@ -113,7 +113,7 @@ def summarize_evaluation(evaluation: Evaluation, *, n_boot: int = 2000, seed: in
 
 
 def _num(x: float) -> str:
-    return f"{x:.4g}" if math.isfinite(x) else ("nan" if math.isnan(x) else "inf")
+    return number(x, ".4g")
 
 
 def format_summary(evaluation: Evaluation, summaries: list[ClassSummary]) -> str:
