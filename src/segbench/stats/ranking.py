@@ -17,19 +17,16 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
-FloatArray = npt.NDArray[np.float64]
+from segbench.stats._arrays import FloatArray, _as_float
 
 
 def _as_vector(x: npt.ArrayLike, name: str) -> FloatArray:
-    """A 1-D float64 copy of ``x``; TypeError for non-numeric input, ValueError for the wrong shape."""
-    arr = np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    """A 1-D float64 copy of ``x`` (:func:`~segbench.stats._arrays._as_float`'s checks); ValueError for the wrong
+    shape."""
+    arr = _as_float(x, name)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array (one value per loss), got shape {arr.shape}")
-    return arr.astype(np.float64)
+    return arr
 
 
 def rank_losses(scores: npt.ArrayLike, higher_is_better: bool) -> FloatArray:
