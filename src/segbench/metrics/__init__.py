@@ -10,10 +10,14 @@
 * :func:`to_labels` turns logits into the hard label maps every metric takes.
 * The catalogue (:mod:`segbench.metrics.catalogue`): every metric by name, with its family, direction and
   input; :func:`names` lists them, :func:`get` returns one (``get("hd95")``, ``get("f1")``), :func:`describe`
-  gives one line each. Each metric registers itself from its own module.
+  gives one line each. Each metric registers itself from its own module, and every module of this package is
+  imported here (below), so a new metric module needs no line anywhere else to be in the catalogue.
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from segbench.metrics.boundary import boundary_iou
 from segbench.metrics.catalogue import MetricEntry, describe, get, get_entry, names, register_metric
@@ -79,3 +83,6 @@ __all__ = [
     "to_labels",
     "tversky_index",
 ]
+
+for _module in pkgutil.iter_modules(__path__):  # every metric module registers its entries when imported
+    importlib.import_module(f"{__name__}.{_module.name}")
