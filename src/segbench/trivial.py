@@ -8,16 +8,17 @@ pixel accuracy with Dice 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
 
 from segbench.scoring import as_label_maps
 
-__all__ = ["TRIVIAL_PREDICTORS", "background_index", "trivial_classes", "trivial_predictions"]
+__all__ = ["TRIVIAL_PREDICTORS", "TrivialPredictor", "background_index", "trivial_classes", "trivial_predictions"]
 
-TRIVIAL_PREDICTORS = ("all-background", "all-foreground", "majority-class")
+TrivialPredictor = Literal["all-background", "all-foreground", "majority-class"]
+TRIVIAL_PREDICTORS: tuple[str, ...] = get_args(TrivialPredictor)
 
 
 def background_index(class_names: Sequence[str]) -> int:

@@ -12,11 +12,11 @@ from segbench.errors import UsageError
 
 def test_defaults_are_the_bundled_default_run() -> None:
     cfg = config.resolve()
-    assert cfg["dataset"]["spec"] == "sample"
-    assert cfg["losses"]["specs"] == config.DEFAULT_LOSSES
-    assert {"ce", "dice", "jaccard", "focal", "tversky", "lovasz"} <= set(cfg["losses"]["specs"])
-    assert len(cfg["train"]["seeds"]) >= 2  # a seed SD exists
-    assert cfg["eval"]["select"] == "best-val-dice"
+    assert cfg.dataset.spec == "sample"
+    assert cfg.losses.specs == tuple(config.DEFAULT_LOSSES)
+    assert {"ce", "dice", "jaccard", "focal", "tversky", "lovasz"} <= set(cfg.losses.specs)
+    assert len(cfg.train.seeds) >= 2  # a seed SD exists
+    assert cfg.eval.select == "best-val-dice"
 
 
 @pytest.mark.parametrize(
@@ -46,18 +46,18 @@ def test_bad_values_name_the_key(raw: dict, fragment: str) -> None:
 
 
 def test_seed_count_and_list_and_image_size() -> None:
-    assert config.resolve({"train": {"seeds": 3}})["train"]["seeds"] == [0, 1, 2]
-    assert config.resolve({"train": {"seeds": [5, 2]}})["train"]["seeds"] == [5, 2]
-    assert config.resolve({"dataset": {"image_size": 32}})["dataset"]["image_size"] == [32, 32]
-    assert config.resolve({"dataset": {"image_size": [24, 40]}})["dataset"]["image_size"] == [24, 40]
-    assert config.resolve({"train": {"lr": 1}})["train"]["lr"] == 1.0
+    assert config.resolve({"train": {"seeds": 3}}).train.seeds == (0, 1, 2)
+    assert config.resolve({"train": {"seeds": [5, 2]}}).train.seeds == (5, 2)
+    assert config.resolve({"dataset": {"image_size": 32}}).dataset.image_size == (32, 32)
+    assert config.resolve({"dataset": {"image_size": [24, 40]}}).dataset.image_size == (24, 40)
+    assert config.resolve({"train": {"lr": 1}}).train.lr == 1.0
 
 
 def test_overrides_replace_only_given_flags() -> None:
     raw = {"train": {"epochs": 20, "batch_size": 4}, "losses": {"specs": ["ce"]}}
     merged = config.apply_overrides(raw, {"train": {"epochs": 2, "seeds": None}, "losses": {"specs": ["dice"]}})
     cfg = config.resolve(merged)
-    assert (cfg["train"]["epochs"], cfg["train"]["batch_size"], cfg["losses"]["specs"]) == (2, 4, ["dice"])
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.losses.specs) == (2, 4, ("dice",))
     assert raw["train"]["epochs"] == 20  # the input is not modified
 
 
@@ -77,7 +77,7 @@ def test_native_image_size_round_trips() -> None:
     text = config.to_toml(cfg)
     assert 'image_size = "native"' in text
     assert config.resolve({"dataset": {"image_size": "native"}}) == cfg
-    assert config.resolve(config.tomllib.loads(text))["dataset"]["image_size"] is None
+    assert config.resolve(config.tomllib.loads(text)).dataset.image_size is None
 
 
 def test_load_errors_are_usage_errors(tmp_path: Path) -> None:
@@ -95,4 +95,15 @@ def test_example_configs_are_valid() -> None:
     assert files, "examples/*.toml are missing"
     for path in files:
         cfg = config.resolve(config.load(path))
-        assert cfg["losses"]["specs"]
+        assert cfg.losses.specs
+
+
+def test_the_resolved_config_is_frozen_and_writes_the_same_toml() -> None:
+    import dataclasses
+
+    cfg = config.resolve({"train": {"seeds": 2}})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.epochs = 3  # type: ignore[misc]
+    text = config.to_toml(cfg)
+    assert "seeds = [0, 1]" in text and 'image_size = [64, 64]' in text and "[eval]" in text
+    assert text.index("[dataset]") < text.index("[model]") < text.index("[train]") < text.index("[losses]")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
 
 from segbench import distributed
 from segbench.compare import config as _config
@@ -58,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
 
 
-def resolve_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
     """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
     raw = _config.load(args.config) if args.config is not None else {}
     overrides = {
@@ -73,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the comparison and print the table; 0 on success."""
     start = time.perf_counter()
     config = resolve_args(args)
-    out = args.out if args.out is not None else default_out(str(config["dataset"]["spec"]))
+    out = args.out if args.out is not None else default_out(config.dataset.spec)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} exists and is not a folder")
     experiment = prepare(config)
-    cuda = distributed.device(config["train"]["device"]).type == "cuda"
+    cuda = distributed.device(config.train.device).type == "cuda"
     with distributed.session(cuda=cuda):
         rows = run_compare(experiment, out, quiet=args.quiet)
         ranks, main = distributed.world_size(), distributed.is_main()
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     background = None if experiment.binary else experiment.class_names[experiment.background]
     shown = table_metrics(experiment.metrics)
     summary = summarize(rows, background=background, metrics=shown)
-    seeds = len(config["train"]["seeds"])
+    seeds = len(config.train.seeds)
     scope = "foreground class" if experiment.binary else "mean over the non-background classes"
     on = f", {ranks} processes" if ranks > 1 else ""
     print(f"segbench compare: {experiment.name}, test split {len(experiment.ids['test'])} images, "

@@ -30,10 +30,11 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     [eval]
     select = "best-val-dice"   # or "last"
     nsd_tolerance = 1.0
-    metrics = [...]            # default: every metric of segbench.scoring.METRICS
+    metrics = [...]            # default: the metric catalogue's default set (fbeta, tversky: by name)
 
 An unknown table or key is a :class:`~segbench.errors.UsageError` that names it and lists the valid ones;
-so is a value of the wrong type. :func:`to_toml` writes the resolved config back (every key explicit).
+so is a value of the wrong type. :func:`resolve` gives an :class:`ExperimentConfig` (frozen dataclasses, one per
+table); :func:`to_toml` writes it back (every key explicit), the ``config.toml`` of a run folder.
 """
 
 from __future__ import annotations
@@ -42,21 +43,44 @@ import copy
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from segbench.errors import UsageError
+from segbench.models.unet import NORMS, Norm
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["DEFAULTS", "DEFAULT_LOSSES", "SELECT_RULES", "apply_overrides", "load", "resolve", "to_toml"]
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_LOSSES",
+    "DEVICES",
+    "NORMS",
+    "SELECT_RULES",
+    "DatasetConfig",
+    "Device",
+    "EvalConfig",
+    "ExperimentConfig",
+    "LossesConfig",
+    "ModelConfig",
+    "Norm",
+    "SelectRule",
+    "TrainConfig",
+    "apply_overrides",
+    "load",
+    "resolve",
+    "to_toml",
+]
 
 DEFAULT_LOSSES = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]
-SELECT_RULES = ("best-val-dice", "last")
-DEVICES = ("auto", "cpu", "cuda")
+SelectRule = Literal["best-val-dice", "last"]
+Device = Literal["auto", "cpu", "cuda"]
+SELECT_RULES: tuple[str, ...] = get_args(SelectRule)
+DEVICES: tuple[str, ...] = get_args(Device)
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "dataset": {"spec": "sample", "image_size": [64, 64], "options": {}},
@@ -74,9 +98,90 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "losses": {"specs": list(DEFAULT_LOSSES)},
     "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None},
 }
-"""The bundled default run. ``metrics = None`` means every metric; a resolved ``image_size`` of ``None`` is native."""
+"""The bundled default run. ``metrics = None`` means the catalogue's default set; an ``image_size`` of ``None`` is
+native."""
 
 Config = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``[dataset]``: the spec, the image size ``(H, W)`` (``None``: native) and the loader's options."""
+
+    spec: str
+    image_size: tuple[int, int] | None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``[model]``: the registered model name and its size."""
+
+    name: str
+    width: int
+    depth: int
+    norm: Norm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``[train]``: the fixed training budget, the seeds, the device and CPU threads."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seeds: tuple[int, ...]
+    augment: bool
+    device: Device
+    num_threads: int
+
+
+@dataclass(frozen=True)
+class LossesConfig:
+    """``[losses]``: the loss specs, one trained model each."""
+
+    specs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``[eval]``: the checkpoint rule, NSD's tolerance, the metrics (``None``: the catalogue's default set)."""
+
+    select: SelectRule
+    nsd_tolerance: float
+    metrics: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A resolved experiment: one frozen dataclass per TOML table, every key filled in."""
+
+    dataset: DatasetConfig
+    model: ModelConfig
+    train: TrainConfig
+    losses: LossesConfig
+    eval: EvalConfig
+
+    def tables(self) -> Config:
+        """The config as TOML tables (lists for sequences), in the order :func:`to_toml` writes them.
+
+        >>> resolve({"train": {"seeds": 2}}).tables()["train"]["seeds"]
+        [0, 1]
+        """
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            if isinstance(value, Mapping):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        return {name: {k: plain(v) for k, v in asdict(table).items()} for name, table in self._items()}
+
+    def _items(self) -> list[tuple[str, Any]]:
+        return [("dataset", self.dataset), ("model", self.model), ("train", self.train), ("losses", self.losses),
+                ("eval", self.eval)]
 
 
 def _where(table: str, key: str) -> str:
@@ -147,14 +252,17 @@ def _check_table(config: Mapping[str, Any]) -> None:
                 )
 
 
-def resolve(config: Mapping[str, Any] | None = None) -> Config:
+def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """``config`` (tables of keys, possibly partial) merged over :data:`DEFAULTS`, validated and normalised.
 
-    ``seeds`` becomes a list, ``image_size`` a ``[H, W]`` list (or ``None``), numbers their proper type.
+    ``seeds`` becomes a tuple, ``image_size`` ``(H, W)`` (or ``None``), numbers their proper type.
+
+    Args:
+        config: raw TOML tables (from :func:`load`, with :func:`apply_overrides`), or ``None`` for the defaults.
 
     >>> cfg = resolve({"train": {"seeds": 3, "epochs": 2}, "dataset": {"image_size": 32}})
-    >>> cfg["train"]["seeds"], cfg["train"]["epochs"], cfg["dataset"]["image_size"]
-    ([0, 1, 2], 2, [32, 32])
+    >>> cfg.train.seeds, cfg.train.epochs, cfg.dataset.image_size
+    ((0, 1, 2), 2, (32, 32))
     >>> resolve({"train": {"epoch": 2}})
     Traceback (most recent call last):
     ...
@@ -175,7 +283,7 @@ epochs, lr, num_threads, seeds, weight_decay
     m["name"] = _str(m["name"], _where("model", "name"))
     m["width"] = _int(m["width"], _where("model", "width"), 1)
     m["depth"] = _int(m["depth"], _where("model", "depth"), 1)
-    m["norm"] = _str(m["norm"], _where("model", "norm"), ("batch", "instance", "group", "none"))
+    m["norm"] = _str(m["norm"], _where("model", "norm"), NORMS)
     t["epochs"] = _int(t["epochs"], _where("train", "epochs"), 1)
     t["batch_size"] = _int(t["batch_size"], _where("train", "batch_size"), 1)
     t["lr"] = _float(t["lr"], _where("train", "lr"), positive=True)
@@ -190,7 +298,14 @@ epochs, lr, num_threads, seeds, weight_decay
     e["nsd_tolerance"] = _float(e["nsd_tolerance"], _where("eval", "nsd_tolerance"), positive=True)
     if e["metrics"] is not None:
         e["metrics"] = _str_list(e["metrics"], _where("eval", "metrics"))
-    return merged
+    size = d["image_size"]
+    return ExperimentConfig(
+        DatasetConfig(d["spec"], None if size is None else (size[0], size[1]), d["options"]),
+        ModelConfig(**m),
+        TrainConfig(**{**t, "seeds": tuple(t["seeds"])}),
+        LossesConfig(tuple(lo["specs"])),
+        EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"])),
+    )
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -236,15 +351,19 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
 
 
-def to_toml(config: Config, header: str = "") -> str:
+def to_toml(config: ExperimentConfig, header: str = "") -> str:
     """The resolved ``config`` as TOML text (``None`` values are left out, a native image size is ``"native"``).
+
+    Args:
+        config: the resolved experiment.
+        header: comment lines written first.
 
     >>> text = to_toml(resolve({"losses": {"specs": ["dice"]}}))
     >>> resolve(tomllib.loads(text)) == resolve({"losses": {"specs": ["dice"]}})
     True
     """
     lines = [f"# {line}" for line in header.splitlines()]
-    for table, content in config.items():
+    for table, content in config.tables().items():
         lines.append(f"\n[{table}]" if lines else f"[{table}]")
         for key, value in content.items():
             if table == "dataset" and key == "image_size" and value is None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from segbench.compare import config as _config
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
 from segbench.compare.train import SplitData, TrainSettings, predict, train_run
 from segbench.data import load_dataset
+from segbench.data.splits import Split
 from segbench.errors import UsageError
 from segbench.files import atomic as io
 from segbench.files.run_folder import (
@@ -63,7 +64,7 @@ def default_out(spec: str) -> Path:
 class Experiment:
     """A validated experiment, ready to run: config, canonical loss names, data in memory."""
 
-    config: dict[str, dict[str, Any]]
+    config: _config.ExperimentConfig
     models: list[str]
     metrics: list[str]
     splits: dict[str, SplitData]
@@ -102,9 +103,9 @@ def _canonical_losses(specs: Sequence[str]) -> list[str]:
     return models
 
 
-def _load_split(spec: str, split: str, image_size: list[int] | None, options: dict[str, Any]) -> tuple[Any, SplitData]:
-    size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
-    dataset = load_dataset(spec, split, image_size=size, options=options or None)
+def _load_split(spec: str, split: Split, image_size: tuple[int, int] | None, options: Mapping[str, Any]
+                ) -> tuple[Any, SplitData]:
+    dataset = load_dataset(spec, split, image_size=image_size, options=options or None)
     if len(dataset) == 0:
         raise UsageError(f"dataset {spec!r} has an empty {split} split; it needs at least one image")
     items = [dataset[i] for i in range(len(dataset))]
@@ -118,32 +119,32 @@ def _load_split(spec: str, split: str, image_size: list[int] | None, options: di
     return dataset, SplitData(images, masks)
 
 
-def prepare(config: dict[str, dict[str, Any]]) -> Experiment:
+def prepare(config: _config.ExperimentConfig) -> Experiment:
     """Validate the resolved ``config`` and load every split into memory; raises UsageError/DatasetError."""
-    models = _canonical_losses(config["losses"]["specs"])
+    models = _canonical_losses(config.losses.specs)
     try:
-        metrics = scoring.check_metric_names(config["eval"]["metrics"])
+        metrics = scoring.check_metric_names(config.eval.metrics)
     except ValueError as exc:
         raise UsageError(f"[eval] metrics: {exc}") from exc
     try:
-        build_model(config["model"]["name"], in_channels=1, out_channels=1, width=1, depth=1)
+        build_model(config.model.name, in_channels=1, out_channels=1, width=1, depth=1)
     except ValueError as exc:
         raise UsageError(f"[model] name: {exc}") from exc
-    if config["train"]["device"] == "cuda" and not torch.cuda.is_available():
+    if config.train.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("[train] device = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    d = config["dataset"]
+    d = config.dataset
     splits: dict[str, SplitData] = {}
     ids: dict[str, list[str]] = {}
     first: Any = None
     for split in ("train", "val", "test"):
-        dataset, data = _load_split(d["spec"], split, d["image_size"], d["options"])
+        dataset, data = _load_split(d.spec, split, d.image_size, d.options)
         first = first or dataset
         splits[split], ids[split] = data, list(dataset.ids)
     shapes = {tuple(s.images.shape[1:]) for s in splits.values()}
     if len(shapes) != 1:
-        raise UsageError(f"dataset {d['spec']!r}: the splits have different image sizes {sorted(shapes)}; "
+        raise UsageError(f"dataset {d.spec!r}: the splits have different image sizes {sorted(shapes)}; "
                          "set [dataset] image_size")
-    config = {**config, "losses": {**config["losses"], "specs": models}}
+    config = replace(config, losses=_config.LossesConfig(tuple(models)))
     exp = Experiment(config, models, metrics, splits, ids, first.num_classes, first.in_channels,
                      list(first.class_names), first.ignore_index, first.name)
     exp.trivial = trivial.trivial_classes(_class_counts(splits["train"].masks, exp.num_classes), exp.class_names)
@@ -162,7 +163,7 @@ def _dataset_json(exp: Experiment) -> dict[str, Any]:
         total = float(counts.sum()) or 1.0
         share[split] = {name: round(float(counts[k]) / total, 6) for k, name in enumerate(exp.class_names)}
     return {
-        "spec": exp.config["dataset"]["spec"],
+        "spec": exp.config.dataset.spec,
         "name": exp.name,
         "num_classes": exp.num_classes,
         "class_names": exp.class_names,
@@ -178,7 +179,7 @@ def _dataset_json(exp: Experiment) -> dict[str, Any]:
     }
 
 
-def _claim_folder(out: Path, config: dict[str, dict[str, Any]]) -> None:
+def _claim_folder(out: Path, config: _config.ExperimentConfig) -> None:
     """Write ``config.toml`` (rank 0), or check that the existing one is the same experiment (else UsageError).
 
     Every rank checks (so every rank raises alike); rank 0 alone writes; the ranks then wait for each other.
@@ -189,7 +190,8 @@ def _claim_folder(out: Path, config: dict[str, dict[str, Any]]) -> None:
         old = _config.resolve(_config.load(path))
         new = _config.resolve(_config.tomllib.loads(text))
         if old != new:
-            diff = [f"[{t}] {k}: {old[t][k]!r} -> {new[t][k]!r}" for t in new for k in new[t] if old[t][k] != new[t][k]]
+            was, now = old.tables(), new.tables()
+            diff = [f"[{t}] {k}: {was[t][k]!r} -> {now[t][k]!r}" for t in now for k in now[t] if was[t][k] != now[t][k]]
             raise UsageError(
                 f"{out} holds a different experiment ({'; '.join(diff[:3])}); "
                 "use another --out or delete that folder"
@@ -211,7 +213,7 @@ def _score(exp: Experiment, pred: torch.Tensor, share: list[int]) -> tuple[list[
     scored = distributed.score_shards(
         pred, exp.splits["test"].masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
         binary=exp.binary, class_names=exp.class_names, metrics=exp.metrics,
-        nsd_tolerance=exp.config["eval"]["nsd_tolerance"], ignore_index=exp.ignore_index,
+        nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index,
     )
     return ([], []) if scored is None else scored
 
@@ -226,9 +228,9 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
     run_dir = run_path(out, name, seed)
     if _done(run_dir / "done.json"):
         return
-    m = exp.config["model"]
-    model = build_model(m["name"], in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
-                        width=m["width"], depth=m["depth"], norm=m["norm"])
+    m = exp.config.model
+    model = build_model(m.name, in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
+                        width=m.width, depth=m.depth, norm=m.norm)
     model.load_state_dict(init)
     common = {} if exp.ignore_index is None else {"ignore_index": exp.ignore_index}
     loss_fn = _losses.parse(name, **common)
@@ -293,7 +295,7 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
 
 def _collect(exp: Experiment, out: Path) -> list[dict[str, str]]:
     """Rebuild ``results/*.csv`` and ``history.csv`` from the per-run files; return the per-image rows."""
-    seeds = exp.config["train"]["seeds"]
+    seeds = exp.config.train.seeds
     per_image: list[dict[str, Any]] = []
     pooled: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
@@ -333,24 +335,24 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
                          targets=test.masks.to(torch.int16).numpy(), ids=np.array(exp.ids["test"]),
                          class_names=np.array(exp.class_names))
     distributed.barrier()
-    t, e = exp.config["train"], exp.config["eval"]
-    device = distributed.device(t["device"])
-    settings = TrainSettings(epochs=t["epochs"], batch_size=t["batch_size"], lr=t["lr"],
-                             weight_decay=t["weight_decay"], augment=t["augment"], select=e["select"],
+    t, e = exp.config.train, exp.config.eval
+    device = distributed.device(t.device)
+    settings = TrainSettings(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+                             weight_decay=t.weight_decay, augment=t.augment, select=e.select,
                              device=device, num_classes=exp.num_classes, background=exp.background,
                              ignore_index=exp.ignore_index)
-    m = exp.config["model"]
+    m = exp.config.model
     start = time.perf_counter()
-    threads = distributed.threads_per_rank(t["num_threads"]) if device.type == "cpu" else None
+    threads = distributed.threads_per_rank(t.num_threads) if device.type == "cpu" else None
     with deterministic(device, threads):
         _run_trivial(exp, out)
-        runs = [(seed, name) for seed in t["seeds"] for name in exp.models]
+        runs = [(seed, name) for seed in t.seeds for name in exp.models]
         bar = tqdm(total=len(runs), desc="runs", unit="run", disable=quiet, file=sys.stderr)
-        for seed in t["seeds"]:
+        for seed in t.seeds:
             init = initial_state(
-                lambda: build_model(m["name"], in_channels=exp.in_channels,
+                lambda: build_model(m.name, in_channels=exp.in_channels,
                                     out_channels=1 if exp.binary else exp.num_classes,
-                                    width=m["width"], depth=m["depth"], norm=m["norm"]),
+                                    width=m.width, depth=m.depth, norm=m.norm),
                 seed,
             )
             for name in exp.models:

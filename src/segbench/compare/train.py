@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from segbench import distributed
+from segbench.compare.config import SelectRule
 from segbench.compare.determinism import epoch_generator
 from segbench.files import atomic as io
 from segbench.files.run_folder import HISTORY_COLUMNS
@@ -71,7 +72,7 @@ class TrainSettings:
     lr: float
     weight_decay: float
     augment: bool
-    select: str
+    select: SelectRule
     device: torch.device
     num_classes: int
     background: int

@@ -11,6 +11,7 @@ from typing import Any
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError
 from segbench.data.kinds import DATASETS
+from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
 for _module in ("sample", "synthetic", "pets", "folder"):  # each registers its kind; this is the listing order
@@ -62,7 +63,7 @@ def parse_spec(spec: str) -> DatasetSpec:
 
 def load_dataset(
     spec: str,
-    split: str,
+    split: Split,
     *,
     image_size: int | tuple[int, int] | None = None,
     options: Mapping[str, Any] | None = None,

@@ -30,6 +30,7 @@ from typing import Any, Literal, get_args
 
 from torch import Tensor
 
+from segbench.reduction import Average
 from segbench.registry import Registry
 
 __all__ = [
@@ -56,7 +57,6 @@ FAMILIES: tuple[str, ...] = get_args(Family)
 """The families, in the order tables list them."""
 Needs = Literal["labels", "probabilities", "instances"]
 Scope = Literal["class", "all"]
-Average = Literal["macro", "micro", "weighted", "none"]
 
 
 @dataclass

@@ -15,6 +15,7 @@ from torch import Tensor
 from segbench._checks import check_label_maps
 from segbench.counts import confusion_counts
 from segbench.metrics.overlap import NAN, from_confusion
+from segbench.reduction import Average
 
 __all__ = ["ConfusionMatrix"]
 
@@ -137,7 +138,7 @@ class ConfusionMatrix:
         self,
         metric: str,
         *,
-        average: str | None = None,
+        average: Average | None = None,
         include_background: bool = True,
         per_image: bool = False,
         empty_score: float = NAN,

@@ -67,7 +67,7 @@ from segbench.counts import (
     tversky_formula,
 )
 from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
-from segbench.reduction import aggregate, check_average, nanmean
+from segbench.reduction import Average, aggregate, check_average, nanmean
 
 __all__ = [
     "METRICS",
@@ -205,7 +205,7 @@ def from_confusion(
     *,
     binary: bool = False,
     multilabel: bool = False,
-    average: str | None = None,
+    average: Average | None = None,
     include_background: bool = True,
     per_image: bool = False,
     empty_score: float = NAN,
@@ -270,7 +270,7 @@ def _score(
     target: Any,
     *,
     num_classes: int | None,
-    average: str,
+    average: Average,
     include_background: bool,
     ignore_index: int | None,
     per_image: bool,
@@ -299,7 +299,7 @@ def accuracy(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "micro",
+    average: Average = "micro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -334,7 +334,7 @@ def balanced_accuracy(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -366,7 +366,7 @@ def precision(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -392,7 +392,7 @@ def recall(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -418,7 +418,7 @@ def specificity(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -444,7 +444,7 @@ def f1_score(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -478,7 +478,7 @@ def fbeta_score(
     *,
     beta: float = 1.0,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -502,7 +502,7 @@ def iou_score(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -535,7 +535,7 @@ def tversky_index(
     alpha: float = 0.3,
     beta: float = 0.7,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -564,7 +564,7 @@ def mcc(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "micro",
+    average: Average = "micro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -597,7 +597,7 @@ def cohen_kappa(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "micro",
+    average: Average = "micro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -686,7 +686,7 @@ def _per_class(metric: str, **params: float) -> tuple[Callable[[ScoringInputs], 
     return per_image, pooled
 
 
-def _whole(metric: str, average: str) -> tuple[Callable[[ScoringInputs], Tensor], Callable[[Tensor], Tensor]]:
+def _whole(metric: str, average: Average) -> tuple[Callable[[ScoringInputs], Tensor], Callable[[Tensor], Tensor]]:
     """The per-image ``(N,)`` and pooled ``()`` routes of a statistic of all classes at once."""
 
     def per_image(inputs: ScoringInputs) -> Tensor:
