@@ -145,7 +145,7 @@ class ConfusionMatrix:
         **params: float,
     ) -> Tensor:
         """Any count metric of the accumulated counts, by name (``"dice"``, ``"iou"``, ``"mcc"``, ...: see
-        :func:`segbench.metrics.names`), with the arguments of the functional metrics. ``per_image=True``
+        :func:`segbench.metrics.overlap.names`), with the arguments of the functional metrics. ``per_image=True``
         scores each image and averages (``average="none"`` gives ``(N, K)``); it needs ``per_image=True`` at
         construction. ``average=None`` is the metric's default.
         """
