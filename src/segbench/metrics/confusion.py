@@ -1,7 +1,7 @@
 """A streaming confusion matrix: accumulate over batches (and processes), then score any count metric.
 
 :class:`ConfusionMatrix` counts with :func:`segbench.counts.confusion_counts` and scores with
-:func:`segbench.metrics.overlap.from_confusion`, the code path of the functional metrics, so streaming a dataset
+:func:`segbench.metrics.count_scores.from_confusion`, the code path of the functional metrics, so streaming a dataset
 in any batches and scoring at the end gives exactly the one-shot value.
 """
 
@@ -14,7 +14,7 @@ from torch import Tensor
 
 from segbench._checks import check_label_maps
 from segbench.counts import confusion_counts
-from segbench.metrics.overlap import NAN, from_confusion
+from segbench.metrics.count_scores import NAN, from_confusion
 from segbench.reduction import Average
 
 __all__ = ["ConfusionMatrix"]
