@@ -30,12 +30,7 @@ def lines(section: str) -> list[str]:
     if section == "losses":
         items = [(name, text) for name, text in losses.describe()]
     elif section == "metrics":
-        items = [
-            (f"{m.name} {'↑' if m.higher_is_better else '↓'}",
-             f"[{m.family}{', all classes' if m.scope == 'all' else ''}] {m.description}"
-             + ("" if m.default else " (on request)"))
-            for m in catalogue.entries(catalogue.names())
-        ]
+        items = [(f"{name} {text[0]}", text[2:]) for name, text in catalogue.describe()]  # "name ↑", the rest
     elif section == "datasets":
         items = list(available_kinds().items())
     elif section == "models":

@@ -24,7 +24,7 @@ and two routes that :mod:`segbench.scoring` calls: ``per_image`` (one value per 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -47,7 +47,6 @@ __all__ = [
     "entries",
     "get",
     "get_entry",
-    "headers",
     "names",
     "register_metric",
 ]
@@ -229,12 +228,18 @@ def check_names(selected: Iterable[str] | None) -> list[str]:
 
 
 def describe() -> list[tuple[str, str]]:
-    """``(name, one line)`` of every metric in table order: direction, family, scope and definition."""
+    """``(name, one line)`` of every metric in table order: the direction arrow, then family, scope and definition
+    (what ``segbench list metrics`` prints).
+
+    >>> dict(describe())["hd95"][:12]
+    '↓ [distance]'
+    """
     out = []
     for e in _ordered():
         arrow = "↑" if e.higher_is_better else "↓"
-        scope = "all classes" if e.scope == "all" else "per class"
-        out.append((e.name, f"{arrow} [{e.family}, {scope}] {e.description}"))
+        scope = ", all classes" if e.scope == "all" else ""
+        request = "" if e.default else " (on request)"
+        out.append((e.name, f"{arrow} [{e.family}{scope}] {e.description}{request}"))
     return out
 
 
@@ -245,8 +250,3 @@ def direction(name: str) -> bool | None:
         name: a metric name as it appears in a results file.
     """
     return get_entry(name).higher_is_better if name in _METRICS else None
-
-
-def headers(selected: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
-    """``{name: column header}`` for catalogue names (unknown names keep their own)."""
-    return {n: get_entry(n).header if n in _METRICS else n for n in selected}
