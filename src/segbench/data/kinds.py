@@ -3,21 +3,44 @@ dispatches a spec string (``kind`` or ``kind:PATH``) through it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.registry import Registry
 
-__all__ = ["DATASETS", "DatasetKind", "register_dataset"]
+__all__ = ["DATASETS", "DatasetKind", "LoadRequest", "register_dataset"]
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What :func:`segbench.data.load_dataset` hands a loader: the split, the spec (``name``), the kind's
+    options, the image size ``(H, W)`` (``None``: native), flips and their seed, and the spec's path."""
+
+    split: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    image_size: tuple[int, int] | None = None
+    augment: bool = False
+    seed: int = 0
+    path: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        """The spec's path (a kind with ``needs_path``); ValueError for a kind without one."""
+        if self.path is None:
+            raise ValueError(f"{self.name}: this dataset kind takes no path")
+        return self.path
 
 
 @dataclass(frozen=True)
 class DatasetKind:
-    """How to load one kind: ``load(path, split, **common)`` if ``needs_path``, else ``load(split, **common)``,
-    where ``common`` is ``name, options, image_size, augment, seed`` (see :func:`segbench.data.load_dataset`)."""
+    """How to load one kind: ``load(request)`` with a :class:`LoadRequest`; ``needs_path``: the spec is
+    ``kind:PATH``."""
 
-    load: Callable[..., SegmentationDataset]
+    load: Callable[[LoadRequest], SegmentationDataset]
     needs_path: bool
 
 
@@ -25,7 +48,7 @@ DATASETS: Registry[DatasetKind] = Registry("dataset kind")
 
 
 def register_dataset(
-    kind: str, load: Callable[..., SegmentationDataset], *, needs_path: bool, description: str
+    kind: str, load: Callable[[LoadRequest], SegmentationDataset], *, needs_path: bool, description: str
 ) -> DatasetKind:
     """Register the loader of ``kind`` (called once, at the end of the loader's own module).
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError
-from segbench.data.kinds import DATASETS
+from segbench.data.kinds import DATASETS, LoadRequest
 from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
@@ -96,10 +96,7 @@ def load_dataset(
         size = None if size_value is None else as_size(size_value)
     except ValueError as exc:
         raise DatasetError(f"{spec}: {exc}") from exc
-    common: dict[str, Any] = {"name": spec, "options": opts, "image_size": size, "augment": augment, "seed": seed}
     kind = DATASETS.get(parsed.kind)
-    if not kind.needs_path:
-        return kind.load(split, **common)
-    if parsed.path is None or not parsed.path.exists():
+    if kind.needs_path and (parsed.path is None or not parsed.path.exists()):
         raise DatasetError(f"{spec}: path {parsed.path} does not exist")
-    return kind.load(parsed.path, split, **common)
+    return kind.load(LoadRequest(split, spec, opts, size, augment, seed, parsed.path))
