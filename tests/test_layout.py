@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "segbench"
 LAYERS = {
-    0: ("_checks", "counts", "reduction", "registry", "errors", "losses", "metrics", "models", "__init__",
+    0: ("_checks", "_docs", "counts", "reduction", "registry", "errors", "losses", "metrics", "models", "__init__",
         "__main__"),
     1: ("files", "data", "stats", "scoring", "trivial", "distributed", "formatting"),
     2: ("compare", "evaluate", "inspect", "report"),
