@@ -9,6 +9,7 @@ import torch
 
 from segbench import metrics as M
 from segbench._checks import check_label_maps
+from segbench.metrics import overlap
 
 L = torch.long
 OK = torch.zeros(1, 4, dtype=L)
@@ -56,12 +57,12 @@ def test_check_label_maps_errors(pred: object, target: object, kwargs: dict, err
         check_label_maps(pred, target, **kwargs)
 
 
-@pytest.mark.parametrize("name", M.names())
+@pytest.mark.parametrize("name", overlap.names())
 @pytest.mark.parametrize(("pred", "target", "kwargs", "error", "match"), LABEL_MAP_ERRORS)
 def test_every_metric_raises_the_same_errors(name: str, pred: object, target: object, kwargs: dict,
                                              error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
-        M.get(name)(pred, target, **kwargs)
+        overlap.get(name)(pred, target, **kwargs)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -95,7 +96,7 @@ def test_binary_detection() -> None:
         (lambda: M.fbeta_score(OK, OK, beta=0.0), ValueError, "beta must be > 0, got 0.0"),
         (lambda: M.tversky_index(OK, OK, alpha=-1.0), ValueError, "alpha must be >= 0, got -1.0"),
         (lambda: M.tversky_index(OK, OK, beta=float("nan")), ValueError, "beta must be >= 0, got nan"),
-        (lambda: M.get("hd95"), ValueError, r"unknown count metric 'hd95'; choose one of \['accuracy'"),
+        (lambda: overlap.get("hd95"), ValueError, r"unknown count metric 'hd95'; choose one of \['accuracy'"),
         (lambda: M.f1_score(torch.zeros(1, 1, 4, dtype=L), torch.zeros(1, 1, 4, dtype=L), multilabel=True,
                             include_background=False), ValueError,
          r"include_background=False leaves no class to score \(the input has 1 class\)"),

@@ -156,3 +156,19 @@ def test_isbi_em_membrane_with_subfolder_options(shared_data: Path) -> None:
     assert raw.shape == (512, 512)
     share = float(raw.float().mean())
     assert 0.16 < share < 0.28  # membrane (label 0 in the files) is 16.75-26.99 % per SOURCE.md
+
+
+def test_a_folder_mixing_0_255_and_0_1_masks_reads_as_evaluate_reads_it(tmp_path: Path) -> None:
+    # regression (#17): inspect (this loader) refused such a folder while evaluate scored it; one rule, per file
+    from segbench.files.raw_labels import labels_from_raw
+
+    root = _tree(tmp_path)
+    raw = (np.arange(64).reshape(8, 8) % 3 == 0).astype(np.uint8)  # a 0/1 mask beside the 0/255 ones
+    _save(root / "masks" / "img1.png", raw)
+    data = load_dataset(f"folder:{root}", "all")
+    assert data.num_classes == 2
+    for i, stem in enumerate(data.ids):
+        stored = np.asarray(Image.open(root / "masks" / f"{stem}.png"))
+        expected = labels_from_raw(stored, Path(stem), num_classes=2)
+        assert set(np.unique(stored).tolist()) <= {0, 1, 255}
+        assert np.array_equal(data[i][1].numpy(), expected), stem

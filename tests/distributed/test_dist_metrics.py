@@ -21,8 +21,8 @@ import torch.distributed as dist
 from PIL import Image
 
 from segbench import distributed, scoring
-from segbench.bench.train import validate
 from segbench.cli import main
+from segbench.compare.train import validate
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is unavailable")
 

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from segbench import cli, distributed
-from segbench.bench import train
-from segbench.bench.train import RunData, TrainSettings, validate
+from segbench.compare import train
+from segbench.compare.train import SplitData, TrainSettings, validate
 
 C = 3
 NAMES = ["background", "cell", "debris"]
@@ -60,11 +60,11 @@ class PixelBCE(nn.Module):
         return nn.functional.binary_cross_entropy_with_logits(logits[:, 0], target.float())
 
 
-def val_data() -> RunData:
+def val_data() -> SplitData:
     """7 random binary masks 12x12 (the images are the masks)."""
     g = torch.Generator().manual_seed(1)
     masks = (torch.rand(7, 12, 12, generator=g) > 0.7).long()
-    return RunData(masks[:, None].float(), masks)
+    return SplitData(masks[:, None].float(), masks)
 
 
 VAL_SETTINGS = TrainSettings(epochs=1, batch_size=2, lr=1e-3, weight_decay=0.0, augment=False,

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from segbench import metrics as M
+from segbench.metrics import overlap
 
 NAN = float("nan")
 
@@ -77,10 +78,10 @@ def test_tversky_and_fbeta_special_cases() -> None:
 def test_aliases_are_the_same_functions() -> None:
     assert M.dice_score is M.f1_score
     assert M.jaccard_index is M.iou_score
-    assert M.names() == ["accuracy", "balanced_accuracy", "precision", "recall", "specificity", "dice", "iou",
+    assert overlap.names() == ["accuracy", "balanced_accuracy", "precision", "recall", "specificity", "dice", "iou",
                          "tversky", "fbeta", "mcc", "cohen_kappa"]
-    assert M.get("jaccard") is M.iou_score
-    assert M.METRICS["dice"] is M.dice_score
+    assert overlap.get("jaccard") is M.iou_score
+    assert overlap.METRICS["dice"] is M.dice_score
 
 
 def test_empty_classes_are_nan_and_skipped_or_empty_score() -> None:
@@ -143,10 +144,10 @@ def test_from_confusion_equals_the_functions() -> None:
     target, pred = torch.randint(0, 3, (3, 5, 5), generator=g), torch.randint(0, 3, (3, 5, 5), generator=g)
     cm = M.ConfusionMatrix(3, per_image=True)
     cm.update(pred, target)
-    for name in M.names():
+    for name in overlap.names():
         for avg in ("macro", "micro", "weighted", "none"):
             for per_image in (False, True):
-                expected = M.get(name)(pred, target, num_classes=3, average=avg, per_image=per_image)
+                expected = overlap.get(name)(pred, target, num_classes=3, average=avg, per_image=per_image)
                 got = M.from_confusion(cm.compute(per_image=per_image), name, average=avg, per_image=per_image)
                 torch.testing.assert_close(got, expected, equal_nan=True)
                 torch.testing.assert_close(cm.score(name, average=avg, per_image=per_image), expected, equal_nan=True)
@@ -179,8 +180,8 @@ def test_results_are_float64_on_the_input_device() -> None:
 def test_cuda_equals_cpu() -> None:
     g = torch.Generator().manual_seed(1)
     target, pred = torch.randint(0, 4, (2, 16, 16), generator=g), torch.randint(0, 4, (2, 16, 16), generator=g)
-    for name in M.names():
-        cpu = M.get(name)(pred, target, num_classes=4, average="none", per_image=True)
-        cuda = M.get(name)(pred.cuda(), target.cuda(), num_classes=4, average="none", per_image=True)
+    for name in overlap.names():
+        cpu = overlap.get(name)(pred, target, num_classes=4, average="none", per_image=True)
+        cuda = overlap.get(name)(pred.cuda(), target.cuda(), num_classes=4, average="none", per_image=True)
         assert cuda.is_cuda
         torch.testing.assert_close(cuda.cpu(), cpu, equal_nan=True)

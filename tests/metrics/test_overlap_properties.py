@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segbench import metrics as M
+from segbench.metrics import overlap
 
 SETTINGS = settings(max_examples=30, deadline=None)
 PER_CLASS = ["precision", "recall", "specificity", "dice", "iou", "tversky", "fbeta", "mcc", "cohen_kappa",
@@ -38,8 +38,8 @@ def _all_one_or_nan(x: torch.Tensor) -> bool:
 def test_perfect_prediction_scores_one(case: tuple[torch.Tensor, torch.Tensor, int], per_image: bool) -> None:
     _, target, c = case
     present = torch.bincount(target.flatten(), minlength=c) > 0
-    for name in M.names():
-        fn = M.get(name)
+    for name in overlap.names():
+        fn = overlap.get(name)
         for avg in ("macro", "micro", "weighted"):
             value = fn(target, target, num_classes=c, average=avg, per_image=per_image)
             assert _all_one_or_nan(value), (name, avg, value)
@@ -62,7 +62,7 @@ def test_class_permutation_permutes_per_class_scores(
     rnd.shuffle(perm)
     lut = torch.tensor(perm)
     for name in PER_CLASS:
-        fn = M.get(name)
+        fn = overlap.get(name)
         before = fn(pred, target, num_classes=c, average="none")
         after = fn(lut[pred], lut[target], num_classes=c, average="none")
         torch.testing.assert_close(after[lut], before, equal_nan=True)
@@ -87,7 +87,7 @@ def test_ignored_pixels_change_nothing(
     padded_p = torch.cat([flat_p, noise], 1)
     padded_t = torch.cat([flat_t, torch.full((n, extra), ignore)], 1)
     for name in PER_CLASS:
-        fn = M.get(name)
+        fn = overlap.get(name)
         for avg in ("macro", "micro", "none"):
             plain = fn(flat_p, flat_t, num_classes=c, average=avg, per_image=per_image)
             ignored = fn(padded_p, padded_t, num_classes=c, average=avg, per_image=per_image, ignore_index=ignore)
@@ -99,7 +99,7 @@ def test_ignored_pixels_change_nothing(
 def test_per_image_rows_equal_each_image_alone(case: tuple[torch.Tensor, torch.Tensor, int]) -> None:
     pred, target, c = case
     for name in ("dice", "mcc", "specificity"):
-        fn = M.get(name)
+        fn = overlap.get(name)
         table = fn(pred, target, num_classes=c, average="none", per_image=True)
         assert table.shape == (pred.shape[0], c)
         for i in range(pred.shape[0]):
@@ -114,7 +114,7 @@ def test_empty_score_replaces_exactly_the_undefined_values(
 ) -> None:
     pred, target, c = case
     for name in PER_CLASS:
-        fn = M.get(name)
+        fn = overlap.get(name)
         nan_default = fn(pred, target, num_classes=c, average="none", per_image=True)
         filled = fn(pred, target, num_classes=c, average="none", per_image=True, empty_score=empty)
         expected = torch.where(torch.isnan(nan_default), torch.full_like(nan_default, empty), nan_default)

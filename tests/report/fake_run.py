@@ -18,14 +18,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from segbench.files.run_folder import slug
+
 LOSSES = ["ce", "dice", "0.5*bce + 0.5*dice", "focal", "tversky", "lovasz", "jaccard"]
 TRIVIAL = ["all-background", "all-foreground", "majority-class"]
-
-
-def slug(model: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9.=-]+", "_", model)
 
 
 def _targets(n: int, size: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
@@ -87,7 +83,7 @@ def _counts_scores(p: np.ndarray, t: np.ndarray) -> dict[str, float]:
     fn = float((~p & t).sum())
     tn = float((~p & ~t).sum())
     return {
-        "accuracy": (tp + tn) / (tp + fp + fn + tn),
+        "class_accuracy": (tp + tn) / (tp + fp + fn + tn),
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, tp + fn),
         "specificity": _ratio(tn, tn + fp),

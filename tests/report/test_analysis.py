@@ -1,4 +1,4 @@
-"""The report's numbers equal the statistics computed by hand (or by segbench.bench.stats) on the same data."""
+"""The report's numbers equal the statistics computed by hand (or by segbench.stats) on the same data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segbench.bench import stats
+from segbench import stats
 from segbench.report.analysis import FOREGROUND_MEAN, analyze, seed_averaged
 from segbench.report.rundata import load_run
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from segbench.errors import UsageError
-from segbench.report.rundata import load_predictions, load_run, slug
+from segbench.files.run_folder import slug
+from segbench.report.rundata import load_predictions, load_run
 
 
 def _copy(run: Path, tmp_path: Path) -> Path:
@@ -75,7 +76,17 @@ def test_bad_value_and_column(tmp_path: Path, binary_run: Path) -> None:
 
 def test_slug_follows_the_schema() -> None:
     assert slug("0.5*bce + 0.5*dice") == "0.5_bce_0.5_dice"
-    assert slug("tversky(alpha=0.3)") == "tversky_alpha=0.3_"
+    assert slug("tversky(alpha=0.3)") == "tversky_alpha=0.3"  # no trailing "_": the name compare saves
+
+
+def test_predictions_of_a_model_with_parameters_are_found(tmp_path: Path, binary_run: Path) -> None:
+    # regression (#17): compare saved `tversky_alpha=0.5_seed0.npz`, the report looked for `..._alpha=0.5__seed0`
+    run_dir = _copy(binary_run, tmp_path)
+    run = load_run(run_dir)
+    first = run_dir / "predictions" / f"{slug(run.trained[0])}_seed{run.seeds[0]}.npz"
+    (run_dir / "predictions" / f"tversky_alpha=0.5_seed{run.seeds[0]}.npz").write_bytes(first.read_bytes())
+    preds = load_predictions(run, ("tversky(alpha=0.5)",), seed=run.seeds[0])
+    assert preds is not None and preds.missing == () and set(preds.preds) == {"tversky(alpha=0.5)"}
 
 
 def test_predictions_aligned(binary_run: Path) -> None:

@@ -25,9 +25,10 @@ import numpy as np
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
-from segbench.data.io import IMAGE_SUFFIXES, image_channels, image_shape, read_image, read_mask
-from segbench.data.labels import LabelMap, infer_label_map, parse_mapping
+from segbench.data.kinds import LoadRequest, register_dataset
+from segbench.data.label_maps import LabelMap, infer_label_map, parse_mapping
 from segbench.data.splits import check_split, read_split_file, split_stems
+from segbench.files.images import IMAGE_SUFFIXES, image_channels, image_shape, read_image, read_mask
 
 OPTIONS = {
     "images": 'image subfolder (default "images")',
@@ -108,17 +109,9 @@ def _int_option(options: Mapping[str, Any], key: str, default: int | None) -> in
     return value
 
 
-def load_folder(
-    root: Path,
-    split: str,
-    *,
-    name: str,
-    options: Mapping[str, Any],
-    image_size: tuple[int, int] | None,
-    augment: bool,
-    seed: int,
-) -> SegmentationDataset:
-    """The ``split`` of the image/mask folder pair under ``root`` (see the module docstring)."""
+def load_folder(request: LoadRequest) -> SegmentationDataset:
+    """The ``split`` of the image/mask folder pair under ``request.root`` (see the module docstring)."""
+    root, split, name, options = request.root, request.split, request.name, request.options
     check_options("folder", options, OPTIONS)
     check_split(split)
     if not root.is_dir():
@@ -160,5 +153,10 @@ def load_folder(
     loader = FolderLoader(tuple(pairs[s] for s in stems), channels, label_map)
     return SegmentationDataset(
         name, stems, loader, num_classes=label_map.num_classes, in_channels=channels,
-        class_names=class_names, ignore_index=ignore_index, image_size=image_size, augment=augment, seed=seed,
+        class_names=class_names, ignore_index=ignore_index, image_size=request.image_size,
+        augment=request.augment, seed=request.seed,
     )
+
+
+register_dataset("folder", load_folder, needs_path=True,
+                 description="folder:PATH: PATH/images and PATH/masks paired by file stem (png, jpg, tif, npy)")

@@ -25,17 +25,16 @@ both draws.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
-from segbench.data.io import image_shape, read_image, read_mask
+from segbench.data.kinds import LoadRequest, register_dataset
 from segbench.data.splits import carve, check_split, split_stems
+from segbench.files.images import image_shape, read_image, read_mask
 
 OPTIONS = {
     "border": '"class" (3 classes: pet, background, border) or "ignore" (2 classes, border ignored)',
@@ -105,17 +104,9 @@ class PetsLoader:
         return read_image(image, 3), trimap_to_labels(read_mask(trimap), self.border, self.ignore_index, trimap)
 
 
-def load_pets(
-    root: Path,
-    split: str,
-    *,
-    name: str,
-    options: Mapping[str, Any],
-    image_size: tuple[int, int] | None,
-    augment: bool,
-    seed: int,
-) -> SegmentationDataset:
-    """The ``split`` of the Oxford-IIIT Pet tree at ``root`` (see the module docstring)."""
+def load_pets(request: LoadRequest) -> SegmentationDataset:
+    """The ``split`` of the Oxford-IIIT Pet tree at ``request.root`` (see the module docstring)."""
+    root, split, name, options = request.root, request.split, request.name, request.options
     check_options("pets", options, OPTIONS)
     check_split(split)
     if not root.is_dir():
@@ -147,5 +138,12 @@ def load_pets(
     return SegmentationDataset(
         name, stems, loader, num_classes=3 if three else 2, in_channels=3,
         class_names=["pet", "background", "border"] if three else ["background", "pet"],
-        ignore_index=None if three else ignore_index, image_size=image_size, augment=augment, seed=seed,
+        ignore_index=None if three else ignore_index, image_size=request.image_size,
+        augment=request.augment, seed=request.seed,
     )
+
+
+register_dataset(
+    "pets", load_pets, needs_path=True,
+    description="pets:PATH: Oxford-IIIT Pet (images/, annotations/trimaps/); option border='class'|'ignore'",
+)

@@ -9,33 +9,27 @@ stems) and ``ATTRIBUTION.md``; ``scripts/build_sample.py`` rebuilds it from the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options
-from segbench.data.folder import load_folder
+from segbench.data.kinds import LoadRequest, register_dataset
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 OPTIONS = {"image_size": "resize to this (int or [H, W]; default: the stored 96x96)"}
 
 
-def load_sample(
-    split: str,
-    *,
-    name: str,
-    options: Mapping[str, Any],
-    image_size: tuple[int, int] | None,
-    augment: bool,
-    seed: int,
-) -> SegmentationDataset:
+def load_sample(request: LoadRequest) -> SegmentationDataset:
     """The ``split`` of the bundled nuclei sample: 1 grey channel, classes ``background, nucleus``."""
-    check_options("sample", options, OPTIONS)
+    from segbench.data.folder import load_folder  # here, so that "sample" registers (and lists) first
+
+    check_options("sample", request.options, OPTIONS)
     if not (SAMPLE_DIR / "split.json").is_file():
-        raise DatasetError(f"{name}: the bundled sample is missing from {SAMPLE_DIR} (a broken install?)")
-    return load_folder(
-        SAMPLE_DIR, split, name=name,
-        options={"mapping": {0: 0, 255: 1}, "channels": 1, "class_names": ["background", "nucleus"]},
-        image_size=image_size, augment=augment, seed=seed,
-    )
+        raise DatasetError(f"{request.name}: the bundled sample is missing from {SAMPLE_DIR} (a broken install?)")
+    options = {"mapping": {0: 0, 255: 1}, "channels": 1, "class_names": ["background", "nucleus"]}
+    return load_folder(replace(request, path=SAMPLE_DIR, options=options))
+
+
+register_dataset("sample", load_sample, needs_path=False,
+                 description="sample: the bundled 48-image DSB 2018 nuclei subset, 96x96 grey, binary (the default)")

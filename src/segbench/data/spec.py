@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,19 +10,12 @@ from typing import Any
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError
-from segbench.data.folder import load_folder
-from segbench.data.pets import load_pets
-from segbench.data.sample import load_sample
-from segbench.data.synthetic import load_synthetic
+from segbench.data.kinds import DATASETS, LoadRequest
+from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
-_KINDS = {
-    "sample": "sample: the bundled 48-image DSB 2018 nuclei subset, 96x96 grey, binary (the default)",
-    "synthetic": "synthetic: seeded shapes with exact masks; options set classes, imbalance, noise, size",
-    "pets": "pets:PATH: Oxford-IIIT Pet (images/, annotations/trimaps/); option border='class'|'ignore'",
-    "folder": "folder:PATH: PATH/images and PATH/masks paired by file stem (png, jpg, tif, npy)",
-}
-_NEEDS_PATH = ("pets", "folder")
+for _module in ("sample", "synthetic", "pets", "folder"):  # each registers its kind; this is the listing order
+    importlib.import_module(f"segbench.data.{_module}")
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,7 @@ def available_kinds() -> dict[str, str]:
     >>> list(available_kinds())
     ['sample', 'synthetic', 'pets', 'folder']
     """
-    return dict(_KINDS)
+    return dict(DATASETS.describe())
 
 
 def parse_spec(spec: str) -> DatasetSpec:
@@ -55,20 +49,21 @@ def parse_spec(spec: str) -> DatasetSpec:
         raise DatasetError(f"a dataset spec must be a string, got {type(spec).__name__}")
     kind, sep, path = spec.strip().partition(":")
     kind = kind.strip().lower()
-    if kind not in _KINDS:
-        valid = ", ".join(f"{k}:PATH" if k in _NEEDS_PATH else k for k in _KINDS)
+    if kind not in DATASETS:
+        valid = ", ".join(f"{k}:PATH" if DATASETS.get(k).needs_path else k for k in DATASETS)
         raise DatasetError(f"unknown dataset kind {kind!r} in spec {spec!r}; valid kinds: {valid}")
     path = path.strip()
-    if kind in _NEEDS_PATH and not path:
+    needs_path = DATASETS.get(kind).needs_path
+    if needs_path and not path:
         raise DatasetError(f"dataset spec {spec!r} needs a path: {kind}:PATH")
-    if kind not in _NEEDS_PATH and sep:
+    if not needs_path and sep:
         raise DatasetError(f"dataset kind {kind!r} takes no path, got spec {spec!r}")
     return DatasetSpec(kind, Path(path).expanduser() if path else None)
 
 
 def load_dataset(
     spec: str,
-    split: str,
+    split: Split,
     *,
     image_size: int | tuple[int, int] | None = None,
     options: Mapping[str, Any] | None = None,
@@ -101,13 +96,7 @@ def load_dataset(
         size = None if size_value is None else as_size(size_value)
     except ValueError as exc:
         raise DatasetError(f"{spec}: {exc}") from exc
-    common: dict[str, Any] = {"name": spec, "options": opts, "image_size": size, "augment": augment, "seed": seed}
-    if parsed.kind == "sample":
-        return load_sample(split, **common)
-    if parsed.kind == "synthetic":
-        return load_synthetic(split, **common)
-    if parsed.path is None or not parsed.path.exists():
+    kind = DATASETS.get(parsed.kind)
+    if kind.needs_path and (parsed.path is None or not parsed.path.exists()):
         raise DatasetError(f"{spec}: path {parsed.path} does not exist")
-    if parsed.kind == "pets":
-        return load_pets(parsed.path, split, **common)
-    return load_folder(parsed.path, split, **common)
+    return kind.load(LoadRequest(split, spec, opts, size, augment, seed, parsed.path))

@@ -11,12 +11,14 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
 from segbench.data.errors import DatasetError
 
-SPLITS = ("train", "val", "test", "all")
+Split = Literal["train", "val", "test", "all"]
+SPLITS: tuple[str, ...] = get_args(Split)
 
 
 def check_split(split: str) -> str:

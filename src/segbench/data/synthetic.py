@@ -35,6 +35,7 @@ from scipy import ndimage
 
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError, check_options, float_option
+from segbench.data.kinds import LoadRequest, register_dataset
 from segbench.data.splits import check_split, split_stems
 from segbench.data.transforms import as_size
 
@@ -206,18 +207,11 @@ class SyntheticLoader:
         return generate(self.config, self.indices[i])
 
 
-def load_synthetic(
-    split: str,
-    *,
-    name: str,
-    options: Mapping[str, Any],
-    image_size: tuple[int, int] | None,
-    augment: bool,
-    seed: int,
-) -> SegmentationDataset:
-    """The ``split`` of a synthetic dataset; images are generated at ``image_size`` (no resizing)."""
+def load_synthetic(request: LoadRequest) -> SegmentationDataset:
+    """The ``split`` of a synthetic dataset; images are generated at ``request.image_size`` (no resizing)."""
+    split, name, options = request.split, request.name, request.options
     check_split(split)
-    config = parse_config(options, image_size)
+    config = parse_config(options, request.image_size)
     ids = [f"synthetic_{k:05d}" for k in range(config.num_images)]
     stems = split_stems(
         ids, split, val_fraction=float_option("synthetic", options, "val_fraction", 0.15),
@@ -229,5 +223,9 @@ def load_synthetic(
     ]
     return SegmentationDataset(
         name, stems, SyntheticLoader(config, tuple(indices)), num_classes=config.num_classes, in_channels=1,
-        class_names=names, image_size=None, augment=augment, seed=seed,
+        class_names=names, image_size=None, augment=request.augment, seed=request.seed,
     )
+
+
+register_dataset("synthetic", load_synthetic, needs_path=False,
+                 description="synthetic: seeded shapes with exact masks; options set classes, imbalance, noise, size")

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from segbench.losses.base import FunctionLoss
+from segbench.registry import Registry
 
 __all__ = ["describe", "get", "loss_class", "names", "register"]
 
 L = TypeVar("L", bound=type[FunctionLoss])
 
-_REGISTRY: dict[str, type[FunctionLoss]] = {}
-_ALIASES: dict[str, str] = {}
+_LOSSES: Registry[type[FunctionLoss]] = Registry("loss")
 
 
 def register(key: str, *, aliases: tuple[str, ...] = ()) -> Callable[[L], L]:
@@ -27,13 +27,9 @@ def register(key: str, *, aliases: tuple[str, ...] = ()) -> Callable[[L], L]:
     """
 
     def deco(cls: L) -> L:
-        for name in (key, *aliases):
-            if name in _REGISTRY or name in _ALIASES:
-                raise ValueError(f"a loss named {name!r} is already registered")
+        doc = (cls.__doc__ or "").strip().splitlines()
+        _LOSSES.register(key, cls, aliases=aliases, description=doc[0].strip() if doc else "")
         cls.key = key
-        _REGISTRY[key] = cls
-        for a in aliases:
-            _ALIASES[a] = key
         return cls
 
     return deco
@@ -45,7 +41,7 @@ def names() -> list[str]:
     >>> names()[:4]
     ['bce', 'boundary', 'ce', 'cldice']
     """
-    return sorted(_REGISTRY)
+    return sorted(_LOSSES)
 
 
 def loss_class(name: str) -> type[FunctionLoss]:
@@ -57,11 +53,10 @@ def loss_class(name: str) -> type[FunctionLoss]:
     >>> loss_class("dice").__name__
     'DiceLoss'
     """
-    key = _ALIASES.get(name, name)
-    if key not in _REGISTRY:
-        aliases = ", ".join(f"{a} (= {k})" for a, k in _ALIASES.items())
+    if name not in _LOSSES:
+        aliases = ", ".join(f"{a} (= {k})" for a, k in _LOSSES.aliases().items())
         raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(names())}; aliases: {aliases}")
-    return _REGISTRY[key]
+    return _LOSSES.get(name)
 
 
 def get(name: str, **kwargs: Any) -> FunctionLoss:
@@ -83,8 +78,4 @@ def describe() -> list[tuple[str, str]]:
     >>> dict(describe())["dice"]
     'Soft Dice loss 1 - (2tp + s) / (2tp + fp + fn + s); default: counts pooled over the batch (per_image=False).'
     """
-    out = []
-    for key in names():
-        doc = (_REGISTRY[key].__doc__ or "").strip().splitlines()
-        out.append((key, doc[0].strip() if doc else ""))
-    return out
+    return sorted(_LOSSES.describe())

@@ -3,16 +3,24 @@
 * Count metrics (one confusion-matrix core, :mod:`segbench.metrics.overlap`): :func:`accuracy`,
   :func:`balanced_accuracy`, :func:`precision`, :func:`recall`, :func:`specificity`, :func:`f1_score`
   (== :func:`dice_score`), :func:`fbeta_score`, :func:`iou_score` (== :func:`jaccard_index`), :func:`tversky_index`,
-  :func:`mcc`, :func:`cohen_kappa`; by name through :data:`METRICS`, :func:`names` and :func:`get`; from counts
-  through :func:`from_confusion` and the streaming :class:`ConfusionMatrix`.
+  :func:`mcc`, :func:`cohen_kappa`; from counts through :func:`from_confusion` and the streaming
+  :class:`ConfusionMatrix`.
 * Distance and boundary metrics (:mod:`segbench.metrics.distance`, :mod:`segbench.metrics.boundary`,
   :mod:`segbench.metrics.distance_stream`): Hausdorff (HD, HD95), ASSD, NSD, boundary IoU.
 * :func:`to_labels` turns logits into the hard label maps every metric takes.
+* The catalogue (:mod:`segbench.metrics.catalogue`): every metric by name, with its family, direction and
+  input; :func:`names` lists them, :func:`get` returns one (``get("hd95")``, ``get("f1")``), :func:`describe`
+  gives one line each. Each metric registers itself from its own module, and every module of this package is
+  imported here (below), so a new metric module needs no line anywhere else to be in the catalogue.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from segbench.metrics.boundary import boundary_iou
+from segbench.metrics.catalogue import MetricEntry, describe, get, get_entry, names, register_metric
 from segbench.metrics.confusion import ConfusionMatrix
 from segbench.metrics.distance import (
     SurfaceDistances,
@@ -23,9 +31,8 @@ from segbench.metrics.distance import (
     surface_distances,
 )
 from segbench.metrics.distance_stream import DistanceAccumulator, DistanceResults, summarize
-from segbench.metrics.labels import to_labels
+from segbench.metrics.hard_labels import to_labels
 from segbench.metrics.overlap import (
-    METRICS,
     accuracy,
     balanced_accuracy,
     cohen_kappa,
@@ -33,11 +40,9 @@ from segbench.metrics.overlap import (
     f1_score,
     fbeta_score,
     from_confusion,
-    get,
     iou_score,
     jaccard_index,
     mcc,
-    names,
     precision,
     recall,
     specificity,
@@ -45,22 +50,24 @@ from segbench.metrics.overlap import (
 )
 
 __all__ = [
-    "METRICS",
     "ConfusionMatrix",
     "DistanceAccumulator",
     "DistanceResults",
+    "MetricEntry",
     "SurfaceDistances",
     "accuracy",
     "average_surface_distance",
     "balanced_accuracy",
     "boundary_iou",
     "cohen_kappa",
+    "describe",
     "dice_score",
     "distance_metrics",
     "f1_score",
     "fbeta_score",
     "from_confusion",
     "get",
+    "get_entry",
     "hausdorff_distance",
     "iou_score",
     "jaccard_index",
@@ -69,9 +76,13 @@ __all__ = [
     "normalized_surface_distance",
     "precision",
     "recall",
+    "register_metric",
     "specificity",
     "summarize",
     "surface_distances",
     "to_labels",
     "tversky_index",
 ]
+
+for _module in pkgutil.iter_modules(__path__):  # every metric module registers its entries when imported
+    importlib.import_module(f"{__name__}.{_module.name}")

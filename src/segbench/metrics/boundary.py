@@ -12,6 +12,7 @@ from torch import Tensor
 
 from segbench._docs import document_args
 from segbench.metrics._surface import BoolArray, check_spacing, crop_pair, voxel_surface
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
 from segbench.metrics.distance import DISTANCE_ARGS, _case_masks
 
 __all__ = ["boundary_iou"]
@@ -79,3 +80,13 @@ def boundary_iou(
     sp = check_spacing(spacing, len(spatial))
     values = [_pair_boundary_iou(pm, tm, d, sp) for pm, tm in cases]
     return torch.tensor(values, dtype=torch.float64).reshape(shape)
+
+
+def _per_image(inputs: ScoringInputs) -> Tensor:
+    found = boundary_iou(inputs.pred, inputs.target, spacing=inputs.spacing, num_classes=inputs.num_classes,
+                         include_background=True, ignore_index=inputs.ignore_index)
+    return found.reshape(inputs.pred.shape[0], inputs.num_classes).double()
+
+
+register_metric(MetricEntry("boundary_iou", boundary_iou, "distance", True, "none",
+                            "IoU of the two masks' border bands, dilation 1 (Cheng et al. 2021)", _per_image))

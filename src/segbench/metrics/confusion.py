@@ -1,7 +1,7 @@
 """A streaming confusion matrix: accumulate over batches (and processes), then score any count metric.
 
 :class:`ConfusionMatrix` counts with :func:`segbench.counts.confusion_counts` and scores with
-:func:`segbench.metrics.overlap.from_confusion`, the code path of the functional metrics, so streaming a dataset
+:func:`segbench.metrics.count_scores.from_confusion`, the code path of the functional metrics, so streaming a dataset
 in any batches and scoring at the end gives exactly the one-shot value.
 """
 
@@ -14,7 +14,8 @@ from torch import Tensor
 
 from segbench._checks import check_label_maps
 from segbench.counts import confusion_counts
-from segbench.metrics.overlap import NAN, from_confusion
+from segbench.metrics.count_scores import NAN, from_confusion
+from segbench.reduction import Average
 
 __all__ = ["ConfusionMatrix"]
 
@@ -137,14 +138,14 @@ class ConfusionMatrix:
         self,
         metric: str,
         *,
-        average: str | None = None,
+        average: Average | None = None,
         include_background: bool = True,
         per_image: bool = False,
         empty_score: float = NAN,
         **params: float,
     ) -> Tensor:
         """Any count metric of the accumulated counts, by name (``"dice"``, ``"iou"``, ``"mcc"``, ...: see
-        :func:`segbench.metrics.names`), with the arguments of the functional metrics. ``per_image=True``
+        :func:`segbench.metrics.overlap.names`), with the arguments of the functional metrics. ``per_image=True``
         scores each image and averages (``average="none"`` gives ``(N, K)``); it needs ``per_image=True`` at
         construction. ``average=None`` is the metric's default.
         """

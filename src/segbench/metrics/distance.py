@@ -28,8 +28,9 @@ physical units from ``x`` to the nearest point of ``S``; ``w(x)``: the weight of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -39,6 +40,7 @@ from torch import Tensor
 from segbench._checks import check_label_maps
 from segbench._docs import document_args
 from segbench.metrics._surface import FloatArray, PairSurfaces, check_spacing, pair_surfaces
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
 
 __all__ = [
     "SurfaceDistances",
@@ -504,3 +506,40 @@ def metrics_from(
         else:
             out[name] = sd.nsd(tolerance)
     return out
+
+
+# ---- the catalogue entries: one surface computation per scoring call, shared by every distance metric ---------
+
+
+def _shared_surfaces(inputs: ScoringInputs) -> SurfaceDistances:
+    def compute() -> SurfaceDistances:
+        return surface_distances(inputs.pred, inputs.target, spacing=inputs.spacing, num_classes=inputs.num_classes,
+                                 include_background=True, ignore_index=inputs.ignore_index)
+
+    return inputs.shared("surface_distances", compute)
+
+
+def _from_surfaces(metric: str) -> Callable[[ScoringInputs], Tensor]:
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        found = metrics_from(_shared_surfaces(inputs), [metric], tolerance=inputs.nsd_tolerance)[metric]
+        return found.reshape(inputs.pred.shape[0], inputs.num_classes).double()
+
+    return per_image
+
+
+_INF = (0.0, float("inf"))
+register_metric(MetricEntry(
+    "hd", hausdorff_distance, "distance", False, "none",
+    "Hausdorff distance: the larger of the two directed maximum surface distances (voxel surfaces)",
+    _from_surfaces("hd"), value_range=_INF))
+register_metric(MetricEntry(
+    "hd95", partial(hausdorff_distance, percentile=95.0), "distance", False, "none",
+    "95th-percentile Hausdorff: the larger of the two directed 95th percentiles (MONAI's rule)",
+    _from_surfaces("hd95"), value_range=_INF))
+register_metric(MetricEntry(
+    "assd", average_surface_distance, "distance", False, "none",
+    "average symmetric surface distance: both directions' distances pooled", _from_surfaces("assd"),
+    value_range=_INF))
+register_metric(MetricEntry(
+    "nsd", partial(normalized_surface_distance, tolerance=1.0), "distance", True, "none",
+    "normalized surface distance (surface Dice) at the tolerance (default 1 voxel unit)", _from_surfaces("nsd")))

@@ -43,9 +43,7 @@ The accuracy paradox, on 10 % foreground predicted as all background:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -53,20 +51,10 @@ import torch
 from torch import Tensor
 
 from segbench._checks import check_label_maps, check_positive
-from segbench.counts import (
-    Counts,
-    accuracy_formula,
-    confusion_counts,
-    dice_formula,
-    fbeta_formula,
-    jaccard_formula,
-    precision_formula,
-    recall_formula,
-    specificity_formula,
-    stat_scores,
-    tversky_formula,
-)
-from segbench.reduction import aggregate, check_average, nanmean
+from segbench.counts import confusion_counts
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
+from segbench.metrics.count_scores import NAN, canonical_name, from_confusion
+from segbench.reduction import Average, check_average
 
 __all__ = [
     "METRICS",
@@ -88,179 +76,7 @@ __all__ = [
     "tversky_index",
 ]
 
-NAN = float("nan")
 CountMetric = Callable[..., Tensor]
-
-
-# ---- formulas that exist only for metrics (the shared ones live in segbench.counts) -------------------------------
-
-
-def _tn(c: Counts) -> Tensor:
-    if c.tn is None:
-        raise ValueError("this metric needs true negatives, which soft counts do not have")
-    return c.tn
-
-
-def _mcc_formula(c: Counts) -> Tensor:
-    """One-vs-rest MCC: (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)); 0/0 (a zero marginal) is NaN."""
-    tn = _tn(c)
-    den = ((c.tp + c.fp) * (c.tp + c.fn) * (tn + c.fp) * (tn + c.fn)).sqrt()
-    return (c.tp * tn - c.fp * c.fn) / den
-
-
-def _kappa_formula(c: Counts) -> Tensor:
-    """One-vs-rest Cohen's kappa: 2 (tp tn - fn fp) / ((tp+fp)(fp+tn) + (tp+fn)(fn+tn))."""
-    tn = _tn(c)
-    return 2 * (c.tp * tn - c.fn * c.fp) / ((c.tp + c.fp) * (c.fp + tn) + (c.tp + c.fn) * (c.fn + tn))
-
-
-def _binary_balanced_formula(c: Counts) -> Tensor:
-    """Balanced accuracy of one binary channel: the mean of recall and specificity, skipping an undefined one."""
-    return torch.stack([recall_formula(c), specificity_formula(c)]).nanmean(0)
-
-
-def _matrix_accuracy(m: Tensor) -> Tensor:
-    """trace / total of ``(..., C, C)`` matrices."""
-    return torch.diagonal(m, dim1=-2, dim2=-1).sum(-1) / m.sum((-2, -1))
-
-
-def _matrix_terms(m: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    t, p = m.sum(-1), m.sum(-2)  # per-class target and prediction totals
-    s = m.sum((-2, -1))
-    agree = torch.diagonal(m, dim1=-2, dim2=-1).sum(-1) * s - (t * p).sum(-1)
-    return agree, s * s - (t * p).sum(-1), s * s - (t * t).sum(-1), s * s - (p * p).sum(-1)
-
-
-def _matrix_mcc(m: Tensor) -> Tensor:
-    """Multiclass MCC (Gorodkin's R_K, as scikit-learn) of ``(..., C, C)`` matrices."""
-    agree, _, tt, pp = _matrix_terms(m)
-    return agree / (tt * pp).sqrt()
-
-
-def _matrix_kappa(m: Tensor) -> Tensor:
-    """Multiclass Cohen's kappa (p_o - p_e) / (1 - p_e) of ``(..., C, C)`` matrices."""
-    agree, chance, _, _ = _matrix_terms(m)
-    return agree / chance
-
-
-@dataclass(frozen=True)
-class _Spec:
-    formula: Callable[..., Tensor]  # per-class (one-vs-rest) score of Counts
-    matrix: Callable[[Tensor], Tensor] | None = None  # statistic of the whole C x C matrix, used for "micro"
-    multilabel_formula: Callable[..., Tensor] | None = None  # per-channel score where it differs from `formula`
-    all_classes: bool = False  # binary and multiclass input: score every class (balanced accuracy)
-    params: tuple[tuple[str, float], ...] = ()  # the metric's own parameters and their defaults
-
-
-_SPECS: dict[str, _Spec] = {
-    "accuracy": _Spec(accuracy_formula, _matrix_accuracy),
-    "balanced_accuracy": _Spec(recall_formula, multilabel_formula=_binary_balanced_formula, all_classes=True),
-    "precision": _Spec(precision_formula),
-    "recall": _Spec(recall_formula),
-    "specificity": _Spec(specificity_formula),
-    "dice": _Spec(dice_formula),
-    "fbeta": _Spec(fbeta_formula, params=(("beta", 1.0),)),
-    "iou": _Spec(jaccard_formula),
-    "tversky": _Spec(tversky_formula, params=(("alpha", 0.3), ("beta", 0.7))),
-    "mcc": _Spec(_mcc_formula, _matrix_mcc),
-    "cohen_kappa": _Spec(_kappa_formula, _matrix_kappa),
-}
-_DEFAULT_AVERAGE = {"accuracy": "micro", "mcc": "micro", "cohen_kappa": "micro"}
-_ALIASES = {
-    "f1": "dice",
-    "f1_score": "dice",
-    "dice_score": "dice",
-    "jaccard": "iou",
-    "jaccard_index": "iou",
-    "iou_score": "iou",
-    "tversky_index": "tversky",
-    "fbeta_score": "fbeta",
-    "kappa": "cohen_kappa",
-}
-
-
-def _canonical(metric: str) -> str:
-    name = _ALIASES.get(metric, metric)
-    if name not in _SPECS:
-        raise ValueError(
-            f"unknown count metric {metric!r}; choose one of {sorted(_SPECS)} (aliases {sorted(_ALIASES)})"
-        )
-    return name
-
-
-def _classes(n_classes: int, *, binary: bool, multilabel: bool, include_background: bool, spec: _Spec) -> Tensor | None:
-    if binary and not spec.all_classes:
-        return torch.tensor([1])
-    if include_background or (spec.all_classes and not multilabel):
-        return None
-    if n_classes < 2:
-        raise ValueError(f"include_background=False leaves no class to score (the input has {n_classes} class)")
-    return torch.arange(1, n_classes)
-
-
-def from_confusion(
-    confusion: Tensor,
-    metric: str,
-    *,
-    binary: bool = False,
-    multilabel: bool = False,
-    average: str | None = None,
-    include_background: bool = True,
-    per_image: bool = False,
-    empty_score: float = NAN,
-    **params: float,
-) -> Tensor:
-    """Score a confusion matrix with any count metric: the one code path of every function in this module.
-
-    ``confusion`` holds counts with rows = target class and columns = predicted class: ``(C, C)`` or per image
-    ``(N, C, C)``; multilabel ``(C, 2, 2)`` or ``(N, C, 2, 2)``. ``per_image=True`` needs the image axis.
-    ``metric`` is a registered name (see :func:`names`), ``average=None`` the metric's default, ``binary=True``
-    scores the foreground class of a 2-class matrix as for binary input. ``params`` are the metric's own
-    (``beta=1`` for ``"fbeta"``, ``alpha=0.3`` and ``beta=0.7`` for ``"tversky"``, the functions' defaults).
-
-    >>> cm = torch.tensor([[5, 1], [2, 2]])          # rows = target, columns = prediction
-    >>> float(from_confusion(cm, "dice", binary=True))   # 2*2 / (2*2 + 1 + 2)
-    0.5714285714285714
-    >>> float(from_confusion(cm, "accuracy"))            # (5 + 2) / 10
-    0.7
-    """
-    name = _canonical(metric)
-    spec = _SPECS[name]
-    avg = check_average(_DEFAULT_AVERAGE.get(name, "macro") if average is None else average)
-    defaults = dict(spec.params)
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise TypeError(f"{name} takes no parameter(s) {sorted(unknown)}; its parameters are {list(defaults)}")
-    m = torch.as_tensor(confusion)
-    core = 3 if multilabel else 2
-    if m.ndim == core and not per_image:
-        m = m.unsqueeze(0)
-    ok = m.ndim == core + 1 and (m.shape[-2:] == (2, 2) if multilabel else m.shape[-1] == m.shape[-2])
-    if not ok:
-        want = "(N, C, 2, 2)" if multilabel else "(N, C, C)"
-        raise ValueError(
-            f"confusion must have shape {want}" + ("" if per_image else " or without the image axis")
-            + f", got {tuple(m.shape)}"
-        )
-    if binary and (multilabel or m.shape[-1] != 2):
-        raise ValueError(f"binary=True needs a 2-class matrix, got shape {tuple(m.shape)}")
-    n_classes = m.shape[1] if multilabel else m.shape[-1]
-    if not per_image:
-        m = m.sum(0, keepdim=True)
-    if spec.matrix is not None and avg == "micro" and not multilabel:
-        s = spec.matrix(m.to(torch.float64))
-        if not math.isnan(empty_score):
-            s = torch.where(torch.isnan(s), torch.full_like(s, empty_score), s)
-        return nanmean(s, dim=0)
-    formula = spec.multilabel_formula if multilabel and spec.multilabel_formula is not None else spec.formula
-    if defaults:
-        formula = partial(formula, **{**defaults, **params})
-    classes = _classes(
-        n_classes, binary=binary, multilabel=multilabel, include_background=include_background, spec=spec
-    )
-    return aggregate(
-        stat_scores(m), formula, average=avg, per_image=per_image, classes=classes, empty_score=float(empty_score)
-    )
 
 
 def _score(
@@ -269,7 +85,7 @@ def _score(
     target: Any,
     *,
     num_classes: int | None,
-    average: str,
+    average: Average,
     include_background: bool,
     ignore_index: int | None,
     per_image: bool,
@@ -298,7 +114,7 @@ def accuracy(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "micro",
+    average: Average = "micro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -333,7 +149,7 @@ def balanced_accuracy(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -365,7 +181,7 @@ def precision(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -391,7 +207,7 @@ def recall(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -417,7 +233,7 @@ def specificity(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -443,7 +259,7 @@ def f1_score(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -477,7 +293,7 @@ def fbeta_score(
     *,
     beta: float = 1.0,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -501,7 +317,7 @@ def iou_score(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -534,7 +350,7 @@ def tversky_index(
     alpha: float = 0.3,
     beta: float = 0.7,
     num_classes: int | None = None,
-    average: str = "macro",
+    average: Average = "macro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -563,7 +379,7 @@ def mcc(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "micro",
+    average: Average = "micro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -596,7 +412,7 @@ def cohen_kappa(
     target: Any,
     *,
     num_classes: int | None = None,
-    average: str = "micro",
+    average: Average = "micro",
     include_background: bool = True,
     ignore_index: int | None = None,
     per_image: bool = False,
@@ -635,11 +451,13 @@ METRICS: dict[str, CountMetric] = {
     "mcc": mcc,
     "cohen_kappa": cohen_kappa,
 }
-"""The count metrics by name: every one takes ``(pred, target, **shared arguments)``."""
+"""The count metrics by formula name (the names :func:`from_confusion` takes): every one takes
+``(pred, target, **shared arguments)`` with the library's defaults. The names under which the tables score them
+are the metric catalogue's (:mod:`segbench.metrics.catalogue`, registered at the end of this module)."""
 
 
 def names() -> list[str]:
-    """The registered count-metric names, the keys of :data:`METRICS` (aliases such as ``"f1"`` resolve too).
+    """The count-metric formula names, the keys of :data:`METRICS` (aliases such as ``"f1"`` resolve too).
 
     >>> names()[:3]
     ['accuracy', 'balanced_accuracy', 'precision']
@@ -653,4 +471,78 @@ def get(name: str) -> CountMetric:
     >>> get("f1") is f1_score
     True
     """
-    return METRICS[_canonical(name)]
+    return METRICS[canonical_name(name)]
+
+
+# ---- the catalogue entries of the count metrics: one confusion matrix per image, shared by all of them --------
+
+
+def _per_image_confusion(inputs: ScoringInputs) -> Tensor:
+    """``(N, C, C)`` confusion matrices of the scoring call, counted once for every count metric."""
+
+    def count() -> Tensor:
+        lm = check_label_maps(inputs.pred, inputs.target, num_classes=inputs.num_classes,
+                              ignore_index=inputs.ignore_index)
+        return confusion_counts(lm)
+
+    return inputs.shared("confusion", count)
+
+
+def _per_class(metric: str, **params: float) -> tuple[Callable[[ScoringInputs], Tensor], Callable[[Tensor], Tensor]]:
+    """The per-image ``(N, C)`` and pooled ``(C,)`` routes of a one-vs-rest count metric."""
+    extra: dict[str, Any] = dict(params)
+
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        return from_confusion(_per_image_confusion(inputs), metric, average="none", per_image=True, **extra)
+
+    def pooled(confusion: Tensor) -> Tensor:
+        return from_confusion(confusion, metric, average="none", **extra)
+
+    return per_image, pooled
+
+
+def _whole(metric: str, average: Average) -> tuple[Callable[[ScoringInputs], Tensor], Callable[[Tensor], Tensor]]:
+    """The per-image ``(N,)`` and pooled ``()`` routes of a statistic of all classes at once."""
+
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        cm = _per_image_confusion(inputs)
+        return torch.stack([from_confusion(m, metric, average=average) for m in cm]) if len(cm) else \
+            torch.zeros(0, dtype=torch.float64)
+
+    def pooled(confusion: Tensor) -> Tensor:
+        return from_confusion(confusion, metric, average=average)
+
+    return per_image, pooled
+
+
+def _register(name: str, function: CountMetric, description: str, routes: tuple[Any, Any], **kw: Any) -> None:
+    register_metric(MetricEntry(name, function, "count", True, kw.pop("average", "macro"), description,
+                                per_image=routes[0], pooled=routes[1], **kw))
+
+
+_register("pixel_accuracy", accuracy, "share of correctly labelled pixels, all classes at once (trace / total)",
+          _whole("accuracy", "micro"), scope="all", average="micro", aliases=("accuracy",), label="pixel_acc")
+_register("class_accuracy", partial(accuracy, average="none"),
+          "(tp + tn) / (tp + fp + fn + tn) of one class vs the rest (high for any rare class)",
+          _per_class("accuracy"), average="none", label="class_acc", both_empty=1.0)
+_register("balanced_accuracy", balanced_accuracy,
+          "mean recall over the classes present in the target, all classes (binary: (recall + specificity) / 2)",
+          _whole("balanced_accuracy", "macro"), scope="all", label="bal_acc")
+_register("precision", precision, "tp / (tp + fp)", _per_class("precision"))
+_register("recall", recall, "tp / (tp + fn), sensitivity", _per_class("recall"), aliases=("sensitivity",))
+_register("specificity", specificity, "tn / (tn + fp)", _per_class("specificity"), both_empty=1.0)
+_register("dice", f1_score, "2 tp / (2 tp + fp + fn), F1", _per_class("dice"),
+          aliases=("f1", "f1_score", "dice_score"))
+_register("iou", iou_score, "tp / (tp + fp + fn), Jaccard index", _per_class("iou"),
+          aliases=("jaccard", "jaccard_index", "iou_score"))
+_register("fbeta", partial(fbeta_score, beta=2.0),
+          "F-beta at beta = 2 (F2): 5 tp / (5 tp + 4 fn + fp), recall weighted over precision",
+          _per_class("fbeta", beta=2.0), aliases=("fbeta_score", "f2"), label="f2", default=False)
+_register("tversky", tversky_index,
+          "Tversky index at alpha = 0.3 (false positives), beta = 0.7 (false negatives): tp / (tp + 0.3 fp + 0.7 fn)",
+          _per_class("tversky", alpha=0.3, beta=0.7), aliases=("tversky_index",), label="tversky(.3,.7)",
+          default=False)
+_register("mcc", mcc, "Matthews correlation coefficient of one class vs the rest", _per_class("mcc"),
+          value_range=(-1.0, 1.0))
+_register("cohen_kappa", cohen_kappa, "Cohen's kappa of one class vs the rest", _per_class("cohen_kappa"),
+          aliases=("kappa",), value_range=(-1.0, 1.0))

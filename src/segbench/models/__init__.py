@@ -12,8 +12,10 @@ from typing import Any
 from torch import nn
 
 from segbench.models.unet import UNet
+from segbench.registry import Registry
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {"unet": UNet}
+_MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+_MODELS.register("unet", UNet, description="U-Net (Ronneberger et al. 2015): width, depth, norm")
 
 
 def available_models() -> list[str]:
@@ -36,7 +38,7 @@ def build_model(name: str = "unet", **kwargs: Any) -> nn.Module:
     key = name.strip().lower()
     if key not in _MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {available_models()}")
-    return _MODELS[key](**kwargs)
+    return _MODELS.get(key)(**kwargs)
 
 
 __all__ = ["UNet", "available_models", "build_model"]

@@ -13,12 +13,16 @@ spatial size.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("batch", "instance", "group", "none")
-UPSAMPLINGS = ("transpose", "bilinear")
+Norm = Literal["batch", "instance", "group", "none"]
+Upsampling = Literal["transpose", "bilinear"]
+NORMS: tuple[str, ...] = get_args(Norm)
+UPSAMPLINGS: tuple[str, ...] = get_args(Upsampling)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -96,8 +100,8 @@ class UNet(nn.Module):
         *,
         width: int = 16,
         depth: int = 3,
-        norm: str = "batch",
-        up: str = "transpose",
+        norm: Norm = "batch",
+        up: Upsampling = "transpose",
     ) -> None:
         super().__init__()
         for label, value in (("in_channels", in_channels), ("out_channels", out_channels), ("width", width)):

@@ -3,7 +3,7 @@
 ``build_report(run_dir)`` writes ``report.html`` (self-contained: figures embedded, no JavaScript, opens
 offline), ``summary.md``, ``figures/*.png`` and ``results/statistics.csv``. The pieces:
 :mod:`~segbench.report.rundata` (read the folder), :mod:`~segbench.report.analysis` (the statistics, via
-:mod:`segbench.bench.stats`), :mod:`~segbench.report.findings` (conclusions in words),
+:mod:`segbench.stats`), :mod:`~segbench.report.findings` (conclusions in words),
 :mod:`~segbench.report.tables`, :mod:`~segbench.report.figures`, :mod:`~segbench.report.render`.
 """
 

@@ -1,6 +1,6 @@
 r"""Every number the report shows, computed once from a :class:`~segbench.report.rundata.RunData`.
 
-The statistics themselves live in :mod:`segbench.bench.stats`; this module decides what they are applied to.
+The statistics themselves live in :mod:`segbench.stats`; this module decides what they are applied to.
 
 * A *view* is one scored class, or (multiclass data) the mean over the foreground classes; the metric
   ``pixel_accuracy`` (class ``all``) appears in every view.
@@ -8,12 +8,12 @@ The statistics themselves live in :mod:`segbench.bench.stats`; this module decid
   in some seeds is averaged over the seeds where it is defined, NaN only if undefined in every seed; a miss
   (``inf``) in any seed makes it ``inf``. Undefined and missed cases are also counted per (seed, image).
 * The trained losses are compared **paired** on the images whose score is defined for every trained loss
-  (:func:`~segbench.bench.stats.paired_bootstrap_ci`, :func:`~segbench.bench.stats.wilcoxon_holm` against the
-  reference loss, :func:`~segbench.bench.stats.best_vs_runner_up`); trivial baselines get their own CI over the
+  (:func:`~segbench.stats.paired_bootstrap_ci`, :func:`~segbench.stats.wilcoxon_holm` against the
+  reference loss, :func:`~segbench.stats.best_vs_runner_up`); trivial baselines get their own CI over the
   images defined for them and take no part in tests or ranks.
 * The statistic is the mean, or the **median** for a metric where some trained loss has a miss (``inf``):
   a mean with a miss is infinite and would tie every such loss (``MetricResult.statistic`` says which).
-* The spread over seeds is :func:`~segbench.bench.stats.seed_mean_sd` of each seed's mean over its defined
+* The spread over seeds is :func:`~segbench.stats.seed_mean_sd` of each seed's mean over its defined
   images; the dataset-level score (counts pooled over the test set) is averaged over seeds the same way, and
   the aggregation gap is per-image mean minus dataset level.
 """
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from segbench.bench import stats
+from segbench import stats
 from segbench.report.rundata import RunData
 
 __all__ = [
@@ -49,15 +49,14 @@ GAP_THRESHOLD = 0.01
 
 
 def direction(metric: str) -> bool | None:
-    """``higher_is_better`` of a metric from :data:`segbench.scoring.METRICS`; None for an unknown metric.
+    """``higher_is_better`` of a metric from the catalogue (:mod:`segbench.metrics.catalogue`); None if unknown.
 
     >>> direction("dice"), direction("hd95"), direction("my_metric")
     (True, False, None)
     """
-    from segbench.scoring import METRICS
+    from segbench.metrics import catalogue
 
-    info = METRICS.get(metric)
-    return None if info is None else bool(info.higher_is_better)
+    return catalogue.direction(metric)
 
 
 def seed_averaged(values: FloatArray) -> FloatArray:

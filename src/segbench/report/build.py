@@ -1,6 +1,6 @@
 """``build_report``: read a run folder, compute the statistics, draw the figures, write the report files.
 
-Every output is written atomically (temporary file + ``os.replace``, :mod:`segbench.bench.io`), so a killed
+Every output is written atomically (temporary file + ``os.replace``, :mod:`segbench.files.atomic`), so a killed
 rebuild leaves the previous report intact.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from segbench.bench.io import write_bytes, write_csv, write_text
+from segbench.files.atomic import write_bytes, write_csv, write_text
 from segbench.report import figures as figs
 from segbench.report.analysis import Analysis, analyze
 from segbench.report.render import render_html, render_markdown

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 
+from segbench.formatting import interval, number
 from segbench.report.analysis import GAP_THRESHOLD, Analysis, MetricResult
 
 __all__ = ["KEY_PAIRS", "baseline_notes", "count_notes", "fmt", "fmt_ci", "headline", "imbalance_notes",
            "ranking_notes"]
 
-KEY_PAIRS = (("pixel_accuracy", "dice"), ("accuracy", "dice"), ("dice", "hd95"), ("dice", "nsd"), ("iou", "assd"))
+KEY_PAIRS = (("pixel_accuracy", "dice"), ("class_accuracy", "dice"), ("dice", "hd95"), ("dice", "nsd"), ("iou", "assd"))
 """Metric pairs whose ranking flip the report states first (the classic accuracy-vs-F1 contrast)."""
 
 
@@ -22,11 +23,7 @@ def fmt(value: float, digits: int = 3) -> str:
     >>> fmt(0.81234), fmt(float("inf")), fmt(float("nan")), fmt(12.3456, 1)
     ('0.812', '∞', 'n/a', '12.3')
     """
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:.{digits}f}"
+    return number(value, f".{digits}f", nan="n/a", inf="∞")
 
 
 def fmt_ci(low: float, high: float, digits: int = 3) -> str:
@@ -35,7 +32,7 @@ def fmt_ci(low: float, high: float, digits: int = 3) -> str:
     >>> fmt_ci(0.1, float("inf"))
     '[0.100, ∞]'
     """
-    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+    return interval(low, high, f".{digits}f", nan="n/a", inf="∞")
 
 
 def _digits(res: MetricResult) -> int:
@@ -170,8 +167,8 @@ def imbalance_notes(analysis: Analysis) -> list[str]:
                          "about the foreground; read Dice/IoU, MCC and the boundary metrics instead.")
     results = analysis.results[analysis.primary]
     for model in analysis.run.trivial:
-        parts = [f"{m} {fmt(results[m].row(model).estimate)}" for m in ("pixel_accuracy", "accuracy", "dice", "mcc")
-                 if m in results]
+        parts = [f"{m} {fmt(results[m].row(model).estimate)}"
+                 for m in ("pixel_accuracy", "class_accuracy", "dice", "mcc") if m in results]
         if parts:
             lines.append(f"Trivial baseline {model}: " + ", ".join(parts) + ".")
     return lines

@@ -77,13 +77,14 @@ def versions() -> dict[str, str]:
 
 def definitions(analysis: Analysis) -> list[tuple[str, str]]:
     """(term, definition) pairs: every knob that decides the numbers, with this run's settings."""
-    from segbench.scoring import METRICS
+    from segbench.metrics import catalogue
 
     cfg: dict[str, Any] = analysis.run.config
     ev, train = cfg.get("eval", {}), cfg.get("train", {})
     ds = analysis.run.dataset
     pct = round(100 * analysis.confidence)
-    metric_defs = "; ".join(f"{m}: {METRICS[m].description}" for m in analysis.run.metrics if m in METRICS)
+    known = set(catalogue.names())
+    metric_defs = "; ".join(f"{m}: {catalogue.get_entry(m).description}" for m in analysis.run.metrics if m in known)
     return [
         ("Metrics", metric_defs),
         ("Smoothing", "none in the metrics: textbook formulas (smooth = 0); a ratio with a zero denominator is "

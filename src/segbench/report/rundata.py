@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,28 +24,17 @@ import numpy as np
 import numpy.typing as npt
 
 from segbench.errors import UsageError
+from segbench.files.run_folder import DATASET_LEVEL_COLUMNS, HISTORY_COLUMNS, KINDS, PER_IMAGE_COLUMNS, prediction_path
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["Predictions", "RunData", "load_predictions", "load_run", "slug"]
+__all__ = ["Predictions", "RunData", "load_predictions", "load_run"]
 
 FloatArray = npt.NDArray[np.float64]
-PER_IMAGE_COLUMNS = ("model", "kind", "seed", "image", "class", "metric", "value")
-DATASET_LEVEL_COLUMNS = ("model", "kind", "seed", "class", "metric", "value")
-HISTORY_COLUMNS = ("model", "seed", "epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy")
-KINDS = ("trained", "trivial")
-
-
-def slug(model: str) -> str:
-    """The file-name-safe form of a model name: each run of characters outside ``[A-Za-z0-9.=-]`` becomes ``_``.
-
-    >>> slug("0.5*bce + 0.5*dice"), slug("all-background")
-    ('0.5_bce_0.5_dice', 'all-background')
-    """
-    return re.sub(r"[^A-Za-z0-9.=-]+", "_", model)
+_HISTORY_REQUIRED = HISTORY_COLUMNS[:-1]  # "seconds" is informative; older folders lack it
 
 
 @dataclass(frozen=True)
@@ -206,7 +194,7 @@ def _pooled(path: Path, models: tuple[str, ...], seeds: tuple[int, ...]) -> dict
 def _history(path: Path, seeds: tuple[int, ...]) -> dict[str, dict[str, FloatArray]]:
     if not path.is_file():
         return {}
-    rows = _read_rows(path, HISTORY_COLUMNS)
+    rows = _read_rows(path, _HISTORY_REQUIRED)
     numeric = [c for c in rows[0] if c not in ("model", "seed", "epoch")] if rows else []
     per: dict[str, dict[int, dict[int, dict[str, str]]]] = {}
     for line, r in enumerate(rows, start=2):
@@ -312,7 +300,7 @@ def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predic
     preds: dict[str, npt.NDArray[np.uint8]] = {}
     missing = []
     for model in models:
-        path = folder / f"{slug(model)}_seed{seed}.npz"
+        path = prediction_path(run.root, model, seed)
         if not path.is_file():
             missing.append(model)
             continue

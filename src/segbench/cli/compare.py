@@ -1,0 +1,99 @@
+"""``segbench compare [CONFIG.toml] [--dataset SPEC] [--loss SPEC ...] [--epochs N] [--seeds N] [--out DIR]``.
+
+Trains identical U-Nets that differ only in the loss (every loss of a seed starts from the same weights and
+sees the same batches), scores the test split per image on every metric, scores the trivial predictors
+beside them, prints a losses x metrics table and writes the run folder (``docs/run-folder.md``). Flags
+override the TOML; with no arguments the bundled default runs (seven losses on ``sample``). Rerunning the
+same command resumes.
+
+Under ``torchrun --nproc_per_node N -m segbench compare ...`` every rank runs this command; the runs train with
+DistributedDataParallel and only rank 0 writes the run folder, prints and builds the report
+(``docs/distributed.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from segbench import distributed
+from segbench.compare import config as _config
+from segbench.compare.runner import default_out, prepare, run_compare
+from segbench.compare.table import format_table, summarize, table_metrics
+from segbench.errors import UsageError
+from segbench.report import build_report
+
+__all__ = ["add_arguments", "run"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``compare`` options on ``parser``."""
+    parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG.toml",
+                        help="experiment file (tables [dataset] [model] [train] [losses] [eval]); "
+                             "default: the bundled default run")
+    parser.add_argument("--dataset", metavar="SPEC", help="dataset spec: sample, synthetic, pets:PATH, folder:PATH")
+    parser.add_argument("--loss", action="append", metavar="SPEC", dest="losses",
+                        help='a loss spec such as "dice" or "0.5*bce+0.5*dice"; repeat for several '
+                             "(replaces the config's list)")
+    parser.add_argument("--epochs", type=_positive, metavar="N", help="epochs per run")
+    parser.add_argument("--seeds", type=_positive, metavar="N", help="train seeds 0..N-1")
+    parser.add_argument("--image-size", type=_positive, metavar="PX", help="resize images to PX x PX")
+    parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
+
+
+def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
+    """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
+    raw = _config.load(args.config) if args.config is not None else {}
+    overrides = {
+        "dataset": {"spec": args.dataset, "image_size": args.image_size},
+        "train": {"epochs": args.epochs, "seeds": args.seeds, "device": args.device},
+        "losses": {"specs": args.losses},
+    }
+    return _config.resolve(_config.apply_overrides(raw, overrides))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison and print the table; 0 on success."""
+    start = time.perf_counter()
+    config = resolve_args(args)
+    out = args.out if args.out is not None else default_out(config.dataset.spec)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a folder")
+    experiment = prepare(config)
+    cuda = distributed.device(config.train.device).type == "cuda"
+    with distributed.session(cuda=cuda):
+        rows = run_compare(experiment, out, quiet=args.quiet)
+        ranks, main = distributed.world_size(), distributed.is_main()
+    if not main:  # rank 0 prints and reports
+        return 0
+    background = None if experiment.binary else experiment.class_names[experiment.background]
+    shown = table_metrics(experiment.metrics)
+    summary = summarize(rows, background=background, metrics=shown)
+    seeds = len(config.train.seeds)
+    scope = "foreground class" if experiment.binary else "mean over the non-background classes"
+    on = f", {ranks} processes" if ranks > 1 else ""
+    print(f"segbench compare: {experiment.name}, test split {len(experiment.ids['test'])} images, "
+          f"{seeds} seed(s){on}; per-image mean ({scope}), ± = SD over seeds")
+    print(format_table(summary, shown))
+    print("nan = undefined scores (empty target and prediction), inf = missed structures (distance metrics)")
+    if not args.no_report:
+        paths = build_report(out, quiet=args.quiet)
+        print(f"report: {paths.html}")
+    print(f"run folder: {out}  ({time.perf_counter() - start:.1f} s)")
+    return 0

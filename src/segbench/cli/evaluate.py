@@ -1,0 +1,97 @@
+"""``segbench evaluate``: score saved predictions against ground truth on disk, one CSV row per case and class.
+
+Pairs ``--pred`` and ``--truth`` files by stem (PNG, TIFF, NPY/NPZ, NIfTI; 2D and 3D), checks every case
+before scoring any, scores every metric of :mod:`segbench.scoring` (count and distance metrics), prints a
+summary (mean, 95% CI, median, undefined and missed cases per class and metric) and, with ``--out``, writes
+the per-case CSV atomically. Any bad input stops the command with one line naming the file(s), exit 2, and
+no results file. Under ``torchrun --nproc_per_node N -m segbench evaluate ...`` the cases are spread over the
+ranks and rank 0 alone prints and writes (``docs/distributed.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from segbench import distributed
+from segbench.errors import UsageError
+from segbench.evaluate.folders import evaluate_folders
+from segbench.evaluate.per_case import format_summary, summarize_evaluation, write_csv
+from segbench.metrics import catalogue
+
+__all__ = ["add_arguments", "parse_list", "run"]
+
+
+def parse_list(text: str | None, flag: str, kind: type = str) -> list[Any] | None:
+    """Split a comma-separated flag value; ``kind`` converts each item (a bad item names the flag).
+
+    >>> parse_list("1.5, 1,1", "--spacing", float), parse_list(None, "--metrics")
+    ([1.5, 1.0, 1.0], None)
+    """
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"{flag} is empty; expected a comma-separated list")
+    try:
+        return [kind(item) for item in items]
+    except ValueError:
+        raise UsageError(f"{flag} must be a comma-separated list of {kind.__name__} values, got {text!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``segbench evaluate``."""
+    parser.add_argument("--pred", required=True, type=Path, metavar="DIR", help="folder of predicted label maps")
+    parser.add_argument("--truth", required=True, type=Path, metavar="DIR", help="folder of ground-truth label maps")
+    parser.add_argument(
+        "--num-classes", type=int, metavar="N",
+        help="classes incl. background (default: largest label + 1, at least 2; 0/255 masks are binary)",
+    )
+    parser.add_argument("--class-names", metavar="A,B,...", help="one name per class (default background, ...)")
+    parser.add_argument(
+        "--spacing", metavar="Z,Y,X",
+        help="voxel spacing in array axis order (Y,X for 2D); default: the NIfTI header, else none (pixels)",
+    )
+    parser.add_argument(
+        "--metrics", metavar="LIST", help=f"comma-separated subset of: {', '.join(catalogue.names())} "
+        f"(default: all but {', '.join(sorted(set(catalogue.names()) - set(catalogue.default_names())))})"
+    )
+    parser.add_argument(
+        "--nsd-tolerance", type=float, default=1.0, metavar="T",
+        help="NSD tolerance in spacing units (default 1.0)",
+    )
+    parser.add_argument("--ignore-index", type=int, metavar="K", help="ground-truth value of pixels that count nowhere")
+    parser.add_argument("--out", type=Path, metavar="FILE.csv", help="write one row per case and class here")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0: one per CPU; default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``segbench evaluate``; returns 0 (errors are raised as :class:`UsageError`)."""
+    if args.out is not None:
+        folder = args.out.parent if str(args.out.parent) else Path(".")
+        if not folder.is_dir():
+            raise UsageError(f"--out {args.out}: folder {folder} does not exist")
+        if args.out.is_dir():
+            raise UsageError(f"--out {args.out} is a folder; expected a file name such as scores.csv")
+    spacing: Sequence[float] | None = parse_list(args.spacing, "--spacing", float)
+    with distributed.session():  # scoring runs on CPU: gloo
+        evaluation = evaluate_folders(
+            args.pred, args.truth, num_classes=args.num_classes,
+            class_names=parse_list(args.class_names, "--class-names"), spacing=spacing,
+            metrics=parse_list(args.metrics, "--metrics"), nsd_tolerance=args.nsd_tolerance,
+            ignore_index=args.ignore_index, jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
+        )
+        main = distributed.is_main()
+    if not main:  # every rank holds the rows; rank 0 prints and writes
+        return 0
+    summaries = summarize_evaluation(evaluation)
+    if args.out is not None:
+        write_csv(evaluation, args.out)
+    print(format_summary(evaluation, summaries))
+    if args.out is not None:
+        print(f"\nwrote {len(evaluation.rows)} rows ({len(evaluation.cases)} cases) to {args.out}")
+    return 0

@@ -1,1 +1,0 @@
-"""Thin command-line wrappers, one module per ``segbench`` subcommand."""

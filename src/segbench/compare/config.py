@@ -1,0 +1,373 @@
+"""The experiment of ``segbench compare``: a TOML file, validated key by key, with command-line overrides.
+
+A config has five tables; every key is optional and has the default shown (the bundled default run: seven
+losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU cores)::
+
+    [dataset]
+    spec = "sample"            # sample | synthetic | pets:PATH | folder:PATH (relative PATH: to the CWD)
+    image_size = [64, 64]      # int, [H, W], or "native" (no resizing)
+    options = {}               # loader options, e.g. { border = "ignore" } for pets
+
+    [model]
+    name = "unet"
+    width = 8                  # channels of the first level; level k has width * 2**k
+    depth = 3
+    norm = "batch"
+
+    [train]
+    epochs = 12                # fixed budget, validation after every epoch
+    batch_size = 8
+    lr = 0.003                 # AdamW
+    weight_decay = 0.0001
+    seeds = 2                  # a count (seeds 0..n-1) or a list [0, 7, 42]
+    augment = true             # random flips
+    device = "auto"            # auto | cpu | cuda
+    num_threads = 1            # CPU threads (a small U-Net gains little from more)
+
+    [losses]
+    specs = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]
+
+    [eval]
+    select = "best-val-dice"   # or "last"
+    nsd_tolerance = 1.0
+    metrics = [...]            # default: the metric catalogue's default set (fbeta, tversky: by name)
+
+An unknown table or key is a :class:`~segbench.errors.UsageError` that names it and lists the valid ones;
+so is a value of the wrong type. :func:`resolve` gives an :class:`ExperimentConfig` (frozen dataclasses, one per
+table); :func:`to_toml` writes it back (every key explicit), the ``config.toml`` of a run folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from segbench.errors import UsageError
+from segbench.models.unet import NORMS, Norm
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_LOSSES",
+    "DEVICES",
+    "NORMS",
+    "SELECT_RULES",
+    "DatasetConfig",
+    "Device",
+    "EvalConfig",
+    "ExperimentConfig",
+    "LossesConfig",
+    "ModelConfig",
+    "Norm",
+    "SelectRule",
+    "TrainConfig",
+    "apply_overrides",
+    "load",
+    "resolve",
+    "to_toml",
+]
+
+DEFAULT_LOSSES = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]
+SelectRule = Literal["best-val-dice", "last"]
+Device = Literal["auto", "cpu", "cuda"]
+SELECT_RULES: tuple[str, ...] = get_args(SelectRule)
+DEVICES: tuple[str, ...] = get_args(Device)
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "dataset": {"spec": "sample", "image_size": [64, 64], "options": {}},
+    "model": {"name": "unet", "width": 8, "depth": 3, "norm": "batch"},
+    "train": {
+        "epochs": 12,
+        "batch_size": 8,
+        "lr": 3e-3,
+        "weight_decay": 1e-4,
+        "seeds": [0, 1],
+        "augment": True,
+        "device": "auto",
+        "num_threads": 1,
+    },
+    "losses": {"specs": list(DEFAULT_LOSSES)},
+    "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None},
+}
+"""The bundled default run. ``metrics = None`` means the catalogue's default set; an ``image_size`` of ``None`` is
+native."""
+
+Config = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``[dataset]``: the spec, the image size ``(H, W)`` (``None``: native) and the loader's options."""
+
+    spec: str
+    image_size: tuple[int, int] | None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``[model]``: the registered model name and its size."""
+
+    name: str
+    width: int
+    depth: int
+    norm: Norm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``[train]``: the fixed training budget, the seeds, the device and CPU threads."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seeds: tuple[int, ...]
+    augment: bool
+    device: Device
+    num_threads: int
+
+
+@dataclass(frozen=True)
+class LossesConfig:
+    """``[losses]``: the loss specs, one trained model each."""
+
+    specs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``[eval]``: the checkpoint rule, NSD's tolerance, the metrics (``None``: the catalogue's default set)."""
+
+    select: SelectRule
+    nsd_tolerance: float
+    metrics: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A resolved experiment: one frozen dataclass per TOML table, every key filled in."""
+
+    dataset: DatasetConfig
+    model: ModelConfig
+    train: TrainConfig
+    losses: LossesConfig
+    eval: EvalConfig
+
+    def tables(self) -> Config:
+        """The config as TOML tables (lists for sequences), in the order :func:`to_toml` writes them.
+
+        >>> resolve({"train": {"seeds": 2}}).tables()["train"]["seeds"]
+        [0, 1]
+        """
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            if isinstance(value, Mapping):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        return {name: {k: plain(v) for k, v in asdict(table).items()} for name, table in self._items()}
+
+    def _items(self) -> list[tuple[str, Any]]:
+        return [("dataset", self.dataset), ("model", self.model), ("train", self.train), ("losses", self.losses),
+                ("eval", self.eval)]
+
+
+def _where(table: str, key: str) -> str:
+    return f"[{table}] {key}"
+
+
+def _int(value: Any, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{where} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _float(value: Any, where: str, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"{where} must be a finite number, got {value!r}")
+    if (value <= 0) if positive else (value < 0):
+        raise UsageError(f"{where} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def _str(value: Any, where: str, choices: Sequence[str] | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{where} must be a non-empty string, got {value!r}")
+    if choices is not None and value not in choices:
+        raise UsageError(f"{where} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _image_size(value: Any) -> list[int] | None:
+    where = _where("dataset", "image_size")
+    if value is None or value == "native":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if not isinstance(value, list) or len(value) != 2:
+        raise UsageError(f"{where} must be an integer, [H, W] or \"native\", got {value!r}")
+    return [_int(v, where, 1) for v in value]
+
+
+def _seeds(value: Any) -> list[int]:
+    where = _where("train", "seeds")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return list(range(_int(value, where, 1)))
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where} must be a count >= 1 or a non-empty list of integers, got {value!r}")
+    seeds = [_int(v, where, 0) for v in value]
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"{where} lists a seed twice: {seeds}")
+    return seeds
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where} must be a non-empty list of strings, got {value!r}")
+    return [_str(v, where) for v in value]
+
+
+def _check_table(config: Mapping[str, Any]) -> None:
+    for table, content in config.items():
+        if table not in DEFAULTS:
+            raise UsageError(f"unknown table [{table}]; expected tables: {sorted(DEFAULTS)}")
+        if not isinstance(content, Mapping):
+            raise UsageError(f"[{table}] must be a table of keys, got {content!r}")
+        for key in content:
+            if key not in DEFAULTS[table]:
+                raise UsageError(
+                    f"unknown key {key!r} in [{table}]; valid keys: {', '.join(sorted(DEFAULTS[table]))}"
+                )
+
+
+def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """``config`` (tables of keys, possibly partial) merged over :data:`DEFAULTS`, validated and normalised.
+
+    ``seeds`` becomes a tuple, ``image_size`` ``(H, W)`` (or ``None``), numbers their proper type.
+
+    Args:
+        config: raw TOML tables (from :func:`load`, with :func:`apply_overrides`), or ``None`` for the defaults.
+
+    >>> cfg = resolve({"train": {"seeds": 3, "epochs": 2}, "dataset": {"image_size": 32}})
+    >>> cfg.train.seeds, cfg.train.epochs, cfg.dataset.image_size
+    ((0, 1, 2), 2, (32, 32))
+    >>> resolve({"train": {"epoch": 2}})
+    Traceback (most recent call last):
+    ...
+    segbench.errors.UsageError: unknown key 'epoch' in [train]; valid keys: augment, batch_size, device, \
+epochs, lr, num_threads, seeds, weight_decay
+    """
+    config = config or {}
+    _check_table(config)
+    merged = copy.deepcopy(DEFAULTS)
+    for table, content in config.items():
+        merged[table].update(copy.deepcopy(dict(content)))
+    d, m, t, lo, e = (merged[k] for k in ("dataset", "model", "train", "losses", "eval"))
+    d["spec"] = _str(d["spec"], _where("dataset", "spec"))
+    d["image_size"] = _image_size(d["image_size"])
+    if not isinstance(d["options"], Mapping):
+        raise UsageError(f"[dataset] options must be a table, got {d['options']!r}")
+    d["options"] = dict(d["options"])
+    m["name"] = _str(m["name"], _where("model", "name"))
+    m["width"] = _int(m["width"], _where("model", "width"), 1)
+    m["depth"] = _int(m["depth"], _where("model", "depth"), 1)
+    m["norm"] = _str(m["norm"], _where("model", "norm"), NORMS)
+    t["epochs"] = _int(t["epochs"], _where("train", "epochs"), 1)
+    t["batch_size"] = _int(t["batch_size"], _where("train", "batch_size"), 1)
+    t["lr"] = _float(t["lr"], _where("train", "lr"), positive=True)
+    t["weight_decay"] = _float(t["weight_decay"], _where("train", "weight_decay"), positive=False)
+    t["seeds"] = _seeds(t["seeds"])
+    if not isinstance(t["augment"], bool):
+        raise UsageError(f"[train] augment must be true or false, got {t['augment']!r}")
+    t["device"] = _str(t["device"], _where("train", "device"), DEVICES)
+    t["num_threads"] = _int(t["num_threads"], _where("train", "num_threads"), 1)
+    lo["specs"] = _str_list(lo["specs"], _where("losses", "specs"))
+    e["select"] = _str(e["select"], _where("eval", "select"), SELECT_RULES)
+    e["nsd_tolerance"] = _float(e["nsd_tolerance"], _where("eval", "nsd_tolerance"), positive=True)
+    if e["metrics"] is not None:
+        e["metrics"] = _str_list(e["metrics"], _where("eval", "metrics"))
+    size = d["image_size"]
+    return ExperimentConfig(
+        DatasetConfig(d["spec"], None if size is None else (size[0], size[1]), d["options"]),
+        ModelConfig(**m),
+        TrainConfig(**{**t, "seeds": tuple(t["seeds"])}),
+        LossesConfig(tuple(lo["specs"])),
+        EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"])),
+    )
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """The raw tables of the TOML file ``path`` (not yet merged or validated: see :func:`resolve`)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise UsageError(f"config file {str(path)!r} does not exist") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A copy of the raw tables ``raw`` with ``overrides[table][key]`` set wherever the value is not ``None``.
+
+    >>> apply_overrides({"train": {"epochs": 5}}, {"train": {"epochs": 2, "seeds": None}})
+    {'train': {'epochs': 2}}
+    """
+    out: dict[str, Any] = copy.deepcopy(dict(raw))
+    for table, content in overrides.items():
+        for key, value in content.items():
+            if value is not None:
+                out.setdefault(table, {})[key] = value
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
+
+
+def to_toml(config: ExperimentConfig, header: str = "") -> str:
+    """The resolved ``config`` as TOML text (``None`` values are left out, a native image size is ``"native"``).
+
+    Args:
+        config: the resolved experiment.
+        header: comment lines written first.
+
+    >>> text = to_toml(resolve({"losses": {"specs": ["dice"]}}))
+    >>> resolve(tomllib.loads(text)) == resolve({"losses": {"specs": ["dice"]}})
+    True
+    """
+    lines = [f"# {line}" for line in header.splitlines()]
+    for table, content in config.tables().items():
+        lines.append(f"\n[{table}]" if lines else f"[{table}]")
+        for key, value in content.items():
+            if table == "dataset" and key == "image_size" and value is None:
+                value = "native"
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

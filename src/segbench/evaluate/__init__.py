@@ -1,0 +1,1 @@
+"""``segbench evaluate``: score saved predictions on disk against ground truth, per case and class, and summarize."""

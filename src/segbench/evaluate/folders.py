@@ -1,0 +1,276 @@
+"""Score saved predictions against ground truth on disk: the engine behind ``segbench evaluate``.
+
+Three passes, the first two before any score is computed:
+
+1. **Pair** the two folders by file stem (:func:`~segbench.files.pairing.pair_by_stem`): missing and
+   extra files are listed by name.
+2. **Check** every case (reading in parallel): both files read, their shapes match, their values are labels
+   (given the class count). Every problem of every case is collected and raised together, each naming its
+   file(s). The class count is
+   fixed here (given, or inferred as described in :mod:`segbench.files.raw_labels`) and each case's
+   spacing is resolved: ``--spacing`` if given, else the ground truth's header spacing (NIfTI), else the
+   prediction's, else none (distances in pixels). Headers that disagree are an error.
+3. **Score** every case on every metric (in parallel), through :func:`segbench.scoring.score_label_maps`,
+   the one place where "score a pair of label maps on every metric" is written.
+
+The result has one row per (case, class): the scores, plus the reference and prediction sizes (pixel or
+voxel counts) that tell empty references and misses apart. Results do not depend on ``jobs``.
+
+Under ``torchrun`` (:mod:`segbench.distributed`) passes 2 and 3 are spread over the ranks: rank ``r`` of ``W``
+checks and scores cases ``r, r + W, ...`` (with ``jobs`` workers of its own), and the results and errors come
+back to every rank in case order, so every rank takes the same decisions and raises the same errors, and the
+rows equal those of one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from segbench import distributed
+from segbench.errors import UsageError
+from segbench.evaluate.parallel import check_jobs, ordered_map
+from segbench.files.masks import MaskFile, read_mask_file
+from segbench.files.pairing import MAX_LISTED, Case, pair_by_stem
+from segbench.files.raw_labels import check_values, distinct_values, infer_num_classes, labels_from_raw
+from segbench.scoring import check_metric_names, score_label_maps
+
+__all__ = ["CaseCheck", "Evaluation", "ScoreTask", "evaluate_folders", "resolve_spacing", "score_case"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+SIZE_COLUMNS = ("reference_size", "prediction_size")
+"""Per (case, class): pixels (voxels) of the class in the ground truth and in the prediction."""
+
+
+@dataclass(frozen=True)
+class CaseCheck:
+    """What pass 2 learns about a case without scoring it."""
+
+    case: Case
+    shape: tuple[int, ...]
+    pred_values: frozenset[int]
+    truth_values: frozenset[int]
+    pred_spacing: tuple[float, ...] | None
+    truth_spacing: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """Everything a worker needs to score one case (picklable)."""
+
+    case: Case
+    num_classes: int
+    class_names: tuple[str, ...]
+    spacing: tuple[float, ...] | None
+    metrics: tuple[str, ...]
+    nsd_tolerance: float
+    ignore_index: int | None
+
+
+@dataclass
+class Evaluation:
+    """The scores of every case: ``rows`` has one dict per (case, class), columns ``columns``."""
+
+    cases: list[str]
+    num_classes: int
+    class_names: list[str]
+    metrics: list[str]
+    rows: list[dict[str, Any]]
+    spacings: dict[str, tuple[float, ...] | None]
+    spacing_source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """CSV column order: ``case, class_index, class``, the two sizes, then one column per metric."""
+        return ["case", "class_index", "class", *SIZE_COLUMNS, *self.metrics]
+
+
+def check_case(case: Case) -> CaseCheck:
+    """Pass 2 for one case: read both files, compare shapes, collect their distinct values."""
+    pred, truth = read_mask_file(case.pred), read_mask_file(case.truth)
+    if pred.array.shape != truth.array.shape:
+        raise UsageError(
+            f"shape mismatch in case {case.name!r}: prediction {case.pred} is {tuple(pred.array.shape)} but "
+            f"ground truth {case.truth} is {tuple(truth.array.shape)}"
+        )
+    return CaseCheck(
+        case, tuple(truth.array.shape), distinct_values(pred.array), distinct_values(truth.array),
+        pred.spacing, truth.spacing,
+    )
+
+
+def resolve_spacing(check: CaseCheck, given: Sequence[float] | None) -> tuple[tuple[float, ...] | None, str]:
+    """The spacing of a case (array axis order) and where it came from: ``given``, ``header`` or ``none``.
+
+    >>> c = CaseCheck(Case("a", Path("p.nii"), Path("t.nii")), (4, 5, 6), frozenset(), frozenset(),
+    ...               None, (2.0, 1.0, 1.0))
+    >>> resolve_spacing(c, None), resolve_spacing(c, [3.0, 1.0, 1.0])
+    (((2.0, 1.0, 1.0), 'header'), ((3.0, 1.0, 1.0), 'given'))
+    """
+    ndim = len(check.shape)
+    if given is not None:
+        if len(given) != ndim:
+            raise UsageError(
+                f"--spacing has {len(given)} value(s) but case {check.case.name!r} is {ndim}D "
+                f"(shape {check.shape}); give {ndim} values in array axis order ({'Z,Y,X' if ndim == 3 else 'Y,X'})"
+            )
+        return tuple(float(s) for s in given), "given"
+    pred, truth = check.pred_spacing, check.truth_spacing
+    if pred is not None and truth is not None and not np.allclose(pred, truth, rtol=1e-4, atol=0.0):
+        raise UsageError(
+            f"header spacing differs in case {check.case.name!r}: prediction {check.case.pred} has {pred} but "
+            f"ground truth {check.case.truth} has {truth}; resample one, or give --spacing"
+        )
+    spacing = truth if truth is not None else pred
+    return (spacing, "header") if spacing is not None else (None, "none")
+
+
+def _read_labels(mask: MaskFile, num_classes: int, ignore_index: int | None) -> np.ndarray:
+    return labels_from_raw(mask.array, mask.path, num_classes=num_classes, ignore_index=ignore_index)
+
+
+def score_case(task: ScoreTask) -> list[dict[str, Any]]:
+    """Pass 3 for one case: rows ``{case, class_index, class, reference_size, prediction_size, metric...}``.
+
+    One row per scored class (binary data: the foreground only), plus a row of class ``all`` (empty index and
+    sizes) for the metrics defined over all classes at once (``pixel_accuracy``).
+    """
+    case = task.case
+    pred = _read_labels(read_mask_file(case.pred), task.num_classes, None)
+    truth = _read_labels(read_mask_file(case.truth), task.num_classes, task.ignore_index)
+    scored = score_label_maps(
+        torch.from_numpy(pred)[None], torch.from_numpy(truth)[None], num_classes=task.num_classes,
+        binary=task.num_classes == 2, class_names=list(task.class_names), image_ids=[case.name],
+        spacing=task.spacing, metrics=list(task.metrics),
+        nsd_tolerance=task.nsd_tolerance, ignore_index=task.ignore_index,
+    )
+    valid = np.ones(truth.shape, bool) if task.ignore_index is None else truth != task.ignore_index
+    by_class: dict[str, dict[str, Any]] = {}
+    for row in scored:
+        name = str(row["class"])
+        if name not in by_class:
+            if name in task.class_names:
+                k = task.class_names.index(name)
+                ref, got = int(np.count_nonzero((truth == k) & valid)), int(np.count_nonzero((pred == k) & valid))
+                by_class[name] = {"case": case.name, "class_index": k, "class": name,
+                                  "reference_size": ref, "prediction_size": got}
+            else:  # a metric over all classes at once
+                by_class[name] = {"case": case.name, "class_index": "", "class": name,
+                                  "reference_size": "", "prediction_size": ""}
+        by_class[name][str(row["metric"])] = float(row["value"])
+    return list(by_class.values())
+
+
+def _spread_map(
+    fn: Callable[[T], R], items: Sequence[T], *, jobs: int, desc: str, progress: bool
+) -> tuple[list[R | None], list[tuple[int, UsageError]]]:
+    """:func:`~segbench.evaluate.parallel.ordered_map` over this rank's share of ``items``; the results and the
+    errors of every rank, gathered to every rank in item order (one process: ``ordered_map`` itself)."""
+    if distributed.world_size() == 1:
+        return ordered_map(fn, items, jobs=jobs, desc=desc, progress=progress)
+    share = distributed.shard_indices(len(items))
+    local, errors = ordered_map(fn, [items[i] for i in share], jobs=jobs, desc=desc,
+                                progress=progress and distributed.is_main())
+    failed = dict(errors)
+    outcome = distributed.gather_in_order([(r, failed.get(k)) for k, r in enumerate(local)], share, len(items),
+                                          to_all=True)
+    pairs = outcome if outcome is not None else []
+    return [r for r, _ in pairs], [(i, e) for i, (_, e) in enumerate(pairs) if e is not None]
+
+
+def _raise_collected(errors: list[tuple[int, UsageError]], what: str) -> None:
+    if not errors:
+        return
+    shown = "; ".join(str(e) for _, e in errors[:MAX_LISTED])
+    more = f"; ... ({len(errors) - MAX_LISTED} more)" if len(errors) > MAX_LISTED else ""
+    raise UsageError(f"{len(errors)} case(s) failed {what}: {shown}{more}")
+
+
+def default_class_names(num_classes: int) -> list[str]:
+    """``background, foreground`` for two classes, else ``background, class1, class2, ...``.
+
+    >>> default_class_names(2), default_class_names(3)
+    (['background', 'foreground'], ['background', 'class1', 'class2'])
+    """
+    if num_classes == 2:
+        return ["background", "foreground"]
+    return ["background", *(f"class{k}" for k in range(1, num_classes))]
+
+
+def evaluate_folders(
+    pred_dir: Path,
+    truth_dir: Path,
+    *,
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+    spacing: Sequence[float] | None = None,
+    metrics: Sequence[str] | None = None,
+    nsd_tolerance: float = 1.0,
+    ignore_index: int | None = None,
+    jobs: int = 1,
+    progress: bool = False,
+) -> Evaluation:
+    """Pair, check and score every case of ``pred_dir`` against ``truth_dir`` (see the module docstring).
+
+    Raises :class:`UsageError` (listing every problem by file name) before scoring when any case is bad.
+    """
+    jobs = check_jobs(jobs)
+    if num_classes is not None and (isinstance(num_classes, bool) or num_classes < 2):
+        raise UsageError(f"--num-classes must be an integer >= 2 (background included), got {num_classes!r}")
+    if spacing is not None and not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise UsageError(f"--spacing must hold positive numbers, got {list(spacing)}")
+    if nsd_tolerance < 0 or not np.isfinite(nsd_tolerance):
+        raise UsageError(f"--nsd-tolerance must be a finite number >= 0, got {nsd_tolerance!r}")
+    try:
+        metric_names = check_metric_names(metrics)
+    except ValueError as exc:
+        raise UsageError(f"--metrics: {exc}") from None
+    pairing = pair_by_stem(pred_dir, truth_dir)
+    notes = []
+    if pairing.skipped:
+        skipped = ", ".join(p.name for p in pairing.skipped[:MAX_LISTED])
+        notes.append(f"skipped {len(pairing.skipped)} file(s) of other types: {skipped}")
+    cases = pairing.cases
+    checked, errors = _spread_map(check_case, cases, jobs=jobs, desc="checking", progress=progress)
+    _raise_collected(errors, "the checks")
+    checks = [c for c in checked if c is not None]
+    if num_classes is None:
+        truth_values = [c.truth_values - {ignore_index} for c in checks]
+        num_classes = infer_num_classes([c.pred_values for c in checks] + truth_values)
+        if num_classes > 2:
+            notes.append(f"--num-classes not given: {num_classes} classes inferred (largest label + 1)")
+    names = list(class_names) if class_names is not None else default_class_names(num_classes)
+    if len(names) != num_classes or len(set(names)) != len(names):
+        raise UsageError(f"--class-names must give {num_classes} distinct names, got {names}")
+    spacings: dict[str, tuple[float, ...] | None] = {}
+    sources: set[str] = set()
+    case_errors: list[tuple[int, UsageError]] = []
+    for i, check in enumerate(checks):
+        try:
+            check_values(check.pred_values, check.case.pred, num_classes=num_classes)
+            check_values(check.truth_values, check.case.truth, num_classes=num_classes, ignore_index=ignore_index)
+            spacings[check.case.name], source = resolve_spacing(check, spacing)
+            sources.add(source)
+        except UsageError as exc:
+            case_errors.append((i, exc))
+    _raise_collected(case_errors, "the label and spacing checks")
+    tasks = [
+        ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name],
+                  tuple(metric_names), float(nsd_tolerance), ignore_index)
+        for c in checks
+    ]
+    scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)
+    _raise_collected(errors, "scoring")
+    rows = [row for case_rows in scored if case_rows is not None for row in case_rows]
+    return Evaluation(
+        [c.case.name for c in checks], num_classes, names, metric_names, rows, spacings,
+        "+".join(sorted(sources)), notes,
+    )

@@ -1,0 +1,74 @@
+"""The layout of a ``segbench compare`` run folder (``docs/run-folder.md``): file names and CSV columns, once.
+
+The runner that writes a run folder and the report that reads it both take every name from here, so a model's
+prediction file is found under the name it was saved with.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+__all__ = [
+    "DATASET_LEVEL_COLUMNS",
+    "HISTORY_COLUMNS",
+    "KINDS",
+    "PER_IMAGE_COLUMNS",
+    "TRIVIAL_FOLDER",
+    "prediction_path",
+    "run_path",
+    "slug",
+]
+
+PER_IMAGE_COLUMNS = ("model", "kind", "seed", "image", "class", "metric", "value")
+"""``results/per_image.csv`` and each run's ``scores.csv``."""
+DATASET_LEVEL_COLUMNS = ("model", "kind", "seed", "class", "metric", "value")
+"""``results/dataset_level.csv`` and each run's ``pooled.csv``."""
+HISTORY_COLUMNS = ("model", "seed", "epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy",
+                   "seconds")
+"""``history.csv``: one row per (model, seed, epoch)."""
+KINDS = ("trained", "trivial")
+TRIVIAL_FOLDER = "trivial"
+"""``runs/trivial/``: the trivial predictors' scores (no trained model may have this slug)."""
+
+
+def slug(name: str) -> str:
+    """``name`` made file-name safe: every run of characters outside ``[A-Za-z0-9.=-]`` becomes ``_``, and
+    leading or trailing ``_`` are dropped (``"_"`` if nothing is left).
+
+    Args:
+        name: a model name (a canonical loss spec or a trivial predictor) or a dataset spec.
+
+    >>> slug("0.5*bce+0.5*dice"), slug("tversky(alpha=0.3,beta=0.7)"), slug("pets:../data/pets")
+    ('0.5_bce_0.5_dice', 'tversky_alpha=0.3_beta=0.7', 'pets_.._data_pets')
+    """
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", name).strip("_") or "_"
+
+
+def run_path(out: str | Path, model: str, seed: int) -> Path:
+    """``out/runs/<slug>/seed<k>``: the folder of one training run.
+
+    Args:
+        out: the run folder.
+        model: the trained model's name.
+        seed: its training seed.
+
+    >>> run_path("RUN", "0.5*bce+0.5*dice", 1).as_posix()
+    'RUN/runs/0.5_bce_0.5_dice/seed1'
+    """
+    return Path(out) / "runs" / slug(model) / f"seed{seed}"
+
+
+def prediction_path(out: str | Path, model: str, seed: int | None = None) -> Path:
+    """``out/predictions/<slug>_seed<k>.npz`` of a trained model, or ``<name>.npz`` of a trivial one (``seed=None``).
+
+    Args:
+        out: the run folder.
+        model: the model's name.
+        seed: the training seed; ``None`` for a trivial predictor.
+
+    >>> prediction_path("RUN", "tversky(alpha=0.5)", 0).as_posix(), prediction_path("RUN", "all-background").name
+    ('RUN/predictions/tversky_alpha=0.5_seed0.npz', 'all-background.npz')
+    """
+    name = model if seed is None else f"{slug(model)}_seed{seed}"
+    return Path(out) / "predictions" / f"{name}.npz"

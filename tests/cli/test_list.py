@@ -1,0 +1,29 @@
+"""``segbench list``: every loss, metric, dataset kind and model, one per line."""
+
+from __future__ import annotations
+
+import pytest
+
+from segbench import losses, metrics
+from segbench.cli import main
+
+
+def test_list_all(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for section in ("losses:", "metrics:", "datasets:", "models:"):
+        assert section in out
+    for name in losses.names():
+        assert f"\n  {name} " in out, name
+    for name in metrics.names():
+        assert f"\n  {name} " in out, name
+    assert "hd95 ↓" in out and "dice ↑" in out
+    # regression (#17): every metric of the library is listed, fbeta and tversky included
+    assert {"fbeta", "tversky", "class_accuracy", "pixel_accuracy"} <= set(metrics.names())
+    assert "\n  pets " in out and "\n  unet" in out
+
+
+def test_list_one_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "metrics"]) == 0
+    out = capsys.readouterr().out
+    assert "losses:" not in out and out.count("\n") == len(metrics.names())

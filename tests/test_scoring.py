@@ -1,0 +1,167 @@
+"""scoring: every metric per (image, class) as long rows; values derived by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from segbench import scoring, trivial
+from segbench.metrics import catalogue
+
+
+def _pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """Image 0: a 2x2 square and the same square shifted right by one pixel (tp=2, fp=2, fn=2, tn=30).
+    Image 1: the prediction misses the target. Image 2: both empty."""
+    target = torch.zeros(3, 6, 6, dtype=torch.long)
+    pred = torch.zeros(3, 6, 6, dtype=torch.long)
+    target[0, 1:3, 1:3] = 1
+    pred[0, 1:3, 2:4] = 1
+    target[1, 3:5, 3:5] = 1
+    return pred, target
+
+
+def _table(rows: list[dict]) -> dict[tuple[str, str, str], float]:
+    return {(r["image"], r["class"], r["metric"]): r["value"] for r in rows}
+
+
+def test_binary_scores_by_hand() -> None:
+    pred, target = _pair()
+    rows = scoring.score_label_maps(pred, target, num_classes=2, class_names=["bg", "cell"],
+                                    image_ids=["a", "b", "c"], nsd_tolerance=1.0)
+    t = _table(rows)
+    expected = {
+        "pixel_accuracy": 32 / 36, "class_accuracy": 32 / 36, "balanced_accuracy": (0.5 + 30 / 32) / 2,
+        "precision": 0.5, "recall": 0.5, "specificity": 30 / 32, "dice": 0.5, "iou": 1 / 3,
+        "mcc": 56 / 128, "cohen_kappa": 112 / 256, "hd": 1.0, "hd95": 1.0, "assd": 0.5, "nsd": 1.0,
+        "boundary_iou": 1 / 3,
+    }
+    for metric, value in expected.items():
+        cls = "all" if metric in ("pixel_accuracy", "balanced_accuracy") else "cell"
+        assert t[("a", cls, metric)] == pytest.approx(value), metric
+    # binary data: only the foreground class is scored (plus the class-free pixel accuracy)
+    assert {r["class"] for r in rows} == {"cell", "all"}
+    assert len(rows) == 3 * len(catalogue.default_names())
+
+
+def test_misses_are_inf_and_both_empty_is_nan() -> None:
+    pred, target = _pair()
+    t = _table(scoring.score_label_maps(pred, target, num_classes=2, image_ids=["a", "b", "c"]))
+    assert t[("b", "1", "dice")] == 0.0
+    assert math.isinf(t[("b", "1", "hd95")]) and math.isinf(t[("b", "1", "assd")])
+    assert t[("b", "1", "nsd")] == 0.0
+    for metric in ("dice", "iou", "hd95", "nsd"):
+        assert math.isnan(t[("c", "1", metric)]), metric
+    assert t[("c", "all", "pixel_accuracy")] == 1.0
+
+
+def test_multiclass_scores_every_class_and_ignores_ignore_index() -> None:
+    target = torch.tensor([[[0, 1, 2, 255], [0, 1, 2, 255]]])
+    pred = torch.tensor([[[0, 1, 1, 0], [0, 1, 2, 2]]])
+    rows = scoring.score_label_maps(pred, target, num_classes=3, class_names=["pet", "background", "border"],
+                                    metrics=["pixel_accuracy", "dice", "recall"], ignore_index=255)
+    t = _table(rows)
+    assert {r["class"] for r in rows} == {"all", "pet", "background", "border"}
+    assert t[("0", "all", "pixel_accuracy")] == pytest.approx(5 / 6)  # two ignored pixels count nowhere
+    assert t[("0", "pet", "dice")] == 1.0
+    assert t[("0", "background", "dice")] == pytest.approx(2 * 2 / (2 * 2 + 1))
+    assert t[("0", "border", "recall")] == 0.5
+
+
+def test_metric_subset_and_unknown_metric() -> None:
+    pred, target = _pair()
+    rows = scoring.score_label_maps(pred, target, num_classes=2, metrics=["hd95", "dice"])
+    assert [r["metric"] for r in rows[:2]] == ["dice", "hd95"]
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        scoring.score_label_maps(pred, target, num_classes=2, metrics=["f1"])
+    with pytest.raises(TypeError, match="integer label map"):
+        scoring.score_label_maps(pred.float(), target, num_classes=2)
+
+
+def test_pooled_differs_from_the_mean_of_images() -> None:
+    target = torch.zeros(2, 4, 4, dtype=torch.long)
+    pred = torch.zeros(2, 4, 4, dtype=torch.long)
+    target[0, :2, :2] = 1
+    pred[0, :2, :2] = 1  # perfect: Dice 1
+    target[1, 0, 0] = 1
+    pred[1, 3, 3] = 1  # wrong: Dice 0
+    per_image = [r["value"] for r in scoring.score_label_maps(pred, target, num_classes=2, metrics=["dice"])]
+    pooled = scoring.pooled_scores(pred, target, num_classes=2, metrics=["dice", "hd95"])
+    assert per_image == [1.0, 0.0]
+    assert [(r["class"], r["metric"]) for r in pooled] == [("1", "dice")]  # no pooled distance
+    assert pooled[0]["value"] == pytest.approx(2 * 4 / (2 * 4 + 1 + 1))
+
+
+def test_3d_volumes_with_spacing() -> None:
+    target = torch.zeros(1, 4, 6, 6, dtype=torch.long)
+    target[0, 1:3, 1:4, 1:4] = 1
+    pred = target.roll(1, dims=1)  # shifted by one slice
+    t = _table(scoring.score_label_maps(pred, target, num_classes=2, spacing=(3.0, 1.0, 1.0),
+                                        metrics=["dice", "hd"]))
+    assert t[("0", "1", "dice")] == pytest.approx(0.5)
+    assert t[("0", "1", "hd")] == pytest.approx(3.0)  # one slice apart, slices 3 units thick
+
+
+def test_trivial_classes_come_from_train_counts() -> None:
+    assert trivial.trivial_classes([90, 10], ["background", "nucleus"]) == {
+        "all-background": 0, "all-foreground": 1, "majority-class": 0}
+    # Pets: class 0 is the pet; background is found by name; all-foreground = most frequent non-background
+    assert trivial.trivial_classes([30, 60, 10], ["pet", "background", "border"]) == {
+        "all-background": 1, "all-foreground": 0, "majority-class": 1}
+    # a foreground majority (e.g. large objects)
+    assert trivial.trivial_classes([20, 80], ["background", "object"])["majority-class"] == 1
+
+
+def test_trivial_predictions_and_their_scores() -> None:
+    _, target = _pair()
+    classes = trivial.trivial_classes([30, 6], ["background", "cell"])
+    background = trivial.trivial_predictions(target, "all-background", classes)
+    foreground = trivial.trivial_predictions(target, "all-foreground", classes)
+    assert background.shape == target.shape and int(background.max()) == 0 and int(foreground.min()) == 1
+    t = _table(scoring.score_label_maps(background, target, num_classes=2, metrics=["pixel_accuracy", "dice"]))
+    assert t[("0", "all", "pixel_accuracy")] == pytest.approx(32 / 36)  # high accuracy, no overlap at all
+    assert t[("0", "1", "dice")] == 0.0
+    t = _table(scoring.score_label_maps(foreground, target, num_classes=2, metrics=["recall", "dice"]))
+    assert t[("0", "1", "recall")] == 1.0 and t[("0", "1", "dice")] == pytest.approx(2 * 4 / (2 * 4 + 32))
+    with pytest.raises(ValueError, match="unknown trivial predictor"):
+        trivial.trivial_predictions(target, "all-pets", classes)
+
+
+def test_metric_catalogue() -> None:
+    assert catalogue.get_entry("hd95").higher_is_better is False
+    assert catalogue.get_entry("nsd").higher_is_better is True
+    assert set(catalogue.names("count")) | set(catalogue.names("distance")) == set(catalogue.names())
+    assert trivial.background_index(["pet", "Background"]) == 1
+
+
+def test_fbeta_and_tversky_on_request_by_hand() -> None:
+    # regression (#17): fbeta and tversky existed in the library but could not be asked for by name.
+    # Image 0 has tp = fp = fn = 2: F2 = 5*2 / (5*2 + 4*2 + 2) = 0.5; Tversky(0.3, 0.7) = 2 / (2 + 0.6 + 1.4) = 0.5
+    # Image 1 misses (tp 0, fn 4): both 0. Image 2 is empty: both undefined.
+    pred, target = _pair()
+    pred[0, 1, 3] = 0  # now tp 2, fp 1, fn 2: F2 = 10 / (10 + 8 + 1), Tversky = 2 / (2 + 0.3 + 1.4)
+    t = _table(scoring.score_label_maps(pred, target, num_classes=2, metrics=["fbeta", "tversky", "dice"]))
+    assert t[("0", "1", "fbeta")] == pytest.approx(10 / 19)
+    assert t[("0", "1", "tversky")] == pytest.approx(2 / 3.7)
+    assert t[("1", "1", "fbeta")] == 0.0 and t[("1", "1", "tversky")] == 0.0
+    assert math.isnan(t[("2", "1", "fbeta")]) and math.isnan(t[("2", "1", "tversky")])
+    pooled = {r["metric"]: r["value"] for r in scoring.pooled_scores(pred, target, num_classes=2,
+                                                                       metrics=["fbeta", "tversky"])}
+    assert pooled["fbeta"] == pytest.approx(10 / (10 + 4 * 6 + 1))  # tp 2, fp 1, fn 6 over the batch
+    assert pooled["tversky"] == pytest.approx(2 / (2 + 0.3 + 0.7 * 6))
+    assert "fbeta" not in catalogue.default_names()  # asked for by name; the default tables do not change
+
+
+def test_pixel_accuracy_and_class_accuracy_are_distinct_names() -> None:
+    # regression (#17): the bench table showed pixel accuracy under "accuracy", the rows held one-vs-rest accuracy
+    # under the same word. Multiclass: pixel accuracy 3/4; class 2 one-vs-rest (tp 1, tn 2, fp 1) = 3/4;
+    # class 0 = 4/4
+    target = torch.tensor([[[0, 1], [2, 1]]])
+    pred = torch.tensor([[[0, 1], [2, 2]]])
+    t = _table(scoring.score_label_maps(pred, target, num_classes=3, metrics=["pixel_accuracy", "class_accuracy"]))
+    assert t[("0", "all", "pixel_accuracy")] == pytest.approx(3 / 4)
+    assert t[("0", "0", "class_accuracy")] == 1.0 and t[("0", "2", "class_accuracy")] == pytest.approx(3 / 4)
+    assert "accuracy" not in catalogue.names()
+    with pytest.raises(ValueError, match=r"'accuracy' \(an alias of 'pixel_accuracy'"):
+        scoring.score_label_maps(pred, target, num_classes=3, metrics=["accuracy"])
