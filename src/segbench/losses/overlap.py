@@ -5,7 +5,7 @@ Counts are soft ``tp, fp, fn`` per (image, class) from :func:`segbench.counts.so
 :math:`tp = (|p| + |y| - |p - y|) / 2` so that a prediction equal to a soft target is perfect. Label-map targets are
 never expanded to one-hot. ``per_image=False`` (default) pools the counts over the batch, ``True`` scores each image
 and averages. Class weights are normalised (their scale changes nothing); ``include_background=False`` drops class 0
-(multiclass only); ``C == 1`` scores the single (foreground) channel.
+(channel 0 in multilabel mode); ``C == 1`` scores the single (foreground) channel.
 
 Smoothing and empty targets. ``smooth`` (:math:`s`, default 1) is added to numerator and denominator; ``smooth=0``
 is the textbook formula, with 0/0 (nothing predicted and nothing to find) scored as a perfect 1. On an image with an
@@ -84,7 +84,8 @@ _WEIGHT_TYPE = (
     "present (:math:`|y_k|` the target volume of class k)."
 )
 _PIXEL = {
-    "include_background": "False leaves class 0 out of each pixel's sums over classes (multiclass only).",
+    "include_background": "False leaves class 0 (channel 0 in multilabel mode) out of each pixel's sums over "
+    "classes; binary input (``C == 1``) scores its one foreground channel whatever this says.",
     "reduction": PIXEL_REDUCTION,
 }
 
@@ -352,7 +353,7 @@ def generalized_dice_loss(
 def _pixel_terms(li: LossInputs, include_background: bool) -> tuple[Tensor, Tensor]:
     """Per-pixel ``sum_c min(p_c, y_c)`` and ``sum_c (p_c + y_c)`` over the scored classes, ``(N, *spatial)``."""
     p = li.probs()
-    drop_bg = not include_background and li.mode == "multiclass"
+    drop_bg = class_selection(li, include_background) is not None  # multiclass or multilabel, raises on 1 channel
     if li.mode == "binary" and not li.dense:  # one channel, hard labels: min(p, y) = p y
         p0, y0 = p[:, 0], li.dense_target()[:, 0]
         return p0 * y0, p0 + y0
