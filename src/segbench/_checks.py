@@ -106,6 +106,7 @@ def check_label_maps(
     multilabel: bool = False,
     ignore_index: int | None = None,
     to_long: bool = True,
+    validate: bool = True,
 ) -> LabelMaps:
     """Validate a pair of hard label maps for a metric.
 
@@ -115,6 +116,10 @@ def check_label_maps(
     Fast path: bool maps are 0/1 by type and are not scanned for their range, and ``to_long=False`` keeps each
     map in its own dtype (no ``int64`` copies; for callers that only compare labels, such as the distance
     metrics). The checks and messages are the same either way.
+
+    ``validate=False`` checks dtypes, shapes and devices only and reads no label on the host (so that the counting
+    compiles with ``torch.compile(fullgraph=True)``): labels are taken to lie in ``[0, num_classes)``, or in {0, 1}
+    with ``num_classes=None``; out-of-range labels then give undefined counts.
 
     >>> lm = check_label_maps(torch.tensor([[0, 1]]), torch.tensor([[1, 1]]))
     >>> lm.binary, lm.num_classes
@@ -154,8 +159,11 @@ def check_label_maps(
             raise ValueError("ignore_index is not defined for multilabel maps (each channel is a 0/1 map)")
         valid = target != ignore_index
     binary_input = pred.dtype == torch.bool and target.dtype == torch.bool
-    p_lo, p_hi = (0, 1) if pred.dtype == torch.bool else _label_range(pred, valid)  # bool: in {0, 1} by type
-    t_lo, t_hi = (0, 1) if target.dtype == torch.bool else _label_range(target, valid)
+    bool_or_trusted = (0, 1) if num_classes is None or multilabel else (0, num_classes - 1)
+    p_lo, p_hi = (0, 1) if pred.dtype == torch.bool else bool_or_trusted if not validate else _label_range(pred, valid)
+    t_lo, t_hi = (0, 1) if target.dtype == torch.bool else bool_or_trusted if not validate else _label_range(
+        target, valid
+    )
     lo, hi = min(p_lo, t_lo), max(p_hi, t_hi)
     if lo < 0:
         raise ValueError(f"labels must be >= 0, got {lo}" + ("" if ignore_index is None else

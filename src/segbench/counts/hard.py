@@ -30,6 +30,8 @@ def _pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, 
     """
     g, x = target.shape
     bins = k * k
+    if torch.compiler.is_compiling():  # bincount's size depends on the values: a static-shape scatter instead
+        return _traced_pair_histogram(target, pred, k, valid, separate)
     width = bins if valid is None else bins + 1
     out = torch.zeros(g if separate else 1, bins, dtype=torch.long, device=target.device)
     step = _CPU_CHUNK if target.device.type == "cpu" else max(1, g * x)
@@ -50,6 +52,15 @@ def _pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, 
                 hist = torch.bincount(idx.flatten(), minlength=width)
                 out[r0 if separate else 0] += hist[:bins]
     return out.view(-1, k, k)
+
+
+def _traced_pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, separate: bool) -> Tensor:
+    """:func:`_pair_histogram` for ``torch.compile``: one ``scatter_add`` of ones into ``(G, k * k)`` bins (ignored
+    pixels add 0), whose shape is known before the data are read."""
+    idx = torch.add(pred, target, alpha=k)
+    ones = torch.ones_like(idx) if valid is None else valid.to(idx.dtype)
+    out = idx.new_zeros(target.shape[0], k * k).scatter_add_(1, idx, ones)
+    return (out if separate else out.sum(0, keepdim=True)).view(-1, k, k)
 
 
 def confusion_counts(lm: LabelMaps, *, per_image: bool = True) -> Tensor:
