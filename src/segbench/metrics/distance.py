@@ -523,14 +523,18 @@ def metrics_from(
 def _shared_surfaces(inputs: ScoringInputs) -> SurfaceDistances:
     def compute() -> SurfaceDistances:
         return surface_distances(inputs.pred, inputs.target, spacing=inputs.spacing, num_classes=inputs.num_classes,
-                                 include_background=True, ignore_index=inputs.ignore_index)
+                                 include_background=True, ignore_index=inputs.ignore_index,
+                                 surface=inputs.surface)  # type: ignore[arg-type]
 
     return inputs.shared("surface_distances", compute)
 
 
 def _from_surfaces(metric: str) -> Callable[[ScoringInputs], Tensor]:
     def per_image(inputs: ScoringInputs) -> Tensor:
-        found = metrics_from(_shared_surfaces(inputs), [metric], tolerance=inputs.nsd_tolerance)[metric]
+        found = metrics_from(
+            _shared_surfaces(inputs), [metric], tolerance=inputs.nsd_tolerance,
+            percentile_rule=inputs.percentile_rule,  # type: ignore[arg-type]
+        )[metric]
         return found.reshape(inputs.pred.shape[0], inputs.num_classes).double()
 
     return per_image
