@@ -11,7 +11,7 @@ from segbench.inspect.profile import profile_masks
 
 def _masks(share: float) -> list[np.ndarray]:
     m = np.zeros((20, 20), dtype=np.int64)
-    m.reshape(-1)[: int(round(share * 400))] = 1
+    m.reshape(-1)[: round(share * 400)] = 1
     return [m, m.copy()]
 
 
