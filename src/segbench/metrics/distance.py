@@ -350,7 +350,7 @@ def hausdorff_distance(
     percentile_rule: PercentileRule = "directed",
     worst_case: WorstCase = None,
 ) -> Tensor:
-    r"""Hausdorff distance between the prediction's and target's surfaces; ``percentile=95`` gives HD95.
+    r"""Hausdorff distance between the two surfaces (``percentile=95``: HD95); one value per image, nothing pooled.
 
     .. math::
 
@@ -386,7 +386,7 @@ def average_surface_distance(
     surface: Surface = "voxel",
     worst_case: WorstCase = None,
 ) -> Tensor:
-    r"""Average symmetric surface distance (ASSD), or the mean of the directed means (MASD).
+    r"""Average symmetric surface distance (ASSD), or the mean of the directed means (MASD); one value per image.
 
     .. math::
 
@@ -424,7 +424,7 @@ def normalized_surface_distance(
     ignore_index: int | None = None,
     surface: Surface = "voxel",
 ) -> Tensor:
-    r"""Normalized surface distance (surface Dice) at ``tolerance`` (physical units; one, or one per class).
+    r"""Normalized surface distance (surface Dice) at ``tolerance`` (physical units); one value per image.
 
     .. math::
 
