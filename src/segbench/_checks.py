@@ -92,6 +92,7 @@ class LabelMaps:
     binary: bool
     multilabel: bool
     valid: Tensor | None
+    validate: bool = True  # False: labels were not read (check_label_maps(validate=False)); count without a sync
 
     @property
     def spatial_ndim(self) -> int:
@@ -175,8 +176,8 @@ def check_label_maps(
         if num_classes is not None and num_classes != c:
             raise ValueError(f"num_classes={num_classes} but the multilabel maps have {c} channels")
         if not to_long:
-            return LabelMaps(pred, target, c, False, True, None)
-        return LabelMaps(pred.long(), target.long(), c, False, True, None)
+            return LabelMaps(pred, target, c, False, True, None, validate)
+        return LabelMaps(pred.long(), target.long(), c, False, True, None, validate)
     if num_classes is None:
         if hi > 1:
             raise ValueError(
@@ -194,7 +195,7 @@ def check_label_maps(
     if valid is not None:
         pred_l = torch.where(valid, pred_l, torch.zeros((), dtype=pred_l.dtype, device=pred.device))
         target_l = torch.where(valid, target_l, torch.zeros((), dtype=target_l.dtype, device=pred.device))
-    return LabelMaps(pred_l, target_l, n_cls, binary, False, valid)
+    return LabelMaps(pred_l, target_l, n_cls, binary, False, valid, validate)
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,29 @@ def test_unvalidated_label_maps_read_nothing(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.undo()
     checked = check_label_maps(p, t, num_classes=3, ignore_index=255)
     assert torch.equal(lm.pred, checked.pred) and torch.equal(lm.target, checked.target)
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+def test_confusion_matrix_without_validation_counts_the_same(per_image: bool) -> None:
+    p, t, _ = _case("multiclass")
+    checked, trusted = M.ConfusionMatrix(3, ignore_index=255, per_image=per_image), M.ConfusionMatrix(
+        3, ignore_index=255, per_image=per_image, validate=False)
+    for cm in (checked, trusted):
+        cm.update(p, t)
+        cm.update(p[:1], t[:1])
+    assert torch.equal(checked.compute(per_image=per_image), trusted.compute(per_image=per_image))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        checked.update(p + 1, t)
+
+
+def test_sync_free_histogram_equals_bincount() -> None:
+    """The scatter route (used on accelerators without validation, and when traced) counts as bincount does."""
+    from segbench.counts.hard import _pair_histogram, _traced_pair_histogram
+
+    g = torch.Generator().manual_seed(4)
+    t, p = torch.randint(0, 4, (3, 50), generator=g), torch.randint(0, 4, (3, 50), generator=g)
+    valid = torch.rand(3, 50, generator=g) > 0.3
+    for separate in (False, True):
+        for v in (None, valid):
+            want = _pair_histogram(t, p, 4, v, separate)
+            torch.testing.assert_close(_traced_pair_histogram(t, p, 4, v, separate), want)
