@@ -67,23 +67,31 @@ def _value_and_grad(loss: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> 
     return value.detach(), grad
 
 
-@pytest.mark.slow  # 90 compilations: about 25 s on one core
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name", NAMES)
-def test_compiled_fullgraph_equals_eager(name: str, mode: str) -> None:
-    x, t, kw = _case(mode)
-    eager = losses.get(name, **kw)
+def _compiled_equals_eager(eager: torch.nn.Module, unchecked: torch.nn.Module, x: torch.Tensor,
+                           t: torch.Tensor, inductor: bool = False) -> int:
+    """Compile ``unchecked`` (``fullgraph=True``, which raises on a graph break; Inductor, or the counting
+    ``aot_eager`` backend), compare its value and gradient with ``eager``'s to 1e-6, and return how many graphs the
+    counting backend was given (-1 for Inductor)."""
     backend = CountingBackend()
-    compiled = torch.compile(losses.get(name, validate=False, **kw), backend=backend, fullgraph=True)
+    compiled = torch.compile(unchecked, backend="inductor" if inductor else backend, fullgraph=True)
     torch._dynamo.reset()
     try:
         v_eager, g_eager = _value_and_grad(eager, x, t)
         v_comp, g_comp = _value_and_grad(compiled, x, t)
     finally:
         torch._dynamo.reset()
-    assert backend.graphs == 1  # fullgraph=True raises on a graph break; one graph, no recompilation
     torch.testing.assert_close(v_comp, v_eager, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(g_comp, g_eager, atol=1e-6, rtol=1e-6)
+    return -1 if inductor else backend.graphs
+
+
+@pytest.mark.slow  # 90 compilations: about 25 s on one core
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_fullgraph_equals_eager(name: str, mode: str) -> None:
+    x, t, kw = _case(mode)
+    graphs = _compiled_equals_eager(losses.get(name, **kw), losses.get(name, validate=False, **kw), x, t)
+    assert graphs == 1  # zero graph breaks (fullgraph=True would raise), no recompilation
 
 
 @pytest.mark.slow
@@ -94,35 +102,17 @@ def test_compiled_options(name: str, kw: dict[str, Any]) -> None:
     cls = losses.get(name)
     kw = {k: v for k, v in kw.items() if cls.accepts(k)}
     x, t, base = _case("labels", seed=1)
-    eager = losses.get(name, **base, **kw)
-    compiled = torch.compile(losses.get(name, validate=False, **base, **kw), backend="aot_eager", fullgraph=True)
-    torch._dynamo.reset()
-    try:
-        v_eager, g_eager = _value_and_grad(eager, x, t)
-        v_comp, g_comp = _value_and_grad(compiled, x, t)
-    finally:
-        torch._dynamo.reset()
-    torch.testing.assert_close(v_comp, v_eager, atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(g_comp, g_eager, atol=1e-6, rtol=1e-6)
+    assert _compiled_equals_eager(losses.get(name, **base, **kw), losses.get(name, validate=False, **base, **kw),
+                                  x, t) == 1
 
 
 def test_composite_compiles_in_one_graph() -> None:
     """The issue's example: ``0.3*ce + 0.7*dice`` had 6 graph breaks."""
     x, t, _ = _case("labels", seed=2)
     t = t.clamp_max(2)
-    eager = losses.parse("0.3*ce+0.7*dice")
-    backend = CountingBackend()
-    compiled = torch.compile(losses.parse("0.3*ce+0.7*dice", validate=False), backend=backend, fullgraph=True)
-    torch._dynamo.reset()
-    try:
-        v_eager, g_eager = _value_and_grad(eager, x, t)
-        v_comp, g_comp = _value_and_grad(compiled, x, t)
-    finally:
-        torch._dynamo.reset()
-    assert backend.graphs == 1
-    torch.testing.assert_close(v_comp, v_eager, atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(g_comp, g_eager, atol=1e-6, rtol=1e-6)
-    assert set(compiled.last_values) == {"ce", "dice"}
+    unchecked = losses.parse("0.3*ce+0.7*dice", validate=False)
+    assert _compiled_equals_eager(losses.parse("0.3*ce+0.7*dice"), unchecked, x, t) == 1
+    assert set(unchecked.last_values) == {"ce", "dice"}
 
 
 def test_validation_on_still_compiles_with_breaks() -> None:
@@ -196,12 +186,4 @@ def test_the_host_read_guard_catches_the_checks() -> None:
                                        ("hausdorff_dt", "labels"), ("lovasz", "soft")])
 def test_inductor_equals_eager(name: str, mode: str) -> None:
     x, t, kw = _case(mode)
-    compiled = torch.compile(losses.get(name, validate=False, **kw), fullgraph=True)
-    torch._dynamo.reset()
-    try:
-        v_eager, g_eager = _value_and_grad(losses.get(name, **kw), x, t)
-        v_comp, g_comp = _value_and_grad(compiled, x, t)
-    finally:
-        torch._dynamo.reset()
-    torch.testing.assert_close(v_comp, v_eager, atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(g_comp, g_eager, atol=1e-6, rtol=1e-6)
+    _compiled_equals_eager(losses.get(name, **kw), losses.get(name, validate=False, **kw), x, t, inductor=True)
