@@ -8,6 +8,9 @@
 * Distance and boundary metrics (:mod:`segbench.metrics.distance`, :mod:`segbench.metrics.boundary`,
   :mod:`segbench.metrics.distance_stream`): Hausdorff (HD, HD95), ASSD, NSD, boundary IoU.
 * :func:`to_labels` turns logits into the hard label maps every metric takes.
+* Probability metrics (:mod:`segbench.metrics.calibration`, :mod:`segbench.metrics.threshold_free`; streaming
+  :class:`ProbabilityHistogram`): ECE, MCE, reliability diagrams, Brier, NLL, average precision, ROC AUC;
+  :func:`volume_error` (:mod:`segbench.metrics.volume`); temperature scaling (:mod:`segbench.metrics.temperature`).
 """
 
 from __future__ import annotations
@@ -74,4 +77,34 @@ __all__ = [
     "surface_distances",
     "to_labels",
     "tversky_index",
+]
+
+from segbench.metrics.calibration import (  # probability metrics (issue #19)
+    brier_score,
+    calibration_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+    reliability_diagram,
+)
+from segbench.metrics.probability_stream import ProbabilityHistogram, Reliability
+from segbench.metrics.temperature import apply_temperature, fit_temperature
+from segbench.metrics.threshold_free import average_precision, roc_auc
+from segbench.metrics.volume import VolumeErrors, volume_error
+
+__all__ += [
+    "ProbabilityHistogram",
+    "Reliability",
+    "VolumeErrors",
+    "apply_temperature",
+    "average_precision",
+    "brier_score",
+    "calibration_error",
+    "expected_calibration_error",
+    "fit_temperature",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+    "reliability_diagram",
+    "roc_auc",
+    "volume_error",
 ]
