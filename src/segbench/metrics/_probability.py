@@ -95,43 +95,31 @@ def prepare(input: Any, target: Any, *, from_logits: bool, multilabel: bool, ign
     return Prepared(li, probs, labels, valid)
 
 
-def _histogram(values: Tensor, hits: Tensor, valid: Tensor | None, slots: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-image slot counts ``(N, slots + 1, 2)``, confidence sums ``(N, slots + 1, 2)`` and the float64 values
-    ``(N, M)`` of ``values`` ``(N, M)`` in [0, 1] with truth ``hits`` (invalid pixels in a dropped extra slot)."""
-    n = values.shape[0]
-    width = slots + 1
-    vd = values.double()
-    slot = (vd * slots).floor_().long().clamp_(0, slots)
-    idx = slot.add_(torch.arange(n, device=values.device).unsqueeze(1) * width).mul_(2).add_(hits.long())
-    total = n * width * 2
-    if valid is not None:
-        idx = torch.where(valid, idx, torch.full((), total, dtype=idx.dtype, device=idx.device))
-    flat = idx.flatten()
-    counts = torch.bincount(flat, minlength=total + 1)[:total].view(n, width, 2)
-    conf = torch.bincount(flat, weights=vd.flatten(), minlength=total + 1)[:total].view(n, width, 2)
-    return counts, conf, vd
-
-
 def accumulate(prep: Prepared, slots: int) -> dict[str, Tensor]:
-    """The per-image state (see the module docstring) of one batch, with ``slots`` + 1 slots."""
+    r"""The per-image state (see the module docstring) of one batch, with ``slots`` + 1 slots.
+
+    All channels are binned at once: one index :math:`((n K + k)(R + 1) + s)\cdot 2 + y` per (pixel, channel),
+    invalid pixels in a dropped extra index, then one count and one weighted (float64) ``bincount``.
+    """
     probs, valid = prep.probs, prep.valid
-    n, c, _ = probs.shape
+    n, c, m = probs.shape
     dev = probs.device
-    vf = None if valid is None else valid.double()
-    cw, cw_conf, sq, nll = [], [], [], []
-    for k in range(c):
-        y = prep.hits(k)
-        counts, conf, vd = _histogram(probs[:, k], y, valid, slots)
-        cw.append(counts)
-        cw_conf.append(conf)
-        d = (vd - y.double()).square_()
-        sq.append((d if vf is None else d.mul_(vf)).sum(1))
-        if prep.mode != "multiclass":
-            nll.append(_binary_nll(prep, k, y, vf))
     if prep.mode == "multiclass":
-        nll_mc = _multiclass_nll(prep, vf)
+        labels = prep.labels
+        if labels is None:  # pragma: no cover - labels exist for multiclass input
+            raise RuntimeError("label map missing")
+        hits = labels.unsqueeze(1) == torch.arange(c, device=dev).view(1, c, 1)
     else:
-        nll_mc = torch.stack(nll, 1)
+        hits = torch.stack([prep.hits(k) for k in range(c)], 1)
+    counts, conf, p2 = _histogram(probs, hits, valid, slots)
+    hit_sum = conf[..., 1].sum(-1)
+    hit_n = counts[..., 1].sum(-1).double()
+    sq = (p2 - 2 * hit_sum + hit_n).clamp_(min=0)  # sum (p - y)^2 = sum p^2 - 2 sum_{y=1} p + sum y
+    vf = None if valid is None else valid.double()
+    if prep.mode == "multiclass":
+        nll = _multiclass_nll(prep, vf)
+    else:
+        nll = torch.stack([_binary_nll(prep, k, hits[:, k], vf) for k in range(c)], 1)
     if prep.mode == "multilabel":
         tl = torch.zeros(n, 0, 2, dtype=torch.long, device=dev)
         tl_conf = torch.zeros(n, 0, 2, dtype=torch.float64, device=dev)
@@ -144,10 +132,37 @@ def accumulate(prep: Prepared, slots: int) -> dict[str, Tensor]:
             conf_v, pred = torch.maximum(p, 1 - p), (p > 0.5).long()
         else:
             conf_v, pred = probs.max(1)
-        tl, tl_conf, _ = _histogram(conf_v, pred == labels, valid, slots)
-    count = torch.full((n,), probs.shape[2], dtype=torch.long, device=dev) if valid is None else valid.sum(1)
-    return {"cw": torch.stack(cw, 1), "cw_conf": torch.stack(cw_conf, 1), "tl": tl, "tl_conf": tl_conf,
-            "sq": torch.stack(sq, 1), "nll": nll_mc, "n": count}
+        tl4, tl_conf4, _ = _histogram(conf_v.unsqueeze(1), (pred == labels).unsqueeze(1), valid, slots)
+        tl, tl_conf = tl4[:, 0], tl_conf4[:, 0]
+    count = torch.full((n,), m, dtype=torch.long, device=dev) if valid is None else valid.sum(1)
+    return {"cw": counts, "cw_conf": conf, "tl": tl, "tl_conf": tl_conf, "sq": sq, "nll": nll, "n": count}
+
+
+def _histogram(values: Tensor, hits: Tensor, valid: Tensor | None, slots: int) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Slot counts ``(N, K, R + 1, 2)`` and float64 confidence sums ``(N, K, R + 1, 2)`` of ``values``
+    ``(N, K, M)`` in [0, 1] with truth ``hits`` ``(N, K, M)``, and the float64 :math:`\sum p^2` ``(N, K)``; pixels
+    with ``valid`` ``(N, M)`` False are dropped.
+
+    The slot :math:`\lfloor R p \rfloor` is computed in float64 (exact for float32 and half input: a float32 times
+    an integer below :math:`2^{29}` is a float64 exactly; float64 input is rounded once). Indices are int32 where
+    they fit (CPU conversion to int32 is several times faster than to int64).
+    """
+    n, k, _ = values.shape
+    width = slots + 1
+    total = n * k * width * 2
+    vd = values.double()
+    itype = torch.int32 if total < 2**31 - 1 else torch.long
+    base = torch.arange(n * k, device=values.device, dtype=itype).view(n, k, 1) * (2 * width)
+    idx = (vd * slots).floor_().to(itype).mul_(2).add_(hits.to(itype)).add_(base)
+    if valid is not None:
+        idx.masked_fill_(~valid.unsqueeze(1), total)
+    flat = idx.flatten()
+    counts = torch.bincount(flat, minlength=total + 1)[:total].view(n, k, width, 2)
+    conf = torch.bincount(flat, weights=vd.flatten(), minlength=total + 1)[:total].view(n, k, width, 2)
+    if valid is not None:
+        vd = vd.masked_fill_(~valid.unsqueeze(1), 0.0)
+    p2 = torch.einsum("nkm,nkm->nk", vd, vd)
+    return counts, conf, p2
 
 
 def _eps(prep: Prepared) -> float:
