@@ -160,7 +160,7 @@ def _histogram(values: Tensor, hits: Tensor, valid: Tensor | None, slots: int) -
     counts = torch.bincount(flat, minlength=total + 1)[:total].view(n, k, width, 2)
     conf = torch.bincount(flat, weights=vd.flatten(), minlength=total + 1)[:total].view(n, k, width, 2)
     if valid is not None:
-        vd = vd.masked_fill_(~valid.unsqueeze(1), 0.0)
+        vd = vd.masked_fill(~valid.unsqueeze(1), 0.0)  # out of place: vd may be the input itself
     p2 = torch.einsum("nkm,nkm->nk", vd, vd)
     return counts, conf, p2
 
