@@ -231,6 +231,10 @@ class ProbabilityHistogram:
             raise ValueError("sync() was already called; the state holds the global totals (reset() to start over)")
         pooled = self.state()
         device = pooled["n"].device
+        c = float(self.num_classes or 0)
+        shape = distributed.all_reduce_sum(torch.tensor([c, c * c, 1.0], dtype=torch.float64, device=device))
+        if float(shape[1]) * float(shape[2]) != float(shape[0]) ** 2:  # sum c^2 * W == (sum c)^2 iff all equal
+            raise ValueError("sync(): the processes hold histograms with different numbers of channels")
         ints = torch.cat([pooled[k].flatten() for k in COUNT_KEYS])
         floats = torch.cat([pooled[k].flatten() for k in STATE_KEYS if k not in COUNT_KEYS])
         distributed.all_reduce_sum(ints)
