@@ -61,6 +61,11 @@ def main(argv: list[str]) -> int:
             h.update(probs[:1], target[:1])
         except ValueError as e:
             errors.append(str(e))
+        mismatched = ProbabilityHistogram(num_classes=C if distributed.rank() == 0 else C - 1, **OPTIONS)
+        try:
+            mismatched.sync()
+        except ValueError as e:
+            errors.append(str(e))
         result = {"world": distributed.world_size(), "mine": mine, "state": h.state(), "images": h.state(True),
                   "scores": scores(h), "lonely": scores(lonely), "errors": errors}
         with open(out / f"rank{distributed.rank()}.pkl", "wb") as handle:

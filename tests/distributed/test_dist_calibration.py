@@ -66,4 +66,5 @@ def test_two_gloo_processes_equal_one(launcher: Any, tmp_path: Path) -> None:
         lonely.update(probs, target)
         for name, value in res["lonely"].items():
             torch.testing.assert_close(value, worker.scores(lonely)[name], rtol=0, atol=0, equal_nan=True, msg=name)
-        assert len(res["errors"]) == 1 and "synced totals" in res["errors"][0]
+        assert len(res["errors"]) == 2 and "synced totals" in res["errors"][0], res["errors"]
+        assert "different numbers of channels" in res["errors"][1]  # every rank refuses, none hangs

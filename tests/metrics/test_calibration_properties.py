@@ -211,6 +211,22 @@ def test_reliability_diagram_adds_up_to_the_ece() -> None:
                                                                                 ignore_index=255).count)
 
 
+def test_streaming_reliability_with_equal_mass_bins() -> None:
+    probs, y = _data(12, 4, 3)
+    h = M.ProbabilityHistogram(6, 10, ignore_index=255)
+    h.update(probs, y)
+    r = h.reliability(binning="mass")
+    assert int(r.count.sum()) == int((y != 255).sum())
+    filled = r.count > 0
+    assert bool((r.lower[filled] <= r.confidence[filled]).all() and (r.confidence[filled] <= r.upper[filled]).all())
+    assert bool((r.upper[filled][:-1] <= r.lower[filled][1:]).all())  # the bins are ordered, without overlap
+    n = int(r.count.sum())
+    ece = float((r.count[filled].double() / n * (r.accuracy[filled] - r.confidence[filled]).abs()).sum())
+    assert ece == pytest.approx(float(h.calibration_error(binning="mass")), abs=1e-12)
+    cw = h.reliability(kind="class-wise", binning="mass")
+    assert cw.count.shape == (3, 6) and cw.count.sum(1).tolist() == [n, n, n]
+
+
 def test_state_size_is_fixed_whatever_the_number_of_pixels() -> None:
     h = M.ProbabilityHistogram(15, 64)
     small, _ = _data(0, 1, 3)

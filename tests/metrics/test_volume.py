@@ -82,6 +82,18 @@ def test_soft_dice_like_over_segmentation_shows_as_positive_bias() -> None:
     assert float(v.bias[0]) == pytest.approx((9 + 9 - 7 - 7) / 4) and float(v.spread[0]) == pytest.approx(8.0)
 
 
+def test_multilabel_volumes_per_channel() -> None:
+    t = torch.zeros(1, 2, 4, 4, dtype=torch.long)
+    t[0, 0, :2, :2] = 1
+    t[0, 1, :1] = 1
+    p = torch.zeros_like(t)
+    p[0, 0, :3, :2] = 1
+    v = M.volume_error(p, t, multilabel=True)
+    assert v.predicted.tolist() == [[6.0, 0.0]] and v.reference.tolist() == [[4.0, 4.0]]
+    assert M.volume_error(p.float() * 0.5, t, multilabel=True).predicted.tolist() == [[3.0, 0.0]]
+    assert M.volume_error(p, t, multilabel=True, include_background=False).signed.tolist() == [[-4.0]]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"unit": "ml"}, "needs the voxel spacing"), ({"spacing": 1.0, "unit": "voxel"}, "drop spacing"),
