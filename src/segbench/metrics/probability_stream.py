@@ -231,6 +231,9 @@ class ProbabilityHistogram:
             raise ValueError("sync() was already called; the state holds the global totals (reset() to start over)")
         pooled = self.state()
         device = pooled["n"].device
+        if self._pooled is None and "nccl" in str(torch.distributed.get_backend()):  # no data here: NCCL needs CUDA
+            device = torch.device("cuda", torch.cuda.current_device())
+        pooled = {k: v.to(device) for k, v in pooled.items()}
         c = float(self.num_classes or 0)
         shape = distributed.all_reduce_sum(torch.tensor([c, c * c, 1.0], dtype=torch.float64, device=device))
         if float(shape[1]) * float(shape[2]) != float(shape[0]) ** 2:  # sum c^2 * W == (sum c)^2 iff all equal
