@@ -403,6 +403,13 @@ def check_probability_inputs(
     multiclass inputs take an integer label map ``(N, *spatial)``; multilabel inputs a 0/1 map of the input's
     shape. Soft (dense float) targets are rejected: a calibration score counts how often a label occurs.
 
+    Args:
+        input: probabilities (or logits) ``(N, C, *spatial)``.
+        target: label map ``(N, *spatial)``; multilabel: 0/1 map of the input's shape.
+        from_logits: ``input`` holds logits (no range or sum check).
+        multilabel: one independent sigmoid per channel.
+        ignore_index: target label excluded from the label-range check (its pixels get ``valid == False``).
+
     >>> li = check_probability_inputs(torch.full((1, 1, 2), 0.5), torch.tensor([[0, 1]]))
     >>> li.mode, li.probs().tolist()
     ('binary', [[[0.5, 0.5]]])

@@ -199,6 +199,39 @@ def _multiclass_nll(prep: Prepared, vf: Tensor | None) -> Tensor:
     return torch.bincount(idx, weights=loss.flatten(), minlength=n * c).view(n, c)
 
 
+def rows(prep: Prepared, kind: str, per_image: bool) -> list[list[tuple[Tensor, Tensor]]]:
+    """The (values, truth) pairs of the valid pixels, per image (or one pooled row) and channel (top-label: one)."""
+    check_choice(kind, "kind", ("top-label", "class-wise"))
+    if kind == "top-label":
+        if prep.mode == "multilabel":
+            raise ValueError("multilabel input has no top label (each channel is its own problem); use "
+                             "kind='class-wise'")
+        labels = prep.labels
+        if labels is None:  # pragma: no cover
+            raise RuntimeError("label map missing")
+        if prep.mode == "binary":
+            p = prep.probs[:, 0]
+            series = [(torch.maximum(p, 1 - p), (p > 0.5).long() == labels)]
+        else:
+            conf, pred = prep.probs.max(1)
+            series = [(conf, pred == labels)]
+    else:
+        series = [(prep.probs[:, k], prep.hits(k)) for k in range(prep.channels)]
+    valid = prep.valid
+    images = range(prep.probs.shape[0]) if per_image else [None]
+    out = []
+    for i in images:
+        row = []
+        for v, h in series:
+            vi, hi = (v, h) if i is None else (v[i : i + 1], h[i : i + 1])
+            if valid is not None:
+                m = valid if i is None else valid[i : i + 1]
+                vi, hi = vi[m], hi[m]
+            row.append((vi.flatten(), hi.flatten()))
+        out.append(row)
+    return out
+
+
 def exact_atoms(values: Tensor, hits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The distinct values (ascending) of 1-D ``values`` with their counts ``(A, 2)`` and confidence sums
     ``(A, 2)`` split by the truth ``hits`` (the atoms of the exact, sort-based modes)."""

@@ -62,6 +62,7 @@ from segbench.metrics._probability import (
     prepare,
     reduce_classes,
     reduce_images,
+    rows,
 )
 from segbench.metrics.probability_stream import ProbabilityHistogram, Reliability
 
@@ -81,39 +82,6 @@ def _histogram(input: Any, target: Any, n_bins: int, *, from_logits: bool, multi
                              per_image=per_image)
     h.update(input, target)
     return h
-
-
-def rows(prep: Prepared, kind: str, per_image: bool) -> list[list[tuple[Tensor, Tensor]]]:
-    """The (values, truth) pairs of the valid pixels, per image (or one pooled row) and channel (top-label: one)."""
-    check_choice(kind, "kind", ("top-label", "class-wise"))
-    if kind == "top-label":
-        if prep.mode == "multilabel":
-            raise ValueError("multilabel input has no top label (each channel is its own problem); use "
-                             "kind='class-wise'")
-        labels = prep.labels
-        if labels is None:  # pragma: no cover
-            raise RuntimeError("label map missing")
-        if prep.mode == "binary":
-            p = prep.probs[:, 0]
-            series = [(torch.maximum(p, 1 - p), (p > 0.5).long() == labels)]
-        else:
-            conf, pred = prep.probs.max(1)
-            series = [(conf, pred == labels)]
-    else:
-        series = [(prep.probs[:, k], prep.hits(k)) for k in range(prep.channels)]
-    valid = prep.valid
-    images = range(prep.probs.shape[0]) if per_image else [None]
-    out = []
-    for i in images:
-        row = []
-        for v, h in series:
-            vi, hi = (v, h) if i is None else (v[i : i + 1], h[i : i + 1])
-            if valid is not None:
-                m = valid if i is None else valid[i : i + 1]
-                vi, hi = vi[m], hi[m]
-            row.append((vi.flatten(), hi.flatten()))
-        out.append(row)
-    return out
 
 
 def _exact_mass(prep: Prepared, kind: str, n_bins: int, norm: str, per_image: bool) -> Tensor:

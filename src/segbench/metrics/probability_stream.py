@@ -297,8 +297,17 @@ class ProbabilityHistogram:
         average: str = "macro",
         include_background: bool = True,
     ) -> Tensor:
-        """ECE (``norm="l1"``) or MCE (``norm="max"``); arguments as in
-        :func:`segbench.metrics.calibration_error`. Equal-mass bins are formed from whole slots."""
+        """ECE (``norm="l1"``) or MCE (``norm="max"``) of the accumulated state, as
+        :func:`segbench.metrics.calibration_error` defines them. Equal-mass bins are formed from whole slots.
+
+        Args:
+            kind: ``"top-label"`` or ``"class-wise"``.
+            norm: ``"l1"`` (ECE) or ``"max"`` (MCE).
+            binning: ``"width"`` (exact) or ``"mass"`` (edges on the slot grid).
+            per_image: score each image, then average (needs ``per_image=True`` at construction).
+            average: class-wise: ``"macro"`` or ``"none"``.
+            include_background: class-wise: ``False`` leaves out channel 0.
+        """
         check_choice(norm, "norm", ("l1", "max"))
         counts, conf = self._kind_state(kind, per_image)
         bc, bs, _ = self._binned(counts, conf, binning)
@@ -308,7 +317,12 @@ class ProbabilityHistogram:
         return reduce_classes(value, average=average, per_image=per_image, classes=self._classes(include_background))
 
     def reliability(self, *, kind: str = "top-label", binning: str = "width") -> Reliability:
-        """Reliability-diagram data of the pooled state (:class:`Reliability`)."""
+        """Reliability-diagram data of the pooled state (:class:`Reliability`; class-wise: ``(K, B)``).
+
+        Args:
+            kind: ``"top-label"`` or ``"class-wise"``.
+            binning: ``"width"`` or ``"mass"`` (edges on the slot grid; ``lower``/``upper`` are grid edges).
+        """
         counts, conf = self._kind_state(kind, False)
         bc, bs, g = self._binned(counts[0], conf[0], binning)
         n = bc.sum(-1)
@@ -334,8 +348,14 @@ class ProbabilityHistogram:
 
     def brier_score(self, *, per_image: bool = False, average: str | None = None,
                     include_background: bool = True) -> Tensor:
-        """Brier score; ``average`` ``"sum"`` (multiclass default: Brier's sum over classes), ``"macro"``
-        (multilabel default) or ``"none"`` (per channel); see :func:`segbench.metrics.brier_score`."""
+        """Brier score of the accumulated state (:func:`segbench.metrics.brier_score`).
+
+        Args:
+            per_image: score each image, then average (needs ``per_image=True`` at construction).
+            average: ``"sum"`` over channels (multiclass default), ``"macro"`` (binary, multilabel default) or
+                ``"none"`` (per channel).
+            include_background: ``False`` leaves out channel 0.
+        """
         s = self.state(per_image)
         n = s["n"].double().unsqueeze(1)
         per = torch.where(n > 0, s["sq"] / n.clamp(min=1), torch.full_like(s["sq"], NAN))
@@ -349,7 +369,11 @@ class ProbabilityHistogram:
 
     def negative_log_likelihood(self, *, per_image: bool = False) -> Tensor:
         """Mean NLL per pixel (multilabel: the mean over channels); see
-        :func:`segbench.metrics.negative_log_likelihood`."""
+        :func:`segbench.metrics.negative_log_likelihood`.
+
+        Args:
+            per_image: score each image, then average (needs ``per_image=True`` at construction).
+        """
         s = self.state(per_image)
         n = s["n"].double()
         per = s["nll"].sum(1) if self.mode == "multiclass" else s["nll"].mean(1)
@@ -357,12 +381,24 @@ class ProbabilityHistogram:
 
     def average_precision(self, *, per_image: bool = False, average: str = "macro",
                           include_background: bool = True) -> Tensor:
-        """Binned AP per channel (thresholds :math:`j/R`); see :func:`segbench.metrics.average_precision`."""
+        """Binned AP per channel (thresholds :math:`j/R`); see :func:`segbench.metrics.average_precision`.
+
+        Args:
+            per_image: score each image, then average (needs ``per_image=True`` at construction).
+            average: ``"macro"`` (NaN-skipping mean over channels) or ``"none"``.
+            include_background: ``False`` leaves out channel 0.
+        """
         value = average_precision_from_atoms(self.state(per_image)["cw"])
         return reduce_classes(value, average=average, per_image=per_image, classes=self._classes(include_background))
 
     def roc_auc(self, *, per_image: bool = False, average: str = "macro", include_background: bool = True) -> Tensor:
-        """Binned ROC AUC per channel; see :func:`segbench.metrics.roc_auc`."""
+        """Binned ROC AUC per channel (thresholds :math:`j/R`); see :func:`segbench.metrics.roc_auc`.
+
+        Args:
+            per_image: score each image, then average (needs ``per_image=True`` at construction).
+            average: ``"macro"`` (NaN-skipping mean over channels) or ``"none"``.
+            include_background: ``False`` leaves out channel 0.
+        """
         value = roc_auc_from_atoms(self.state(per_image)["cw"])
         return reduce_classes(value, average=average, per_image=per_image, classes=self._classes(include_background))
 

@@ -40,8 +40,8 @@ from segbench.metrics._probability import (
     prepare,
     reduce_classes,
     roc_auc_from_atoms,
+    rows,
 )
-from segbench.metrics.calibration import rows
 from segbench.metrics.probability_stream import ProbabilityHistogram
 
 __all__ = ["average_precision", "roc_auc"]
