@@ -16,7 +16,7 @@ Edge cases
     its AP is undefined (NaN; macro and image means skip it and it should be counted as undefined), whatever the
     probabilities; its false alarms are what the calibration scores (class-wise ECE, Brier, NLL) measure.
     ROC AUC is likewise NaN when the positives or the negatives are absent. (torchmetrics returns 0 for AP without
-    positives; scikit-learn warns and returns 0 for AP and raises for AUC: see docs/calibration.md.)
+    positives; scikit-learn warns and returns 0 for AP and NaN for AUC: see docs/calibration.md.)
 
 >>> p = torch.tensor([[[0.1, 0.4, 0.35, 0.8]]], dtype=torch.float64)
 >>> y = torch.tensor([[0, 0, 1, 1]])
