@@ -12,6 +12,9 @@
   input; :func:`names` lists them, :func:`get` returns one (``get("hd95")``, ``get("f1")``), :func:`describe`
   gives one line each. Each metric registers itself from its own module, and every module of this package is
   imported here (below), so a new metric module needs no line anywhere else to be in the catalogue.
+* Probability metrics (:mod:`segbench.metrics.calibration`, :mod:`segbench.metrics.threshold_free`; streaming
+  :class:`ProbabilityHistogram`): ECE, MCE, reliability diagrams, Brier, NLL, average precision, ROC AUC;
+  :func:`volume_error` (:mod:`segbench.metrics.volume`); temperature scaling (:mod:`segbench.metrics.temperature`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ import importlib
 import pkgutil
 
 from segbench.metrics.boundary import boundary_iou
+from segbench.metrics.calibration import (
+    brier_score,
+    calibration_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+    reliability_diagram,
+)
 from segbench.metrics.catalogue import MetricEntry, describe, get, get_entry, names, register_metric
 from segbench.metrics.confusion import ConfusionMatrix
 from segbench.metrics.distance import (
@@ -48,40 +59,58 @@ from segbench.metrics.overlap import (
     specificity,
     tversky_index,
 )
+from segbench.metrics.probability_stream import ProbabilityHistogram, Reliability
+from segbench.metrics.temperature import apply_temperature, fit_temperature
+from segbench.metrics.threshold_free import average_precision, roc_auc
+from segbench.metrics.volume import VolumeErrors, volume_error
 
 __all__ = [
     "ConfusionMatrix",
     "DistanceAccumulator",
     "DistanceResults",
     "MetricEntry",
+    "ProbabilityHistogram",
+    "Reliability",
     "SurfaceDistances",
+    "VolumeErrors",
     "accuracy",
+    "apply_temperature",
+    "average_precision",
     "average_surface_distance",
     "balanced_accuracy",
     "boundary_iou",
+    "brier_score",
+    "calibration_error",
     "cohen_kappa",
     "describe",
     "dice_score",
     "distance_metrics",
+    "expected_calibration_error",
     "f1_score",
     "fbeta_score",
+    "fit_temperature",
     "from_confusion",
     "get",
     "get_entry",
     "hausdorff_distance",
     "iou_score",
     "jaccard_index",
+    "maximum_calibration_error",
     "mcc",
     "names",
+    "negative_log_likelihood",
     "normalized_surface_distance",
     "precision",
     "recall",
     "register_metric",
+    "reliability_diagram",
+    "roc_auc",
     "specificity",
     "summarize",
     "surface_distances",
     "to_labels",
     "tversky_index",
+    "volume_error",
 ]
 
 for _module in pkgutil.iter_modules(__path__):  # every metric module registers its entries when imported
