@@ -8,6 +8,9 @@
 * Distance and boundary metrics (:mod:`segbench.metrics.distance`, :mod:`segbench.metrics.boundary`,
   :mod:`segbench.metrics.distance_stream`): Hausdorff (HD, HD95), ASSD, NSD, boundary IoU.
 * :func:`to_labels` turns logits into the hard label maps every metric takes.
+* Object metrics (:mod:`segbench.metrics.objects`): :func:`match_objects` (components or instances, matched by
+  IoU, Hungarian or any overlap) and the scores it feeds: :func:`panoptic_quality`, :func:`dsb_score`,
+  :func:`aggregated_jaccard_index`, :func:`object_precision`, :func:`object_recall`, :func:`object_f1`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,18 @@ from segbench.metrics.distance import (
 )
 from segbench.metrics.distance_stream import DistanceAccumulator, DistanceResults, summarize
 from segbench.metrics.labels import to_labels
+from segbench.metrics.objects import (
+    ObjectMatches,
+    PanopticQuality,
+    aggregated_jaccard_index,
+    dsb_score,
+    label_components,
+    match_objects,
+    object_f1,
+    object_precision,
+    object_recall,
+    panoptic_quality,
+)
 from segbench.metrics.overlap import (
     METRICS,
     accuracy,
@@ -74,4 +89,17 @@ __all__ = [
     "surface_distances",
     "to_labels",
     "tversky_index",
+]
+
+__all__ += [  # object metrics (issue #20)
+    "ObjectMatches",
+    "PanopticQuality",
+    "aggregated_jaccard_index",
+    "dsb_score",
+    "label_components",
+    "match_objects",
+    "object_f1",
+    "object_precision",
+    "object_recall",
+    "panoptic_quality",
 ]
