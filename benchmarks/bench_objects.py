@@ -40,9 +40,9 @@ from bench_distance import _timed  # the one timing helper of the benchmarks: (v
 
 CASES: dict[str, tuple[int, tuple[int, ...], int, tuple[float, float]]] = {
     # name: (images, spatial shape, objects per image, radius range)
-    "2D 64 x 512^2, ~50 objects each": (64, (512, 512), 50, (8.0, 20.0)),
-    "3D 128^3, 200 objects": (1, (128, 128, 128), 200, (3.0, 7.0)),
-    "3D 256^3, 200 objects": (1, (256, 256, 256), 200, (6.0, 14.0)),
+    "2D 64 x 512^2 (~50 objects each)": (64, (512, 512), 50, (8.0, 20.0)),
+    "3D 128^3 (200 objects)": (1, (128, 128, 128), 200, (3.0, 7.0)),
+    "3D 256^3 (200 objects)": (1, (256, 256, 256), 200, (6.0, 14.0)),
 }
 LIBS = ("segbench", "segbench (components)", "monai", "torchmetrics")
 SECTION = "## Object matching and panoptic quality (issue #20)"
