@@ -220,6 +220,10 @@ def test_bad_input() -> None:
         O.match_objects(x, x[:, :2], instances=True)
     with pytest.raises(ValueError, match="2D or 3D"):
         O.match_objects(x[:, 0], x[:, 0])
+    with pytest.raises(ValueError, match="instances must be"):
+        O.match_objects(x, x, instances="pred")
+    with pytest.raises(ValueError, match="needs target_classes"):
+        O.match_objects(x + 2, x, instances="target", num_classes=3)
     with pytest.raises(ValueError, match="thresholds"):
         O.match_objects(x, x).dsb_score(thresholds=[0.3])
 
@@ -511,3 +515,76 @@ def test_real_dsb_nuclei(shared_data: Path) -> None:
     # the images whose nuclei touch lose objects to merging
     lost = [int(i.max()) - O.match_objects((i > 0)[None], (i > 0)[None]).ref_size.size for i in images]
     assert any(x > 0 for x in lost)
+
+
+def kaggle_dsb(pred: np.ndarray, ref: np.ndarray) -> float:
+    """The 2018 Data Science Bowl metric as the competition's public reference kernel computes it: intersections by
+    ``np.histogram2d`` of the two label images, then per threshold TP = references with a match, FP = predictions
+    without one, FN = references without one."""
+    n_ref, n_pred = len(np.unique(ref)), len(np.unique(pred))
+    _, ref_l = np.unique(ref, return_inverse=True)
+    _, pred_l = np.unique(pred, return_inverse=True)
+    inter = np.histogram2d(ref_l.ravel(), pred_l.ravel(), bins=(n_ref, n_pred))[0]
+    area_r = np.histogram(ref_l, bins=n_ref)[0][:, None]
+    area_p = np.histogram(pred_l, bins=n_pred)[0][None, :]
+    iou = (inter / (area_r + area_p - inter))[1:, 1:]  # both maps hold background 0 here
+    scores = []
+    for t in np.round(np.arange(0.5, 1.0, 0.05), 2):  # the kernel's arange, rounded to the decimals it means
+        matches = iou > t
+        tp = np.sum(matches.sum(1) == 1)
+        fp = np.sum(matches.sum(0) == 0)
+        fn = np.sum(matches.sum(1) == 0)
+        scores.append(tp / (tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def test_dsb_score_equals_the_kaggle_kernel_on_real_nuclei(shared_data: Path) -> None:
+    rng = np.random.default_rng(3)
+    images = _dsb_images(shared_data, 6)
+    preds = [perturb(rng, inst, 4) for inst in images]
+    for pred, inst in zip(preds, images, strict=True):
+        ours = float(O.dsb_score(pred[None], inst[None], instances=True))
+        assert ours == pytest.approx(kaggle_dsb(pred, inst), rel=1e-12)
+    # components of a predicted semantic mask, as a model's output would be scored
+    inst = images[0]
+    sem = ndimage.binary_opening(inst > 0)
+    labels, _ = O.label_components(sem)
+    ours = float(O.dsb_score(sem[None], inst[None], instances="target"))
+    assert ours == pytest.approx(kaggle_dsb(labels, inst), rel=1e-12) and ours < 1
+
+
+@SETTINGS
+@given(instance_pairs(), st.sampled_from([0.1, 0.3, 0.45]))
+def test_hungarian_finds_a_maximum_matching(case: tuple[np.ndarray, np.ndarray], thr: float) -> None:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    pred, ref = case
+    m = O.match_objects(pred, ref, instances=True, matching="hungarian", threshold=thr)
+    ok = m.pair_iou > thr
+    graph = csr_matrix((np.ones(int(ok.sum())), (m.pair_ref[ok], m.pair_pred[ok])),
+                       shape=(m.ref_size.size, m.pred_size.size))
+    best = int(np.sum(maximum_bipartite_matching(graph, perm_type="column") >= 0)) if ok.any() else 0
+    assert int(m.pair_matched.sum()) == best
+    assert np.all(m.pair_iou[m.pair_matched] > thr)
+    assert np.bincount(m.pair_ref[m.pair_matched], minlength=1).max(initial=0) <= 1  # one-to-one
+    assert np.bincount(m.pair_pred[m.pair_matched], minlength=1).max(initial=0) <= 1
+
+
+def test_sparse_paths_agree() -> None:
+    """Huge ids (np.unique instead of bincount) and many small objects (np.unique of the pair keys) give the same
+    matches as the dense paths."""
+    rng = np.random.default_rng(5)
+    ref = np.zeros((1, 60, 60), np.int64)
+    ref[0, ::2, ::2] = np.arange(1, 901).reshape(30, 30)  # 900 one-pixel objects
+    pred = np.zeros_like(ref)
+    pred[0, ::2, ::2] = rng.permutation(900).reshape(30, 30) + 1
+    pred[0, rng.uniform(size=(60, 60)) < 0.1] = 0
+    a = O.match_objects(pred, ref, instances=True)
+    b = O.match_objects(pred * 2**40, ref * 2**41 + (ref > 0), instances=True)
+    assert all(torch.equal(x, y) for x, y in zip(a.counts().values(), b.counts().values(), strict=True))
+    assert np.array_equal(a.pair_iou, b.pair_iou)
+    tp, fp, fn, _ = _monai_counts(pred[0], ref[0], 0.5)
+    c = a.counts()
+    assert (c["tp_ref"].item(), c["n_pred"].item() - c["tp_pred"].item(), c["n_ref"].item() - c["tp_ref"].item()) \
+        == (tp, fp, fn)

@@ -512,7 +512,7 @@ def match_objects(
     pred: Any,
     target: Any,
     *,
-    instances: bool = False,
+    instances: bool | str = False,
     pred_classes: Any = None,
     target_classes: Any = None,
     num_classes: int | None = None,
@@ -529,7 +529,9 @@ def match_objects(
         pred: predicted label maps ``(N, *spatial)``, 2D or 3D: semantic labels (objects = connected components of
             each foreground class) or, with ``instances=True``, instance ids (0 = background).
         target: reference label maps of the same shape and kind.
-        instances: read ``pred`` and ``target`` as instance label maps.
+        instances: ``True``: ``pred`` and ``target`` are instance label maps; ``"target"``: ``target`` is an
+            instance map and ``pred`` a semantic map split into components (a model's output against reference
+            instances); ``False``: both are semantic maps.
         pred_classes: with ``instances=True``, the semantic class of each predicted pixel (0 = background); objects
             of class ``c`` are the instance ids restricted to pixels of class ``c`` (MONAI's convention). Without
             class maps every instance is class 1.
@@ -551,7 +553,22 @@ def match_objects(
     thr = _check_threshold(matching, threshold)
     pc: NDArray[Any] | None = None
     tc: NDArray[Any] | None = None
-    if instances:
+    if instances not in (True, False, "target"):
+        raise ValueError(f"instances must be True, False or 'target', got {instances!r}")
+    if instances == "target":
+        if pred_classes is not None:
+            raise ValueError("with instances='target' the prediction is a semantic map: give target_classes only")
+        ta = _check_instances(target, "target")
+        classes_or_fg = torch.from_numpy(ta != 0) if target_classes is None else target_classes
+        lm = check_label_maps(pred, classes_or_fg, num_classes=num_classes, to_long=False)
+        pa = lm.pred.cpu().numpy()
+        tc = None if target_classes is None else lm.target.cpu().numpy()
+        k = lm.num_classes
+        if target_classes is None and k > 2:
+            raise ValueError(f"a prediction with {k} classes needs target_classes (the class of each reference pixel)")
+        if pa.shape != ta.shape:
+            raise ValueError(f"pred and target must have the same shape, got {pa.shape} and {ta.shape}")
+    elif instances:
         pa, ta = _check_instances(pred, "pred"), _check_instances(target, "target")
         if pa.shape != ta.shape:
             raise ValueError(f"pred and target must have the same shape, got {pa.shape} and {ta.shape}")
@@ -579,7 +596,10 @@ def match_objects(
         "pair_ref", "pair_pred", "pair_inter", "pair_iou", "pair_matched")}
     n_ref_total = n_pred_total = 0
     for i in range(pa.shape[0]):
-        if instances:
+        if instances == "target":
+            ps = _side_from_semantic(pa[i], k, st)
+            rs = _side_from_instances(ta[i], None if tc is None else tc[i], k)
+        elif instances:
             ps = _side_from_instances(pa[i], None if pc is None else pc[i], k)
             rs = _side_from_instances(ta[i], None if tc is None else tc[i], k)
         else:
