@@ -4,6 +4,7 @@ against component counts, skeletons of hand-built shapes and their topology, clD
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +232,34 @@ def test_cldice_3d_vessel_break() -> None:
     sens = (st_ & broken[0]).sum() / st_.sum()
     assert float(T.cldice(broken, tube)[0]) == pytest.approx(2 * sens / (1 + sens))
     assert sens < 1
+
+
+def test_skeleton_of_random_3d_tubes_keeps_their_topology() -> None:
+    rng = np.random.default_rng(0)
+    grid = np.stack(np.mgrid[:48, :48, :48], -1).astype(float)
+    m = np.zeros((48, 48, 48), bool)
+    for _ in range(6):  # crossing tubes: components, tunnels and enclosed cavities appear
+        p0, d = rng.uniform(6, 42, 3), rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        v = grid - p0
+        t = v @ d
+        m |= (np.linalg.norm(v - t[..., None] * d, axis=-1) < rng.uniform(1.5, 3.5)) & (np.abs(t) < 20)
+    s = T.skeletonize(m[None])[0].numpy()
+    assert betti(s) == betti(m) and not np.any(s & ~m) and s.sum() < m.sum() / 5
+
+
+def test_real_isbi_membranes(shared_data: Path) -> None:
+    from PIL import Image
+
+    folder = shared_data / "isbi2012-em-membrane" / "train" / "label"
+    membranes = np.stack([np.asarray(Image.open(folder / f"{k}.png")) == 0 for k in range(3)])
+    b = T.betti_numbers(membranes)
+    assert bool((b[:, 1] > 20).all())  # a membrane network encloses many cells
+    s = T.skeletonize(membranes).numpy()
+    assert torch.equal(T.betti_numbers(s), b) and not np.any(s & ~membranes)
+    assert T.cldice(membranes, membranes).tolist() == [1.0, 1.0, 1.0]
+    thinner = np.stack([ndimage.binary_erosion(m) for m in membranes])  # breaks the thinnest membranes
+    dice = 2 * (thinner & membranes).sum() / (thinner.sum() + membranes.sum())
+    err = T.betti_error(thinner, membranes)
+    assert bool((err.sum(1) > 0).all())  # the breaks merge cells and split the network
+    assert bool((T.cldice(thinner, membranes) < 1).all()) and dice > 0.5
