@@ -11,6 +11,8 @@
 * Object metrics (:mod:`segbench.metrics.objects`): :func:`match_objects` (components or instances, matched by
   IoU, Hungarian or any overlap) and the scores it feeds: :func:`panoptic_quality`, :func:`dsb_score`,
   :func:`aggregated_jaccard_index`, :func:`object_precision`, :func:`object_recall`, :func:`object_f1`.
+* Topology metrics (:mod:`segbench.metrics.topology`): :func:`betti_numbers`, :func:`betti_error`,
+  :func:`euler_characteristic`, :func:`skeletonize` (topology-preserving thinning) and :func:`cldice` (hard skeletons).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from segbench.metrics.overlap import (
     specificity,
     tversky_index,
 )
+from segbench.metrics.topology import betti_error, betti_numbers, cldice, euler_characteristic, skeletonize
 
 __all__ = [
     "METRICS",
@@ -91,15 +94,20 @@ __all__ = [
     "tversky_index",
 ]
 
-__all__ += [  # object metrics (issue #20)
+__all__ += [  # object and topology metrics (issue #20)
     "ObjectMatches",
     "PanopticQuality",
     "aggregated_jaccard_index",
+    "betti_error",
+    "betti_numbers",
+    "cldice",
     "dsb_score",
+    "euler_characteristic",
     "label_components",
     "match_objects",
     "object_f1",
     "object_precision",
     "object_recall",
     "panoptic_quality",
+    "skeletonize",
 ]

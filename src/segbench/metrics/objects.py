@@ -102,7 +102,7 @@ def label_components(mask: Any, connectivity: int | None = None) -> tuple[NDArra
     >>> label_components(m)[1], label_components(m, 4)[1]   # diagonal neighbours join under 8-connectivity
     (1, 2)
     """
-    arr = as_tensor(mask, "mask").numpy() if not isinstance(mask, np.ndarray) else mask
+    arr = mask if isinstance(mask, np.ndarray) else as_tensor(mask, "mask").detach().cpu().numpy()
     labels, n = ndimage.label(arr != 0, structure(arr.ndim, connectivity))
     return labels, int(n)
 
