@@ -263,3 +263,22 @@ def test_real_isbi_membranes(shared_data: Path) -> None:
     err = T.betti_error(thinner, membranes)
     assert bool((err.sum(1) > 0).all())  # the breaks merge cells and split the network
     assert bool((T.cldice(thinner, membranes) < 1).all()) and dice > 0.5
+
+
+@SETTINGS
+@given(st.one_of(masks(2), masks(3)), st.integers(0, 3), st.integers(0, 3))
+def test_skeleton_and_cldice_are_translation_invariant(m: np.ndarray, a: int, b: int) -> None:
+    pad = [(a, 3 - a), (b, 3 - b)] + [(1, 0)] * (m.ndim - 2)
+    s = T.skeletonize(m[None])[0].numpy()
+    assert np.array_equal(T.skeletonize(np.pad(m, pad)[None])[0].numpy(), np.pad(s, pad))
+    p = ndimage.binary_dilation(m) if m.sum() % 2 else ndimage.binary_erosion(m)
+    x = T.cldice(np.pad(p, pad)[None], np.pad(m, pad)[None])
+    assert torch.allclose(x, T.cldice(p[None], m[None]), equal_nan=True)
+
+
+@SETTINGS
+@given(st.one_of(masks(2), masks(3)))
+def test_perfect_prediction_has_no_topology_error(m: np.ndarray) -> None:
+    assert bool((T.betti_error(m[None], m[None]) == 0).all())
+    value = float(T.cldice(m[None], m[None])[0])
+    assert value == 1.0 if m.any() else math.isnan(value)

@@ -21,11 +21,14 @@ Skeletons (skimage is not a dependency): topology-preserving thinning (26/6 in 3
 the foreground of its punctured 3^d neighbourhood is one 8/26-component, and exactly one 4/6-component of the
 background of its neighbourhood (in 3D: the 18-neighbourhood) touches it by a face. Each pass deletes the simple
 voxels that are border voxels in one of the 2d axis directions and lie in one of the 2^d parity classes
-(coordinates mod 2): voxels of one class are never neighbours, so deleting them together is deleting them one by
-one, which keeps the topology. Voxels with exactly one foreground neighbour (curve ends) are kept, so the result is
-a curve skeleton one voxel thin; passes repeat until nothing changes. This is a simplification of the classic
-directional thinning algorithms (Lee et al. 1994; Palágyi & Kuba 1998) with the same guarantees: it preserves
-topology exactly and its result is a thin set of curves (its exact shape differs from scikit-image's).
+(coordinates relative to the mask's bounding-box corner, mod 2, so that a shifted mask gives the shifted skeleton):
+voxels of one class are never neighbours, so deleting them together is deleting them one by one, which keeps the
+topology. Curve ends (voxels with at most one foreground neighbour) are kept, and both the end and the border tests
+read the image as it was before the directional pass, so that no spurs grow and bars thin to their middle line;
+passes repeat until nothing changes. This is a simplification of the classic directional thinning algorithms (Lee
+et al. 1994; Palágyi & Kuba 1998). It preserves the topology exactly (proved by the construction above, and tested);
+the result is a one-voxel-thin curve skeleton where the topology allows one (a closed surface remains around a
+cavity), and its exact shape differs from scikit-image's.
 """
 
 from __future__ import annotations
@@ -239,11 +242,15 @@ def _thin(mask: BoolArray) -> BoolArray:
     offs = _tables(nd)[0]
     lin = offs @ strides  # (P,) linear offsets of the punctured neighbourhood
     directions = [int(s * strides[a]) for a in range(nd) for s in (-1, 1)]
+    fg = np.flatnonzero(flat)
+    if fg.size == 0:
+        return mask.copy()
+    origin = np.stack(np.unravel_index(fg, x.shape), 1).min(0)  # parity from the mask's corner: shift invariant
     changed = True
     while changed:
         changed = False
         cand = np.flatnonzero(flat)
-        parity = np.stack(np.unravel_index(cand, x.shape), 1) % 2 @ (1 << np.arange(nd))
+        parity = (np.stack(np.unravel_index(cand, x.shape), 1) - origin) % 2 @ (1 << np.arange(nd))
         for step in directions:
             before = flat.copy()  # curve ends are judged on the image before this direction's pass (no spurs)
             for field in range(1 << nd):
