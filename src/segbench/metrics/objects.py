@@ -39,6 +39,8 @@ import torch
 from numpy.typing import NDArray
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from torch import Tensor
 
 from segbench._checks import as_tensor, check_label_maps
@@ -187,8 +189,26 @@ def _pairs(p: _Side, r: _Side) -> tuple[IntArray, IntArray, IntArray]:
     return pp[same].astype(np.int64), rr[same].astype(np.int64), inter[same].astype(np.int64)
 
 
-def _match(pp: IntArray, rr: IntArray, iou: FloatArray, n_pred: int, n_ref: int, rule: str, thr: float) -> BoolArray:
-    """Which of the overlapping pairs are matches under ``rule``."""
+def _assign(iou: FloatArray, ri: IntArray, ci: IntArray) -> BoolArray:
+    """The optimal one-to-one choice among eligible edges (row ``ri``, column ``ci``, ``iou``) of ONE connected
+    bipartite component: the most edges, then the largest IoU sum."""
+    rows, r = np.unique(ri, return_inverse=True)
+    cols, c = np.unique(ci, return_inverse=True)
+    m = min(rows.size, cols.size)
+    weight = np.zeros((rows.size, cols.size))
+    weight[r, c] = 1.0 + iou / (m + 1)  # any extra match outweighs every IoU sum (< m / (m + 1) < 1)
+    a, b = linear_sum_assignment(weight, maximize=True)
+    chosen = np.zeros((rows.size, cols.size), bool)
+    chosen[a, b] = weight[a, b] > 0
+    return chosen[r, c]
+
+
+def _match(pp: IntArray, rr: IntArray, iou: FloatArray, rule: str, thr: float) -> BoolArray:
+    """Which of the overlapping pairs are matches under ``rule``.
+
+    The Hungarian rule runs on each connected component of the graph of eligible pairs separately (the optimum
+    decomposes over them), so a large image with many objects never builds a dense cost matrix.
+    """
     if rule == "overlap":
         return np.ones(pp.size, bool)
     ok = iou > thr
@@ -197,18 +217,23 @@ def _match(pp: IntArray, rr: IntArray, iou: FloatArray, n_pred: int, n_ref: int,
     cand = np.flatnonzero(ok)
     if cand.size == 0:
         return ok
-    rows, ri = np.unique(pp[cand], return_inverse=True)
-    cols, ci = np.unique(rr[cand], return_inverse=True)
-    if rows.size == cand.size and cols.size == cand.size:  # already one-to-one
-        return ok
-    m = min(rows.size, cols.size)
-    weight = np.zeros((rows.size, cols.size))
-    weight[ri, ci] = 1.0 + iou[cand] / (m + 1)  # any extra match outweighs every IoU sum (< m / (m + 1) < 1)
-    a, b = linear_sum_assignment(weight, maximize=True)
-    chosen = np.zeros((rows.size, cols.size), bool)
-    chosen[a, b] = weight[a, b] > 0
+    _, ri = np.unique(pp[cand], return_inverse=True)
+    _, ci = np.unique(rr[cand], return_inverse=True)
+    n_r = int(ri.max()) + 1
+    n = n_r + int(ci.max()) + 1
+    graph = coo_matrix((np.ones(cand.size), (ri, ci + n_r)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    edge_comp = comp[ri]
     out = np.zeros(pp.size, bool)
-    out[cand] = chosen[ri, ci]
+    size = np.bincount(edge_comp)
+    single = size[edge_comp] == 1
+    out[cand[single]] = True  # an isolated eligible pair is a match
+    multi = np.flatnonzero(~single)
+    if multi.size:
+        order = multi[np.argsort(edge_comp[multi], kind="stable")]
+        bounds = np.flatnonzero(np.diff(edge_comp[order])) + 1
+        for group in np.split(order, bounds):
+            out[cand[group]] = _assign(iou[cand[group]], ri[group], ci[group])
     return out
 
 
@@ -608,7 +633,7 @@ def match_objects(
         pp, rr, inter = _pairs(ps, rs)
         union = ps.sizes[pp] + rs.sizes[rr] - inter
         iou = inter / np.maximum(union, 1)
-        ok = _match(pp, rr, iou, ps.sizes.size, rs.sizes.size, matching, thr)
+        ok = _match(pp, rr, iou, matching, thr)
         dice = 2 * inter / np.maximum(ps.sizes[pp] + rs.sizes[rr], 1)
         for side, s, own in (("ref", rs, rr), ("pred", ps, pp)):
             n = s.sizes.size
