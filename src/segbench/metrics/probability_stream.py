@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from segbench import distributed
 from segbench.metrics._probability import (
     COUNT_KEYS,
     NAN,
@@ -220,28 +219,31 @@ class ProbabilityHistogram:
     def sync(self) -> ProbabilityHistogram:
         """Replace the local state by the sum over all processes of ``torch.distributed``; returns ``self``.
 
-        Counts are all-reduced as int64 and sums as float64 (:func:`segbench.distributed.all_reduce_sum`);
+        Counts are all-reduced as int64 and sums as float64 (``torch.distributed.all_reduce``, as
+        :meth:`ConfusionMatrix.sync` does);
         per-image states are gathered in rank order. Without a process group of more than one rank this does
         nothing. Every process must call it, once, after its last update (a process with no data needs
         ``num_classes``); the synced state refuses further updates until :meth:`reset`.
         """
-        if not distributed.is_active():
+        dist = torch.distributed
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return self
         if self._synced:
             raise ValueError("sync() was already called; the state holds the global totals (reset() to start over)")
         pooled = self.state()
         device = pooled["n"].device
-        if self._pooled is None and "nccl" in str(torch.distributed.get_backend()):  # no data here: NCCL needs CUDA
+        if self._pooled is None and "nccl" in str(dist.get_backend()):  # no data here: NCCL needs CUDA
             device = torch.device("cuda", torch.cuda.current_device())
         pooled = {k: v.to(device) for k, v in pooled.items()}
         c = float(self.num_classes or 0)
-        shape = distributed.all_reduce_sum(torch.tensor([c, c * c, 1.0], dtype=torch.float64, device=device))
+        shape = torch.tensor([c, c * c, 1.0], dtype=torch.float64, device=device)
+        dist.all_reduce(shape)
         if float(shape[1]) * float(shape[2]) != float(shape[0]) ** 2:  # sum c^2 * W == (sum c)^2 iff all equal
             raise ValueError("sync(): the processes hold histograms with different numbers of channels")
         ints = torch.cat([pooled[k].flatten() for k in COUNT_KEYS])
         floats = torch.cat([pooled[k].flatten() for k in STATE_KEYS if k not in COUNT_KEYS])
-        distributed.all_reduce_sum(ints)
-        distributed.all_reduce_sum(floats)
+        dist.all_reduce(ints)
+        dist.all_reduce(floats)
         out: dict[str, Tensor] = {}
         for keys, flat in ((COUNT_KEYS, ints), (tuple(k for k in STATE_KEYS if k not in COUNT_KEYS), floats)):
             start = 0
