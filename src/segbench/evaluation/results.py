@@ -14,15 +14,15 @@ prediction) is excluded from the statistics and counted; ``inf`` (a miss) is kep
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segbench.bench.io import write_text
 from segbench.bench.stats import Summary, paired_bootstrap_ci, summarize
 from segbench.errors import UsageError
 from segbench.evaluation.evaluate import Evaluation
@@ -37,7 +37,7 @@ def _cell(value: Any) -> str:
 
 
 def write_csv(evaluation: Evaluation, path: Path) -> None:
-    """Write ``evaluation.rows`` to ``path`` atomically (temporary file + :func:`os.replace`).
+    """Write ``evaluation.rows`` to ``path`` atomically (:func:`segbench.bench.io.write_text`).
 
     >>> import tempfile
     >>> from segbench.evaluation.evaluate import Evaluation
@@ -52,17 +52,12 @@ def write_csv(evaluation: Evaluation, path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"--out {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(evaluation.columns)
-            for row in evaluation.rows:
-                writer.writerow([_cell(row.get(col, "")) for col in evaluation.columns])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(evaluation.columns)
+    for row in evaluation.rows:
+        writer.writerow([_cell(row.get(col, "")) for col in evaluation.columns])
+    write_text(path, buffer.getvalue())  # atomic; a failure is one OutputError line, the old file intact
 
 
 @dataclass(frozen=True)
