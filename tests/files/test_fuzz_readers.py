@@ -22,6 +22,7 @@ import builtins
 import errno
 import gzip
 import io
+import json
 import os
 import pathlib
 import pickle
@@ -248,12 +249,14 @@ CORPUS = [
         (".nii.gz", "not a NIfTI|Empty file"),
     ]),
     *(Entry(f"truncated{ext}", ext, _truncated(ext), why) for ext, why in [
-        (".png", "truncated"), (".tif", "truncated|failed to read"), (".npy", "truncated|Failed to read all data|mmap length"),
+        (".png", "truncated"), (".tif", "truncated|failed to read"),
+        (".npy", "truncated|Failed to read all data|mmap length"),
         (".npz", "not a valid .npz|not a zip file"), (".nii", r"truncated|Expected \d+ bytes"),
         (".nii.gz", "voxel data cannot be read|Compressed file ended"),
     ]),
     *(Entry(f"random{ext}", ext, _random, why) for ext, why in [
-        (".png", "not an image|cannot identify"), (".tif", "not a TIFF"), (".npy", "not a valid .npy|magic string|pickled"),
+        (".png", "not an image|cannot identify"), (".tif", "not a TIFF"),
+        (".npy", "not a valid .npy|magic string|pickled"),
         (".npz", "not a valid .npz|not a zip file|pickled"), (".nii", "not a NIfTI|Cannot work out file type"),
         (".nii.gz", "not a valid gzip|not a gzip file"),
     ]),
@@ -403,7 +406,7 @@ def test_inspect_and_compare_reject_a_bad_image(entry: Entry, tmp_path: Path,
 def test_memory_is_bounded_by_the_real_file(entry: Entry, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """A header that claims hundreds of MB in a file of a few hundred bytes allocates nothing of that size."""
-    pred, truth, out, name = _evaluate_folders(tmp_path, entry)
+    pred, truth, _, name = _evaluate_folders(tmp_path, entry)
     argv = ["evaluate", "--pred", str(pred), "--truth", str(truth)]
     if entry.ext in DATA_FORMATS:
         root, _ = _dataset(tmp_path, entry, "masks")
@@ -506,3 +509,4 @@ def test_names_with_spaces_and_non_ascii_are_read(tmp_path: Path, capsys: pytest
     root, _ = _dataset(tmp_path, Entry("ok", ".png", _bytes(_good_png), ""), "masks")
     status, stdout, err, _ = _cli(["inspect", f"folder:{root}", "--json"], capsys)
     assert status == 0, err
+    assert json.loads(stdout)["num_images"] == 6

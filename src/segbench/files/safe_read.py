@@ -28,6 +28,7 @@ import io
 import logging
 import math
 import os
+import re
 import stat
 import struct
 import warnings
@@ -636,11 +637,13 @@ def load_torch(path: Path, *, map_location: Any = None, keys: tuple[str, ...] = 
         with _quiet():
             value = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((line.strip() for line in first if "GLOBAL" in line or "Unsupported" in line), "")
-        raise _fail(path, "it holds Python objects beyond tensors and plain values, which only code execution "
-                          f"could rebuild{f' ({detail[:160]})' if detail else ''}; segbench never runs code from "
-                          "a file: delete it (a run restarts from scratch)") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found is None:  # not a pickle of allowed types at all: garbage or another format
+            raise _fail(path, "it is not a readable checkpoint (its pickle stream is invalid); delete it (a run "
+                              "restarts from scratch)") from None
+        raise _fail(path, f"it holds Python objects beyond tensors and plain values (loading it would call "
+                          f"{found.group(1)}); segbench never runs code from a file: delete it (a run restarts "
+                          "from scratch)") from None
     except OSError as exc:
         raise _fail(path, _oserror(exc)) from None
     except Exception as exc:
