@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import torch
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "segbench"
+import segbench
+
+SRC = Path(segbench.__file__).resolve().parent  # the package under test, wherever it is imported from
 Cli = Callable[[list[str]], tuple[int, str, str]]
 
 
