@@ -510,3 +510,46 @@ def test_names_with_spaces_and_non_ascii_are_read(tmp_path: Path, capsys: pytest
     status, stdout, err, _ = _cli(["inspect", f"folder:{root}", "--json"], capsys)
     assert status == 0, err
     assert json.loads(stdout)["num_images"] == 6
+
+
+def _unusual_but_valid(folder: Path) -> dict[str, np.ndarray]:
+    """Valid files in less common layouts (what a stricter reader could wrongly refuse), and their arrays."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, (6, 20, 30)).astype(np.uint8)
+    plane = labels[0]
+    expected = {}
+    image = nibabel.Nifti1Image(labels.transpose(), np.eye(4))
+    image.header.extensions.append(nibabel.nifti1.Nifti1Extension("comment", b"x" * 5000))
+    nibabel.save(image, folder / "extension.nii")
+    nibabel.save(image, folder / "extension.nii.gz")
+    nibabel.save(nibabel.Nifti2Image(labels.transpose(), np.eye(4)), folder / "nifti2.nii.gz")
+    big_endian = nibabel.Nifti1Header(endianness=">")
+    nibabel.save(nibabel.Nifti1Image(labels.transpose().astype(">i2"), np.eye(4), header=big_endian),
+                 folder / "big-endian.nii")
+    for name in ("extension.nii", "extension.nii.gz", "nifti2.nii.gz", "big-endian.nii"):
+        expected[name] = labels
+    tifffile.imwrite(folder / "stack.tif", labels)
+    tifffile.imwrite(folder / "stack-zlib.tif", labels, compression="zlib")
+    tifffile.imwrite(folder / "tiles.tif", np.zeros((64, 64), np.uint8), tile=(16, 16), compression="zlib")
+    np.save(folder / "fortran.npy", np.asfortranarray(plane.astype(np.int32)))
+    np.savez(folder / "stored.npz", mask=plane, other=plane)
+    np.savez_compressed(folder / "zeros.npz", np.zeros((512, 512), np.uint8))  # ~1000:1, legitimately
+    Image.fromarray(plane.astype(np.uint16) * 1000).save(folder / "sixteen-bit.png")
+    Image.fromarray(plane > 0).save(folder / "one-bit.png")
+    Image.fromarray(np.zeros((3000, 3000), np.uint8)).save(folder / "blank-9Mpx.png")  # compresses ~1000:1
+    expected.update({"stack.tif": labels, "stack-zlib.tif": labels, "tiles.tif": np.zeros((64, 64)),
+                     "fortran.npy": plane, "stored.npz": plane, "zeros.npz": np.zeros((512, 512)),
+                     "sixteen-bit.png": plane.astype(np.int64) * 1000, "one-bit.png": plane > 0,
+                     "blank-9Mpx.png": np.zeros((3000, 3000))})
+    return expected
+
+
+def test_unusual_but_valid_files_still_read(tmp_path: Path) -> None:
+    from segbench.data.io import read_mask
+    from segbench.evaluation.io import read_mask_file
+
+    for name, array in _unusual_but_valid(tmp_path).items():
+        got = read_mask_file(tmp_path / name).array
+        assert got.shape == array.shape and (got == array).all(), name
+        if name.endswith((".png", ".tif", ".npy")) and array.ndim == 2:
+            assert (read_mask(tmp_path / name) == array).all(), name

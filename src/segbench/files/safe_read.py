@@ -558,11 +558,13 @@ def _nibabel() -> Any:
 
 
 def _nifti_header(nibabel: Any, head: bytes, path: Path) -> Any:
+    """The NIfTI-1 or -2 header at the start of ``head`` (extensions, which may follow, are not read)."""
     for order in "<>":
-        if len(head) >= 4 and struct.unpack(f"{order}i", head[:4])[0] in (348, 540):
-            klass = nibabel.Nifti1Header if struct.unpack(f"{order}i", head[:4])[0] == 348 else nibabel.Nifti2Header
-            try:
-                return klass.from_fileobj(io.BytesIO(head), check=True)
+        size = struct.unpack(f"{order}i", head[:4])[0] if len(head) >= 4 else 0
+        if size in (348, 540) and len(head) >= size:
+            klass = nibabel.Nifti1Header if size == 348 else nibabel.Nifti2Header
+            try:  # the header alone, with "no extensions" after it: only its fields are needed here
+                return klass.from_fileobj(io.BytesIO(head[:size] + bytes(4)), check=True)
             except Exception as exc:
                 raise _fail(path, f"its NIfTI header is invalid ({_brief(exc)})") from None
     raise _fail(path, "it is not a NIfTI file (its first 4 bytes are not the header size 348 or 540)")
