@@ -192,20 +192,16 @@ def _random(path: Path, marker: Path) -> None:
     path.write_bytes(np.random.default_rng(1).bytes(4096))
 
 
-def _float_npy(value: float) -> Maker:
+def _float_mask(value: float) -> Maker:
+    """A float32 mask with one pixel set to ``value``, saved as NPY or TIFF (by the file's suffix)."""
+
     def make(path: Path, marker: Path) -> None:
         array = _mask().astype(np.float32)
         array[0, 0] = value
-        np.save(path, array)
-
-    return make
-
-
-def _float_tif(value: float) -> Maker:
-    def make(path: Path, marker: Path) -> None:
-        array = _mask().astype(np.float32)
-        array[0, 0] = value
-        tifffile.imwrite(path, array)
+        if path.suffix == ".npy":
+            np.save(path, array)
+        else:
+            tifffile.imwrite(path, array)
 
     return make
 
@@ -289,11 +285,11 @@ CORPUS = [
           _bytes(lambda: _png(10**4, 10**4, (b"\x00" * 1251) * 10**4, bit_depth=1)), "decompression-bomb limit"),
     Entry("png-claims-81Mpx.png", ".png", _bytes(lambda: _png(9000, 9000, b"\x00" * 100)), "truncated",
           claims=True, data_why="truncated|9000x9000"),
-    Entry("nan.npy", ".npy", _float_npy(float("nan")), "non-integer"),
-    Entry("inf.npy", ".npy", _float_npy(float("inf")), "non-integer"),
-    Entry("negative.npy", ".npy", _float_npy(-1.0), r"\[-1\]|negative"),
-    Entry("nan.tif", ".tif", _float_tif(float("nan")), "non-integer"),
-    Entry("negative.tif", ".tif", _float_tif(-3.0), r"\[-3\]|negative"),
+    Entry("nan.npy", ".npy", _float_mask(float("nan")), "non-integer"),
+    Entry("inf.npy", ".npy", _float_mask(float("inf")), "non-integer"),
+    Entry("negative.npy", ".npy", _float_mask(-1.0), r"\[-1\]|negative"),
+    Entry("nan.tif", ".tif", _float_mask(float("nan")), "non-integer"),
+    Entry("negative.tif", ".tif", _float_mask(-3.0), r"\[-3\]|negative"),
     Entry("symlink-loop.png", ".png", _loop, "symbolic link loop"),
     Entry("symlink-loop-pair.npy", ".npy", _loop_pair, "symbolic link loop"),
     Entry("dangling-link.png", ".png", _dangling, "missing target"),
@@ -304,7 +300,7 @@ DATA_CORPUS = [e for e in CORPUS if e.ext in DATA_FORMATS]
 IMAGE_CORPUS = [e for e in DATA_CORPUS if e.id.split(".")[0] in (
     "zero-byte", "truncated", "random", "object-dtype", "npy-claims-400MB", "tiff-claims-400MB",
     "png-beyond-bomb-limit", "symlink-loop", "named-pipe")] + [
-    Entry("nan-image.npy", ".npy", _float_npy(float("nan")), "NaN"),
+    Entry("nan-image.npy", ".npy", _float_mask(float("nan")), "NaN"),
 ]
 
 

@@ -502,6 +502,18 @@ def _tiff_checked(path: Path, tif: tifffile.TiffFile, size: int) -> tifffile.Tif
     return series
 
 
+@contextmanager
+def _open_tiff(path: Path) -> Iterator[tuple[tifffile.TiffFile, tifffile.TiffPageSeries]]:
+    """An open TIFF and its first series, checked (:func:`_tiff_checked`), with tifffile's log silenced."""
+    with open_checked(path) as (handle, size), _quiet():
+        try:
+            tif = tifffile.TiffFile(handle)
+        except Exception as exc:
+            raise _fail(path, f"it is not a TIFF tifffile can read ({_brief(exc)})") from None
+        with tif:
+            yield tif, _tiff_checked(path, tif, size)
+
+
 def tiff_shape(path: Path) -> tuple[int, ...]:
     """The shape of the first page of a TIFF, from its header (checked as :func:`read_tiff` does).
 
@@ -513,14 +525,8 @@ def tiff_shape(path: Path) -> tuple[int, ...]:
     >>> tiff_shape(p)
     (3, 4)
     """
-    with open_checked(path) as (handle, size), _quiet():
-        try:
-            tif = tifffile.TiffFile(handle)
-        except Exception as exc:
-            raise _fail(path, f"it is not a TIFF tifffile can read ({_brief(exc)})") from None
-        with tif:
-            _tiff_checked(path, tif, size)
-            return tuple(int(s) for s in tif.pages[0].shape)
+    with _open_tiff(path) as (tif, _):
+        return tuple(int(s) for s in tif.pages[0].shape)
 
 
 def read_tiff(path: Path) -> tuple[np.ndarray, str]:
@@ -534,17 +540,11 @@ def read_tiff(path: Path) -> tuple[np.ndarray, str]:
     >>> array, axes = read_tiff(p); array.shape, axes
     ((2, 3, 5), 'QYX')
     """
-    with open_checked(path) as (handle, size), _quiet():
+    with _open_tiff(path) as (_, series):
         try:
-            tif = tifffile.TiffFile(handle)
+            return np.asarray(series.asarray()), str(series.axes)
         except Exception as exc:
-            raise _fail(path, f"it is not a TIFF tifffile can read ({_brief(exc)})") from None
-        with tif:
-            series = _tiff_checked(path, tif, size)
-            try:
-                return np.asarray(series.asarray()), str(series.axes)
-            except Exception as exc:
-                raise _fail(path, f"its image data cannot be decoded ({_brief(exc)})") from None
+            raise _fail(path, f"its image data cannot be decoded ({_brief(exc)})") from None
 
 
 def _nibabel() -> Any:
