@@ -136,3 +136,20 @@ def test_toml_values_are_data(tmp_path: Path, cli: Cli) -> None:
     config.write_text("[losses\nspecs = " + "[" * 100_000 + "\n")  # malformed and absurdly nested
     status, _, err = cli(["compare", str(config), "--out", str(tmp_path / "run"), "-q", "--no-report"])
     assert str(config) in _one_line_error(status, err, "compare")
+
+
+def test_report_refuses_pickled_predictions(tmp_path: Path, tiny_toml: Path, cli: Cli) -> None:
+    """``segbench report`` on a run folder whose saved predictions carry a pickle: one line, nothing runs."""
+    import numpy as np
+
+    out, marker = tmp_path / "run", tmp_path / "marker"
+    assert cli(["compare", str(tiny_toml), "--out", str(out), "-q", "--no-report"])[0] == 0
+    test_data = out / "predictions" / "test_data.npz"
+    with np.load(test_data) as saved:
+        arrays = dict(saved)
+    arrays["ids"] = np.array([Evil(marker)] * len(arrays["ids"]), dtype=object)
+    np.savez(test_data, **arrays)
+    status, _, err = cli(["report", str(out), "--quiet"])
+    line = _one_line_error(status, err, "report")
+    assert str(test_data) in line and "Python objects" in line
+    assert not marker.exists()

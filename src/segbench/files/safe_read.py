@@ -292,12 +292,13 @@ values (1000000 bytes) but the file holds only 96 bytes of data: truncated or co
     return count
 
 
-def _check_dtype(path: Path | str, dtype: np.dtype[Any]) -> None:
+def _check_dtype(path: Path | str, dtype: np.dtype[Any], kinds: str = "biuf") -> None:
     if dtype.hasobject:
         raise _fail(path, "it holds Python objects (dtype object), which only unpickling could read; "
                           "segbench never unpickles data files")
-    if dtype.fields is not None or dtype.kind not in "biuf":
-        raise _fail(path, f"it holds {dtype} values; expected numbers (bool, integer or float)")
+    if dtype.fields is not None or dtype.kind not in kinds:
+        expected = "numbers (bool, integer or float)" if kinds == "biuf" else f"dtype kind(s) {kinds!r}"
+        raise _fail(path, f"it holds {dtype} values; expected {expected}")
 
 
 def _npy_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
@@ -406,7 +407,7 @@ def npz_names(path: Path) -> list[str]:
         return [i.filename[: -len(".npy")] for i in _npz_members(path, archive)]
 
 
-def read_npz(path: Path, name: str) -> np.ndarray:
+def read_npz(path: Path, name: str, kinds: str = "biuf") -> np.ndarray:
     """The array ``name`` of an ``.npz`` archive, its sizes checked before anything is decompressed.
 
     The member's claimed size must be what its compressed bytes can expand to, its ``.npy`` header must fit that
@@ -415,6 +416,7 @@ def read_npz(path: Path, name: str) -> np.ndarray:
     Args:
         path: the ``.npz`` file.
         name: the array's name (:func:`npz_names`).
+        kinds: the dtype kinds accepted (numpy's ``dtype.kind``; ``"U"`` for fixed-width text such as ids).
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "a.npz"; np.savez_compressed(p, mask=np.eye(2, dtype=np.uint8), x=[1])
@@ -431,7 +433,7 @@ def read_npz(path: Path, name: str) -> np.ndarray:
         try:
             with archive.open(info) as member:
                 shape, dtype = _npy_header(member, where)
-                _check_dtype(where, dtype)
+                _check_dtype(where, dtype, kinds)
                 check_array_size(where, shape, dtype.itemsize, available=info.file_size - member.tell())
             with archive.open(info) as member:
                 return np.asarray(np.lib.format.read_array(member, allow_pickle=False))
