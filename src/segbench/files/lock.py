@@ -97,7 +97,7 @@ class FolderLock:
             os.close(fd)
             raise FolderBusy(
                 f"run folder {self.folder} is in use by another segbench process: {holder(self.folder)}; "
-                "wait for it to finish, or give another --out"
+                "wait for it to finish, or use another run folder"
             ) from None
         except OSError as exc:
             os.close(fd)
