@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from segbench import __version__
 from segbench.data.errors import DatasetError
-from segbench.errors import UsageError
+from segbench.errors import OutputError, UsageError
 
 COMMANDS: dict[str, str] = {
     "compare": "train identical models that differ only in the loss, evaluate every metric, report",
@@ -40,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(exc: BaseException) -> str:
+    """An error message on one line (a file name or a decoder's message may hold line breaks).
+
+    >>> one_line(ValueError("cannot read b.png:\\n  truncated"))
+    'cannot read b.png: truncated'
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage error)."""
     parser = build_parser()
@@ -50,8 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args))
     except (UsageError, DatasetError) as exc:
-        print(f"segbench {args.command}: error: {exc}", file=sys.stderr)
+        print(f"segbench {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except OutputError as exc:  # a failed write (disk full, permission denied): the previous file is intact
+        print(f"segbench {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"segbench {args.command}: interrupted", file=sys.stderr)
         return 130
