@@ -34,6 +34,7 @@ __all__ = [
     "check_loss_inputs",
     "check_positive",
     "check_probability",
+    "check_probability_inputs",
 ]
 
 
@@ -471,3 +472,48 @@ def check_probability(value: float, name: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
     return float(value)
+
+
+def check_probability_inputs(
+    input: Any,
+    target: Any,
+    *,
+    from_logits: bool = False,
+    multilabel: bool = False,
+    ignore_index: int | None = None,
+) -> LossInputs:
+    """Validate the inputs of a probability metric (calibration, threshold-free scores): probabilities (or logits
+    with ``from_logits=True``) ``(N, C, *spatial)`` and a hard target.
+
+    The checks of :func:`check_loss_inputs` (finite values, probabilities in [0, 1] that sum to 1 over C for
+    multiclass, shapes, label range, ``ignore_index``), plus: the target must be hard. Binary (C == 1) and
+    multiclass inputs take an integer label map ``(N, *spatial)``; multilabel inputs a 0/1 map of the input's
+    shape. Soft (dense float) targets are rejected: a calibration score counts how often a label occurs.
+
+    Args:
+        input: probabilities (or logits) ``(N, C, *spatial)``.
+        target: label map ``(N, *spatial)``; multilabel: 0/1 map of the input's shape.
+        from_logits: ``input`` holds logits (no range or sum check).
+        multilabel: one independent sigmoid per channel.
+        ignore_index: target label excluded from the label-range check (its pixels get ``valid == False``).
+
+    >>> li = check_probability_inputs(torch.full((1, 1, 2), 0.5), torch.tensor([[0, 1]]))
+    >>> li.mode, li.probs().tolist()
+    ('binary', [[[0.5, 0.5]]])
+    >>> check_probability_inputs(torch.full((1, 3, 2), 0.5), torch.tensor([[0, 1]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: from_logits=False with C >= 2 expects probabilities that sum to 1 over axis 1
+    """
+    t = as_tensor(target, "target")
+    if t.dtype.is_floating_point and not multilabel:
+        raise TypeError(
+            "probability metrics take a hard integer label map (N, *spatial) as target for binary (C == 1) and "
+            f"multiclass input, got a floating-point target ({t.dtype}, shape {_shape(t)})"
+        )
+    li = check_loss_inputs(input, t, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    if li.dense:
+        tf = li.target
+        if not bool(((tf == 0) | (tf == 1)).all()):
+            raise ValueError("a multilabel target must hold 0/1 values only (soft targets are not counted)")
+    return li

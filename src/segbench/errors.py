@@ -6,12 +6,23 @@ bug in segbench and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["UsageError"]
+__all__ = ["OutputError", "UsageError"]
 
 
 class UsageError(ValueError):
     """A user-facing problem, with a message that names what was wrong and what was expected.
 
     >>> issubclass(UsageError, ValueError)
+    True
+    """
+
+
+class OutputError(OSError):
+    """Writing a result failed (no space left, permission denied); the message names the file and the failure.
+
+    Writers are atomic (:func:`segbench.files.atomic.atomic_write`), so the file's previous content is intact. The
+    command line prints the message as one line and exits with status 1.
+
+    >>> issubclass(OutputError, OSError)
     True
     """

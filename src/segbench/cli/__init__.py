@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from segbench import __version__
-from segbench.errors import UsageError
+from segbench.errors import OutputError, UsageError
 
 INTERRUPTED = "{command}: interrupted (Ctrl-C); rerun the same command to resume where it stopped"
 COMMANDS: dict[str, str] = {
@@ -97,6 +97,16 @@ def _interrupt_exits() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def one_line(exc: BaseException) -> str:
+    """An error message on one line (a file name or a decoder's message may hold line breaks).
+
+    >>> one_line(ValueError("cannot read b.png:\\n  truncated"))
+    'cannot read b.png: truncated'
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
     try:
@@ -113,8 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args))
     except (UsageError, DatasetError) as exc:
-        print(f"segbench {args.command}: error: {exc}", file=sys.stderr)
+        print(f"segbench {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except OutputError as exc:  # a failed write (disk full, permission denied): the previous file is intact
+        print(f"segbench {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(INTERRUPTED.format(command=f"segbench {args.command}"), file=sys.stderr)
         return 130

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
@@ -23,6 +25,7 @@ from segbench.compare import config as _config
 from segbench.compare.runner import default_out, prepare, run_compare
 from segbench.compare.table import format_table, summarize, table_metrics
 from segbench.errors import UsageError
+from segbench.files.lock import FolderLock
 from segbench.report import build_report
 
 __all__ = ["add_arguments", "run"]
@@ -83,11 +86,25 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {str(out)!r} exists and is not a folder")
     experiment = prepare(config)
     cuda = distributed.device(config.train.device).type == "cuda"
-    with distributed.session(cuda=cuda):
-        rows = run_compare(experiment, out, quiet=args.quiet)
-        ranks, main = distributed.world_size(), distributed.is_main()
-    if not main:  # rank 0 prints and reports
-        return 0
+    with ExitStack() as held:  # rank 0 holds the run folder's lock until the report is written
+        with distributed.session(cuda=cuda):
+            busy = None
+            if distributed.is_main():
+                try:
+                    held.enter_context(FolderLock(out, "segbench compare"))
+                except UsageError as exc:
+                    busy = str(exc)
+            busy = distributed.broadcast_object(busy)  # every rank stops alike
+            if busy is not None:
+                raise UsageError(busy)
+            rows = run_compare(experiment, out, quiet=args.quiet)
+            ranks, main = distributed.world_size(), distributed.is_main()
+        return _print_and_report(args, config, experiment, rows, out, ranks, start) if main else 0
+
+
+def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig, experiment: Any,
+                      rows: list[dict[str, str]], out: Path, ranks: int, start: float) -> int:
+    """Rank 0's part after training: the table on stdout, the report, the run folder's path."""
     background = None if experiment.binary else experiment.class_names[experiment.background]
     shown = table_metrics(experiment.metrics)
     summary = summarize(rows, background=background, metrics=shown)

@@ -8,9 +8,11 @@ and ``results/statistics.csv``. The bootstrap is seeded, so a rebuild gives iden
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from segbench.errors import UsageError
+from segbench.files.lock import FolderLock
 
 __all__ = ["FORMATS", "add_arguments", "parse_formats", "run"]
 
@@ -59,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         if args.reference not in trained:
             raise UsageError(f"--reference {args.reference!r} is not a loss of this run; expected one of "
                              f"{', '.join(trained)}")
-    paths = build_report(args.run_dir, n_boot=args.n_boot, quiet=args.quiet, formats=formats,
-                         reference=args.reference)
+    with FolderLock(args.run_dir, "segbench report") if args.run_dir.is_dir() else nullcontext():
+        paths = build_report(args.run_dir, n_boot=args.n_boot, quiet=args.quiet, formats=formats,
+                             reference=args.reference)
     if "html" in formats:
         print(f"report:     {paths.html}")
     if "md" in formats:

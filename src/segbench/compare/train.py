@@ -44,12 +44,16 @@ from torch import Tensor, nn
 from segbench import distributed
 from segbench.compare.config import SelectRule
 from segbench.compare.determinism import epoch_generator
+from segbench.errors import UsageError
 from segbench.files import atomic as io
+from segbench.files import safe_read
 from segbench.files.run_folder import HISTORY_COLUMNS
 from segbench.metrics import ConfusionMatrix, from_confusion
 from segbench.reduction import nanmean
 
 __all__ = ["SplitData", "TrainSettings", "predict", "train_run", "validate"]
+STATE_KEYS = ("model", "optimizer", "history", "best_epoch", "best_val_dice")
+"""The entries of ``state.pt`` (the resume point), read back with ``weights_only=True``."""
 
 
 @dataclass(frozen=True)
@@ -242,11 +246,15 @@ def train_run(
     state_path, best_path = run_dir / "state.pt", run_dir / "best.pt"
     main = distributed.is_main()
     state = distributed.load_on_main(
-        state_path, lambda p: torch.load(p, map_location=device if distributed.world_size() == 1 else "cpu",
-                                         weights_only=False))
+        state_path, lambda p: safe_read.load_torch(p, map_location=device if distributed.world_size() == 1 else "cpu",
+                                                   keys=STATE_KEYS))
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"cannot resume from {state_path}: it does not fit this run's model and optimizer "
+                             f"({type(exc).__name__}); delete it to restart the run") from None
         history, best_epoch, best_dice = state["history"], state["best_epoch"], state["best_val_dice"]
         for done in history:
             if on_epoch is not None:
@@ -288,9 +296,9 @@ def train_run(
         if on_epoch is not None:
             on_epoch(row)
     if distributed.world_size() == 1:
-        best = torch.load(best_path, map_location=device, weights_only=True)
+        best = safe_read.load_torch(best_path, map_location=device)
     else:
-        best = distributed.load_on_main(best_path, lambda p: torch.load(p, map_location="cpu", weights_only=True))
+        best = distributed.load_on_main(best_path, lambda p: safe_read.load_torch(p, map_location="cpu"))
     model.load_state_dict(best)
     return {
         "history": history,

@@ -28,6 +28,7 @@ from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.kinds import LoadRequest, register_dataset
 from segbench.data.label_maps import LabelMap, infer_label_map, parse_mapping
 from segbench.data.splits import check_split, read_split_file, split_stems
+from segbench.files import safe_read
 from segbench.files.images import IMAGE_SUFFIXES, image_channels, image_shape, read_image, read_mask
 
 OPTIONS = {
@@ -48,12 +49,13 @@ OPTIONS = {
 
 def _files_by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
     """Map stem (minus ``suffix``) -> file for the image files in ``folder``; two files per stem is an error."""
+    safe_read.check_link(folder)
     if not folder.is_dir():
         raise DatasetError(f"folder {folder} does not exist")
     found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            continue
+    for path in safe_read.list_folder(folder):
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not safe_read.regular_file(path):
+            continue  # (a folder is skipped; a link loop, a named pipe... raise)
         stem = path.stem
         if suffix:
             if not stem.endswith(suffix):
@@ -114,11 +116,12 @@ def load_folder(request: LoadRequest) -> SegmentationDataset:
     root, split, name, options = request.root, request.split, request.name, request.options
     check_options("folder", options, OPTIONS)
     check_split(split)
+    safe_read.check_link(root)
     if not root.is_dir():
         raise DatasetError(f"{name}: path {root} does not exist or is not a directory")
     for key in ("images",):  # the first thing a user of another layout meets (masks/ is looked for once pairing)
         sub = str(options.get(key, key))
-        if not (root / sub).is_dir():
+        if not (root / sub).is_dir() and not (root / sub).is_symlink():  # (a broken link has its own error)
             found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
             raise DatasetError(
                 f"{name}: no {sub}/ folder under {root} (its subfolders: {', '.join(found) or 'none'}); name yours "

@@ -83,7 +83,7 @@ def read_split_file(path: Path, stems: Sequence[str]) -> dict[str, list[str]]:
     """Read ``{"train": [...], "val": [...], "test": [...]}`` from ``path``; lists must be disjoint stems."""
     try:
         content = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # (RecursionError: absurdly nested JSON)
         raise DatasetError(f"cannot read split file {path}: {exc}") from exc
     if not isinstance(content, dict) or set(content) != {"train", "val", "test"}:
         raise DatasetError(f"split file {path} must map exactly 'train', 'val', 'test' to lists of stems")

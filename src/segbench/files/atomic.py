@@ -21,12 +21,15 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from segbench.errors import OutputError
+
 __all__ = [
     "atomic_write",
     "format_value",
     "read_csv",
     "write_bytes",
     "write_csv",
+    "write_failed",
     "write_json",
     "write_npz",
     "write_text",
@@ -47,21 +50,46 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     (b'hello', ['a.txt'])
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    step = "creating its folder"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        step = "creating a temporary file beside it"
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise write_failed(path, step, exc) from exc
+    try:
+        step = "writing"
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
+            step = "syncing it to disk"
             os.fsync(handle.fileno())
+        step = "renaming it into place"
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise write_failed(path, step, exc) from exc
         raise
     return path
+
+
+def write_failed(path: Path, step: str, exc: OSError) -> OutputError:
+    """The one-line :class:`~segbench.errors.OutputError` for a failed atomic write of ``path``.
+
+    Args:
+        path: the file being written.
+        step: what was being done when ``exc`` was raised.
+        exc: the operating system's error.
+
+    >>> str(write_failed(Path("r/a.csv"), "writing", OSError(28, "No space left on device")))
+    'cannot write r/a.csv (writing: No space left on device); its previous content, if any, is intact'
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"cannot write {path} ({step}: {reason}); its previous content, if any, is intact")
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tifffile
-from PIL import Image
 
 from segbench.data.errors import DatasetError
+from segbench.files import safe_read
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy", ".bmp", ".gif")
 _ARRAY_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
@@ -26,8 +25,8 @@ _GREY_MODES = ("1", "L", "LA", *_ARRAY_MODES)
 def _read_array(path: Path) -> np.ndarray:
     """The raw array stored in ``path`` (npy and tiff only)."""
     if path.suffix.lower() == ".npy":
-        return np.asarray(np.load(path, allow_pickle=False))
-    return np.asarray(tifffile.imread(path))
+        return safe_read.read_npy(path)
+    return safe_read.read_tiff(path)[0]
 
 
 def _is_array_file(path: Path) -> bool:
@@ -38,6 +37,7 @@ def image_shape(path: Path) -> tuple[int, int]:
     """``(H, W)`` of an image or mask file, read from its header where possible.
 
     >>> import tempfile
+    >>> from PIL import Image
     >>> p = Path(tempfile.mkdtemp()) / "a.png"
     >>> Image.new("L", (5, 3)).save(p)
     >>> image_shape(p)
@@ -45,13 +45,14 @@ def image_shape(path: Path) -> tuple[int, int]:
     """
     try:
         if path.suffix.lower() == ".npy":
-            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            shape = safe_read.npy_shape(path)
         elif _is_array_file(path):
-            with tifffile.TiffFile(path) as tif:
-                shape = tif.pages[0].shape
+            shape = safe_read.tiff_shape(path)
         else:
-            with Image.open(path) as im:
+            with safe_read.open_image(path) as im:
                 return int(im.size[1]), int(im.size[0])
+    except safe_read.UnreadableFile:
+        raise
     except Exception as exc:
         raise DatasetError(f"cannot read file {path}: {exc}") from exc
     if len(shape) < 2:
@@ -63,6 +64,7 @@ def image_channels(path: Path) -> int:
     """1 if the file is single-channel (grey), else 3 (its colour channels; alpha is dropped).
 
     >>> import tempfile
+    >>> from PIL import Image
     >>> p = Path(tempfile.mkdtemp()) / "a.png"
     >>> Image.new("RGBA", (4, 4)).save(p)
     >>> image_channels(p)
@@ -72,7 +74,7 @@ def image_channels(path: Path) -> int:
         if _is_array_file(path):
             array = _read_array(path)
             return 1 if array.ndim == 2 or array.shape[-1] == 1 else 3
-        with Image.open(path) as im:
+        with safe_read.open_image(path) as im:
             return 1 if im.mode in _GREY_MODES else 3
     except DatasetError:
         raise
@@ -100,6 +102,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     ``channels=3``; an alpha channel is dropped.
 
     >>> import tempfile
+    >>> from PIL import Image
     >>> p = Path(tempfile.mkdtemp()) / "a.jpg"
     >>> Image.new("RGBA", (2, 1), (255, 0, 0, 128)).save(p, format="PNG")  # a PNG named .jpg
     >>> read_image(p, channels=3)[:, 0, 0].tolist()
@@ -111,7 +114,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
         if _is_array_file(path):
             array = _read_array(path)
         else:
-            with Image.open(path) as im:
+            with safe_read.open_image(path) as im:
                 if im.mode in _ARRAY_MODES:
                     array = np.asarray(im)
                 else:
@@ -130,6 +133,8 @@ def read_image(path: Path, channels: int) -> np.ndarray:
         if array.shape[-1] != channels:
             array = np.repeat(array[..., :1], channels, axis=-1)
         return np.ascontiguousarray(_scale(array).transpose(2, 0, 1))
+    except safe_read.UnreadableFile:
+        raise
     except Exception as exc:
         raise DatasetError(f"cannot read image file {path}: {exc}") from exc
 
@@ -140,6 +145,7 @@ def read_mask(path: Path) -> np.ndarray:
     Colour masks are accepted only when their channels are equal; float arrays only when integral.
 
     >>> import tempfile
+    >>> from PIL import Image
     >>> p = Path(tempfile.mkdtemp()) / "m.png"
     >>> Image.fromarray(np.array([[0, 255]], dtype=np.uint8)).save(p)
     >>> read_mask(p).tolist()
@@ -149,8 +155,10 @@ def read_mask(path: Path) -> np.ndarray:
         if _is_array_file(path):
             array = _read_array(path)
         else:
-            with Image.open(path) as im:
+            with safe_read.open_image(path) as im:
                 array = np.asarray(im.convert("RGB") if im.mode in ("RGBA", "LA", "CMYK", "YCbCr") else im)
+    except safe_read.UnreadableFile:
+        raise
     except Exception as exc:
         raise DatasetError(f"cannot read mask file {path}: {exc}") from exc
     if array.ndim == 3 and array.shape[-1] in (1, 3, 4):

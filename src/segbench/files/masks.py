@@ -23,13 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import tifffile
-from PIL import Image
 
 from segbench.errors import UsageError
+from segbench.files import safe_read
 
 __all__ = ["MASK_SUFFIXES", "MaskFile", "mask_stem", "mask_suffix", "read_mask_file"]
 
@@ -94,53 +92,36 @@ def _equal_channels(array: np.ndarray, path: Path, hint: str = "") -> np.ndarray
 
 
 def _read_pil(path: Path) -> tuple[np.ndarray, None]:
-    with Image.open(path) as im:
+    with safe_read.open_image(path) as im:
         if im.mode in ("RGB", "RGBA", "LA", "CMYK", "YCbCr"):
             return _equal_channels(np.asarray(im.convert("RGB")), path), None
         return np.asarray(im), None
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, None]:
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        array = np.asarray(series.asarray())
-        if series.axes.endswith("S"):  # samples per pixel: a colour image
-            hint = (
-                f" (the file stores shape {array.shape} as colour samples; a (Z, Y, X) stack whose last axis "
-                "has 3 or 4 voxels must be saved with photometric='minisblack')"
-            )
-            array = _equal_channels(array, path, hint)
+    array, axes = safe_read.read_tiff(path)
+    if axes.endswith("S"):  # samples per pixel: a colour image
+        hint = (
+            f" (the file stores shape {array.shape} as colour samples; a (Z, Y, X) stack whose last axis "
+            "has 3 or 4 voxels must be saved with photometric='minisblack')"
+        )
+        array = _equal_channels(array, path, hint)
     return array, None
 
 
 def _read_npy(path: Path) -> tuple[np.ndarray, None]:
-    return np.asarray(np.load(path, allow_pickle=False)), None
+    return safe_read.read_npy(path), None
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, None]:
-    with np.load(path, allow_pickle=False) as archive:
-        names = list(archive.files)
-        if "mask" in names:
-            return np.asarray(archive["mask"]), None
-        if len(names) == 1:
-            return np.asarray(archive[names[0]]), None
+    names = safe_read.npz_names(path)
+    if "mask" in names or len(names) == 1:
+        return safe_read.read_npz(path, "mask" if "mask" in names else names[0]), None
     raise UsageError(f"mask file {path} holds arrays {names}; expected one array, or one named 'mask'")
 
 
-def _nibabel() -> Any:
-    try:
-        import nibabel
-    except ImportError as exc:
-        raise UsageError(
-            "reading NIfTI files (.nii, .nii.gz) needs the optional nibabel package: pip install segbench[nifti]"
-        ) from exc
-    return nibabel
-
-
 def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    image = _nibabel().load(str(path))
-    array = np.asarray(image.dataobj)
-    zooms = tuple(float(z) for z in image.header.get_zooms())
+    array, zooms = safe_read.read_nifti(path)
     while array.ndim > 2 and array.shape[-1] == 1:
         array = array[..., 0]
     zooms = zooms[: array.ndim]
@@ -168,6 +149,8 @@ def read_mask_file(path: Path) -> MaskFile:
         raise UsageError(f"file {path} is not a mask type evaluate reads ({', '.join(MASK_SUFFIXES)})")
     try:
         array, spacing = _READERS[suffix](path)
+    except safe_read.UnreadableFile as exc:
+        raise UsageError(f"cannot read mask file {exc.path}: {exc.reason}") from None
     except UsageError:
         raise
     except Exception as exc:  # any decoder failure: name the file, keep the reason

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segbench.errors import UsageError
+from segbench.files import safe_read
 from segbench.files.masks import MASK_SUFFIXES, mask_stem, mask_suffix
 
 __all__ = ["Case", "Pairing", "pair_by_stem"]
@@ -44,15 +45,19 @@ def _listing(names: list[str]) -> str:
 
 def _scan(folder: Path, role: str, problems: list[str]) -> tuple[dict[str, Path], list[Path]]:
     """``stem -> file`` for the mask files in ``folder``; duplicated stems go to ``problems``."""
+    safe_read.check_link(folder, f"{role} folder")
     if not folder.is_dir():
         raise UsageError(f"{role} folder {folder} does not exist or is not a directory")
     found: dict[str, list[Path]] = {}
     skipped: list[Path] = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
+    for path in safe_read.list_folder(folder):
+        if path.name.startswith("."):
             continue
         if mask_suffix(path) is None:
-            skipped.append(path)
+            if path.is_file():
+                skipped.append(path)
+            continue
+        if not safe_read.regular_file(path):  # a folder is skipped; a link loop, a named pipe... raise
             continue
         found.setdefault(mask_stem(path), []).append(path)
     for stem, paths in found.items():

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from segbench.errors import UsageError
+from segbench.files import safe_read
 from segbench.files.run_folder import DATASET_LEVEL_COLUMNS, HISTORY_COLUMNS, KINDS, PER_IMAGE_COLUMNS, prediction_path
 
 if sys.version_info >= (3, 11):
@@ -291,10 +292,9 @@ def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predic
     test = folder / "test_data.npz"
     if not test.is_file():
         return None
-    with np.load(test, allow_pickle=False) as data:
-        images = np.asarray(data["images"])
-        targets = np.asarray(data["targets"]).astype(np.int64)
-        ids = tuple(str(i) for i in data["ids"])
+    images = safe_read.read_npz(test, "images")  # checked reads: a broken or hostile file is one line
+    targets = safe_read.read_npz(test, "targets").astype(np.int64)
+    ids = tuple(str(i) for i in safe_read.read_npz(test, "ids", kinds="U"))
     if images.ndim == 3:
         images = images[:, None]
     preds: dict[str, npt.NDArray[np.uint8]] = {}
@@ -304,9 +304,9 @@ def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predic
         if not path.is_file():
             missing.append(model)
             continue
-        with np.load(path, allow_pickle=False) as data:
-            pred = np.asarray(data["pred"])
-            pid = tuple(str(i) for i in data["ids"]) if "ids" in data else ids
+        pred = safe_read.read_npz(path, "pred")
+        has_ids = "ids" in safe_read.npz_names(path)
+        pid = tuple(str(i) for i in safe_read.read_npz(path, "ids", kinds="U")) if has_ids else ids
         if pid != ids or pred.shape != targets.shape:
             missing.append(model)
             continue
