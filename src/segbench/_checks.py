@@ -512,6 +512,11 @@ def check_probability_inputs(
             f"multiclass input, got a floating-point target ({t.dtype}, shape {_shape(t)})"
         )
     li = check_loss_inputs(input, t, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    if li.dense and li.mode == "multiclass":  # losses take integer one-hot targets; these metrics count labels
+        raise ValueError(
+            f"probability metrics take a label map (N, *spatial) as target for multiclass input, got a one-hot of the "
+            f"input's shape {_shape(t)}; pass target.argmax(1)"
+        )
     if li.dense:
         tf = li.target
         if not bool(((tf == 0) | (tf == 1)).all()):
