@@ -13,6 +13,7 @@ Two entry points:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class LabelMaps:
     binary: bool
     multilabel: bool
     valid: Tensor | None
+    validate: bool = True  # False: labels were not read (check_label_maps(validate=False)); count without a sync
 
     @property
     def spatial_ndim(self) -> int:
@@ -106,6 +108,7 @@ def check_label_maps(
     multilabel: bool = False,
     ignore_index: int | None = None,
     to_long: bool = True,
+    validate: bool = True,
 ) -> LabelMaps:
     """Validate a pair of hard label maps for a metric.
 
@@ -115,6 +118,10 @@ def check_label_maps(
     Fast path: bool maps are 0/1 by type and are not scanned for their range, and ``to_long=False`` keeps each
     map in its own dtype (no ``int64`` copies; for callers that only compare labels, such as the distance
     metrics). The checks and messages are the same either way.
+
+    ``validate=False`` checks dtypes, shapes and devices only and reads no label on the host (so that the counting
+    compiles with ``torch.compile(fullgraph=True)``): labels are taken to lie in ``[0, num_classes)``, or in {0, 1}
+    with ``num_classes=None``; out-of-range labels then give undefined counts.
 
     >>> lm = check_label_maps(torch.tensor([[0, 1]]), torch.tensor([[1, 1]]))
     >>> lm.binary, lm.num_classes
@@ -154,8 +161,11 @@ def check_label_maps(
             raise ValueError("ignore_index is not defined for multilabel maps (each channel is a 0/1 map)")
         valid = target != ignore_index
     binary_input = pred.dtype == torch.bool and target.dtype == torch.bool
-    p_lo, p_hi = (0, 1) if pred.dtype == torch.bool else _label_range(pred, valid)  # bool: in {0, 1} by type
-    t_lo, t_hi = (0, 1) if target.dtype == torch.bool else _label_range(target, valid)
+    bool_or_trusted = (0, 1) if num_classes is None or multilabel else (0, num_classes - 1)
+    p_lo, p_hi = (0, 1) if pred.dtype == torch.bool else bool_or_trusted if not validate else _label_range(pred, valid)
+    t_lo, t_hi = (0, 1) if target.dtype == torch.bool else bool_or_trusted if not validate else _label_range(
+        target, valid
+    )
     lo, hi = min(p_lo, t_lo), max(p_hi, t_hi)
     if lo < 0:
         raise ValueError(f"labels must be >= 0, got {lo}" + ("" if ignore_index is None else
@@ -167,8 +177,8 @@ def check_label_maps(
         if num_classes is not None and num_classes != c:
             raise ValueError(f"num_classes={num_classes} but the multilabel maps have {c} channels")
         if not to_long:
-            return LabelMaps(pred, target, c, False, True, None)
-        return LabelMaps(pred.long(), target.long(), c, False, True, None)
+            return LabelMaps(pred, target, c, False, True, None, validate)
+        return LabelMaps(pred.long(), target.long(), c, False, True, None, validate)
     if num_classes is None:
         if hi > 1:
             raise ValueError(
@@ -186,7 +196,7 @@ def check_label_maps(
     if valid is not None:
         pred_l = torch.where(valid, pred_l, torch.zeros((), dtype=pred_l.dtype, device=pred.device))
         target_l = torch.where(valid, target_l, torch.zeros((), dtype=target_l.dtype, device=pred.device))
-    return LabelMaps(pred_l, target_l, n_cls, binary, False, valid)
+    return LabelMaps(pred_l, target_l, n_cls, binary, False, valid, validate)
 
 
 @dataclass(frozen=True)
@@ -207,6 +217,7 @@ class LossInputs:
     binary_float: Tensor | None = None  # binary label map as input-dtype floats (N, 1, *spatial), made by the check
     ignore_index: int | None = None
     labels_unchecked: bool = False  # labels left to the caller (check_labels=False): see check_loss_inputs
+    validate: bool = True  # False: no value is checked or read on the host (check_loss_inputs(validate=False))
 
     @property
     def num_classes(self) -> int:
@@ -227,7 +238,7 @@ class LossInputs:
         if self.mode == "binary":
             if self.binary_float is not None:
                 return self.binary_float
-            if not self.labels_unchecked:  # checked over the valid pixels (ignore_index): a plain copy
+            if not self.labels_unchecked or not self.validate:  # checked (or not to be): a plain copy
                 return self.target.unsqueeze(1).to(self.logits.dtype)
             y, lo, hi = _binary_floats(self.target, self.logits.dtype)
             if lo < 0 or hi > 1:
@@ -240,6 +251,12 @@ class LossInputs:
         """The error for label-map labels outside ``[0, C)`` (binary: outside {0, 1}), naming their range."""
         lo, hi = _label_range(self.target, self.valid)
         return _label_error(self.mode, self.num_classes, self.ignore_index, lo, hi)
+
+    def check_labels(self) -> None:
+        """Raise :meth:`label_error` when a label-map label lies outside ``[0, C)`` (binary: {0, 1}); reads them."""
+        lo, hi = _label_range(self.target, self.valid)
+        if lo < 0 or hi >= (2 if self.mode == "binary" else self.num_classes):
+            raise _label_error(self.mode, self.num_classes, self.ignore_index, lo, hi)
 
     def valid_float(self) -> Tensor | None:
         """``valid`` as ``(N, 1, *spatial)`` floats of the input's dtype, or None."""
@@ -268,6 +285,47 @@ def _label_error(mode: Mode, c: int, ignore_index: int | None, lo: int, hi: int)
     return ValueError(f"{what}{extra}, got labels in [{lo}, {hi}]")
 
 
+def _target_error(x: Tensor, t: Tensor, multilabel: bool) -> ValueError:
+    """The error for a target of none of the accepted forms: what was got, and the forms to pass instead."""
+    lm = _shape(x[:, 0])
+    forms = (
+        f"a dense 0/1 target of the input's shape {_shape(x)} (float, integer or bool)"
+        if multilabel
+        else f"an integer or bool label map (N, *spatial) = {lm}, the same with a channel axis "
+        f"{_shape(x[:, :1])}, or a dense target of the input's shape {_shape(x)} (float one-hot or soft labels, "
+        "integer or bool one-hot)"
+    )
+    return ValueError(f"{'multilabel losses take' if multilabel else 'a loss target must be'} {forms}; "
+                      f"got shape {_shape(t)} ({t.dtype})")
+
+
+def _target_form(x: Tensor, t: Tensor, multilabel: bool) -> tuple[bool, Tensor]:
+    """Whether ``t`` is a dense target (True) or a label map (False), and the target in that form: ``(N, 1,
+    *spatial)`` label maps lose their channel axis. Decided on shapes and dtypes only (no value is read)."""
+    integer = _is_integer(t)
+    if t.shape == x.shape:
+        if not integer or multilabel or x.shape[1] > 1:
+            return True, t
+        return False, t[:, 0]  # binary (C == 1): an integer (N, 1, *spatial) map is its own label map
+    if multilabel:
+        raise _target_error(x, t, multilabel)
+    if t.ndim == x.ndim and t.shape[1] == 1 and t.shape[2:] == x.shape[2:] and t.shape[0] == x.shape[0]:
+        if not integer:
+            raise TypeError(
+                f"a {_shape(t)} target with C = {x.shape[1]} classes is read as a label map, which must be an integer "
+                f"or bool tensor, got {t.dtype}; pass target.long() (labels), or a dense {_shape(x)} one-hot target"
+            )
+        return False, t[:, 0]
+    if tuple(t.shape) != (x.shape[0], *x.shape[2:]):
+        raise _target_error(x, t, multilabel)
+    if not integer:
+        raise TypeError(
+            f"a label-map target must be an integer or bool tensor, got {t.dtype}; pass target.long() (labels in "
+            f"[0, C)), or a dense {_shape(x)} target of floats for soft labels"
+        )
+    return False, t
+
+
 def check_loss_inputs(
     input: Any,
     target: Any,
@@ -277,10 +335,21 @@ def check_loss_inputs(
     ignore_index: int | None = None,
     check_finite: bool = True,
     check_labels: bool = True,
+    validate: bool = True,
 ) -> LossInputs:
     """Validate a loss's prediction and target and say which mode they are in.
 
     ``C == 1`` is binary (sigmoid), ``C >= 2`` multiclass (softmax) unless ``multilabel=True``.
+
+    Targets: an integer or bool label map ``(N, *spatial)``, or the same with a channel axis ``(N, 1, *spatial)``
+    (squeezed); or a dense target of the input's shape: float one-hot or soft labels in [0, 1], or an integer or
+    bool one-hot (converted to the input's float dtype). Multilabel input takes dense targets only. Any other shape
+    or dtype raises, naming what was got and the forms to pass. The form is read off shapes and dtypes alone.
+
+    ``validate=False`` keeps the checks of shapes, dtypes and devices (free: nothing is read from the tensors) and
+    skips every check of values: NaN and inf, probabilities in [0, 1], label ranges, dense targets in [0, 1]. No
+    tensor value is read on the host, so a loss compiles with ``torch.compile(fullgraph=True)`` and never waits for a
+    device; out-of-range labels then give undefined results (an index error at best).
 
     ``check_finite=False`` skips the scan of a logit input for NaN and inf; ``check_labels=False`` skips the range
     check of binary labels, and of multiclass labels on the CPU (``labels_unchecked`` says so), for callers whose
@@ -292,10 +361,12 @@ def check_loss_inputs(
     >>> li = check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
     >>> li.mode, li.dense
     ('multiclass', False)
-    >>> check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 5, 5, dtype=torch.long))
+    >>> check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 1, 4, 4, dtype=torch.uint8)).target.shape
+    torch.Size([2, 4, 4])
+    >>> check_loss_inputs(torch.zeros(2, 3, 4, 4), torch.zeros(2, 5, 5, dtype=torch.long))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: a label-map target must have shape (N, *spatial) = (2, 4, 4), got (2, 5, 5)
+    ValueError: a loss target must be ...; got shape (2, 5, 5) (torch.int64)
     """
     x = as_tensor(input, "input")
     t = as_tensor(target, "target")
@@ -307,46 +378,23 @@ def check_loss_inputs(
     _check_nonempty(t, "target")
     if t.device != x.device:
         raise ValueError(f"input is on {x.device} but target on {t.device}")
-    if check_finite or not from_logits:
-        x_lo, x_hi = torch.aminmax(x.detach())  # one pass; NaN propagates into both, inf shows at an end
-        if not bool(torch.isfinite(x_lo) & torch.isfinite(x_hi)):
-            raise ValueError(NONFINITE_INPUT)
     c = x.shape[1]
     mode: Mode = "multilabel" if multilabel else ("binary" if c == 1 else "multiclass")
-    if not from_logits:
-        lo, hi = x_lo, x_hi
-        if float(lo) < 0 or float(hi) > 1:
-            raise ValueError(
-                f"from_logits=False expects probabilities in [0, 1], got values in [{float(lo):.4g}, {float(hi):.4g}]"
-            )
-        if mode == "multiclass":
-            sums = x.detach().sum(1)
-            if not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
-                raise ValueError("from_logits=False with C >= 2 expects probabilities that sum to 1 over axis 1")
-    if t.shape == x.shape and (t.dtype.is_floating_point or multilabel):
-        if ignore_index is not None:
-            raise ValueError(
-                "ignore_index applies to integer label-map targets; got a dense target of the input's shape "
-                "(drop ignore_index, or pass a label map)"
-            )
-        tf = t.to(x.dtype)
-        lo, hi = torch.aminmax(tf)
-        if float(lo) < 0 or float(hi) > 1:
-            raise ValueError(f"a dense target must hold values in [0, 1], got [{float(lo):.4g}, {float(hi):.4g}]")
-        return LossInputs(x, tf, True, None, mode, from_logits)
-    if multilabel:
-        raise ValueError(f"multilabel losses need a dense 0/1 target of shape {_shape(x)}, got {_shape(t)}")
-    expected = (x.shape[0], *x.shape[2:])
-    if tuple(t.shape) != expected:
+    dense, t = _target_form(x, t, multilabel)
+    if dense and ignore_index is not None:
         raise ValueError(
-            f"a label-map target must have shape (N, *spatial) = {_shape(x[:, 0])}, got {_shape(t)}"
+            "ignore_index applies to integer label-map targets; got a dense target of the input's shape "
+            "(drop ignore_index, or pass a label map)"
         )
-    if not _is_integer(t):
-        raise TypeError(f"a label-map target must be an integer or bool tensor, got {t.dtype}")
+    if validate:
+        _check_values(x, t if dense else None, from_logits=from_logits, multiclass=mode == "multiclass",
+                      check_finite=check_finite)
+    if dense:
+        return LossInputs(x, t.to(x.dtype), True, None, mode, from_logits, validate=validate)
     valid = None if ignore_index is None else t != ignore_index
     n_labels = 2 if mode == "binary" else c
     binary_float = None
-    unchecked = not check_labels and (mode == "binary" or x.device.type == "cpu")
+    unchecked = not validate or (not check_labels and (mode == "binary" or x.device.type == "cpu"))
     if mode == "binary" and valid is None and not unchecked:  # check the float copy binary losses use: half the bytes
         binary_float, t_lo, t_hi = _binary_floats(t, x.dtype)
     else:
@@ -356,17 +404,56 @@ def check_loss_inputs(
     tl = t.long()
     if valid is not None:
         tl = torch.where(valid, tl, torch.zeros((), dtype=torch.long, device=tl.device))
-    return LossInputs(x, tl, False, valid, mode, from_logits, binary_float, ignore_index, unchecked)
+    return LossInputs(x, tl, False, valid, mode, from_logits, binary_float, ignore_index, unchecked, validate)
 
 
-def check_class_weights(weights: Any, num_classes: int) -> Tensor | None:
-    """Validate per-class weights (non-negative, one per channel, not all zero); their scale never matters."""
+def _check_values(x: Tensor, dense: Tensor | None, *, from_logits: bool, multiclass: bool, check_finite: bool) -> None:
+    """The checks of a loss's values (each reads the tensors on the host): finite input, probabilities in [0, 1]
+    (summing to 1 over classes for a softmax), a dense target in [0, 1]."""
+    if check_finite or not from_logits:
+        x_lo, x_hi = torch.aminmax(x.detach())  # one pass; NaN propagates into both, inf shows at an end
+        if not bool(torch.isfinite(x_lo) & torch.isfinite(x_hi)):
+            raise ValueError(NONFINITE_INPUT)
+        if not from_logits:
+            if float(x_lo) < 0 or float(x_hi) > 1:
+                raise ValueError(
+                    f"from_logits=False expects probabilities in [0, 1], got values in [{float(x_lo):.4g}, "
+                    f"{float(x_hi):.4g}]"
+                )
+            if multiclass:
+                sums = x.detach().sum(1)
+                if not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+                    raise ValueError("from_logits=False with C >= 2 expects probabilities that sum to 1 over axis 1")
+    if dense is not None:
+        lo, hi = torch.aminmax(dense.detach() if dense.dtype != torch.bool else dense.to(torch.uint8))
+        if float(lo) < 0 or float(hi) > 1:
+            raise ValueError(f"a dense target must hold values in [0, 1], got [{float(lo):.4g}, {float(hi):.4g}]")
+
+
+def check_class_weights(weights: Any, num_classes: int, *, validate: bool = True) -> Tensor | None:
+    """Validate per-class weights (non-negative, one per channel, not all zero); their scale never matters.
+
+    Weights given as numbers (a list or tuple, as the loss modules store them) are checked in Python; a tensor of
+    weights is checked on its values unless ``validate=False`` (which reads nothing on the host).
+    """
     if weights is None:
         return None
-    w = torch.as_tensor(weights, dtype=torch.float64).flatten()
+    if isinstance(weights, Tensor):
+        w = weights.detach().to(torch.float64).flatten()
+        values = None
+    else:
+        seq = weights if isinstance(weights, (list, tuple)) else np.asarray(weights, dtype=np.float64).ravel().tolist()
+        values = [float(v) for v in seq]
+        w = torch.tensor(values, dtype=torch.float64)
     if w.numel() != num_classes:
         raise ValueError(f"class weights need one value per class ({num_classes}), got {w.numel()}")
-    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
+    if values is not None:
+        bad = not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0
+    elif validate:
+        bad = not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0
+    else:
+        bad = False
+    if bad:
         raise ValueError(f"class weights must be finite, >= 0 and not all zero, got {w.tolist()}")
     return w
 
@@ -425,6 +512,11 @@ def check_probability_inputs(
             f"multiclass input, got a floating-point target ({t.dtype}, shape {_shape(t)})"
         )
     li = check_loss_inputs(input, t, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    if li.dense and li.mode == "multiclass":  # losses take integer one-hot targets; these metrics count labels
+        raise ValueError(
+            f"probability metrics take a label map (N, *spatial) as target for multiclass input, got a one-hot of the "
+            f"input's shape {_shape(t)}; pass target.argmax(1)"
+        )
     if li.dense:
         tf = li.target
         if not bool(((tf == 0) | (tf == 1)).all()):

@@ -94,6 +94,8 @@ def score_label_maps(
     metrics: Iterable[str] | None = None,
     nsd_tolerance: float = 1.0,
     ignore_index: int | None = None,
+    surface: str = "voxel",
+    percentile_rule: str = "directed",
 ) -> list[dict[str, Any]]:
     r"""Every metric for every (image, class): rows ``{"image", "class", "metric", "value"}``.
 
@@ -127,7 +129,7 @@ def score_label_maps(
     if len(ids) != n or len(cnames) != num_classes:
         raise ValueError(f"{len(ids)} image ids for {n} images, {len(cnames)} class names for {num_classes} classes")
     classes = _scored_classes(num_classes, is_binary)
-    inputs = ScoringInputs(p, t, num_classes, ignore_index, spacing, nsd_tolerance)
+    inputs = ScoringInputs(p, t, num_classes, ignore_index, spacing, nsd_tolerance, surface, percentile_rule)
     chosen = catalogue.entries(names)
     values = {e.name: e.per_image(inputs).double() for e in chosen}
     overall = [e.name for e in chosen if e.scope == "all"]

@@ -139,7 +139,8 @@ def test_duplicate_stems_and_empty_folders(tmp_path: Path) -> None:
     (tmp_path / "empty" / "images").mkdir(parents=True)
     with pytest.raises(DatasetError, match=r"holds no image files"):
         load_dataset(f"folder:{tmp_path / 'empty'}", "train")
-    with pytest.raises(DatasetError, match=r"folder .*empty/label does not exist"):
+    with pytest.raises(DatasetError, match=r"no label/ folder under .*empty \(its subfolders: images\); name yours "
+                       r"with -o images=NAME"):
         load_dataset(f"folder:{tmp_path / 'empty'}", "train", options={"images": "label"})
 
 

@@ -108,3 +108,23 @@ def test_pets_profile_matches_source(shared_data: Path) -> None:
     assert pet.pixel_share == pytest.approx(0.251, abs=0.0005)  # 25.1 % pooled
     assert profile.class_profile("border").mean_image_share == pytest.approx(0.129, abs=0.0005)
     assert profile.foreground_share.mean == pytest.approx(0.391, abs=0.0005)  # pet + border 39.1 %
+
+
+def test_isbi_default_mapping_names_the_minority_class(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue #22: with the default mapping (cell interior 255 -> the labelled class, 78% of the pixels) the advice
+    must not call Dice uninflatable while all-foreground scores 0.876; it names the minority (membranes, label 0)
+    as the likely class of interest and says how to score it."""
+    parser = argparse.ArgumentParser()
+    inspect_command.add_arguments(parser)
+    args = parser.parse_args([
+        f"folder:{shared_data / 'isbi2012-em-membrane' / 'train'}", "-o", "images=image", "-o", "masks=label",
+        "--metrics", "pixel_accuracy,dice", "--json",
+    ])
+    assert inspect_command.run(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    texts = [a["text"] + " " + a["reason"] for a in report["advice"]]
+    assert not any("cannot inflate" in t for t in texts)
+    (score,) = [t for t in texts if "Score the minority class 'background' (22.0% of the pixels)" in t]
+    assert "mean Dice 0.876" in score and "78.0%" in score and "mapping='{\"0\": 1, \"255\": 0}'" in score
+    assert not any("predicts no structure" in t for t in texts)
+    assert any("Train with 'background' as the foreground" in t for t in texts)

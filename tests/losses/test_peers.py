@@ -241,3 +241,56 @@ def test_generalized_dice_with_one_scored_class_is_dice_and_monai() -> None:
     m = {"softmax": True, "to_onehot_y": True, "include_background": False, "smooth_nr": 0, "smooth_dr": 0}
     _close(L.generalized_dice_loss(x2, t2, include_background=False, smooth=0),
            monai_losses.GeneralizedDiceLoss(batch=True, **m)(x2, t2[:, None]))
+
+
+def test_monai_style_targets_are_accepted_and_agree() -> None:
+    """docs/peers.md: MONAI's own target forms (a uint8 one-hot as ``AsDiscrete(to_onehot=C)`` gives, an
+    ``(N, 1, H, W)`` label map) score as the label map, and as MONAI does on them."""
+    x, t = _data(seed=13)
+    onehot = F.one_hot(t, 3).movedim(-1, 1).to(torch.uint8)
+    theirs = monai_losses.DiceLoss(softmax=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)(x, onehot.double())
+    for target in (onehot, onehot.bool(), t[:, None], t[:, None].to(torch.uint8)):
+        _close(L.dice_loss(x, target), theirs)
+
+
+def test_multilabel_without_background_equals_monai_sigmoid() -> None:
+    """docs/peers.md: MONAI's ``include_background=False`` drops channel 0 under a sigmoid too; so does ours in
+    multilabel mode."""
+    g = torch.Generator().manual_seed(14)
+    x = torch.randn(2, 3, 9, 10, generator=g, dtype=torch.float64)
+    y = (torch.rand(2, 3, 9, 10, generator=g) < 0.4).double()
+    for batch in (False, True):
+        theirs = monai_losses.DiceLoss(sigmoid=True, include_background=False, batch=batch)(x, y)
+        ours = L.dice_loss(x, y, multilabel=True, include_background=False, per_image=not batch, smooth=1e-5)
+        _close(ours, theirs)
+
+
+def _smp_dice_loss(x: torch.Tensor, t: torch.Tensor, smooth: float = 0.0, eps: float = 1e-7) -> torch.Tensor:
+    """segmentation_models_pytorch's multiclass ``DiceLoss`` (smp/losses/dice.py, from_logits=True, default
+    smooth=0, eps=1e-7), transcribed: counts summed over batch and pixels, ``loss *= y_true.sum(dims) > 0``."""
+    c = x.shape[1]
+    p = x.softmax(1).reshape(x.shape[0], c, -1)
+    y = F.one_hot(t.reshape(t.shape[0], -1), c).permute(0, 2, 1).to(p.dtype)
+    dims = (0, 2)
+    inter = (p * y).sum(dims)
+    card = (p + y).sum(dims)
+    score = (2 * inter + smooth) / (card + smooth).clamp_min(eps)
+    loss = (1 - score) * (y.sum(dims) > 0).to(score.dtype)
+    return loss.mean()
+
+
+def test_smp_zeroes_classes_absent_from_the_target() -> None:
+    """docs/peers.md: smp's DiceLoss multiplies each class's loss by ``[class present in the target]``, so
+    predicting an absent class costs nothing; ours counts those false positives. Where every class is present the
+    two agree (``dice_loss(x, t, smooth=0)``, batch-pooled as smp)."""
+    x, t = _data(seed=15)
+    _close(L.dice_loss(x, t, smooth=0), _smp_dice_loss(x, t))
+    absent = t.clamp_max(1)  # class 2 absent from the target; x still predicts it
+    x_wrong = x.clone()
+    x_wrong[:, 2] += 5.0  # confidently predict the absent class
+    for logits in (x, x_wrong):
+        # the absent class: smp's row is zeroed; ours is tp = 0, fp > 0, a Dice loss of exactly 1 (of 3 classes)
+        _close(L.dice_loss(logits, absent, smooth=0), _smp_dice_loss(logits, absent) + 1 / 3)
+    # so in smp predicting the absent class everywhere costs nothing there; ours is the same 1/3 either way, and
+    # the present classes' losses rise with the false positives in both
+    assert float(_smp_dice_loss(x_wrong, absent)) > float(_smp_dice_loss(x, absent))

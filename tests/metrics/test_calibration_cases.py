@@ -148,3 +148,17 @@ def test_streaming_misuse_is_rejected() -> None:
     assert torch.isnan(empty.brier_score()) and torch.isnan(empty.calibration_error())
     with pytest.raises(ValueError, match="subdivisions"):
         M.ProbabilityHistogram(subdivisions=0)
+
+
+def test_multiclass_one_hot_target_is_refused_with_the_fix() -> None:
+    """Losses accept integer one-hot targets (issue #22); the probability metrics count labels, so a multiclass
+    one-hot is refused with what to pass (not read as a multilabel map)."""
+    import torch.nn.functional as F
+
+    from segbench._checks import check_probability_inputs
+
+    p = torch.full((1, 3, 2, 2), 1 / 3)
+    t = torch.tensor([[[0, 1], [2, 0]]])
+    with pytest.raises(ValueError, match=r"got a one-hot of the input's shape \(1, 3, 2, 2\); pass target.argmax\(1\)"):
+        check_probability_inputs(p, F.one_hot(t, 3).movedim(-1, 1))
+    assert check_probability_inputs(p, t[:, None]).target.shape == (1, 2, 2)  # (N, 1, H, W) label map: squeezed

@@ -109,7 +109,7 @@ def test_label_maps_per_class_equal_binary_masks() -> None:
                 torch.testing.assert_close(value[:, j], binary[name], equal_nan=True)
     ml = distance_metrics(
         torch.stack([labels_p == 1, labels_p == 2], 1), torch.stack([labels_t == 1, labels_t == 2], 1),
-        multilabel=True, spacing=sp, tolerance=1.3,
+        multilabel=True, include_background=True, spacing=sp, tolerance=1.3,
     )
     for name, value in distance_metrics(labels_p, labels_t, num_classes=3, spacing=sp, tolerance=1.3).items():
         torch.testing.assert_close(ml[name], value, equal_nan=True)
@@ -175,3 +175,20 @@ def test_bad_input_raises() -> None:
         distance_metrics(t, t, metrics=("dice",))
     with pytest.raises(ValueError, match="surfel"):
         hausdorff_distance(t[None, None], t[None, None], surface="surfel")
+
+
+def test_multilabel_include_background_drops_channel_0() -> None:
+    """``include_background`` is honoured in multilabel mode: False (the default) scores channels 1.., True all,
+    each channel's values those of its own binary masks; one channel and False is refused."""
+    rng = np.random.default_rng(8)
+    p = torch.from_numpy(rng.random((2, 3, 9, 9)) < 0.4)
+    t = torch.from_numpy(rng.random((2, 3, 9, 9)) < 0.4)
+    every = distance_metrics(p, t, multilabel=True, include_background=True, tolerance=1.0)
+    default = distance_metrics(p, t, multilabel=True, tolerance=1.0)
+    for name in every:
+        assert every[name].shape == (2, 3) and default[name].shape == (2, 2)
+        torch.testing.assert_close(default[name], every[name][:, 1:], equal_nan=True)
+        one = distance_metrics(p[:, 0], t[:, 0], metrics=(name,), tolerance=1.0)[name]
+        torch.testing.assert_close(every[name][:, 0], one, equal_nan=True)
+    with pytest.raises(ValueError, match="leaves no channel"):
+        distance_metrics(p[:, :1], t[:, :1], multilabel=True, tolerance=1.0)

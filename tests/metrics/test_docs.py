@@ -54,3 +54,16 @@ def test_public_methods_document_their_parameters(cls: type) -> None:
         params = _params(member)
         if params:
             assert documented(member.__doc__ or "") == params, (cls.__name__, name)
+
+
+def test_every_public_metric_states_its_reduction_in_its_first_line() -> None:
+    """Issue #22: the first line says whether the counts are pooled over the batch or the value is per image."""
+    from segbench import metrics as M
+
+    count = ["accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1_score", "dice_score",
+             "fbeta_score", "iou_score", "jaccard_index", "tversky_index", "mcc", "cohen_kappa"]
+    distance = ["hausdorff_distance", "average_surface_distance", "normalized_surface_distance", "boundary_iou"]
+    for name in count + distance:
+        first = (getattr(M, name).__doc__ or "").strip().splitlines()[0]
+        said = "pooled" in first if name in count else "one value per image" in first
+        assert said, (name, first)

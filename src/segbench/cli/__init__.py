@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from segbench import __version__
-from segbench.data.errors import DatasetError
 from segbench.errors import OutputError, UsageError
 
+INTERRUPTED = "{command}: interrupted (Ctrl-C); rerun the same command to resume where it stopped"
 COMMANDS: dict[str, str] = {
     "compare": "train identical models that differ only in the loss, evaluate every metric, report",
     "evaluate": "score saved predictions against ground truth on disk",
@@ -40,6 +45,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE = re.compile(r"^-(\d|\.\d)")
+
+
+def negative_values_joined(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with an option's value that starts with a minus sign joined to its option (``--spacing -1,1,1`` ->
+    ``--spacing=-1,1,1``), so that argparse does not read the value as an option; flags are left alone.
+
+    >>> negative_values_joined(build_parser(), ["evaluate", "--spacing", "-1,1,1", "--jobs", "2"])[:2]
+    ['evaluate', '--spacing=-1,1,1']
+    """
+    argv = [*argv]  # (not list(): the submodule segbench.cli.list shadows the builtin in this namespace)
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    command = next((tok for tok in argv if not tok.startswith("-")), None)
+    if sub is None or command not in sub.choices:
+        return argv
+    options = sub.choices[command]._option_string_actions
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        action = options.get(tok)
+        if action is not None and action.nargs in (None, "?") and i + 1 < len(argv) and _NEGATIVE.match(argv[i + 1]):
+            out.append(f"{tok}={argv[i + 1]}" if tok.startswith("--") else tok + argv[i + 1])
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+def _exit_interrupted(signum: int, frame: object) -> None:
+    """SIGINT while the commands are imported: one line and exit 130 at once. A KeyboardInterrupt raised inside a
+    half-run import (numpy's, torch's) can leave the module broken and surface as another error; nothing has been
+    written yet, so the process ends here."""
+    sys.stderr.write(INTERRUPTED.format(command="segbench") + "\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+@contextmanager
+def _interrupt_exits() -> Iterator[None]:
+    """Within the block, Ctrl-C ends the process as :func:`_exit_interrupted` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _exit_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def one_line(exc: BaseException) -> str:
     """An error message on one line (a file name or a decoder's message may hold line breaks).
 
@@ -51,9 +108,15 @@ def one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
+    try:
+        with _interrupt_exits():  # the commands' imports (and torch's): Ctrl-C here is an interruption too
+            parser = build_parser()
+            args = parser.parse_args(negative_values_joined(parser, sys.argv[1:] if argv is None else argv))
+            from segbench.data.errors import DatasetError
+    except KeyboardInterrupt:
+        print(INTERRUPTED.format(command="segbench"), file=sys.stderr)
+        return 130
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
@@ -66,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"segbench {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"segbench {args.command}: interrupted", file=sys.stderr)
+        print(INTERRUPTED.format(command=f"segbench {args.command}"), file=sys.stderr)
         return 130
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from segbench import distributed
+from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
 from segbench.compare.runner import default_out, prepare, run_compare
 from segbench.compare.table import format_table, summarize, table_metrics
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss", action="append", metavar="SPEC", dest="losses",
                         help='a loss spec such as "dice" or "0.5*bce+0.5*dice"; repeat for several '
                              "(replaces the config's list)")
+    add_option_argument(parser)
     parser.add_argument("--epochs", type=_positive, metavar="N", help="epochs per run")
     parser.add_argument("--seeds", type=_positive, metavar="N", help="train seeds 0..N-1")
     parser.add_argument("--image-size", type=_positive, metavar="PX", help="resize images to PX x PX")
@@ -63,8 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
     """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
     raw = _config.load(args.config) if args.config is not None else {}
+    options = None
+    if args.option:  # laid over the TOML's [dataset] options, key by key
+        base = raw.get("dataset", {}).get("options", {})
+        options = {**(base if isinstance(base, dict) else {}), **parse_options(args.option)}
     overrides = {
-        "dataset": {"spec": args.dataset, "image_size": args.image_size},
+        "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
         "train": {"epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
     }

@@ -63,6 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--nsd-tolerance", type=float, default=1.0, metavar="T",
         help="NSD tolerance in spacing units (default 1.0)",
     )
+    parser.add_argument(
+        "--surface", choices=("voxel", "surfel"), default="voxel",
+        help="distance metrics' surfaces: voxel (border voxels, default: MONAI, MedPy) or surfel (sub-voxel "
+        "surface elements: DeepMind's surface-distance)",
+    )
+    parser.add_argument(
+        "--percentile-rule", choices=("directed", "pooled"), default="directed",
+        help="HD95: directed (the larger of the two directed percentiles, default: MONAI) or pooled (the "
+        "percentile of both directions' distances together: MedPy's hd95)",
+    )
     parser.add_argument("--ignore-index", type=int, metavar="K", help="ground-truth value of pixels that count nowhere")
     parser.add_argument("--out", type=Path, metavar="FILE.csv", help="write one row per case and class here")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0: one per CPU; default 1)")
@@ -84,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             class_names=parse_list(args.class_names, "--class-names"), spacing=spacing,
             metrics=parse_list(args.metrics, "--metrics"), nsd_tolerance=args.nsd_tolerance,
             ignore_index=args.ignore_index, jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
+            surface=args.surface, percentile_rule=args.percentile_rule,
         )
         main = distributed.is_main()
     if not main:  # every rank holds the rows; rank 0 prints and writes

@@ -18,7 +18,22 @@ from segbench.inspect.profile import inspect_dataset
 from segbench.inspect.text import format_profile
 from segbench.scoring import check_metric_names
 
-__all__ = ["add_arguments", "jsonable", "parse_options", "run"]
+__all__ = ["add_arguments", "add_option_argument", "jsonable", "parse_options", "run"]
+
+
+def add_option_argument(parser: argparse.ArgumentParser) -> None:
+    """``-o/--option KEY=VALUE`` (repeatable), with every dataset kind's options listed in its help: the one
+    definition ``inspect`` and ``compare`` share."""
+    from segbench.data import folder, pets, sample, synthetic
+
+    kinds = {"folder:PATH": folder.OPTIONS, "pets:PATH": pets.OPTIONS, "synthetic": synthetic.OPTIONS,
+             "sample": sample.OPTIONS}
+    listed = "; ".join(f"{kind}: {', '.join(options)}" for kind, options in kinds.items())
+    parser.add_argument(
+        "--option", "-o", action="append", metavar="KEY=VALUE",
+        help="a dataset option (repeatable; values read as JSON where they parse), e.g. -o images=image "
+        f"-o masks=label for folder:PATH. Options by kind: {listed}",
+    )
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
@@ -62,10 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``segbench inspect``."""
     parser.add_argument("spec", metavar="DATASET_SPEC", help="sample, synthetic, pets:PATH or folder:PATH")
     parser.add_argument("--split", default="all", choices=("all", "train", "val", "test"), help="default: all")
-    parser.add_argument(
-        "--option", "-o", action="append", metavar="KEY=VALUE",
-        help="a dataset option (repeatable), e.g. -o images=image -o masks=label for folder:PATH",
-    )
+    add_option_argument(parser)
     parser.add_argument("--metrics", metavar="LIST", help="trivial predictors' metrics (default: all)")
     parser.add_argument("--nsd-tolerance", type=float, default=1.0, metavar="T", help="NSD tolerance in pixels")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -148,7 +148,25 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     exp = Experiment(config, models, metrics, splits, ids, first.num_classes, first.in_channels,
                      list(first.class_names), first.ignore_index, first.name)
     exp.trivial = trivial.trivial_classes(_class_counts(splits["train"].masks, exp.num_classes), exp.class_names)
+    _try_losses(exp)
     return exp
+
+
+def _try_losses(exp: Experiment) -> None:
+    """Call every loss once on a tiny input of the experiment's classes, so that a bad keyword value (``tversky(
+    alpha=-1)``, class weights of the wrong length) is one UsageError before anything is written, not a traceback
+    after the run folder has been started."""
+    common = {} if exp.ignore_index is None else {"ignore_index": exp.ignore_index}
+    c = 1 if exp.binary else exp.num_classes
+    spatial = tuple(exp.splits["train"].masks.shape[1:])
+    x = torch.zeros(1, c, *(min(s, 8) for s in spatial))
+    t = torch.zeros(1, *x.shape[2:], dtype=torch.long)
+    for name in exp.models:
+        try:
+            with torch.no_grad():
+                _losses.parse(name, **common)(x, t)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"loss {name!r}: {exc}") from None
 
 
 def _class_counts(masks: torch.Tensor, num_classes: int) -> torch.Tensor:

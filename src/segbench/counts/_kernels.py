@@ -100,11 +100,11 @@ class _LabelCounts(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str, per_image: bool,
-        head: CountsHead[Any] | None,
+        head: CountsHead[Any] | None, check: bool = True,
     ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         with _no_autocast(x.device.type):  # in the input's precision, also under autocast
-            p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation)
-        tp, fp, fn = differences(p_sum, tp, y_sum, per_image)
+            p_sum, tp, y_sum = _LabelCounts._forward(ctx, x, t, valid, activation, check)
+        tp, fp, fn = differences(p_sum, tp, y_sum, per_image, check=check)
         ctx.kept = (fp >= 0, fn >= 0)  # where max(., 0) passes the gradient (as clamp_min's backward)
         counts = Counts(tp, fp.clamp_min_(0), fn.clamp_min_(0))
         ctx.head = head
@@ -115,13 +115,13 @@ class _LabelCounts(torch.autograd.Function):
 
     @staticmethod
     def _forward(
-        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str
+        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, activation: str, check: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
         c = x.shape[1]
         ctx.width = x.shape[-1]  # the binary runs may pad it
         ctx.binary = c == 1
         if c == 1:  # binary: labels 0/1; the backward needs y, not p_t
-            p, own, valid, (p_sum, tp, y_sum) = _binary_sums(x, t, valid, activation)
+            p, own, valid, (p_sum, tp, y_sum) = _binary_sums(x, t, valid, activation, check)
         else:
             p = x.softmax(1) if activation == "softmax" else x
             own = p.gather(1, t)
@@ -134,7 +134,7 @@ class _LabelCounts(torch.autograd.Function):
 
     @staticmethod
     @_first_order
-    def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor, None, None, None, None, None]:
+    def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor, None, None, None, None, None, None]:
         grad_tp: Tensor | None
         grad_fp: Tensor | None
         grad_fn: Tensor | None
@@ -155,7 +155,7 @@ class _LabelCounts(torch.autograd.Function):
                 g = _binary_grad(ctx.activation, p, own, valid, a, b)
             else:
                 g = _LabelCounts._backward(ctx.activation, p, t, own, valid, a, b)
-        return g[..., : ctx.width], None, None, None, None, None
+        return g[..., : ctx.width], None, None, None, None, None, None
 
     @staticmethod
     def _backward(
@@ -231,7 +231,7 @@ def _exact_products(x: Tensor) -> bool:
 
 
 def _binary_sums(
-    x: Tensor, t: Tensor, valid: Tensor | None, activation: str
+    x: Tensor, t: Tensor, valid: Tensor | None, activation: str, check: bool = True
 ) -> tuple[Tensor, Tensor, Tensor | None, tuple[Tensor, Tensor, Tensor]]:
     """One channel: ``p``, ``y`` and ``valid`` as ``(N, K, M)`` runs of ``M`` pixels, and ``(|p|, tp, |y|)`` per
     image ``(N, 1)``, from logits or probabilities ``x`` and 0/1 labels ``t`` ``(N, 1, X)``.
@@ -241,8 +241,9 @@ def _binary_sums(
     passes where separate products and sums take seven. Labels are 0/1 exactly when :math:`\\sum y^2 = \\sum y`
     in every run (:math:`y (y - 1)` is >= 0 for every integer and 0 only at 0 and 1): both sums are exact in
     floating point while below :math:`2^{24}`, and beyond it :math:`\\sum y^2 - \\sum y \\ge (\\sum y^2 - M) / 2`
-    is far above the rounding. Otherwise an IndexError "out of bounds" (:func:`segbench._checks.labels_looked_up`
-    turns it into the label check's ValueError). A padded tail (logit -inf, label 0) adds nothing. Ignored pixels
+    is far above the rounding (tested only with ``check``: it reads the sums on the host). Otherwise an
+    IndexError "out of bounds" (:func:`segbench._checks.labels_looked_up` turns it into the label check's
+    ValueError). A padded tail (logit -inf, label 0) adds nothing. Ignored pixels
     (``valid`` 0) have label 0 and are masked out of ``p``.
     """
     n, _, width = x.shape
@@ -269,7 +270,7 @@ def _binary_sums(
         dots = torch.bmm(flat, flat[:, 1:].transpose(1, 2)).view(n, k, 2)  # sum p y, sum y y per run
     else:
         dots = (rows * y.unsqueeze(2)).sum(-1)
-    if not torch.equal(dots[..., 1], sums[..., 1]):
+    if check and not torch.equal(dots[..., 1], sums[..., 1]):
         raise IndexError("binary label out of bounds: labels must be 0 or 1")
     sums, dots = sums.sum(1), dots.sum(1)
     return p, y, valid, (sums[:, :1], dots[:, :1], sums[:, 1:])
@@ -281,10 +282,7 @@ def _binary_grad(activation: str, p: Tensor, y: Tensor, valid: Tensor | None, a:
     n, k, m = p.shape
     g = p.new_empty(n, 1, k * m)
     runs = g.view(n, k, m)
-    if b.numel() == 1 and p.device.type == "cpu":  # pooled on the CPU: read the two numbers (no device to sync)
-        torch.add(float(a), y, alpha=float(b), out=runs)  # one pass
-    else:  # 2-3x faster than addcmul's three-way broadcast
-        torch.mul(y, b.unsqueeze(-1), out=runs).add_(a.unsqueeze(-1))
+    torch.mul(y, b.unsqueeze(-1), out=runs).add_(a.unsqueeze(-1))  # 2-3x faster than addcmul's three-way broadcast
     if activation == "sigmoid":
         torch.ops.aten.sigmoid_backward.grad_input(runs, p, grad_input=runs)  # in place: g p (1 - p)
     if valid is not None:
@@ -308,10 +306,13 @@ def _label_bins(own: Tensor, t: Tensor, valid: Tensor | None, c: int) -> tuple[T
     return zeros.scatter_add(1, t, src), zeros.scatter_add(1, t, weight)
 
 
-def differences(p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool) -> tuple[Tensor, Tensor, Tensor]:
+def differences(
+    p_sum: Tensor, tp: Tensor, y_sum: Tensor, per_image: bool, *, check: bool = True
+) -> tuple[Tensor, Tensor, Tensor]:
     """``(tp, |p| - tp, |y| - tp)`` from the sums per (image, class), summed over the batch first unless
-    ``per_image``, before clamping at 0. Raises ValueError when ``|p|`` is not finite."""
-    if not math.isfinite(float(p_sum.detach().sum())):  # NaN anywhere (or +inf under a softmax) reaches every sum
+    ``per_image``, before clamping at 0. With ``check`` (the one read on the host), raises ValueError when ``|p|`` is
+    not finite."""
+    if check and not math.isfinite(float(p_sum.detach().sum())):  # NaN anywhere (or +inf under a softmax) reaches all
         raise ValueError(NONFINITE_INPUT)
     if not per_image:  # pooled over the batch: (1, C)
         p_sum, tp, y_sum = p_sum.sum(0, keepdim=True), tp.sum(0, keepdim=True), y_sum.sum(0, keepdim=True)
@@ -332,14 +333,14 @@ def _node_inputs(inputs: LossInputs) -> tuple[Tensor, Tensor, Tensor | None, str
 def label_counts(inputs: LossInputs, per_image: bool) -> tuple[Tensor, Tensor, Tensor]:
     """:class:`_LabelCounts` on a label-map target: ``(tp, fp, fn)``."""
     with labels_looked_up(inputs):
-        tp, fp, fn = _LabelCounts.apply(*_node_inputs(inputs), per_image, None)
+        tp, fp, fn = _LabelCounts.apply(*_node_inputs(inputs), per_image, None, inputs.validate)
     return tp, fp, fn
 
 
 def label_count_loss(inputs: LossInputs, per_image: bool, head: CountsHead[Any]) -> Tensor:
     """:class:`_LabelCounts` on a label-map target with a head: ``head``'s loss from the counts, one node."""
     with labels_looked_up(inputs):
-        loss: Tensor = _LabelCounts.apply(*_node_inputs(inputs), per_image, head)
+        loss: Tensor = _LabelCounts.apply(*_node_inputs(inputs), per_image, head, inputs.validate)
     return loss
 
 

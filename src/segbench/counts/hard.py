@@ -22,14 +22,20 @@ __all__ = ["confusion_counts", "stat_scores"]
 _CPU_CHUNK = 1 << 18
 
 
-def _pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, separate: bool) -> Tensor:
+def _pair_histogram(
+    target: Tensor, pred: Tensor, k: int, valid: Tensor | None, separate: bool, sync_free: bool = False
+) -> Tensor:
     """Joint histogram of ``(target, pred)`` label pairs per row of ``(G, X)`` int64 maps -> ``(G, k, k)``.
 
     ``separate=False`` pools the rows (``(1, k, k)``). Pixels with ``valid == False`` land in an extra bin that is
-    dropped, so no masked copy is made. Labels must already lie in ``[0, k)``.
+    dropped, so no masked copy is made. Labels must already lie in ``[0, k)``. ``sync_free`` (and tracing by
+    ``torch.compile``) counts by a static-shape scatter instead: ``bincount`` on an accelerator reads the largest
+    index on the host to size its output.
     """
     g, x = target.shape
     bins = k * k
+    if torch.compiler.is_compiling() or (sync_free and target.device.type != "cpu"):  # sizes known beforehand
+        return _traced_pair_histogram(target, pred, k, valid, separate)
     width = bins if valid is None else bins + 1
     out = torch.zeros(g if separate else 1, bins, dtype=torch.long, device=target.device)
     step = _CPU_CHUNK if target.device.type == "cpu" else max(1, g * x)
@@ -52,6 +58,15 @@ def _pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, 
     return out.view(-1, k, k)
 
 
+def _traced_pair_histogram(target: Tensor, pred: Tensor, k: int, valid: Tensor | None, separate: bool) -> Tensor:
+    """:func:`_pair_histogram` for ``torch.compile``: one ``scatter_add`` of ones into ``(G, k * k)`` bins (ignored
+    pixels add 0), whose shape is known before the data are read."""
+    idx = torch.add(pred, target, alpha=k)
+    ones = torch.ones_like(idx) if valid is None else valid.to(idx.dtype)
+    out = idx.new_zeros(target.shape[0], k * k).scatter_add_(1, idx, ones)
+    return (out if separate else out.sum(0, keepdim=True)).view(-1, k, k)
+
+
 def confusion_counts(lm: LabelMaps, *, per_image: bool = True) -> Tensor:
     """Hard confusion matrix per image: ``(N, C, C)`` int64, rows = target class, columns = predicted class.
 
@@ -72,11 +87,12 @@ def confusion_counts(lm: LabelMaps, *, per_image: bool = True) -> Tensor:
     n = lm.target.shape[0]
     c = lm.num_classes
     if lm.multilabel:  # every (image, channel) is its own binary problem
-        per = _pair_histogram(lm.target.reshape(n * c, -1), lm.pred.reshape(n * c, -1), 2, None, True)
+        per = _pair_histogram(lm.target.reshape(n * c, -1), lm.pred.reshape(n * c, -1), 2, None, True,
+                              not lm.validate)
         per = per.view(n, c, 2, 2)
         return per if per_image else per.sum(0, keepdim=True)
     valid = None if lm.valid is None else lm.valid.reshape(n, -1)
-    return _pair_histogram(lm.target.reshape(n, -1), lm.pred.reshape(n, -1), c, valid, per_image)
+    return _pair_histogram(lm.target.reshape(n, -1), lm.pred.reshape(n, -1), c, valid, per_image, not lm.validate)
 
 
 def stat_scores(confusion: Tensor) -> Counts:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
+import torch
 from torch import Tensor
 
 from segbench._checks import LossInputs
@@ -93,7 +94,9 @@ def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
     """Soft ``tp, fp, fn`` per (image, class), shape ``(N, C)``, over the valid pixels; ``per_image=False`` sums
     them over the batch first, ``(1, C)``. The values (and gradients) of :func:`soft_counts_reference`.
 
-    Label-map targets are never expanded to one-hot: ``tp`` gathers each pixel's probability of its own label
+    Traced by ``torch.compile`` the counts take the plain route of :func:`soft_counts_reference` (the compiler
+    fuses it), with the same values and gradients. In eager mode label-map targets are never expanded to one-hot:
+    ``tp`` gathers each pixel's probability of its own label
     and adds it into that label's bin (in float64), so memory stays at the size of the prediction.
 
     Raises ValueError when the probabilities hold NaN, which is how NaN logits, or +inf logits under a softmax,
@@ -115,6 +118,8 @@ def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
     ([0.9, 0.8], [0.2, 0.1])
     """
     if not inputs.dense:
+        if torch.compiler.is_compiling():
+            return _traced_counts(inputs, per_image)
         return Counts(*label_counts(inputs, per_image))
     n, c = inputs.logits.shape[:2]  # dense targets carry no ignore mask (check_loss_inputs refuses one)
     p = inputs.probs().reshape(n, c, -1)
@@ -122,7 +127,7 @@ def soft_counts(inputs: LossInputs, *, per_image: bool = True) -> Counts:
     p_sum = p.sum(-1)  # pairwise summation: accurate in float32
     y_sum = y.sum(-1)
     tp = (p_sum + y_sum - (p - y).abs().sum(-1)) / 2
-    tp, fp, fn = differences(p_sum, tp, y_sum, per_image)
+    tp, fp, fn = differences(p_sum, tp, y_sum, per_image, check=inputs.validate)
     # rounding can leave fp or fn a hair below 0 for a near-perfect prediction; they are counts, so clamp
     return Counts(tp, fp.clamp_min(0), fn.clamp_min(0))
 
@@ -151,6 +156,22 @@ def soft_count_loss(inputs: LossInputs, head: CountsHead[Any], *, per_image: boo
     >>> round(float(loss), 4), p.grad.tolist()            # dtp/dp: 1 on each pixel's own label
     (1.7, [[[1.0, 0.0], [0.0, 1.0]]])
     """
+    if torch.compiler.is_compiling():  # the compiler fuses the plain formulas itself; autograd differentiates them
+        loss: Tensor = head(soft_counts(inputs, per_image=per_image))[0]
+        return loss
     if inputs.dense:
         return head_loss(soft_counts(inputs, per_image=per_image), head)
     return label_count_loss(inputs, per_image, head)
+
+
+def _traced_counts(inputs: LossInputs, per_image: bool) -> Counts:
+    """:func:`soft_counts_reference` of a label-map target, for ``torch.compile``: the hand-written kernels are
+    autograd Functions that read a value on the host (the finite check) and write into buffers; traced, the plain
+    formulas fuse into as few passes (the one-hot target is never materialised by the compiled code). The finite
+    check stays where the inputs are validated (a graph break)."""
+    if inputs.validate and inputs.labels_unchecked:
+        inputs.check_labels()
+    c = soft_counts_reference(inputs, per_image=per_image)
+    if inputs.validate:
+        differences(c.tp + c.fp, c.tp, c.tp + c.fn, True)
+    return c

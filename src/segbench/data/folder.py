@@ -119,6 +119,14 @@ def load_folder(request: LoadRequest) -> SegmentationDataset:
     safe_read.check_link(root)
     if not root.is_dir():
         raise DatasetError(f"{name}: path {root} does not exist or is not a directory")
+    for key in ("images",):  # the first thing a user of another layout meets (masks/ is looked for once pairing)
+        sub = str(options.get(key, key))
+        if not (root / sub).is_dir() and not (root / sub).is_symlink():  # (a broken link has its own error)
+            found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            raise DatasetError(
+                f"{name}: no {sub}/ folder under {root} (its subfolders: {', '.join(found) or 'none'}); name yours "
+                f"with -o images=NAME -o masks=NAME (TOML: [dataset] options). folder options: {', '.join(OPTIONS)}"
+            )
     pairs = pair_files(
         root, str(options.get("images", "images")), str(options.get("masks", "masks")),
         str(options.get("mask_suffix", "")),

@@ -72,6 +72,8 @@ class ScoreTask:
     metrics: tuple[str, ...]
     nsd_tolerance: float
     ignore_index: int | None
+    surface: str = "voxel"
+    percentile_rule: str = "directed"
 
 
 @dataclass
@@ -150,7 +152,8 @@ def score_case(task: ScoreTask) -> list[dict[str, Any]]:
         torch.from_numpy(pred)[None], torch.from_numpy(truth)[None], num_classes=task.num_classes,
         binary=task.num_classes == 2, class_names=list(task.class_names), image_ids=[case.name],
         spacing=task.spacing, metrics=list(task.metrics),
-        nsd_tolerance=task.nsd_tolerance, ignore_index=task.ignore_index,
+        nsd_tolerance=task.nsd_tolerance, ignore_index=task.ignore_index, surface=task.surface,
+        percentile_rule=task.percentile_rule,
     )
     valid = np.ones(truth.shape, bool) if task.ignore_index is None else truth != task.ignore_index
     by_class: dict[str, dict[str, Any]] = {}
@@ -217,11 +220,20 @@ def evaluate_folders(
     ignore_index: int | None = None,
     jobs: int = 1,
     progress: bool = False,
+    surface: str = "voxel",
+    percentile_rule: str = "directed",
 ) -> Evaluation:
     """Pair, check and score every case of ``pred_dir`` against ``truth_dir`` (see the module docstring).
 
     Raises :class:`UsageError` (listing every problem by file name) before scoring when any case is bad.
+    ``surface`` and ``percentile_rule`` choose the distance metrics' definitions (see
+    :mod:`segbench.metrics.distance`: ``"voxel"``/``"directed"`` MONAI, ``"voxel"``/``"pooled"`` MedPy,
+    ``"surfel"`` surface-distance).
     """
+    if surface not in ("voxel", "surfel"):
+        raise UsageError(f"--surface must be voxel or surfel, got {surface!r}")
+    if percentile_rule not in ("directed", "pooled"):
+        raise UsageError(f"--percentile-rule must be directed or pooled, got {percentile_rule!r}")
     jobs = check_jobs(jobs)
     if num_classes is not None and (isinstance(num_classes, bool) or num_classes < 2):
         raise UsageError(f"--num-classes must be an integer >= 2 (background included), got {num_classes!r}")
@@ -264,7 +276,7 @@ def evaluate_folders(
     _raise_collected(case_errors, "the label and spacing checks")
     tasks = [
         ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name],
-                  tuple(metric_names), float(nsd_tolerance), ignore_index)
+                  tuple(metric_names), float(nsd_tolerance), ignore_index, surface, percentile_rule)
         for c in checks
     ]
     scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)

@@ -17,6 +17,10 @@ Thresholds (module constants, shown in the advice text):
   see :mod:`segbench.inspect.profile`) of 10 or more: thin, tubular or membrane-like structures.
 * ``SPREAD_RATIO = 3.0``: 90th / 10th percentile of per-image foreground share at or above it: image
   difficulty varies, pooled and per-image scores diverge.
+* ``MAJORITY = 0.5``: binary data whose labelled (foreground) class covers more than half of the pixels: the
+  "background" is the minority, most likely the structure of interest (ISBI membranes are labelled 0 and cover
+  22% of the pixels), and Dice of the labelled class is inflated by its size (all-foreground scores
+  ``2 s / (1 + s)`` for a share ``s``: 0.876 at 78%).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ SMALL_OBJECT_SHARE = 0.01
 SMALL_OBJECT_PIXELS = 64
 THIN_ELONGATION = 10.0
 SPREAD_RATIO = 3.0
+MAJORITY = 0.5
+_SWAP = "for 0/255 masks whose minority is 0: -o mapping='{\"0\": 1, \"255\": 0}' (TOML: [dataset] options)"
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,15 @@ def _pct(x: float) -> str:
 
 def _foreground_classes(profile: DatasetProfile) -> list[ClassProfile]:
     return [c for c in profile.classes if c.index != profile.background]
+
+
+def _minority_background(profile: DatasetProfile) -> tuple[ClassProfile, ClassProfile] | None:
+    """``(labelled class, background)`` of binary data whose labelled class is the majority (> ``MAJORITY``)."""
+    if profile.num_classes != 2:
+        return None
+    (fg,) = _foreground_classes(profile)
+    bg = next(c for c in profile.classes if c.index == profile.background)
+    return (fg, bg) if fg.pixel_share > MAJORITY else None
 
 
 def _trivial_mean(profile: DatasetProfile, predictor: str, metric: str, scored: str) -> float:
@@ -84,12 +99,26 @@ def _accuracy(profile: DatasetProfile) -> list[Advice]:
         "distrust",
         "Do not report pixel accuracy or specificity as evidence of quality (show accuracy only as the "
         "imbalance foil).",
-        f"{why}: '{who}', which predicts no structure at all, scores pixel accuracy {acc:.3f} on this data "
+        f"{why}: '{who}', which paints every pixel with one class, scores pixel accuracy {acc:.3f} on this data "
         "(the accuracy paradox); specificity is dominated by the many true negatives for the same reason",
     )]
 
 
 def _overlap(profile: DatasetProfile) -> list[Advice]:
+    flipped = _minority_background(profile)
+    if flipped is not None:
+        fg, bg = flipped
+        dice_fg = _trivial_mean(profile, "all-foreground", "dice", fg.name)
+        measured = f" (all-foreground, which knows nothing, scores mean Dice {dice_fg:.3f} on it)" if math.isfinite(
+            dice_fg) else ""
+        return [Advice(
+            "metrics", f"Score the minority class {bg.name!r} ({_pct(bg.pixel_share)} of the pixels) as the class "
+            f"of interest: relabel it as the foreground ({_SWAP}), then report its Dice (or IoU) per image.",
+            f"the labelled class {fg.name!r} covers {_pct(fg.pixel_share)} of the pixels (> {_pct(MAJORITY)}), so "
+            f"its Dice is inflated by its size{measured}: here the imbalance favours the labelled class, and Dice "
+            f"of {fg.name!r} cannot tell a model from a constant; the minority {bg.name!r} is most likely the "
+            "structure to find (Metrics Reloaded: score the class of interest)",
+        )]
     out = []
     for c in _foreground_classes(profile):
         dice_bg = _trivial_mean(profile, "all-background", "dice", c.name)
@@ -198,7 +227,17 @@ def _losses(profile: DatasetProfile) -> list[Advice]:
     ce = "bce" if profile.num_classes == 2 else "ce"
     fg = profile.pooled_foreground_share
     out = []
-    if fg < SMALL_FOREGROUND:
+    flipped = _minority_background(profile)
+    if flipped is not None:
+        labelled, bg = flipped
+        out.append(Advice(
+            "loss", f"Train with {bg.name!r} as the foreground (relabel it, see above) and '0.5*{ce} + 0.5*dice'; "
+            "a Dice loss on the majority class mostly rewards predicting it everywhere.",
+            f"the labelled class {labelled.name!r} is {_pct(labelled.pixel_share)} of the pixels and the minority "
+            f"{bg.name!r} {_pct(bg.pixel_share)}: region losses score the foreground channel, so they should see the "
+            "class of interest",
+        ))
+    elif fg < SMALL_FOREGROUND:
         out.append(Advice(
             "loss", f"Train with a region loss combined with {ce}: e.g. '0.5*{ce} + 0.5*dice', or Tversky / "
             "Focal-Tversky with beta > alpha to penalise missed foreground.",

@@ -17,20 +17,25 @@ Weights: TypeAlias = Sequence[float] | Tensor | None
 LOSS_ARGS: dict[str, str] = {
     "input": "logits ``(N, C, *spatial)`` (probabilities with ``from_logits=False``), 2D or 3D: ``C == 1`` is binary "
     "(sigmoid), ``C >= 2`` multiclass (softmax over C) unless ``multilabel``.",
-    "target": "an integer label map ``(N, *spatial)``, or a float ``(N, C, *spatial)`` tensor of the input's shape "
-    "(one-hot or soft labels in [0, 1]).",
+    "target": "an integer or bool label map ``(N, *spatial)`` (or ``(N, 1, *spatial)``, squeezed), or a dense tensor "
+    "of the input's shape ``(N, C, *spatial)``: float one-hot or soft labels in [0, 1], or an integer or bool "
+    "one-hot (as MONAI's ``to_onehot_y`` gives). Anything else raises, naming the forms to pass.",
     "from_logits": "True: ``input`` holds logits; False: probabilities.",
     "ignore_index": "pixels whose target label is this count nowhere, in the value and the gradient (label maps "
     "only); None: every pixel counts.",
     "multilabel": "with ``C >= 2``, a sigmoid per channel, each channel its own binary problem (dense target).",
     "per_image": "False (default): each class's loss is computed once over the whole batch (its counts or pixels "
     "pooled, MONAI's ``batch=True``); True: once per (image, class), then the mean over images.",
-    "include_background": "False leaves class 0 out of the mean over classes (multiclass only; binary input "
-    "scores its one foreground channel).",
+    "include_background": "False leaves class 0 (channel 0 in multilabel mode) out of the mean over classes; binary "
+    "input (``C == 1``) scores its one foreground channel whatever this says.",
     "class_weights": "one weight per class for the mean over classes (normalised: their scale changes nothing); "
     "None: equal weights.",
     "smooth": "``s``, added to numerator and denominator (default 1); 0 is the textbook formula, with 0/0 (nothing "
     "predicted, nothing present) a perfect score.",
+    "validate": "True (default): check every value (NaN and inf, label ranges, probabilities, dense targets in "
+    "[0, 1]) and raise with a message; False: check shapes and dtypes only, read no tensor value on the host (no "
+    "device sync), so that the loss compiles with ``torch.compile(fullgraph=True)``; bad values then give undefined "
+    "results.",
     "reduction": '``"mean"`` (default) over images, ``"sum"``, or ``"none"``: one value per image ``(N,)``, '
     "``(1,)`` when the counts are pooled.",
 }
@@ -52,6 +57,7 @@ def prepare(
     ignore_index: int | None,
     check_finite: bool = True,
     check_labels: bool = True,
+    validate: bool = True,
 ) -> LossInputs:
     """Validate the inputs of a loss; half-precision logits (e.g. under autocast) are computed in float32.
 
@@ -65,18 +71,20 @@ def prepare(
         x = x.float()
     return check_loss_inputs(
         x, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-        check_finite=check_finite, check_labels=check_labels,
+        check_finite=check_finite, check_labels=check_labels, validate=validate,
     )
 
 
 def class_selection(li: LossInputs, include_background: bool) -> Tensor | None:
-    """Indices of the scored classes: all, or (multiclass only) all but channel 0.
+    """Indices of the scored classes: all, or all but channel 0 (multiclass and multilabel, as MONAI's
+    ``include_background=False``).
 
-    Binary input has one (foreground) channel and multilabel channels are independent labels, so
-    ``include_background=False`` drops channel 0 in multiclass mode only.
+    Binary input has one channel, the foreground: there is no background to leave out, and it is scored either way.
     """
-    if include_background or li.mode != "multiclass":
+    if include_background or li.mode == "binary":
         return None
+    if li.num_classes < 2:
+        raise ValueError("include_background=False leaves no channel to score: the multilabel input has 1 channel")
     return torch.arange(1, li.num_classes, device=li.logits.device)
 
 
@@ -107,7 +115,7 @@ def reduce_classes(
 ) -> Tensor:
     """Reduce per-(image, class) losses with the class selection and weights of :func:`reduce_loss`."""
     r = check_reduction(reduction)
-    w = check_class_weights(class_weights, li.num_classes)
+    w = check_class_weights(class_weights, li.num_classes, validate=li.validate)
     return reduce_loss(per_class, class_weights=w, classes=class_selection(li, include_background), reduction=r)
 
 
@@ -138,7 +146,7 @@ def channel_weights(weights: float | Weights, li: LossInputs, name: str) -> Tens
     if isinstance(weights, (int, float)) and not isinstance(weights, bool):
         weights = [float(weights)] * li.num_classes
     try:
-        w = check_class_weights(weights, li.num_classes)
+        w = check_class_weights(weights, li.num_classes, validate=li.validate)
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
     if w is None:  # pragma: no cover - weights is not None here

@@ -179,7 +179,7 @@ class GeneralizedDiceFormula:
         tp, fp, fn = c.tp, c.fp, c.fn
         if self.classes is not None:
             tp, fp, fn = tp[:, self.classes], fp[:, self.classes], fn[:, self.classes]
-        w = gdl_weights(tp + fn, self.weight_type)
+        w = gdl_weights((tp + fn).detach(), self.weight_type)  # constants (see grad), also under autograd
         if self.class_weights is not None:
             cw = self.class_weights.to(w)
             w = w * (cw if self.classes is None else cw[self.classes])

@@ -43,8 +43,11 @@ class CompositeLoss(Loss):
             raise ValueError("a composite loss needs at least one term")
         funcs: list[FunctionLoss] = []
         for w, t in terms:
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-                raise ValueError(f"term weights must be finite numbers >= 0, got {w!r}")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+                raise ValueError(
+                    f"term weights must be finite numbers > 0, got {w!r} (a term of weight 0 adds nothing to the "
+                    "loss; leave it out)"
+                )
             if not isinstance(t, FunctionLoss):
                 raise TypeError(f"terms must be segbench losses, got {type(t).__name__}")
             funcs.append(t)

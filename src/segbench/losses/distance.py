@@ -44,6 +44,23 @@ def _edt_pair(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _maps(masks: Tensor, signed: bool) -> Tensor:
+    """:func:`_distance_maps` as one operator that ``torch.compile`` treats as opaque (no graph break: the compiled
+    graph calls it, as it calls any PyTorch kernel); its result holds no gradient."""
+    out: Tensor = torch.ops.segbench.distance_maps(masks, signed)
+    return out
+
+
+@torch.library.custom_op("segbench::distance_maps", mutates_args=())
+def _distance_maps_op(masks: Tensor, signed: bool) -> Tensor:
+    return _distance_maps(masks, signed)
+
+
+@_distance_maps_op.register_fake
+def _(masks: Tensor, signed: bool) -> Tensor:
+    return torch.empty(masks.shape, dtype=torch.float32, device=masks.device)
+
+
+def _distance_maps(masks: Tensor, signed: bool) -> Tensor:
     """Distance maps of bool masks ``(N, C, *spatial)``, as float32 on the masks' device; 0 without a boundary.
 
     The (image, class) maps are independent and scipy's transform releases the GIL, so they run on a pool of as
@@ -133,6 +150,7 @@ def hausdorff_dt_loss(
     class_weights: Weights = None,
     alpha: float = 2.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Hausdorff distance-transform loss (Karimi & Salcudean 2019), pooled over the batch by default.
 
@@ -152,7 +170,9 @@ def hausdorff_dt_loss(
     """
     a = check_number(alpha, "alpha")
     check_reduction(reduction)
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, validate=validate
+    )
     p = li.probs()
     y = li.dense_target()
     with torch.no_grad():
@@ -179,6 +199,7 @@ def boundary_loss(
     include_background: bool = True,
     class_weights: Weights = None,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Boundary (surface) loss (Kervadec et al. 2019), pooled over the batch by default; 0 for a perfect prediction.
 
@@ -197,7 +218,9 @@ def boundary_loss(
     0.125
     """
     check_reduction(reduction)
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, validate=validate
+    )
     p = li.probs()
     y = li.dense_target()
     with torch.no_grad():

@@ -54,6 +54,7 @@ def lovasz_loss(
     include_background: bool = True,
     class_weights: Weights = None,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Lovász hinge (``C == 1``, multilabel) or Lovász-softmax (``C >= 2``) loss, pooled over the batch by default.
 
@@ -75,7 +76,9 @@ def lovasz_loss(
     0.75
     """
     check_reduction(reduction)
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, validate=validate
+    )
     n, c = li.logits.shape[:2]
     valid = None if li.valid is None else li.valid.reshape(n, 1, -1)
     if li.dense or li.mode == "binary":

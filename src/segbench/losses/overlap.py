@@ -5,7 +5,7 @@ Counts are soft ``tp, fp, fn`` per (image, class) from :func:`segbench.counts.so
 :math:`tp = (|p| + |y| - |p - y|) / 2` so that a prediction equal to a soft target is perfect. Label-map targets are
 never expanded to one-hot. ``per_image=False`` (default) pools the counts over the batch, ``True`` scores each image
 and averages. Class weights are normalised (their scale changes nothing); ``include_background=False`` drops class 0
-(multiclass only); ``C == 1`` scores the single (foreground) channel.
+(channel 0 in multilabel mode); ``C == 1`` scores the single (foreground) channel.
 
 Smoothing and empty targets. ``smooth`` (:math:`s`, default 1) is added to numerator and denominator; ``smooth=0``
 is the textbook formula, with 0/0 (nothing predicted and nothing to find) scored as a perfect 1. On an image with an
@@ -84,7 +84,8 @@ _WEIGHT_TYPE = (
     "present (:math:`|y_k|` the target volume of class k)."
 )
 _PIXEL = {
-    "include_background": "False leaves class 0 out of each pixel's sums over classes (multiclass only).",
+    "include_background": "False leaves class 0 (channel 0 in multilabel mode) out of each pixel's sums over "
+    "classes; binary input (``C == 1``) scores its one foreground channel whatever this says.",
     "reduction": PIXEL_REDUCTION,
 }
 
@@ -101,10 +102,11 @@ def _region(
     include_background: bool,
     class_weights: Weights,
     reduction: Reduction,
+    validate: bool,
 ) -> Tensor:
     li = prepare(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-        check_finite=False, check_labels=False,
+        check_finite=False, check_labels=False, validate=validate,
     )
     r = check_reduction(reduction)
     w = check_class_weights(class_weights, li.num_classes)
@@ -125,6 +127,7 @@ def dice_loss(
     class_weights: Weights = None,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Soft Dice loss over soft counts, pooled over the batch by default (``per_image=False``), mean over classes.
 
@@ -142,6 +145,7 @@ def dice_loss(
         input, target, RatioFormula(k=2.0, smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -158,6 +162,7 @@ def jaccard_loss(
     class_weights: Weights = None,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Soft Jaccard (IoU) loss over soft counts, pooled over the batch by default (``per_image=False``).
 
@@ -172,6 +177,7 @@ def jaccard_loss(
         input, target, RatioFormula(smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -190,6 +196,7 @@ def tversky_loss(
     beta: float = 0.7,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Tversky loss (Salehi et al. 2017) over soft counts, pooled over the batch by default (``per_image=False``).
 
@@ -209,6 +216,7 @@ def tversky_loss(
         input, target, RatioFormula(alpha=a, beta=b, smooth=s),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -228,6 +236,7 @@ def focal_tversky_loss(
     gamma: float = 0.75,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Focal Tversky loss (Abraham & Khan 2019): Tversky loss ** ``gamma`` per class, counts pooled over the batch.
 
@@ -252,6 +261,7 @@ def focal_tversky_loss(
         input, target, RatioFormula(alpha=a, beta=b, smooth=s, outer="focal", gamma=g),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -268,6 +278,7 @@ def log_cosh_dice_loss(
     class_weights: Weights = None,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Log-cosh Dice loss (Jadon 2020): log cosh of the Dice loss per class, counts pooled over the batch by default.
 
@@ -284,6 +295,7 @@ def log_cosh_dice_loss(
         input, target, RatioFormula(k=2.0, smooth=s, outer="log_cosh"),
         from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel, per_image=per_image,
         include_background=include_background, class_weights=class_weights, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -302,6 +314,7 @@ def generalized_dice_loss(
     weight_type: GdlWeightType = "square",
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Generalized Dice loss (Sudre et al. 2017): weighted counts summed over classes, pooled over the batch by default.
 
@@ -326,7 +339,7 @@ def generalized_dice_loss(
         raise ValueError(f"weight_type must be one of {GDL_WEIGHT_TYPES}, got {weight_type!r}")
     li = prepare(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-        check_finite=False, check_labels=False,
+        check_finite=False, check_labels=False, validate=validate,
     )
     r = check_reduction(reduction)
     sel = class_selection(li, include_background)
@@ -340,7 +353,7 @@ def generalized_dice_loss(
 def _pixel_terms(li: LossInputs, include_background: bool) -> tuple[Tensor, Tensor]:
     """Per-pixel ``sum_c min(p_c, y_c)`` and ``sum_c (p_c + y_c)`` over the scored classes, ``(N, *spatial)``."""
     p = li.probs()
-    drop_bg = not include_background and li.mode == "multiclass"
+    drop_bg = class_selection(li, include_background) is not None  # multiclass or multilabel, raises on 1 channel
     if li.mode == "binary" and not li.dense:  # one channel, hard labels: min(p, y) = p y
         p0, y0 = p[:, 0], li.dense_target()[:, 0]
         return p0 * y0, p0 + y0
@@ -368,10 +381,13 @@ def _pixel(
     include_background: bool,
     smooth: float,
     reduction: Reduction,
+    validate: bool,
 ) -> Tensor:
     s = check_number(smooth, "smooth")
     check_reduction(reduction)
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, validate=validate
+    )
     inter, total = _pixel_terms(li, include_background)
     score = safe_ratio(inter, total - inter, s) if jaccard else safe_ratio(2 * inter, total, s)
     loss = 1 - score
@@ -390,6 +406,7 @@ def pixel_dice_loss(
     include_background: bool = True,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Per-pixel Dice loss: a Dice over the class axis of each pixel, by default the mean over the batch's valid pixels.
 
@@ -407,6 +424,7 @@ def pixel_dice_loss(
     return _pixel(
         input, target, False, from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel,
         include_background=include_background, smooth=smooth, reduction=reduction,
+        validate=validate,
     )
 
 
@@ -421,6 +439,7 @@ def pixel_jaccard_loss(
     include_background: bool = True,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Per-pixel Jaccard loss, by default the mean over the batch's valid pixels (the Keras ``jaccard_distance_loss``).
 
@@ -439,6 +458,7 @@ def pixel_jaccard_loss(
     return _pixel(
         input, target, True, from_logits=from_logits, ignore_index=ignore_index, multilabel=multilabel,
         include_background=include_background, smooth=smooth, reduction=reduction,
+        validate=validate,
     )
 
 

@@ -78,6 +78,7 @@ def bce_loss(
     multilabel: bool = False,
     pos_weight: float | Weights = None,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Binary cross-entropy of each channel's sigmoid, by default the mean over the batch's valid pixels (and channels).
 
@@ -95,7 +96,8 @@ def bce_loss(
     """
     scan = _scans_input(ignore_index, from_logits)
     li = prepare(
-        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=scan
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, check_finite=scan,
+        validate=validate,
     )
     y = li.dense_target()
     pw = channel_weights(pos_weight, li, "pos_weight")
@@ -105,7 +107,7 @@ def bce_loss(
         logp, log1mp = _log_probs_sigmoid(li)
         pos = y * logp if pw is None else pw * y * logp
         loss = _sigmoid_elementwise(li, -(pos + (1 - y) * log1mp), None, reduction)
-    return loss if scan else _finite(loss)
+    return loss if scan or not validate else _finite(loss)
 
 
 def _scans_input(ignore_index: int | None, from_logits: bool) -> bool:
@@ -144,6 +146,7 @@ def cross_entropy_loss(
     class_weights: Weights = None,
     label_smoothing: float = 0.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Cross-entropy of the softmax over classes, by default the mean over the batch's valid pixels.
 
@@ -170,13 +173,13 @@ def cross_entropy_loss(
     scan = _scans_input(ignore_index, from_logits)
     li = prepare(
         input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-        check_finite=scan, check_labels=False,
+        check_finite=scan, check_labels=False, validate=validate,
     )
     eps = check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     w = channel_weights(class_weights, li, "class_weights")
     with labels_looked_up(li):
         loss = _cross_entropy(li, w, eps, reduction)
-    return loss if scan else _finite(loss)
+    return loss if scan or not validate else _finite(loss)
 
 
 def _cross_entropy(li: LossInputs, w: Tensor | None, eps: float, reduction: str) -> Tensor:
@@ -193,9 +196,7 @@ def _cross_entropy(li: LossInputs, w: Tensor | None, eps: float, reduction: str)
         logits = li.logits if li.from_logits else torch.log(li.logits).clamp_min(_LOG_FLOOR)
         t = li.target if li.valid is None else li.target.masked_fill(~li.valid, -100)
         wv = None if w is None else w.flatten()
-        if reduction == "mean":
-            if li.valid is not None and not bool(li.valid.any()):
-                return (logits * 0).sum()  # every pixel ignored: 0, not PyTorch's 0/0
+        if reduction == "mean" and li.valid is None:
             return F.cross_entropy(logits, t, weight=wv, ignore_index=-100, label_smoothing=eps)
         loss = F.cross_entropy(logits, t, weight=wv, ignore_index=-100, label_smoothing=eps, reduction="none")
         norm: Tensor | None = None
@@ -242,6 +243,7 @@ def focal_loss(
     gamma: float = 2.0,
     class_weights: Weights = None,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Focal loss (Lin et al. 2017), by default the mean over the batch's valid pixels.
 
@@ -262,7 +264,9 @@ def focal_loss(
     >>> round(float(focal_loss(x, torch.tensor([[1]]))), 4)  # 0.5**2 * log 2
     0.1733
     """
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, validate=validate
+    )
     g = check_number(gamma, "gamma", low=0.0)
     a = None if alpha is None else check_number(alpha, "alpha", low=0.0, high=1.0)
     w = channel_weights(class_weights, li, "class_weights")

@@ -81,6 +81,7 @@ def cldice_loss(
     iterations: int = 3,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Soft clDice loss, pooled over the batch by default: one minus the harmonic mean of topology precision and
     sensitivity.
@@ -105,7 +106,9 @@ def cldice_loss(
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
     check_reduction(reduction)
-    li = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
+    li = prepare(
+        input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index, validate=validate
+    )
     if li.logits.ndim not in (4, 5):
         raise ValueError(f"clDice needs 2D or 3D input (N, C, H, W[, D]), got shape {tuple(li.logits.shape)}")
     p = li.probs()

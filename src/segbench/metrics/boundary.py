@@ -52,7 +52,7 @@ def boundary_iou(
     multilabel: bool = False,
     ignore_index: int | None = None,
 ) -> Tensor:
-    r"""Boundary IoU: the IoU of the parts of both masks within ``dilation`` of their own border.
+    r"""Boundary IoU: the IoU of both masks' parts within ``dilation`` of their own border; one value per image.
 
     .. math::
 

@@ -73,6 +73,10 @@ class ScoringInputs:
         ignore_index: a target label whose pixels count nowhere, or ``None``.
         spacing: voxel spacing in axis order (distance metrics), or ``None`` for 1.
         nsd_tolerance: the tolerance of ``nsd``, in the units of ``spacing``.
+        surface: the distance metrics' surfaces: ``"voxel"`` (border voxels: MONAI, MedPy) or ``"surfel"``
+            (sub-voxel surface elements: surface-distance).
+        percentile_rule: HD95's rule: ``"directed"`` (the larger directed percentile: MONAI) or ``"pooled"``
+            (MedPy).
     """
 
     pred: Tensor
@@ -81,6 +85,8 @@ class ScoringInputs:
     ignore_index: int | None = None
     spacing: float | Sequence[float] | None = None
     nsd_tolerance: float = 1.0
+    surface: str = "voxel"
+    percentile_rule: str = "directed"
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def shared(self, key: str, make: Callable[[], Any]) -> Any:

@@ -35,8 +35,9 @@ class ConfusionMatrix:
         multilabel: inputs are ``(N, C, *spatial)`` 0/1 maps, one binary problem per channel.
         per_image: also keep one matrix per image (``N x C x C`` integers, small), so per-image scores stream and
             :meth:`merge`/:meth:`sync` concatenate them.
-
-    Every :meth:`update` validates its input exactly as the metric functions do.
+        validate: True (default): every :meth:`update` validates its input exactly as the metric functions do;
+            False: dtypes and shapes only, no label is read on the host and the counting does not wait for the
+            device (for validation loops on a GPU; labels outside ``[0, C)`` then give undefined counts).
 
     >>> cm = ConfusionMatrix(3)
     >>> cm.update(torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]]))
@@ -53,6 +54,7 @@ class ConfusionMatrix:
         ignore_index: int | None = None,
         multilabel: bool = False,
         per_image: bool = False,
+        validate: bool = True,
     ) -> None:
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)):
             raise TypeError(f"num_classes must be an int or None, got {type(num_classes).__name__}")
@@ -63,6 +65,7 @@ class ConfusionMatrix:
         self.ignore_index = ignore_index
         self.multilabel = multilabel
         self.per_image = per_image
+        self.validate = validate
         self.reset()
 
     # ---- state -----------------------------------------------------------------------------------------------
@@ -104,7 +107,8 @@ class ConfusionMatrix:
                 "this ConfusionMatrix holds the synced totals of all processes; call reset() before updating again"
             )
         lm = check_label_maps(
-            pred, target, num_classes=self.num_classes, multilabel=self.multilabel, ignore_index=self.ignore_index
+            pred, target, num_classes=self.num_classes, multilabel=self.multilabel, ignore_index=self.ignore_index,
+            validate=self.validate,
         )
         self._check_binary(lm.binary, "update()")
         self._binary = lm.binary

@@ -21,7 +21,9 @@ physical units from ``x`` to the nearest point of ``S``; ``w(x)``: the weight of
   Never NaN for a miss (MONAI's HD95 is NaN there, MONAI issue #9095, and a NaN drops out of a mean).
 * Label maps with ``num_classes=C`` give one value per (image, class); the background class 0 is left out by
   default (``include_background=False``, as MONAI's distance metrics). Binary input (bool, or labels in {0, 1}
-  without ``num_classes``) gives one value per image for the foreground. ``multilabel=True`` scores every channel.
+  without ``num_classes``) gives one value per image for the foreground. ``multilabel=True`` scores each channel
+  as its own mask, channel 0 only with ``include_background=True`` (as MONAI's one-hot channel 0 and the count
+  metrics).
 * ``ignore_index``: pixels whose target is ``ignore_index`` are background in both maps before surfaces are found
   (as MONAI's ``compute_surface_dice``), so they add no surface of their own.
 """
@@ -65,8 +67,10 @@ DISTANCE_ARGS: dict[str, str] = {
     "None: 1 along every axis.",
     "num_classes": "label maps with C classes: one value per (image, class); None: binary input (bool, or labels "
     "in {0, 1}) gives one value per image for the foreground.",
-    "include_background": "False (default, as MONAI): class 0 is left out of the per-class values.",
-    "multilabel": "True: ``(N, C, *spatial)`` 0/1 maps, every channel scored as its own binary mask.",
+    "include_background": "False (default, as MONAI): class 0 (channel 0 of multilabel maps, MONAI's background "
+    "channel) is left out of the per-class values; binary input scores its foreground either way.",
+    "multilabel": "True: ``(N, C, *spatial)`` 0/1 maps, every channel scored as its own binary mask (channel 0 only "
+    "with ``include_background=True``).",
     "ignore_index": "pixels whose target is this are background in both maps before the surfaces are found; "
     "None: every pixel counts.",
     "surface": '``"voxel"`` (default): the border voxels of each mask (MONAI, MetricsReloaded, MedPy); '
@@ -272,10 +276,15 @@ def _case_masks(
     n = p.shape[0]
     cases: list[tuple[np.ndarray, np.ndarray]] = []
     if lm.multilabel:
-        out_shape: tuple[int, ...] = (n, p.shape[1])
+        channels = range(0 if include_background else 1, p.shape[1])
+        if not channels:
+            raise ValueError(
+                "include_background=False leaves no channel to score: the multilabel maps have 1 channel "
+                "(pass include_background=True)"
+            )
         for i in range(n):
-            cases.extend((p[i, c] == 1, t[i, c] == 1) for c in range(p.shape[1]))
-        return cases, out_shape, p.shape[2:]
+            cases.extend((p[i, c] == 1, t[i, c] == 1) for c in channels)
+        return cases, (n, len(channels)), p.shape[2:]
     if lm.binary:
         return [(p[i] == 1, t[i] == 1) for i in range(n)], (n,), p.shape[1:]
     classes = list(range(0 if include_background else 1, lm.num_classes))
@@ -341,7 +350,7 @@ def hausdorff_distance(
     percentile_rule: PercentileRule = "directed",
     worst_case: WorstCase = None,
 ) -> Tensor:
-    r"""Hausdorff distance between the prediction's and target's surfaces; ``percentile=95`` gives HD95.
+    r"""Hausdorff distance between the two surfaces (``percentile=95``: HD95); one value per image, nothing pooled.
 
     .. math::
 
@@ -377,7 +386,7 @@ def average_surface_distance(
     surface: Surface = "voxel",
     worst_case: WorstCase = None,
 ) -> Tensor:
-    r"""Average symmetric surface distance (ASSD), or the mean of the directed means (MASD).
+    r"""Average symmetric surface distance (ASSD), or the mean of the directed means (MASD); one value per image.
 
     .. math::
 
@@ -415,7 +424,7 @@ def normalized_surface_distance(
     ignore_index: int | None = None,
     surface: Surface = "voxel",
 ) -> Tensor:
-    r"""Normalized surface distance (surface Dice) at ``tolerance`` (physical units; one, or one per class).
+    r"""Normalized surface distance (surface Dice) at ``tolerance`` (physical units); one value per image.
 
     .. math::
 
@@ -514,14 +523,18 @@ def metrics_from(
 def _shared_surfaces(inputs: ScoringInputs) -> SurfaceDistances:
     def compute() -> SurfaceDistances:
         return surface_distances(inputs.pred, inputs.target, spacing=inputs.spacing, num_classes=inputs.num_classes,
-                                 include_background=True, ignore_index=inputs.ignore_index)
+                                 include_background=True, ignore_index=inputs.ignore_index,
+                                 surface=inputs.surface)  # type: ignore[arg-type]
 
     return inputs.shared("surface_distances", compute)
 
 
 def _from_surfaces(metric: str) -> Callable[[ScoringInputs], Tensor]:
     def per_image(inputs: ScoringInputs) -> Tensor:
-        found = metrics_from(_shared_surfaces(inputs), [metric], tolerance=inputs.nsd_tolerance)[metric]
+        found = metrics_from(
+            _shared_surfaces(inputs), [metric], tolerance=inputs.nsd_tolerance,
+            percentile_rule=inputs.percentile_rule,  # type: ignore[arg-type]
+        )[metric]
         return found.reshape(inputs.pred.shape[0], inputs.num_classes).double()
 
     return per_image

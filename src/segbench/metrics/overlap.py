@@ -121,7 +121,7 @@ def accuracy(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Pixel accuracy.
+    """Pixel accuracy; default: counts pooled over the batch (``per_image=False``), micro average.
 
     .. math:: \\text{micro: } \\frac{\\operatorname{tr} M}{\\sum_{ij} M_{ij}} \\qquad
               \\text{per class: } \\frac{tp_k + tn_k}{tp_k + fp_k + fn_k + tn_k}
@@ -156,7 +156,7 @@ def balanced_accuracy(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Balanced accuracy: the mean recall over the classes present in the target (scikit-learn's definition).
+    """Balanced accuracy, the mean recall over the classes present in the target (scikit-learn); batch-pooled counts.
 
     .. math:: BA = \\frac{1}{|K|} \\sum_{k \\in K} \\frac{tp_k}{tp_k + fn_k},\\quad K = \\{k : tp_k + fn_k > 0\\}
 
@@ -188,7 +188,7 @@ def precision(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Precision (positive predictive value) per class, then averaged.
+    """Precision (positive predictive value) per class, then averaged; default: counts pooled over the batch.
 
     .. math:: P_k = \\frac{tp_k}{tp_k + fp_k}
 
@@ -214,7 +214,7 @@ def recall(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Recall (sensitivity, true positive rate) per class, then averaged.
+    """Recall (sensitivity, true positive rate) per class, then averaged; default: counts pooled over the batch.
 
     .. math:: R_k = \\frac{tp_k}{tp_k + fn_k}
 
@@ -240,7 +240,7 @@ def specificity(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Specificity (true negative rate) per class, one-vs-rest, then averaged.
+    """Specificity (true negative rate) per class, one-vs-rest, then averaged; default: batch-pooled counts.
 
     .. math:: S_k = \\frac{tn_k}{tn_k + fp_k}
 
@@ -266,7 +266,7 @@ def f1_score(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Dice coefficient, the F1 score: :func:`dice_score` is the same function.
+    """Dice coefficient, the F1 score (:func:`dice_score` is the same function); default: batch-pooled counts.
 
     .. math:: D_k = \\frac{2\\,tp_k}{2\\,tp_k + fp_k + fn_k}
 
@@ -300,7 +300,7 @@ def fbeta_score(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """F-beta score: recall weighs ``beta`` times as much as precision; ``beta=1`` is Dice.
+    """F-beta score: recall weighs ``beta`` times as much as precision (1: Dice); default: batch-pooled counts.
 
     .. math:: F_{\\beta,k} = \\frac{(1+\\beta^2)\\,tp_k}{(1+\\beta^2)\\,tp_k + \\beta^2 fn_k + fp_k}
 
@@ -324,7 +324,7 @@ def iou_score(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Intersection over union, the Jaccard index: :func:`jaccard_index` is the same function.
+    """Intersection over union, the Jaccard index (:func:`jaccard_index` is the same); default: batch-pooled counts.
 
     .. math:: J_k = \\frac{tp_k}{tp_k + fp_k + fn_k}
 
@@ -357,7 +357,7 @@ def tversky_index(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Tversky index (Salehi et al. 2017): ``alpha`` weighs false positives, ``beta`` false negatives.
+    """Tversky index (Salehi et al.): ``alpha`` weighs false positives, ``beta`` false negatives; batch-pooled counts.
 
     .. math:: T_k = \\frac{tp_k}{tp_k + \\alpha\\,fp_k + \\beta\\,fn_k}
 
@@ -386,7 +386,7 @@ def mcc(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Matthews correlation coefficient.
+    """Matthews correlation coefficient; default: counts pooled over the batch (``per_image=False``), micro.
 
     The default ``average="micro"`` is the multiclass statistic of the whole C x C matrix ``M`` (scikit-learn's
     ``matthews_corrcoef``), with :math:`t = M\\mathbf 1` (target totals), :math:`p = M^\\top \\mathbf 1`
@@ -419,7 +419,7 @@ def cohen_kappa(
     empty_score: float = NAN,
     multilabel: bool = False,
 ) -> Tensor:
-    """Cohen's kappa: agreement corrected for chance.
+    """Cohen's kappa, agreement corrected for chance; default: counts pooled over the batch (``per_image=False``).
 
     The default ``average="micro"`` is the multiclass statistic of the whole matrix (scikit-learn's
     ``cohen_kappa_score``), with observed agreement :math:`p_o = c / s` and chance agreement
