@@ -572,8 +572,9 @@ def _nifti_header(nibabel: Any, head: bytes, path: Path) -> Any:
     raise _fail(path, "it is not a NIfTI file (its first 4 bytes are not the header size 348 or 540)")
 
 
-def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    """The voxel array of a NIfTI file (``.nii`` or ``.nii.gz``, as stored: ``(i, j, k, ...)``) and its zooms.
+def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
+    """The voxel array of a NIfTI file (``.nii`` or ``.nii.gz``, as stored: ``(i, j, k, ...)``), its zooms and
+    its affine (4 x 4, voxel ``(i, j, k)`` to world millimetres, as nibabel gives it).
 
     The header is parsed from the file's first bytes alone and checked (dtype, voxel limit, data size against the
     file's real size, or for ``.nii.gz`` against what the compressed bytes can expand to) before nibabel reads
@@ -585,8 +586,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     >>> import tempfile, nibabel
     >>> p = Path(tempfile.mkdtemp()) / "a.nii"
     >>> nibabel.save(nibabel.Nifti1Image(np.zeros((4, 3, 2), np.uint8), np.eye(4)), p)
-    >>> array, zooms = read_nifti(p); array.shape, zooms
-    ((4, 3, 2), (1.0, 1.0, 1.0))
+    >>> array, zooms, affine = read_nifti(p); array.shape, zooms, affine.shape
+    ((4, 3, 2), (1.0, 1.0, 1.0), (4, 4))
     """
     nibabel = _nibabel()
     compressed = path.name.lower().endswith(".gz")
@@ -610,9 +611,10 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
             image = nibabel.load(str(path))
             array = np.asarray(image.dataobj)
             zooms = tuple(float(z) for z in image.header.get_zooms())
+            affine = np.asarray(image.affine, dtype=np.float64)
     except Exception as exc:
         raise _fail(path, f"its voxel data cannot be read ({_brief(exc)})") from None
-    return array, zooms
+    return array, zooms, affine
 
 
 def load_torch(path: Path, *, map_location: Any = None, keys: tuple[str, ...] = ()) -> Any:
