@@ -65,6 +65,7 @@ __all__ = [
     "read_npz",
     "read_tiff",
     "regular_file",
+    "tiff_series_shape",
     "tiff_shape",
 ]
 
@@ -529,6 +530,21 @@ def tiff_shape(path: Path) -> tuple[int, ...]:
     """
     with _open_tiff(path) as (tif, _):
         return tuple(int(s) for s in tif.pages[0].shape)
+
+
+def tiff_series_shape(path: Path) -> tuple[int, ...]:
+    """The shape of a TIFF's first series (every page of a stack: ``(Z, Y, X)``), from its header.
+
+    Args:
+        path: the TIFF file.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.tif"; tifffile.imwrite(p, np.zeros((2, 3, 4), np.uint8))
+    >>> tiff_series_shape(p)
+    (2, 3, 4)
+    """
+    with _open_tiff(path) as (_, series):
+        return tuple(int(s) for s in series.shape)
 
 
 def read_tiff(path: Path) -> tuple[np.ndarray, str]:
