@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image
 
 from segbench.data.errors import DatasetError
-from segbench.data.volumes import read_volume_case, scan_volumes
+from segbench.data.volumes import open_volume_case, read_volume_case, scan_volumes
 
 ISBI = Path(__file__).resolve().parents[3] / "shared" / "data" / "isbi2012-em-membrane" / "train"
 if not ISBI.is_dir():
@@ -72,3 +72,26 @@ def test_tiff_stacks_and_slice_subfolders_and_unpaired_names(tmp_path: Path) -> 
         (tmp_path / "only").mkdir()
         (tmp_path / "only" / "images").mkdir()
         scan_volumes(tmp_path / "only")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".nii"])
+def test_open_volume_case_maps_files_and_patches_equal_the_whole_read(tmp_path: Path, suffix: str) -> None:
+    (tmp_path / "images").mkdir(), (tmp_path / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    ct = rng.integers(-1000, 1001, (9, 20, 24)).astype(np.int16)  # (Z, Y, X)
+    lab = (ct > 500).astype(np.uint8)
+    for folder, array in (("images", ct), ("labels", lab)):
+        if suffix == ".npy":
+            np.save(tmp_path / folder / "v.npy", array)
+        else:
+            nib.save(nib.Nifti1Image(array.transpose(), np.diag([0.7, 0.7, 3.0, 1.0])), tmp_path / folder / "v.nii")
+    case = scan_volumes(tmp_path)[0]
+    lazy = open_volume_case(case)
+    whole = read_volume_case(case)
+    base = lazy.image.base if not isinstance(lazy.image, np.memmap) else lazy.image
+    assert isinstance(lazy.image, np.memmap) or isinstance(base, np.memmap)  # mapped, not read
+    assert lazy.shape == (9, 20, 24) and lazy.spacing == whole.spacing
+    assert lazy.spacing == (None if suffix == ".npy" else (3.0, 0.7, 0.7))
+    image, labels = lazy.patch((2, 5, 7), (4, 8, 10))
+    np.testing.assert_allclose(image, whole.image[:, 2:6, 5:13, 7:17], rtol=1e-6, atol=1e-7)
+    assert np.array_equal(labels, whole.labels[2:6, 5:13, 7:17]) and labels.dtype == np.int64

@@ -13,10 +13,14 @@ Arrays are in array axis order ``(Z, Y, X)``; NIfTI's ``(i, j, k)`` is transpose
 or NumPy stacks have none). Intensities are normalised **per volume**: 8-bit data divided by 255, anything else
 min-max scaled to ``[0, 1]`` over the volume (slices: per slice, by :func:`segbench.files.images.read_image`).
 Cases are read one at a time, when asked for (:func:`read_volume_case`), never the whole folder at once.
+:func:`open_volume_case` goes further for training on patches: ``.npy`` volumes and uncompressed ``.nii`` are
+**memory-mapped** and a patch reads only its own voxels (``.nii.gz``, TIFF and slice stacks are compressed or
+split, so they are read whole, once per case, and cropped).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +32,7 @@ from segbench.files import safe_read
 from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
 from segbench.files.masks import header_float, mask_stem
 
-__all__ = ["Volume", "VolumeCase", "natural_key", "read_volume_case", "scan_volumes"]
+__all__ = ["LazyVolume", "Volume", "VolumeCase", "natural_key", "open_volume_case", "read_volume_case", "scan_volumes"]
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".tif", ".tiff", ".npy")
 IMAGE_DIRS = ("images", "image", "imagesTr")
@@ -168,3 +172,93 @@ def read_volume_case(case: VolumeCase) -> Volume:
     if not np.issubdtype(labels.dtype, np.integer) and not (labels == np.round(labels)).all():
         raise DatasetError(f"volumes: the labels of case {case.name!r} are not integers")
     return Volume(np.ascontiguousarray(image, np.float32), labels.astype(np.int64), spacing)
+
+
+def _mapped(path: Path) -> np.ndarray | None:
+    """A read-only memory map of an ``.npy`` (header checked first) or uncompressed ``.nii`` volume, as
+    ``(Z, Y, X)``; ``None`` for the formats that cannot be mapped."""
+    name = path.name.lower()
+    if name.endswith(".npy"):
+        shape = safe_read.npy_shape(path)  # dtype, voxel limit and file size checked; never unpickles
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        return mapped if tuple(mapped.shape) == shape and mapped.ndim == 3 else None
+    if name.endswith(".nii"):
+        nibabel = safe_read.check_nifti(path)
+        data = np.asanyarray(nibabel.load(str(path), mmap=True).dataobj)  # a memmap unless the header scales
+        return data.transpose() if data.ndim == 3 else None
+    return None
+
+
+@dataclass
+class LazyVolume:
+    """One case opened for patch reading: ``image`` and ``labels`` are memory maps (or arrays, for formats that
+    cannot be mapped) in ``(Z, Y, X)``; :meth:`patch` reads one box, normalised as :func:`read_volume_case` does
+    (8-bit / 255, else min-max with the volume's ``(low, high)``, computed once from the map)."""
+
+    name: str
+    image: np.ndarray
+    labels: np.ndarray
+    spacing: tuple[float, ...] | None
+    low: float
+    high: float
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(Z, Y, X)``."""
+        return tuple(self.labels.shape)
+
+    def patch(self, origin: tuple[int, ...], size: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(1, *size)`` float32 and labels ``size`` int64 of the box at ``origin`` (inside the volume).
+
+        Args:
+            origin: the box start per axis.
+            size: the box size per axis.
+        """
+        box = tuple(slice(o, o + n) for o, n in zip(origin, size, strict=True))
+        raw = np.asarray(self.image[box])
+        if self.image.dtype == np.uint8:
+            image = raw.astype(np.float32) / 255.0
+        elif self.low >= 0.0 and self.high <= 1.0:
+            image = raw.astype(np.float32)
+        else:
+            span = self.high - self.low
+            image = (raw.astype(np.float32) - self.low) / span if span > 0 else np.zeros(raw.shape, np.float32)
+        return image[None], np.asarray(self.labels[box]).astype(np.int64)
+
+
+def open_volume_case(case: VolumeCase) -> LazyVolume:
+    """Open one case for patch reading (see the module docstring): mapped where the format allows.
+
+    Args:
+        case: the case, as :func:`scan_volumes` lists it.
+    """
+    if len(case.image) == 1 and len(case.label) == 1 and _is_volume(case.image[0]):
+        image, labels = _mapped(case.image[0]), _mapped(case.label[0])
+        if image is not None and labels is not None:
+            if image.shape != labels.shape:
+                raise DatasetError(f"volumes: case {case.name!r} has image {tuple(image.shape)} and labels "
+                                   f"{tuple(labels.shape)}; expected two (Z, Y, X) volumes of one shape")
+            spacing = _read_spacing(case.label[0]) or _read_spacing(case.image[0])
+            low, high = (0.0, 255.0) if image.dtype == np.uint8 else _range(image)
+            return LazyVolume(case.name, image, labels, spacing, low, high)
+    whole = read_volume_case(case)
+    return LazyVolume(case.name, whole.image[0], whole.labels, whole.spacing, 0.0, 1.0)
+
+
+def _range(image: np.ndarray) -> tuple[float, float]:
+    """``(min, max)`` of a mapped volume, one slice at a time (bounded memory)."""
+    low, high = math.inf, -math.inf
+    for z in range(image.shape[0]):
+        part = np.asarray(image[z], dtype=np.float64)
+        if not np.isfinite(part).all():
+            raise DatasetError("volumes: an image holds NaN or inf values")
+        low, high = min(low, float(part.min())), max(high, float(part.max()))
+    return low, high
+
+
+def _read_spacing(path: Path) -> tuple[float, ...] | None:
+    if not path.name.lower().endswith(".nii"):
+        return None
+    nibabel = safe_read.check_nifti(path)
+    zooms = nibabel.load(str(path), mmap=True).header.get_zooms()[:3]
+    return tuple(header_float(float(z)) for z in reversed(zooms))

@@ -53,6 +53,7 @@ __all__ = [
     "UnreadableFile",
     "check_array_size",
     "check_link",
+    "check_nifti",
     "list_folder",
     "load_torch",
     "max_voxels",
@@ -588,13 +589,11 @@ def _nifti_header(nibabel: Any, head: bytes, path: Path) -> Any:
     raise _fail(path, "it is not a NIfTI file (its first 4 bytes are not the header size 348 or 540)")
 
 
-def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
-    """The voxel array of a NIfTI file (``.nii`` or ``.nii.gz``, as stored: ``(i, j, k, ...)``), its zooms and
-    its affine (4 x 4, voxel ``(i, j, k)`` to world millimetres, as nibabel gives it).
+def check_nifti(path: Path) -> Any:
+    """Check a NIfTI file's header before any voxel is read (as :func:`read_nifti` does); returns ``nibabel``.
 
-    The header is parsed from the file's first bytes alone and checked (dtype, voxel limit, data size against the
-    file's real size, or for ``.nii.gz`` against what the compressed bytes can expand to) before nibabel reads
-    the voxels. Needs the optional ``nibabel``.
+    The header is parsed from the file's first bytes alone: dtype, voxel limit, and data size against the file's
+    real size (or, for ``.nii.gz``, against what the compressed bytes can expand to).
 
     Args:
         path: the NIfTI file.
@@ -602,8 +601,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
     >>> import tempfile, nibabel
     >>> p = Path(tempfile.mkdtemp()) / "a.nii"
     >>> nibabel.save(nibabel.Nifti1Image(np.zeros((4, 3, 2), np.uint8), np.eye(4)), p)
-    >>> array, zooms, affine = read_nifti(p); array.shape, zooms, affine.shape
-    ((4, 3, 2), (1.0, 1.0, 1.0), (4, 4))
+    >>> check_nifti(p) is nibabel
+    True
     """
     nibabel = _nibabel()
     compressed = path.name.lower().endswith(".gz")
@@ -622,6 +621,27 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
     _check_dtype(path, dtype)
     available = DEFLATE_MAX_RATIO * size if compressed else size - offset
     check_array_size(path, shape, dtype.itemsize, available=available)
+    return nibabel
+
+
+def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
+    """The voxel array of a NIfTI file (``.nii`` or ``.nii.gz``, as stored: ``(i, j, k, ...)``), its zooms and
+    its affine (4 x 4, voxel ``(i, j, k)`` to world millimetres, as nibabel gives it).
+
+    The header is parsed from the file's first bytes alone and checked (dtype, voxel limit, data size against the
+    file's real size, or for ``.nii.gz`` against what the compressed bytes can expand to) before nibabel reads
+    the voxels. Needs the optional ``nibabel``.
+
+    Args:
+        path: the NIfTI file.
+
+    >>> import tempfile, nibabel
+    >>> p = Path(tempfile.mkdtemp()) / "a.nii"
+    >>> nibabel.save(nibabel.Nifti1Image(np.zeros((4, 3, 2), np.uint8), np.eye(4)), p)
+    >>> array, zooms, affine = read_nifti(p); array.shape, zooms, affine.shape
+    ((4, 3, 2), (1.0, 1.0, 1.0), (4, 4))
+    """
+    nibabel = check_nifti(path)
     try:
         with _quiet():
             image = nibabel.load(str(path))
