@@ -60,8 +60,10 @@ def test_3d_nifti_uses_header_spacing_in_zyx_order(tmp_path: Path) -> None:
                                                 spacing=(3.0, 0.5, 0.5))
     assert row["assd"] == pytest.approx(float(expected))
     assert row["dice"] == pytest.approx(2 * 900 / 2000)
-    given = evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=["hd"], spacing=[1.0, 1.0, 1.0])
-    assert _row(given, "vol")["hd"] == pytest.approx(1.0) and given.spacing_source == "given"
+    given = evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=["hd"], spacing=[1.0, 1.0, 1.0],
+                             override_spacing=True)
+    assert _row(given, "vol")["hd"] == pytest.approx(1.0) and given.spacing_source == "override"
+    assert any("replaces header spacings" in n for n in given.notes)
 
 
 def test_3d_tiff_and_npz_volumes(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from segbench.evaluate.folders import evaluate_folders
 from segbench.evaluate.per_case import format_summary, summarize_evaluation, write_csv
 from segbench.metrics import catalogue
 
-__all__ = ["add_arguments", "parse_list", "run"]
+__all__ = ["add_arguments", "parse_label_map", "parse_list", "run"]
 
 
 def parse_list(text: str | None, flag: str, kind: type = str) -> list[Any] | None:
@@ -42,6 +42,32 @@ def parse_list(text: str | None, flag: str, kind: type = str) -> list[Any] | Non
         raise UsageError(f"{flag} must be a comma-separated list of {kind.__name__} values, got {text!r}") from None
 
 
+def parse_label_map(text: str | None) -> dict[int, int] | None:
+    """``--label-map 1000=1,2000=2`` as ``{1000: 1, 2000: 2}``; a bad item names the flag.
+
+    Args:
+        text: the flag's value, or ``None``.
+
+    >>> parse_label_map("1000=1, 2000=2"), parse_label_map(None)
+    ({1000: 1, 2000: 2}, None)
+    """
+    items = parse_list(text, "--label-map")
+    if items is None:
+        return None
+    mapping: dict[int, int] = {}
+    for item in items:
+        value, sep, label = item.partition("=")
+        try:
+            key, target = int(value), int(label)
+        except ValueError:
+            key, target = -1, -1
+        if not sep or target < 0 or key in mapping:
+            raise UsageError(f"--label-map takes distinct VALUE=LABEL integer pairs such as 1000=1,2000=2, "
+                             f"got {item!r} in {text!r}")
+        mapping[key] = target
+    return mapping
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``segbench evaluate``."""
     parser.add_argument("--pred", required=True, type=Path, metavar="DIR", help="folder of predicted label maps")
@@ -53,8 +79,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--class-names", metavar="A,B,...", help="one name per class (default background, ...)")
     parser.add_argument(
         "--spacing", metavar="Z,Y,X",
-        help="voxel spacing in array axis order (Y,X for 2D); default: the NIfTI header, else none (pixels)",
+        help="voxel spacing in array axis order Z,Y,X (Y,X for 2D): the REVERSE of nibabel's get_zooms() order "
+        "x,y,z; default: the ground truth's NIfTI header, else none (pixels). A value that disagrees with a "
+        "header is an error unless --override-spacing is given",
     )
+    parser.add_argument(
+        "--override-spacing", action="store_true",
+        help="let --spacing replace header spacings that say otherwise (default: that is an error)",
+    )
+    parser.add_argument(
+        "--label-map", metavar="V=K,...",
+        help="map stored values to labels in both folders, e.g. 1000=1,2000=2 (other values kept)",
+    )
+    parser.add_argument("--pred-suffix", metavar="S", help="strip S from prediction names before pairing (_pred)")
+    parser.add_argument("--truth-suffix", metavar="S", help="strip S from ground-truth names before pairing")
     parser.add_argument(
         "--metrics", metavar="LIST", help=f"comma-separated subset of: {', '.join(catalogue.names())} "
         f"(default: all but {', '.join(sorted(set(catalogue.names()) - set(catalogue.default_names())))})"
@@ -73,7 +111,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="HD95: directed (the larger of the two directed percentiles, default: MONAI) or pooled (the "
         "percentile of both directions' distances together: MedPy's hd95)",
     )
-    parser.add_argument("--ignore-index", type=int, metavar="K", help="ground-truth value of pixels that count nowhere")
+    parser.add_argument(
+        "--ignore-index", type=int, metavar="K",
+        help="ground-truth value (after --label-map) of pixels that count nowhere, e.g. 255 for a VOC border",
+    )
     parser.add_argument("--out", type=Path, metavar="FILE.csv", help="write one row per case and class here")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0: one per CPU; default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
@@ -93,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
             args.pred, args.truth, num_classes=args.num_classes,
             class_names=parse_list(args.class_names, "--class-names"), spacing=spacing,
             metrics=parse_list(args.metrics, "--metrics"), nsd_tolerance=args.nsd_tolerance,
-            ignore_index=args.ignore_index, jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
+            ignore_index=args.ignore_index, label_map=parse_label_map(args.label_map),
+            override_spacing=args.override_spacing, pred_suffix=args.pred_suffix, truth_suffix=args.truth_suffix,
+            jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
             surface=args.surface, percentile_rule=args.percentile_rule,
         )
         main = distributed.is_main()

@@ -36,11 +36,22 @@ from segbench import distributed
 from segbench.errors import UsageError
 from segbench.evaluate.parallel import check_jobs, ordered_map
 from segbench.files.masks import MaskFile, read_mask_file
+from segbench.files.orientation import align_to_reference
 from segbench.files.pairing import MAX_LISTED, Case, pair_by_stem
-from segbench.files.raw_labels import check_values, distinct_values, infer_num_classes, labels_from_raw
+from segbench.files.raw_labels import (
+    apply_label_map,
+    check_dense,
+    check_values,
+    distinct_values,
+    infer_num_classes,
+    labels_from_raw,
+)
 from segbench.scoring import check_metric_names, score_label_maps
 
-__all__ = ["CaseCheck", "Evaluation", "ScoreTask", "evaluate_folders", "resolve_spacing", "score_case"]
+__all__ = [
+    "CaseCheck", "CheckTask", "Evaluation", "ScoreTask", "evaluate_folders", "format_spacing", "read_pair",
+    "resolve_spacing", "score_case",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,6 +70,7 @@ class CaseCheck:
     truth_values: frozenset[int]
     pred_spacing: tuple[float, ...] | None
     truth_spacing: tuple[float, ...] | None
+    reoriented: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,7 @@ class ScoreTask:
     ignore_index: int | None
     surface: str = "voxel"
     percentile_rule: str = "directed"
+    label_map: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -91,48 +104,132 @@ class Evaluation:
 
     @property
     def columns(self) -> list[str]:
-        """CSV column order: ``case, class_index, class``, the two sizes, then one column per metric."""
-        return ["case", "class_index", "class", *SIZE_COLUMNS, *self.metrics]
+        """CSV column order: ``case, class_index, class``, ``spacing`` (when any case has one: ``Z x Y x X`` at
+        its own precision, e.g. ``2.5x0.8x0.8``), the two sizes, then one column per metric."""
+        spacing = ["spacing"] if any(s is not None for s in self.spacings.values()) else []
+        return ["case", "class_index", "class", *spacing, *SIZE_COLUMNS, *self.metrics]
 
 
-def check_case(case: Case) -> CaseCheck:
-    """Pass 2 for one case: read both files, compare shapes, collect their distinct values."""
+@dataclass(frozen=True)
+class CheckTask:
+    """Everything a worker needs to check one case (picklable)."""
+
+    case: Case
+    label_map: tuple[tuple[int, int], ...] = ()
+
+
+def read_pair(
+    case: Case, label_map: tuple[tuple[int, int], ...] = ()
+) -> tuple[np.ndarray, tuple[float, ...] | None, MaskFile, str | None]:
+    """Read a case: the prediction's stored values on the ground truth's grid and its header spacing on that
+    grid, the ground truth, and the reorientation applied (``"LAS -> RAS"``) or ``None``.
+
+    ``--label-map`` is applied to both files as read. Two NIfTI files have their affines compared
+    (:func:`segbench.files.orientation.align_to_reference`: same grid, reoriented, or an error); otherwise
+    the shapes must match.
+
+    Args:
+        case: the prediction and ground-truth files.
+        label_map: ``(stored value, label)`` pairs applied to both files.
+    """
     pred, truth = read_mask_file(case.pred), read_mask_file(case.truth)
-    if pred.array.shape != truth.array.shape:
+    mapping = dict(label_map)
+    pred_array, pred_spacing, reoriented = apply_label_map(pred.array, mapping), pred.spacing, None
+    truth = MaskFile(truth.path, apply_label_map(truth.array, mapping), truth.spacing, truth.affine)
+    if pred.affine is not None and truth.affine is not None:
+        aligned = align_to_reference(pred_array, pred.affine, tuple(truth.array.shape), truth.affine,
+                                     pred_path=case.pred, truth_path=case.truth)
+        pred_array, reoriented = aligned.array, aligned.reoriented
+        same_zooms = pred.spacing is not None and truth.spacing is not None and np.allclose(
+            sorted(pred.spacing), sorted(truth.spacing), rtol=1e-4, atol=0.0)
+        if reoriented is not None and same_zooms:  # the zooms, permuted with the axes, are the reference's
+            pred_spacing = truth.spacing
+    elif pred_array.shape != truth.array.shape:
         raise UsageError(
-            f"shape mismatch in case {case.name!r}: prediction {case.pred} is {tuple(pred.array.shape)} but "
+            f"shape mismatch in case {case.name!r}: prediction {case.pred} is {tuple(pred_array.shape)} but "
             f"ground truth {case.truth} is {tuple(truth.array.shape)}"
         )
+    return pred_array, pred_spacing, truth, reoriented
+
+
+def check_case(task: CheckTask | Case) -> CaseCheck:
+    """Pass 2 for one case: read both files, put them on one grid, collect their distinct values."""
+    if isinstance(task, Case):
+        task = CheckTask(task)
+    case = task.case
+    pred_array, pred_spacing, truth, reoriented = read_pair(case, task.label_map)
     return CaseCheck(
-        case, tuple(truth.array.shape), distinct_values(pred.array), distinct_values(truth.array),
-        pred.spacing, truth.spacing,
+        case, tuple(truth.array.shape), distinct_values(pred_array), distinct_values(truth.array),
+        pred_spacing, truth.spacing, reoriented,
     )
 
 
-def resolve_spacing(check: CaseCheck, given: Sequence[float] | None) -> tuple[tuple[float, ...] | None, str]:
-    """The spacing of a case (array axis order) and where it came from: ``given``, ``header`` or ``none``.
+def _zyx(ndim: int) -> str:
+    return "Z,Y,X" if ndim == 3 else "Y,X"
+
+
+def resolve_spacing(
+    check: CaseCheck, given: Sequence[float] | None, *, override: bool = False
+) -> tuple[tuple[float, ...] | None, str]:
+    """The spacing of a case (array axis order) and where it came from: ``given``, ``header``, ``override``
+    (given, replacing a header that says otherwise) or ``none``.
+
+    A given spacing that disagrees with the header is an error unless ``override``; when it is the header's
+    spacing in reverse (NIfTI's ``get_zooms()`` order, x, y, z) the error says so.
+
+    Args:
+        check: the case's shapes and header spacings.
+        given: ``--spacing`` in array axis order, or ``None``.
+        override: whether ``given`` may replace a header spacing that differs (``--override-spacing``).
 
     >>> c = CaseCheck(Case("a", Path("p.nii"), Path("t.nii")), (4, 5, 6), frozenset(), frozenset(),
     ...               None, (2.0, 1.0, 1.0))
-    >>> resolve_spacing(c, None), resolve_spacing(c, [3.0, 1.0, 1.0])
-    (((2.0, 1.0, 1.0), 'header'), ((3.0, 1.0, 1.0), 'given'))
+    >>> resolve_spacing(c, None), resolve_spacing(c, [2.0, 1.0, 1.0]), resolve_spacing(c, [3, 1, 1], override=True)
+    (((2.0, 1.0, 1.0), 'header'), ((2.0, 1.0, 1.0), 'given'), ((3.0, 1.0, 1.0), 'override'))
     """
     ndim = len(check.shape)
+    pred, truth = check.pred_spacing, check.truth_spacing
+    header = truth if truth is not None else pred
     if given is not None:
         if len(given) != ndim:
             raise UsageError(
                 f"--spacing has {len(given)} value(s) but case {check.case.name!r} is {ndim}D "
-                f"(shape {check.shape}); give {ndim} values in array axis order ({'Z,Y,X' if ndim == 3 else 'Y,X'})"
+                f"(shape {check.shape}); give {ndim} values in array axis order ({_zyx(ndim)})"
             )
-        return tuple(float(s) for s in given), "given"
-    pred, truth = check.pred_spacing, check.truth_spacing
+        spacing = tuple(float(s) for s in given)
+        if header is None or np.allclose(spacing, header, rtol=1e-4, atol=0.0):
+            return spacing, "given"
+        if override:
+            return spacing, "override"
+        source = check.case.truth if truth is not None else check.case.pred
+        reverse = (" (that is the header's spacing in x,y,z order, as nibabel's get_zooms() prints it; "
+                   f"--spacing takes {_zyx(ndim)})" if np.allclose(spacing[::-1], header, rtol=1e-4, atol=0) else "")
+        raise UsageError(
+            f"--spacing {format_spacing(spacing, sep=',')} ({_zyx(ndim)}) disagrees with the header of {source}: "
+            f"{format_spacing(header, sep=',')} ({_zyx(ndim)}){reverse}; leave --spacing out to use the header, "
+            "or add --override-spacing to replace it"
+        )
     if pred is not None and truth is not None and not np.allclose(pred, truth, rtol=1e-4, atol=0.0):
         raise UsageError(
             f"header spacing differs in case {check.case.name!r}: prediction {check.case.pred} has {pred} but "
             f"ground truth {check.case.truth} has {truth}; resample one, or give --spacing"
         )
-    spacing = truth if truth is not None else pred
-    return (spacing, "header") if spacing is not None else (None, "none")
+    return (header, "header") if header is not None else (None, "none")
+
+
+def format_spacing(spacing: Sequence[float] | None, sep: str = "x") -> str:
+    """A spacing at the precision it has (``2.5x0.8x0.8``; shortest round-trip digits), ``""`` for none.
+
+    Args:
+        spacing: the spacing in array axis order, or ``None``.
+        sep: the separator between axes.
+
+    >>> format_spacing((2.5, 0.8, 0.8)), format_spacing([1.0, 0.5], sep=","), format_spacing(None)
+    ('2.5x0.8x0.8', '1.0,0.5', '')
+    """
+    if spacing is None:
+        return ""
+    return sep.join(repr(float(s)) for s in spacing)
 
 
 def _read_labels(mask: MaskFile, num_classes: int, ignore_index: int | None) -> np.ndarray:
@@ -146,8 +243,9 @@ def score_case(task: ScoreTask) -> list[dict[str, Any]]:
     sizes) for the metrics defined over all classes at once (``pixel_accuracy``).
     """
     case = task.case
-    pred = _read_labels(read_mask_file(case.pred), task.num_classes, None)
-    truth = _read_labels(read_mask_file(case.truth), task.num_classes, task.ignore_index)
+    pred_array, _, truth_file, _ = read_pair(case, task.label_map)
+    pred = labels_from_raw(pred_array, case.pred, num_classes=task.num_classes)
+    truth = _read_labels(truth_file, task.num_classes, task.ignore_index)
     scored = score_label_maps(
         torch.from_numpy(pred)[None], torch.from_numpy(truth)[None], num_classes=task.num_classes,
         binary=task.num_classes == 2, class_names=list(task.class_names), image_ids=[case.name],
@@ -164,9 +262,11 @@ def score_case(task: ScoreTask) -> list[dict[str, Any]]:
                 k = task.class_names.index(name)
                 ref, got = int(np.count_nonzero((truth == k) & valid)), int(np.count_nonzero((pred == k) & valid))
                 by_class[name] = {"case": case.name, "class_index": k, "class": name,
+                                  "spacing": format_spacing(task.spacing),
                                   "reference_size": ref, "prediction_size": got}
             else:  # a metric over all classes at once
                 by_class[name] = {"case": case.name, "class_index": "", "class": name,
+                                  "spacing": format_spacing(task.spacing),
                                   "reference_size": "", "prediction_size": ""}
         by_class[name][str(row["metric"])] = float(row["value"])
     return list(by_class.values())
@@ -218,6 +318,10 @@ def evaluate_folders(
     metrics: Sequence[str] | None = None,
     nsd_tolerance: float = 1.0,
     ignore_index: int | None = None,
+    label_map: dict[int, int] | None = None,
+    override_spacing: bool = False,
+    pred_suffix: str | None = None,
+    truth_suffix: str | None = None,
     jobs: int = 1,
     progress: bool = False,
     surface: str = "voxel",
@@ -229,6 +333,10 @@ def evaluate_folders(
     ``surface`` and ``percentile_rule`` choose the distance metrics' definitions (see
     :mod:`segbench.metrics.distance`: ``"voxel"``/``"directed"`` MONAI, ``"voxel"``/``"pooled"`` MedPy,
     ``"surfel"`` surface-distance).
+
+    ``label_map`` maps stored values to labels in both folders (``ignore_index`` is a value after mapping);
+    ``override_spacing`` lets ``spacing`` replace header spacings that differ; ``pred_suffix`` and
+    ``truth_suffix`` are stripped from file stems before pairing (:func:`~segbench.files.pairing.pair_by_stem`).
     """
     if surface not in ("voxel", "surfel"):
         raise UsageError(f"--surface must be voxel or surfel, got {surface!r}")
@@ -245,18 +353,30 @@ def evaluate_folders(
         metric_names = check_metric_names(metrics)
     except ValueError as exc:
         raise UsageError(f"--metrics: {exc}") from None
-    pairing = pair_by_stem(pred_dir, truth_dir)
-    notes = []
+    if override_spacing and spacing is None:
+        raise UsageError("--override-spacing needs --spacing (the spacing that replaces the headers')")
+    mapped = tuple(sorted((label_map or {}).items()))
+    pairing = pair_by_stem(pred_dir, truth_dir, pred_suffix=pred_suffix, truth_suffix=truth_suffix)
+    notes = [] if pairing.note is None else [pairing.note]
     if pairing.skipped:
         skipped = ", ".join(p.name for p in pairing.skipped[:MAX_LISTED])
         notes.append(f"skipped {len(pairing.skipped)} file(s) of other types: {skipped}")
     cases = pairing.cases
-    checked, errors = _spread_map(check_case, cases, jobs=jobs, desc="checking", progress=progress)
+    checked, errors = _spread_map(check_case, [CheckTask(c, mapped) for c in cases], jobs=jobs, desc="checking",
+                                  progress=progress)
     _raise_collected(errors, "the checks")
     checks = [c for c in checked if c is not None]
+    reoriented = [c for c in checks if c.reoriented is not None]
+    if reoriented:
+        kinds = sorted({str(c.reoriented) for c in reoriented})
+        names_shown = ", ".join(c.case.name for c in reoriented[:MAX_LISTED])
+        notes.append(f"reoriented {len(reoriented)} prediction(s) to their ground truth's axes "
+                     f"({'; '.join(kinds)}; same world grid, voxels moved, not resampled): {names_shown}"
+                     + (" ..." if len(reoriented) > MAX_LISTED else ""))
     if num_classes is None:
         truth_values = [c.truth_values - {ignore_index} for c in checks]
         num_classes = infer_num_classes([c.pred_values for c in checks] + truth_values)
+        check_dense([c.pred_values for c in checks] + truth_values, num_classes)
         if num_classes > 2:
             notes.append(f"--num-classes not given: {num_classes} classes inferred (largest label + 1)")
     names = list(class_names) if class_names is not None else default_class_names(num_classes)
@@ -269,14 +389,17 @@ def evaluate_folders(
         try:
             check_values(check.pred_values, check.case.pred, num_classes=num_classes)
             check_values(check.truth_values, check.case.truth, num_classes=num_classes, ignore_index=ignore_index)
-            spacings[check.case.name], source = resolve_spacing(check, spacing)
+            spacings[check.case.name], source = resolve_spacing(check, spacing, override=override_spacing)
             sources.add(source)
         except UsageError as exc:
             case_errors.append((i, exc))
     _raise_collected(case_errors, "the label and spacing checks")
+    if "override" in sources:
+        notes.append(f"--spacing {format_spacing(spacing, sep=',')} replaces header spacings that differ "
+                     "(--override-spacing)")
     tasks = [
         ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name],
-                  tuple(metric_names), float(nsd_tolerance), ignore_index, surface, percentile_rule)
+                  tuple(metric_names), float(nsd_tolerance), ignore_index, surface, percentile_rule, mapped)
         for c in checks
     ]
     scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)

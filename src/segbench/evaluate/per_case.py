@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from segbench.errors import UsageError
-from segbench.evaluate.folders import Evaluation
+from segbench.evaluate.folders import Evaluation, format_spacing
 from segbench.files import atomic as files
 from segbench.formatting import number
 from segbench.stats import Summary, paired_bootstrap_ci, summarize
@@ -36,7 +36,7 @@ def write_csv(evaluation: Evaluation, path: Path) -> None:
         path: the CSV file; its folder must exist.
 
     >>> import tempfile
-    >>> from segbench.evaluate.folders import Evaluation
+    >>> from segbench.evaluate.folders import Evaluation, format_spacing
     >>> ev = Evaluation(["a"], 2, ["background", "foreground"], ["dice"],
     ...                 [{"case": "a", "class_index": 1, "class": "foreground", "reference_size": 0,
     ...                   "prediction_size": 0, "dice": float("nan")}], {"a": None}, "none")
@@ -119,12 +119,17 @@ def _num(x: float) -> str:
 def format_summary(evaluation: Evaluation, summaries: list[ClassSummary]) -> str:
     """The plain-text summary printed by ``segbench evaluate``."""
     spacings = {s for s in evaluation.spacings.values()}
+    where = {"given": "--spacing", "header": "ground-truth header", "override": "--spacing, overriding headers",
+             "none": "none"}
+    source = "+".join(where.get(s, s) for s in evaluation.spacing_source.split("+"))
     if evaluation.spacing_source == "none":
         spacing_text = "none (distances in pixels)"
     elif len(spacings) == 1:
-        spacing_text = f"{next(iter(spacings))} ({evaluation.spacing_source}, array axis order)"
+        one = next(iter(spacings))
+        order = "Z,Y,X" if one is not None and len(one) == 3 else "Y,X"
+        spacing_text = f"{order} = {format_spacing(one, sep=', ')} ({source})"
     else:
-        spacing_text = f"{len(spacings)} distinct spacings ({evaluation.spacing_source}, array axis order)"
+        spacing_text = f"{len(spacings)} distinct spacings ({source}; array axis order Z,Y,X / Y,X; see the CSV)"
     lines = [
         f"{len(evaluation.cases)} cases, {evaluation.num_classes} classes {evaluation.class_names}; "
         f"spacing: {spacing_text}",

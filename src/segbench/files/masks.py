@@ -29,7 +29,9 @@ import numpy as np
 from segbench.errors import UsageError
 from segbench.files import safe_read
 
-__all__ = ["MASK_SUFFIXES", "MaskFile", "mask_stem", "mask_suffix", "read_mask_file"]
+__all__ = ["MASK_SUFFIXES", "MaskFile", "header_float", "mask_stem", "mask_suffix", "read_mask_file"]
+
+_Read = tuple[np.ndarray, tuple[float, ...] | None, np.ndarray | None]
 
 MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff", ".npy", ".npz", ".nii", ".nii.gz")
 """File types ``evaluate`` reads (compared case-insensitively). JPEG is not among them: it is lossy."""
@@ -37,11 +39,14 @@ MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff", ".npy", ".npz", ".nii"
 
 @dataclass(frozen=True)
 class MaskFile:
-    """One mask as stored: ``array`` int64 ``(Y, X)`` or ``(Z, Y, X)``; ``spacing`` from the header or ``None``."""
+    """One mask as stored: ``array`` int64 ``(Y, X)`` or ``(Z, Y, X)``; ``spacing`` from the header or ``None``;
+    ``affine`` the NIfTI voxel-to-world matrix (for NIfTI's ``(i, j, k)``, see :mod:`segbench.files.orientation`)
+    or ``None`` for the formats without one."""
 
     path: Path
     array: np.ndarray
     spacing: tuple[float, ...] | None = None
+    affine: np.ndarray | None = None
 
 
 def mask_suffix(path: Path) -> str | None:
@@ -120,17 +125,40 @@ def _read_npz(path: Path) -> tuple[np.ndarray, None]:
     raise UsageError(f"mask file {path} holds arrays {names}; expected one array, or one named 'mask'")
 
 
-def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    array, zooms = safe_read.read_nifti(path)
+def header_float(value: float) -> float:
+    """A float32 header value at the precision it has: the shortest decimal that reads back as the same float32.
+
+    NIfTI stores voxel sizes as float32, so 0.8 is stored as 0.800000011920929; reported as 0.8.
+
+    Args:
+        value: a number read from a float32 header field.
+
+    >>> header_float(float(np.float32(0.8))), header_float(2.5)
+    (0.8, 2.5)
+    """
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
+    array, zooms, affine = safe_read.read_nifti(path)
     while array.ndim > 2 and array.shape[-1] == 1:
         array = array[..., 0]
     zooms = zooms[: array.ndim]
-    return np.ascontiguousarray(array.transpose()), tuple(reversed(zooms))
+    return np.ascontiguousarray(array.transpose()), tuple(header_float(z) for z in reversed(zooms)), affine
 
 
-_READERS: dict[str, Callable[[Path], tuple[np.ndarray, tuple[float, ...] | None]]] = {
-    ".png": _read_pil, ".bmp": _read_pil, ".gif": _read_pil, ".tif": _read_tiff, ".tiff": _read_tiff,
-    ".npy": _read_npy, ".npz": _read_npz, ".nii": _read_nifti, ".nii.gz": _read_nifti,
+def _no_affine(reader: Callable[[Path], tuple[np.ndarray, None]]) -> Callable[[Path], _Read]:
+    def read(path: Path) -> _Read:
+        array, spacing = reader(path)
+        return array, spacing, None
+
+    return read
+
+
+_READERS: dict[str, Callable[[Path], _Read]] = {
+    ".png": _no_affine(_read_pil), ".bmp": _no_affine(_read_pil), ".gif": _no_affine(_read_pil),
+    ".tif": _no_affine(_read_tiff), ".tiff": _no_affine(_read_tiff), ".npy": _no_affine(_read_npy),
+    ".npz": _no_affine(_read_npz), ".nii": _read_nifti, ".nii.gz": _read_nifti,
 }
 
 
@@ -148,7 +176,7 @@ def read_mask_file(path: Path) -> MaskFile:
     if suffix is None:
         raise UsageError(f"file {path} is not a mask type evaluate reads ({', '.join(MASK_SUFFIXES)})")
     try:
-        array, spacing = _READERS[suffix](path)
+        array, spacing, affine = _READERS[suffix](path)
     except safe_read.UnreadableFile as exc:
         raise UsageError(f"cannot read mask file {exc.path}: {exc.reason}") from None
     except UsageError:
@@ -161,4 +189,4 @@ def read_mask_file(path: Path) -> MaskFile:
         raise UsageError(f"mask file {path} is empty (shape {tuple(array.shape)})")
     if spacing is not None and not all(np.isfinite(s) and s > 0 for s in spacing):
         raise UsageError(f"mask file {path} has header spacing {spacing}; expected positive numbers")
-    return MaskFile(path, _integral(array, path), spacing)
+    return MaskFile(path, _integral(array, path), spacing, affine)

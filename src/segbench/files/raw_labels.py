@@ -12,6 +12,10 @@ inspect`` and the ``folder:`` datasets (:mod:`segbench.data.label_maps`) all app
   (at least 2), and the command says so. Inference cannot change any number that is reported: a class that
   appears in no file is empty in every case, so each of its scores is undefined (NaN) and counted as such.
   Give ``--num-classes`` to fix the class list (e.g. for identical CSV columns across runs).
+* Sparse values: inference refuses a range where more labels would be absent from every file than present
+  (``{0, 1000, 2000}`` would give 2001 classes, a VOC mask ``{0..20, 255}`` 256): that is an error listing the
+  values found and naming ``--label-map`` (e.g. ``1000=1,2000=2``, :func:`apply_label_map`, applied to
+  predictions and ground truths as they are read) and, when 255 is among them, ``--ignore-index 255``.
 * ``ignore_index`` (ground truth only): pixels with that value count nowhere; in a prediction it is an
   ordinary value and must be a valid label.
 """
@@ -25,7 +29,10 @@ import numpy as np
 
 from segbench.errors import UsageError
 
-__all__ = ["check_values", "distinct_values", "infer_num_classes", "is_binary_255", "labels_from_raw"]
+__all__ = [
+    "apply_label_map", "check_dense", "check_values", "distinct_values", "infer_num_classes", "is_binary_255",
+    "labels_from_raw",
+]
 
 
 def distinct_values(array: np.ndarray) -> frozenset[int]:
@@ -74,6 +81,62 @@ def infer_num_classes(values_per_file: Iterable[frozenset[int]]) -> int:
     return top + 1
 
 
+def _mapped_values(values: Iterable[frozenset[int]]) -> set[int]:
+    present: set[int] = set()
+    for v in values:
+        present |= (set(v) - {255}) | {1} if is_binary_255(v, None) else set(v)
+    return present
+
+
+def check_dense(values_per_file: Iterable[frozenset[int]], num_classes: int) -> None:
+    """Refuse an inferred class count over a sparse range: more labels absent from every file than present.
+
+    Args:
+        values_per_file: every file's distinct values (``ignore_index`` of the ground truths left out).
+        num_classes: the count :func:`infer_num_classes` gave.
+
+    >>> check_dense([frozenset({0, 1}), frozenset({0, 3})], 4)  # 1 absent label (2) of 4: accepted
+    >>> check_dense([frozenset({0, 1000}), frozenset({0, 2000})], 2001)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    segbench.errors.UsageError: the masks hold the label values [0, 1000, 2000]: inferring ...
+    """
+    present = _mapped_values(values_per_file)
+    absent = num_classes - len(present & set(range(num_classes)))
+    if absent <= len(present):
+        return
+    found = sorted(present)
+    mapping = ",".join(f"{v}={k}" for k, v in enumerate((v for v in found if v not in (0, 255)), start=1))
+    border = (", or --ignore-index 255 if 255 marks borders or void pixels (VOC style) in the ground truth"
+              if 255 in present else "")
+    listed = str(found) if len(found) <= 20 else f"{found[:20]} ... ({len(found)} values)"
+    raise UsageError(
+        f"the masks hold the label values {listed}: inferring --num-classes {num_classes} (largest + 1) would "
+        f"make {absent} classes that appear in no file; map the values to 0..N-1 with --label-map {mapping}"
+        f"{border}, or give --num-classes {num_classes} to keep them as they are"
+    )
+
+
+def apply_label_map(array: np.ndarray, mapping: dict[int, int] | None) -> np.ndarray:
+    """``array`` with each stored value ``v`` in ``mapping`` replaced by ``mapping[v]``; other values kept.
+
+    All replacements read the original values (``{1: 2, 2: 1}`` swaps two labels).
+
+    Args:
+        array: stored integer values.
+        mapping: ``{stored value: label}``, or ``None`` (no change).
+
+    >>> apply_label_map(np.array([0, 1000, 2000, 1000]), {1000: 1, 2000: 2}).tolist()
+    [0, 1, 2, 1]
+    """
+    if not mapping:
+        return array
+    out = array.copy()
+    for value, label in mapping.items():
+        out[array == value] = label
+    return out
+
+
 def check_values(
     values: frozenset[int], path: Path, *, num_classes: int, ignore_index: int | None = None
 ) -> bool:
@@ -83,10 +146,10 @@ def check_values(
 
     >>> check_values(frozenset({0, 255}), Path("p.png"), num_classes=2)
     True
-    >>> check_values(frozenset({0, 3}), Path("p.png"), num_classes=3)
+    >>> check_values(frozenset({0, 3}), Path("p.png"), num_classes=3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    segbench.errors.UsageError: mask file p.png holds label(s) [3]; expected labels 0..2 (--num-classes 3)
+    segbench.errors.UsageError: mask file p.png holds label(s) [3]; expected labels 0..2 (--num-classes 3); map ...
     """
     checked = _checked_values(values, ignore_index)
     if is_binary_255(checked, num_classes):
@@ -94,9 +157,12 @@ def check_values(
     bad = sorted(v for v in checked if v < 0 or v >= num_classes)
     if bad:
         note = "" if ignore_index is None else f", or the ignore index {ignore_index}"
+        hint = "; map stored values to labels with --label-map V=K,..."
+        if 255 in bad and ignore_index is None:
+            hint += " or ignore a VOC-style 255 border in the ground truth with --ignore-index 255"
         raise UsageError(
             f"mask file {path} holds label(s) {bad[:10]}; expected labels 0..{num_classes - 1} "
-            f"(--num-classes {num_classes}){note}"
+            f"(--num-classes {num_classes}){note}{hint}"
         )
     return False
 

@@ -53,6 +53,7 @@ __all__ = [
     "UnreadableFile",
     "check_array_size",
     "check_link",
+    "check_nifti",
     "list_folder",
     "load_torch",
     "max_voxels",
@@ -65,6 +66,7 @@ __all__ = [
     "read_npz",
     "read_tiff",
     "regular_file",
+    "tiff_series_shape",
     "tiff_shape",
 ]
 
@@ -531,6 +533,21 @@ def tiff_shape(path: Path) -> tuple[int, ...]:
         return tuple(int(s) for s in tif.pages[0].shape)
 
 
+def tiff_series_shape(path: Path) -> tuple[int, ...]:
+    """The shape of a TIFF's first series (every page of a stack: ``(Z, Y, X)``), from its header.
+
+    Args:
+        path: the TIFF file.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.tif"; tifffile.imwrite(p, np.zeros((2, 3, 4), np.uint8))
+    >>> tiff_series_shape(p)
+    (2, 3, 4)
+    """
+    with _open_tiff(path) as (_, series):
+        return tuple(int(s) for s in series.shape)
+
+
 def read_tiff(path: Path) -> tuple[np.ndarray, str]:
     """The first series of a TIFF and its axes string (tifffile's: ``S`` = colour samples), size-checked first.
 
@@ -572,12 +589,11 @@ def _nifti_header(nibabel: Any, head: bytes, path: Path) -> Any:
     raise _fail(path, "it is not a NIfTI file (its first 4 bytes are not the header size 348 or 540)")
 
 
-def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    """The voxel array of a NIfTI file (``.nii`` or ``.nii.gz``, as stored: ``(i, j, k, ...)``) and its zooms.
+def check_nifti(path: Path) -> Any:
+    """Check a NIfTI file's header before any voxel is read (as :func:`read_nifti` does); returns ``nibabel``.
 
-    The header is parsed from the file's first bytes alone and checked (dtype, voxel limit, data size against the
-    file's real size, or for ``.nii.gz`` against what the compressed bytes can expand to) before nibabel reads
-    the voxels. Needs the optional ``nibabel``.
+    The header is parsed from the file's first bytes alone: dtype, voxel limit, and data size against the file's
+    real size (or, for ``.nii.gz``, against what the compressed bytes can expand to).
 
     Args:
         path: the NIfTI file.
@@ -585,8 +601,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     >>> import tempfile, nibabel
     >>> p = Path(tempfile.mkdtemp()) / "a.nii"
     >>> nibabel.save(nibabel.Nifti1Image(np.zeros((4, 3, 2), np.uint8), np.eye(4)), p)
-    >>> array, zooms = read_nifti(p); array.shape, zooms
-    ((4, 3, 2), (1.0, 1.0, 1.0))
+    >>> check_nifti(p) is nibabel
+    True
     """
     nibabel = _nibabel()
     compressed = path.name.lower().endswith(".gz")
@@ -605,14 +621,36 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     _check_dtype(path, dtype)
     available = DEFLATE_MAX_RATIO * size if compressed else size - offset
     check_array_size(path, shape, dtype.itemsize, available=available)
+    return nibabel
+
+
+def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
+    """The voxel array of a NIfTI file (``.nii`` or ``.nii.gz``, as stored: ``(i, j, k, ...)``), its zooms and
+    its affine (4 x 4, voxel ``(i, j, k)`` to world millimetres, as nibabel gives it).
+
+    The header is parsed from the file's first bytes alone and checked (dtype, voxel limit, data size against the
+    file's real size, or for ``.nii.gz`` against what the compressed bytes can expand to) before nibabel reads
+    the voxels. Needs the optional ``nibabel``.
+
+    Args:
+        path: the NIfTI file.
+
+    >>> import tempfile, nibabel
+    >>> p = Path(tempfile.mkdtemp()) / "a.nii"
+    >>> nibabel.save(nibabel.Nifti1Image(np.zeros((4, 3, 2), np.uint8), np.eye(4)), p)
+    >>> array, zooms, affine = read_nifti(p); array.shape, zooms, affine.shape
+    ((4, 3, 2), (1.0, 1.0, 1.0), (4, 4))
+    """
+    nibabel = check_nifti(path)
     try:
         with _quiet():
             image = nibabel.load(str(path))
             array = np.asarray(image.dataobj)
             zooms = tuple(float(z) for z in image.header.get_zooms())
+            affine = np.asarray(image.affine, dtype=np.float64)
     except Exception as exc:
         raise _fail(path, f"its voxel data cannot be read ({_brief(exc)})") from None
-    return array, zooms
+    return array, zooms, affine
 
 
 def load_torch(path: Path, *, map_location: Any = None, keys: tuple[str, ...] = ()) -> Any:

@@ -1,0 +1,264 @@
+"""Reading a folder of 3D cases for the ``volumes:PATH`` datasets of issue #21: images/ and labels/ paired by stem.
+
+Layout: ``PATH/images`` (or ``image``, ``imagesTr``) and ``PATH/labels`` (or ``label``, ``labelsTr``). A case is
+
+* a volume file: NIfTI (``.nii``, ``.nii.gz``), a TIFF stack or a 3D ``.npy``, paired by stem (nnU-Net's
+  channel suffix ``_0000`` on image names is dropped), or
+* a folder of 2D slices, stacked in **natural name order** (``2.png`` before ``10.png``), paired by folder name;
+  when ``images/`` itself holds only 2D slices, the whole folder is one volume named after ``PATH`` (the 30
+  ISBI 2012 slices load as one 30 x 512 x 512 volume).
+
+Arrays are in array axis order ``(Z, Y, X)``; NIfTI's ``(i, j, k)`` is transposed and its zooms reversed, as in
+:mod:`segbench.files.masks`, and the spacing comes from the label's header (else the image's; slices and TIFF
+or NumPy stacks have none). Intensities are normalised **per volume**: 8-bit data divided by 255, anything else
+min-max scaled to ``[0, 1]`` over the volume (slices: per slice, by :func:`segbench.files.images.read_image`).
+Cases are read one at a time, when asked for (:func:`read_volume_case`), never the whole folder at once.
+:func:`open_volume_case` goes further for training on patches: ``.npy`` volumes and uncompressed ``.nii`` are
+**memory-mapped** and a patch reads only its own voxels (``.nii.gz``, TIFF and slice stacks are compressed or
+split, so they are read whole, once per case, and cropped).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segbench.data.errors import DatasetError
+from segbench.files import safe_read
+from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
+from segbench.files.masks import header_float, mask_stem
+
+__all__ = ["LazyVolume", "Volume", "VolumeCase", "natural_key", "open_volume_case", "read_volume_case", "scan_volumes"]
+
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".tif", ".tiff", ".npy")
+IMAGE_DIRS = ("images", "image", "imagesTr")
+LABEL_DIRS = ("labels", "label", "labelsTr")
+_CHANNEL = re.compile(r"_0000$")
+
+
+@dataclass(frozen=True)
+class VolumeCase:
+    """One case: its image and label files (one volume file each, or the slices of a stack, in order)."""
+
+    name: str
+    image: tuple[Path, ...]
+    label: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Volume:
+    """One read case: ``image`` float32 ``(1, Z, Y, X)`` in ``[0, 1]``, ``labels`` int64 ``(Z, Y, X)`` raw values,
+    ``spacing`` ``(Z, Y, X)`` from a header or ``None``."""
+
+    image: np.ndarray
+    labels: np.ndarray
+    spacing: tuple[float, ...] | None
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key that orders digit runs by value: ``2.png`` before ``10.png``.
+
+    Args:
+        name: a file name.
+
+    >>> sorted(["10.png", "2.png", "1.png"], key=natural_key)
+    ['1.png', '2.png', '10.png']
+    """
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part)
+
+
+def _find(root: Path, names: tuple[str, ...], role: str) -> Path:
+    for name in names:
+        if (root / name).is_dir():
+            return root / name
+    raise DatasetError(f"volumes:{root}: no {role} folder; expected one of {', '.join(names)} inside it")
+
+
+def _is_volume(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and any(name.endswith(s) for s in VOLUME_SUFFIXES) and not _is_slice(path)
+
+
+def _is_slice(path: Path) -> bool:
+    name = path.name.lower()
+    if name.endswith((".tif", ".tiff")):
+        return len(safe_read.tiff_series_shape(path)) == 2
+    if name.endswith(".npy"):
+        return len(safe_read.npy_shape(path)) == 2
+    return path.is_file() and name.endswith(IMAGE_SUFFIXES)
+
+
+def _slices(folder: Path) -> tuple[Path, ...]:
+    files = [p for p in safe_read.list_folder(folder) if not p.name.startswith(".") and p.is_file()]
+    return tuple(sorted((p for p in files if _is_slice(p)), key=lambda p: natural_key(p.name)))
+
+
+def _entries(folder: Path, image_side: bool) -> dict[str, tuple[Path, ...]]:
+    out: dict[str, tuple[Path, ...]] = {}
+    for path in safe_read.list_folder(folder):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            stack = _slices(path)
+            if stack:
+                out[path.name] = stack
+        elif _is_volume(path):
+            stem = mask_stem(path)
+            out[_CHANNEL.sub("", stem) if image_side else stem] = (path,)
+    return out
+
+
+def scan_volumes(root: Path) -> list[VolumeCase]:
+    """The cases of a ``volumes:`` folder (see the module docstring), sorted by name; a
+    :class:`~segbench.data.errors.DatasetError` lists every unpaired name.
+
+    Args:
+        root: the folder holding the images and labels folders.
+    """
+    root = Path(root)
+    images, labels = _find(root, IMAGE_DIRS, "images"), _find(root, LABEL_DIRS, "labels")
+    image_slices, label_slices = _slices(images), _slices(labels)
+    if image_slices and not _entries(images, True):  # the folder itself is one stack
+        names = [p.name for p in image_slices]
+        by_stem = {mask_stem(p): p for p in label_slices}
+        missing = [n for n in names if mask_stem(Path(n)) not in by_stem]
+        if missing or len(label_slices) != len(image_slices):
+            raise DatasetError(f"volumes:{root}: the slices of {images} and {labels} do not pair by name "
+                               f"({len(image_slices)} vs {len(label_slices)} slices; unpaired: {missing[:10]})")
+        return [VolumeCase(root.name, image_slices, tuple(by_stem[mask_stem(p)] for p in image_slices))]
+    found_images, found_labels = _entries(images, True), _entries(labels, False)
+    unpaired = sorted(set(found_images) ^ set(found_labels))
+    if unpaired:
+        raise DatasetError(f"volumes:{root}: {len(unpaired)} case(s) lack an image or a label: {unpaired[:10]}")
+    if not found_images:
+        raise DatasetError(f"volumes:{root}: {images} holds no volumes ({', '.join(VOLUME_SUFFIXES)}) or slices")
+    return [VolumeCase(n, found_images[n], found_labels[n]) for n in sorted(found_images, key=natural_key)]
+
+
+def _read_file(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        array, zooms, _ = safe_read.read_nifti(path)
+        while array.ndim > 3 and array.shape[-1] == 1:
+            array = array[..., 0]
+        return np.ascontiguousarray(array.transpose()), tuple(header_float(z) for z in reversed(zooms[: array.ndim]))
+    if name.endswith((".tif", ".tiff")):
+        return safe_read.read_tiff(path)[0], None
+    return safe_read.read_npy(path), None
+
+
+def read_volume_case(case: VolumeCase) -> Volume:
+    """Read one case (see the module docstring for axis order, spacing and normalisation).
+
+    Args:
+        case: the case, as :func:`scan_volumes` lists it.
+    """
+    if len(case.image) == 1 and len(case.label) == 1 and _is_volume(case.image[0]):
+        raw, image_spacing = _read_file(case.image[0])
+        labels, label_spacing = _read_file(case.label[0])
+        image = _scale(raw)[None]
+        spacing = label_spacing if label_spacing is not None else image_spacing
+    else:
+        image = np.stack([read_image(p, 1)[0] for p in case.image])[None]
+        labels = np.stack([read_mask(p) for p in case.label])
+        spacing = None
+    if image.ndim != 4 or labels.shape != image.shape[1:]:
+        raise DatasetError(f"volumes: case {case.name!r} has image {tuple(image.shape[1:])} and labels "
+                           f"{tuple(labels.shape)}; expected two (Z, Y, X) volumes of one shape")
+    if not np.issubdtype(labels.dtype, np.integer) and not (labels == np.round(labels)).all():
+        raise DatasetError(f"volumes: the labels of case {case.name!r} are not integers")
+    return Volume(np.ascontiguousarray(image, np.float32), labels.astype(np.int64), spacing)
+
+
+def _mapped(path: Path) -> np.ndarray | None:
+    """A read-only memory map of an ``.npy`` (header checked first) or uncompressed ``.nii`` volume, as
+    ``(Z, Y, X)``; ``None`` for the formats that cannot be mapped."""
+    name = path.name.lower()
+    if name.endswith(".npy"):
+        shape = safe_read.npy_shape(path)  # dtype, voxel limit and file size checked; never unpickles
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        return mapped if tuple(mapped.shape) == shape and mapped.ndim == 3 else None
+    if name.endswith(".nii"):
+        nibabel = safe_read.check_nifti(path)
+        data = np.asanyarray(nibabel.load(str(path), mmap=True).dataobj)  # a memmap unless the header scales
+        return data.transpose() if data.ndim == 3 else None
+    return None
+
+
+@dataclass
+class LazyVolume:
+    """One case opened for patch reading: ``image`` and ``labels`` are memory maps (or arrays, for formats that
+    cannot be mapped) in ``(Z, Y, X)``; :meth:`patch` reads one box, normalised as :func:`read_volume_case` does
+    (8-bit / 255, else min-max with the volume's ``(low, high)``, computed once from the map)."""
+
+    name: str
+    image: np.ndarray
+    labels: np.ndarray
+    spacing: tuple[float, ...] | None
+    low: float
+    high: float
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(Z, Y, X)``."""
+        return tuple(self.labels.shape)
+
+    def patch(self, origin: tuple[int, ...], size: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(1, *size)`` float32 and labels ``size`` int64 of the box at ``origin`` (inside the volume).
+
+        Args:
+            origin: the box start per axis.
+            size: the box size per axis.
+        """
+        box = tuple(slice(o, o + n) for o, n in zip(origin, size, strict=True))
+        raw = np.asarray(self.image[box])
+        if self.image.dtype == np.uint8:
+            image = raw.astype(np.float32) / 255.0
+        elif self.low >= 0.0 and self.high <= 1.0:
+            image = raw.astype(np.float32)
+        else:
+            span = self.high - self.low
+            image = (raw.astype(np.float32) - self.low) / span if span > 0 else np.zeros(raw.shape, np.float32)
+        return image[None], np.asarray(self.labels[box]).astype(np.int64)
+
+
+def open_volume_case(case: VolumeCase) -> LazyVolume:
+    """Open one case for patch reading (see the module docstring): mapped where the format allows.
+
+    Args:
+        case: the case, as :func:`scan_volumes` lists it.
+    """
+    if len(case.image) == 1 and len(case.label) == 1 and _is_volume(case.image[0]):
+        image, labels = _mapped(case.image[0]), _mapped(case.label[0])
+        if image is not None and labels is not None:
+            if image.shape != labels.shape:
+                raise DatasetError(f"volumes: case {case.name!r} has image {tuple(image.shape)} and labels "
+                                   f"{tuple(labels.shape)}; expected two (Z, Y, X) volumes of one shape")
+            spacing = _read_spacing(case.label[0]) or _read_spacing(case.image[0])
+            low, high = (0.0, 255.0) if image.dtype == np.uint8 else _range(image)
+            return LazyVolume(case.name, image, labels, spacing, low, high)
+    whole = read_volume_case(case)
+    return LazyVolume(case.name, whole.image[0], whole.labels, whole.spacing, 0.0, 1.0)
+
+
+def _range(image: np.ndarray) -> tuple[float, float]:
+    """``(min, max)`` of a mapped volume, one slice at a time (bounded memory)."""
+    low, high = math.inf, -math.inf
+    for z in range(image.shape[0]):
+        part = np.asarray(image[z], dtype=np.float64)
+        if not np.isfinite(part).all():
+            raise DatasetError("volumes: an image holds NaN or inf values")
+        low, high = min(low, float(part.min())), max(high, float(part.max()))
+    return low, high
+
+
+def _read_spacing(path: Path) -> tuple[float, ...] | None:
+    if not path.name.lower().endswith(".nii"):
+        return None
+    nibabel = safe_read.check_nifti(path)
+    zooms = nibabel.load(str(path), mmap=True).header.get_zooms()[:3]
+    return tuple(header_float(float(z)) for z in reversed(zooms))
