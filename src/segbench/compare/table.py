@@ -123,12 +123,12 @@ def _cell(mean: float | None, sd: float | None) -> str:
 
 
 def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_METRICS) -> str:
-    """A plain-text table: one line per model, one column per metric (arrow: direction), NaN/inf counts.
+    """A plain-text table: one line per model, one column per metric (arrow: direction), NaN/inf counts, and
+    the footnote (:data:`COUNTS_FOOTNOTE`) that says what the two counts count.
 
     >>> row = SummaryRow("dice", "trained", 2, {"dice": 0.8}, {"dice": 0.01})
-    >>> print(format_table([row], ["dice"]))
-    model  kind     dice ↑       nan  inf
-    dice   trained  0.800±0.010    0    0
+    >>> print(format_table([row], ["dice"]).splitlines()[:2])
+    ['model  kind     dice ↑       nan  inf', 'dice   trained  0.800±0.010    0    0']
     """
     headers = ["model", "kind"] + [
         f"{catalogue.get_entry(m).header} {'↑' if catalogue.get_entry(m).higher_is_better else '↓'}" for m in metrics
@@ -142,4 +142,13 @@ def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_M
         return "  ".join(
             c.ljust(w) if k < 2 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
-    return "\n".join([fmt(headers)] + [fmt(line) for line in lines])
+    return "\n".join([fmt(headers)] + [fmt(line) for line in lines] + [COUNTS_FOOTNOTE])
+
+
+COUNTS_FOOTNOTE = (
+    "nan = undefined (image, class) scores: reference and prediction both without the class, left out of the "
+    "means; inf = missed structures of a distance metric (exactly one of reference and prediction empty), kept. "
+    "A count metric scores a miss or a false alarm 0 (counted in the means, in neither column)."
+)
+"""What the ``nan`` and ``inf`` columns of :func:`format_table` count (the empty-and-miss policy,
+``docs/conventions.md``)."""

@@ -139,11 +139,12 @@ def count_notes(analysis: Analysis, view: str | None = None) -> list[str]:
         nan = [(r.model, r.n_nan, r.n_values) for r in res.rows if r.kind == "trained" and r.n_nan]
         inf = [(r.model, r.n_inf, r.n_values) for r in res.rows if r.kind == "trained" and r.n_inf]
         if nan:
-            lines.append(f"{res.metric}: undefined (NaN, empty reference and empty prediction) in "
+            lines.append(f"{res.metric}: undefined (NaN: reference and prediction both without the class) in "
                          + "; ".join(f"{m} {k}/{n}" for m, k, n in nan)
                          + " (seed x image) scores; excluded from means, counted here and in the tables.")
         if inf:
-            lines.append(f"{res.metric}: missed (inf, exactly one of prediction and reference empty) in "
+            lines.append(f"{res.metric}: missed (inf: a distance with exactly one of prediction and reference "
+                         "empty) in "
                          + "; ".join(f"{m} {k}/{n}" for m, k, n in inf)
                          + " scores; kept (a mean with a miss is ∞, so the report ranks by the median).")
     return lines

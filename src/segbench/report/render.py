@@ -87,11 +87,13 @@ def definitions(analysis: Analysis) -> list[tuple[str, str]]:
     metric_defs = "; ".join(f"{m}: {catalogue.get_entry(m).description}" for m in analysis.run.metrics if m in known)
     return [
         ("Metrics", metric_defs),
-        ("Smoothing", "none in the metrics: textbook formulas (smooth = 0); a ratio with a zero denominator is "
-         "undefined (NaN), never 0 or 1."),
-        ("Empty policy", "overlap score with empty reference and empty prediction: NaN (undefined), excluded from "
-         "means and counted; distance with exactly one side empty: inf (a miss), kept: a mean with a miss is "
-         "infinite, so distance metrics with misses are compared by their median."),
+        ("Smoothing", "none in the metrics: textbook formulas (smooth = 0)."),
+        ("Empty policy", "count score with empty reference and empty prediction: NaN (undefined), excluded from "
+         "means and counted as 'undefined'; a miss (reference non-empty, prediction empty) or a false alarm "
+         "(reference empty, prediction non-empty) scores as the failure it is: 0 for precision, recall, Dice, IoU, "
+         "MCC and kappa (the chance level of a constant prediction), counted in every mean; distance with exactly "
+         "one side empty: inf (counted as 'missed'), kept: a mean with a miss is infinite, so distance metrics "
+         "with misses are compared by their median."),
         ("Classes", f"{ds.get('num_classes', '?')} classes {ds.get('class_names', '')}; binary data are scored on the "
          "foreground class only, multiclass data per class (background included in the per-class tables, "
          "excluded from the foreground mean); pixel_accuracy is over all classes."),
