@@ -249,7 +249,7 @@ def hierarchical_bootstrap_ci(
 
     full = np.stack([seed_means(x[i], np.arange(n_seed)) for i in range(n_loss)])  # (L, n)
     means = np.stack([np.take_along_axis(seed_means(x[i], sidx), iidx, axis=1) for i in range(n_loss)])  # (L,B,n)
-    valid = ~np.isnan(means).any(axis=0)  # (B, n): drawn images defined for every loss in the resample
+    valid = np.asarray(~np.isnan(means).any(axis=0), dtype=bool)  # (B, n): defined for every loss in the resample
     boot = _masked_stat(means, valid[None], statistic)
     est = _masked_stat(full, np.ones(full.shape, dtype=bool), statistic)
     alpha = 1.0 - float(confidence)
