@@ -43,6 +43,7 @@ def _figures(analysis: Analysis) -> dict[str, Callable[[], Figure | None]]:
 
     return {
         "bars": lambda: figs.bar_chart(analysis),
+        "classic": lambda: figs.classic_bars(analysis),
         "ranks": lambda: figs.rank_heatmap(analysis),
         "distributions": lambda: figs.distributions(analysis),
         "curves": lambda: figs.training_curves(analysis),

@@ -28,6 +28,7 @@ from segbench.report.rundata import Predictions
 
 __all__ = [
     "bar_chart",
+    "classic_bars",
     "distributions",
     "imbalance",
     "model_colors",
@@ -97,7 +98,9 @@ def _bar_panel(ax: Axes, results: list[MetricResult], analysis: Analysis, bounde
         hi = np.array([r.ci_high for r in rows])
         ok = np.isfinite(est) & np.isfinite(lo)
         hi_shown = np.where(np.isposinf(hi), top, hi)
-        ax.errorbar(xs[ok], est[ok], yerr=[est[ok] - lo[ok], hi_shown[ok] - est[ok]], fmt="none",
+        # a percentile CI need not contain the estimate (constant or near-constant scores): never a negative whisker
+        yerr = [np.maximum(est[ok] - lo[ok], 0.0), np.maximum(hi_shown[ok] - est[ok], 0.0)]
+        ax.errorbar(xs[ok], est[ok], yerr=yerr, fmt="none",
                     ecolor="black", elinewidth=0.8, capsize=1.5)
         for x, e in zip(xs, est, strict=True):
             if np.isposinf(e):
@@ -136,6 +139,25 @@ def bar_chart(analysis: Analysis, view: str | None = None) -> Figure:
              f"(median where marked), whiskers = {pct}% paired bootstrap CI; ∞ = a miss")
     fig.legend(handles, labels, loc="outside upper center", ncol=min(n_models, 5), frameon=False, title=title,
                title_fontsize=11)
+    return fig
+
+
+def classic_bars(analysis: Analysis) -> Figure | None:
+    """The classic contrast: pixel accuracy beside Dice (F1) per loss, bars with the report's CIs (two-stage over
+    seeds and images with 3+ seeds, else over images); None where the run scored neither."""
+    results = analysis.results.get(analysis.primary, {})
+    chosen = [results[m] for m in ("pixel_accuracy", "dice") if m in results]
+    if not chosen:
+        return None
+    n_models = len(analysis.run.models)
+    fig = Figure(figsize=(max(5.0, 0.45 * n_models * len(chosen) + 2.0), 4.6), layout="constrained")
+    ax = fig.subplots()
+    _bar_panel(ax, chosen, analysis, True)
+    handles, labels = ax.get_legend_handles_labels()
+    pct = round(100 * analysis.confidence)
+    how = "seeds, then images" if analysis.seed_level else "images only (fewer than 3 seeds)"
+    fig.legend(handles, labels, loc="outside right upper", frameon=False, title="loss")
+    ax.set_title(f"Pixel accuracy beside Dice per loss; whiskers: {pct}% bootstrap CI over {how}", fontsize=10)
     return fig
 
 

@@ -12,12 +12,22 @@ from importlib import metadata
 from typing import Any
 
 from segbench.report.analysis import Analysis
-from segbench.report.findings import baseline_notes, count_notes, headline, imbalance_notes, ranking_notes
+from segbench.report.findings import (
+    answer,
+    baseline_notes,
+    classic_claim,
+    count_notes,
+    headline,
+    imbalance_notes,
+    ranking_notes,
+    scope_note,
+)
 from segbench.report.tables import detail_header, detail_rows, main_header, main_rows
 
 __all__ = ["FIGURE_CAPTIONS", "SECTIONS", "definitions", "render_html", "render_markdown", "versions"]
 
 SECTIONS = [
+    ("answer", "The answer"),
     ("findings", "Key findings"),
     ("results", "Results table"),
     ("bars", "Scores per loss and metric"),
@@ -33,9 +43,12 @@ SECTIONS = [
 """(anchor, title) of each HTML section, in order; tests check the page has them all."""
 
 FIGURE_CAPTIONS = {
+    "classic": "The classic contrast: pixel accuracy beside Dice per loss (mean over test images of the "
+    "seed-averaged scores). Whiskers: the report's bootstrap CI (two-stage over seeds and images with 3 or more "
+    "seeds, over images otherwise). Hatched grey bars: trivial baselines.",
     "bars": "Mean test score per loss (seed-averaged per image, then averaged over images; the median where "
-    "marked, because a miss makes a mean infinite). Whiskers: paired percentile-bootstrap CI over test images. "
-    "Hatched grey bars: trivial baselines.",
+    "marked, because a miss makes a mean infinite). Whiskers: paired percentile-bootstrap CI (over seeds "
+    "and test images with 3 or more seeds, over test images otherwise). Hatched grey bars: trivial baselines.",
     "ranks": "Rank of each trained loss under each metric (1 = best, boxed). Different colours down a row "
     "mean the metrics disagree about that loss.",
     "distributions": "One dot per test image (score averaged over seeds); boxes show the quartiles of the "
@@ -103,11 +116,16 @@ def definitions(analysis: Analysis) -> list[tuple[str, str]]:
         ("Surfaces and percentiles", "distances between voxel-border surfaces (mask minus its erosion), in pixels "
          "unless the dataset gives a spacing; HD95 is the larger of the two directed 95th percentiles; "
          f"NSD tolerance {ev.get('nsd_tolerance', '?')}."),
-        ("Statistics", f"{pct}% paired percentile bootstrap over test images ({analysis.n_boot} resamples, seed 0; "
+        ("Statistics", (f"{pct}% two-stage paired percentile bootstrap: resample the seeds, then the test images "
+         if analysis.seed_level else f"{pct}% paired percentile bootstrap over test images (image-level only: "
+         "fewer than 3 seeds) ") + f"({analysis.n_boot} resamples, seed 0; "
          "images undefined for any trained loss are dropped so every loss is scored on the same images); "
          f"two-sided paired Wilcoxon signed-rank test of each loss against {analysis.reference} with Holm "
          "correction (* = p_Holm < 0.05); effect size r = matched-pairs rank-biserial (positive: better than the "
-         "reference); 'not distinguishable' = the bootstrap CI of best minus runner-up includes 0."),
+         "reference); 'not distinguishable' = the bootstrap CI of best minus runner-up includes 0; 'significantly "
+         "worse' than the best = its difference CI excludes 0 and the Holm-corrected Wilcoxon test against the best "
+         "rejects; 'metrics disagree' = two metrics prefer opposite losses of a pair, both Holm-significant over "
+         "all pairs of the metric."),
         ("Training", f"checkpoint rule {ev.get('select', '?')}; {train.get('epochs', '?')} epochs; seeds "
          f"{list(analysis.run.seeds)}; model {cfg.get('model', {})}."),
         ("Versions (report)", ", ".join(f"{k} {v}" for k, v in versions().items())),
@@ -161,7 +179,12 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
             f"{len(run.images)} test images · reference loss <b>{_e(analysis.reference)}</b> · main view: "
             f"<b>{_e(analysis.primary)}</b>")
     nav = "<nav><ol>" + "".join(f'<li><a href="#{a}">{_e(t)}</a></li>' for a, t in SECTIONS) + "</ol></nav>"
+    verdict = answer(analysis)
     sec: dict[str, str] = {
+        "answer": "".join(f"<p>{'<b>' if k == 0 else ''}{_e(t)}{'</b>' if k == 0 else ''}</p>"
+                          for k, t in enumerate(verdict)) + f"<p class=\"meta\">{_e(scope_note(analysis))}</p>"
+        + _figure("classic", figures.get("classic"), "Accuracy beside Dice per loss")
+        + f"<p>{_e(classic_claim(analysis))}</p>",
         "findings": _list(headline(analysis)) + _list(ranking_notes(analysis)[:1]) + _list(baseline_notes(analysis)),
         "results": "<p>Estimate [95% CI] per loss and metric (★ = best trained loss; trivial baselines in grey "
         "italics). Details, tests and counts are in the next sections.</p>"
@@ -200,7 +223,9 @@ def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
     lines = [f"# segbench report: {ds.get('name', ds.get('spec', run.root.name))}", "",
              f"{len(run.trained)} losses × {len(run.seeds)} seeds, {len(run.images)} test images; reference loss "
              f"`{analysis.reference}`; main view: {analysis.primary}. Full report: `report.html`.", "",
-             "## Key findings", ""]
+             "## The answer", ""]
+    lines += [_md_cell(t) + "\n" for t in answer(analysis)]
+    lines += [f"_{_md_cell(scope_note(analysis))}_", "", _md_cell(classic_claim(analysis)), "", "## Key findings", ""]
     lines += [f"- {_md_cell(t)}" for t in headline(analysis) + baseline_notes(analysis)]
     pct = round(100 * analysis.confidence)
     lines += ["", "## Results", "", f"Estimate [{pct}% CI]; **bold** = best trained loss; trivial baselines "
