@@ -123,12 +123,13 @@ def _cell(mean: float | None, sd: float | None) -> str:
 
 
 def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_METRICS) -> str:
-    """A plain-text table: one line per model, one column per metric (arrow: direction), NaN/inf counts, and
-    the footnote (:data:`COUNTS_FOOTNOTE`) that says what the two counts count.
+    """A plain-text table: one line per model, one column per metric (arrow: direction), NaN/inf counts; print
+    :data:`COUNTS_FOOTNOTE` under it (what the two counts count).
 
     >>> row = SummaryRow("dice", "trained", 2, {"dice": 0.8}, {"dice": 0.01})
-    >>> print(format_table([row], ["dice"]).splitlines()[:2])
-    ['model  kind     dice ↑       nan  inf', 'dice   trained  0.800±0.010    0    0']
+    >>> print(format_table([row], ["dice"]))
+    model  kind     dice ↑       nan  inf
+    dice   trained  0.800±0.010    0    0
     """
     headers = ["model", "kind"] + [
         f"{catalogue.get_entry(m).header} {'↑' if catalogue.get_entry(m).higher_is_better else '↓'}" for m in metrics
@@ -142,7 +143,7 @@ def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_M
         return "  ".join(
             c.ljust(w) if k < 2 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
-    return "\n".join([fmt(headers)] + [fmt(line) for line in lines] + [COUNTS_FOOTNOTE])
+    return "\n".join([fmt(headers)] + [fmt(line) for line in lines])
 
 
 COUNTS_FOOTNOTE = (
