@@ -176,3 +176,55 @@ def test_the_report_survives_random_mixtures_of_nan_inf_and_constants(
     root = fake_run_module.write_fake_run(tmp_path_factory.mktemp("mixed") / "run", n_losses=3, n_images=6,
                                           num_classes=3, seeds=seeds, epochs=2)
     _build_degenerate(root, "mixed", seed)
+
+
+def _tables(html: str) -> list[list[list[str]]]:
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: list[list[list[str]]] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr" and self.tables:
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None and self.tables:
+                self.tables[-1][-1].append("".join(self.cell))
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    p = P()
+    p.feed(html)
+    return p.tables
+
+
+def test_wide_tables_are_split_and_multiclass_runs_get_per_class_figures(multiclass_run: Path, tmp_path: Path) -> None:
+    """No table wider than about 1100 px of 13 px text (150 characters with cell padding), so nothing scrolls
+    sideways at 1400 px; every figure has a legend or colour bar (checked in the code); one bar chart per class."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(multiclass_run, run)
+    paths = build_report(run, n_boot=50, quiet=True)
+    html = paths.html.read_text()
+    tables = _tables(html)
+    assert tables
+    for table in tables:
+        widths = [max(len(row[k]) for row in table if k < len(row)) + 2 for k in range(max(map(len, table)))]
+        assert sum(widths) <= 150, widths
+    analysis = analyze(load_run(run), n_boot=50)
+    views = [v for v in analysis.views if v != analysis.primary]
+    assert views and all(any(name.startswith("bars_") and v.replace(" ", "_") in name for name in paths.figures)
+                         for v in views)
+    assert html.count('<figure id="fig-bars_') == len(views)

@@ -18,7 +18,7 @@ from segbench.files.atomic import write_bytes, write_csv, write_text
 from segbench.report import figures as figs
 from segbench.report.analysis import Analysis, analyze
 from segbench.report.findings import answer, scope_note
-from segbench.report.render import render_html, render_markdown
+from segbench.report.render import class_figure_name, render_html, render_markdown
 from segbench.report.rundata import load_predictions, load_run
 from segbench.report.tables import STATISTICS_COLUMNS, statistics_rows
 
@@ -43,7 +43,10 @@ def _figures(analysis: Analysis) -> dict[str, Callable[[], Figure | None]]:
         preds = load_predictions(run, run.trained, run.seeds[0]) if run.seeds else None
         return figs.qualitative(analysis, preds) if preds is not None else None
 
+    per_class = {class_figure_name(v): (lambda v=v: figs.bar_chart(analysis, v))
+                 for v in analysis.views if v != analysis.primary}
     return {
+        **per_class,
         "bars": lambda: figs.bar_chart(analysis),
         "classic": lambda: figs.classic_bars(analysis),
         "ranks": lambda: figs.rank_heatmap(analysis),

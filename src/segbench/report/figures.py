@@ -245,6 +245,10 @@ def distributions(analysis: Analysis, view: str | None = None) -> Figure:
         axes[k // ncols, k % ncols].axis("off")
     fig.suptitle(f"Per-image scores ({view or analysis.primary}, mean over seeds); red notes count undefined "
                  "(NaN) and missed (inf) images, which the boxes leave out", fontsize=11)
+    handles = [Patch(facecolor=colors[m][0], hatch=colors[m][1], alpha=0.55, edgecolor="#404040", label=m)
+               for m in run.models]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False,
+               title="loss (box: quartiles of the finite scores; dots: test images)")
     return fig
 
 
@@ -389,4 +393,11 @@ def qualitative(analysis: Analysis, preds: Predictions, metric: str = "dice", n_
                    Patch(color=(0.95, 0.1, 0.1), label="false positive"),
                    Patch(color=(0.1, 0.35, 1.0), label="false negative (missed)")]
         fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
+    else:
+        names = list(run.dataset.get("class_names", range(num_classes)))
+        cmap = colormaps["tab10"]
+        handles = [Patch(color=cmap(c % 10)[:3], alpha=0.55, label=f"predicted {names[c] if c < len(names) else c}")
+                   for c in range(1, num_classes)]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False,
+                   title="white outline: ground truth")
     return fig

@@ -24,7 +24,8 @@ from segbench.report.findings import (
 )
 from segbench.report.tables import detail_header, detail_rows, main_header, main_rows
 
-__all__ = ["FIGURE_CAPTIONS", "SECTIONS", "definitions", "render_html", "render_markdown", "versions"]
+__all__ = ["FIGURE_CAPTIONS", "SECTIONS", "class_figure_name", "column_groups", "definitions", "render_html",
+           "render_markdown", "versions"]
 
 SECTIONS = [
     ("answer", "The answer"),
@@ -75,6 +76,18 @@ td.best { font-weight: bold; background: #e4f5e4; }
 figcaption { font-size: 13px; color: #444; max-width: 1100px; } ul.findings li { margin-bottom: 4px; }
 details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; } code { background: #f4f4f4; }
 """
+
+
+def class_figure_name(view: str) -> str:
+    """The figure name (and PNG file stem) of one view's bar chart in the per-class section.
+
+    Args:
+        view: a class name or the foreground-mean view.
+
+    >>> class_figure_name("class 2 / tumour")
+    'bars_class_2___tumour'
+    """
+    return "bars_" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in view)
 
 
 def versions() -> dict[str, str]:
@@ -141,13 +154,53 @@ def _list(items: list[str]) -> str:
     return '<ul class="findings">' + "".join(f"<li>{_e(t)}</li>" for t in items) + "</ul>" if items else ""
 
 
+TABLE_CHARS = 150
+"""Widest table row, in characters of cell text plus 2 per cell of padding (13 px text: about 7 px a character,
+so about 1100 px): wider tables are split into several, each repeating the first column, so the page never
+scrolls sideways at 1400 px."""
+
+
+def column_groups(widths: list[int], limit: int = TABLE_CHARS) -> list[list[int]]:
+    """Split columns 1.. into consecutive groups whose widths, with column 0's, stay within ``limit``.
+
+    Args:
+        widths: each column's width in characters (column 0 is repeated in every group).
+        limit: the widest allowed group.
+
+    >>> column_groups([10, 50, 50, 50, 20], limit=120)
+    [[0, 1, 2], [0, 3, 4]]
+    """
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = widths[0] if widths else 0
+    for k in range(1, len(widths)):
+        if current and used + widths[k] > limit:
+            groups.append([0, *current])
+            current, used = [], widths[0]
+        current.append(k)
+        used += widths[k]
+    if current or not groups:
+        groups.append([0, *current])
+    return groups
+
+
 def _table(header: list[str], rows: list[tuple[str, list[tuple[str, bool]]]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for kind, cells in rows:
-        tds = "".join(f'<td class="best">{_e(t)} ★</td>' if best else f"<td>{_e(t)}</td>" for t, best in cells)
-        body.append(f'<tr class="{_e(kind)}">{tds}</tr>')
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    def text(t: str, best: bool) -> str:
+        return f"{t} ★" if best else t
+
+    widths = [max([len(h)] + [len(text(*cells[k])) for _, cells in rows if k < len(cells)]) + 2
+              for k, h in enumerate(header)]
+    out = []
+    for group in column_groups(widths):
+        head = "".join(f"<th>{_e(header[k])}</th>" for k in group)
+        body = []
+        for kind, cells in rows:
+            tds = "".join(f'<td class="best">{_e(text(*cells[k]))}</td>' if cells[k][1]
+                          else f"<td>{_e(cells[k][0])}</td>" for k in group if k < len(cells))
+            body.append(f'<tr class="{_e(kind)}">{tds}</tr>')
+        out.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+                   "</table></div>")
+    return "".join(out)
 
 
 def _figure(name: str, png: bytes | None, alt: str) -> str:
@@ -155,7 +208,8 @@ def _figure(name: str, png: bytes | None, alt: str) -> str:
         return f"<p><em>No {alt.lower()} (the run folder has no data for it).</em></p>"
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure id="fig-{name}"><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_e(FIGURE_CAPTIONS.get(name, ''))}</figcaption></figure>")
+            f"<figcaption>{_e(FIGURE_CAPTIONS.get(name, FIGURE_CAPTIONS['bars'] if name.startswith('bars_') else ''))}"
+            "</figcaption></figure>")
 
 
 def _details_tables(analysis: Analysis, view: str) -> str:
@@ -199,6 +253,7 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
         "imbalance": _list(imbalance_notes(analysis)) + _figure("imbalance", figures.get("imbalance"), "Imbalance"),
         "classes": "".join(
             f"<details><summary>{_e(v)}</summary>{_table(main_header(analysis, v), main_rows(analysis, v))}"
+            f"{_figure(class_figure_name(v), figures.get(class_figure_name(v)), f'Bar chart of {v}')}"
             f"{_details_tables(analysis, v)}</details>"
             for v in analysis.views if v != analysis.primary
         ) or "<p>One scored class only: the tables above are per class.</p>",
