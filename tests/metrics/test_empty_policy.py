@@ -174,3 +174,24 @@ def test_torchmetrics_samplewise_weighted_case() -> None:
     assert float(theirs) == pytest.approx(float(got), abs=1e-4)
     np.testing.assert_allclose(
         M.f1_score(pred, target, multilabel=True, average="none", per_image=True)[:, 3].numpy(), [0.4, 0.0, np.nan])
+
+
+def test_evaluate_counts_a_missed_class(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """#18: in ``evaluate``, a class missed completely in 2 of 4 cases showed mean MCC 1.0 (the misses were NaN
+    and skipped). Now each miss scores MCC 0 and precision 0: the mean is (1 + 1 + 0 + 0) / 4, nothing undefined."""
+    from segbench.evaluate.folders import evaluate_folders
+    from segbench.evaluate.per_case import summarize_evaluation
+
+    (tmp_path / "p").mkdir(), (tmp_path / "t").mkdir()
+    truth = np.zeros((12, 12), dtype=np.uint8)
+    truth[2:8, 2:8] = 1
+    for k in range(4):
+        np.save(tmp_path / "t" / f"c{k}.npy", truth)
+        np.save(tmp_path / "p" / f"c{k}.npy", truth if k < 2 else np.zeros_like(truth))
+    ev = evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=["mcc", "precision", "dice"])
+    (fg,) = [s for s in summarize_evaluation(ev, n_boot=200) if s.name == "foreground"]
+    by_metric = {m.metric: m for m in fg.metrics}
+    for name in ("mcc", "precision", "dice"):
+        assert by_metric[name].summary.mean == pytest.approx(0.5), name
+        assert by_metric[name].summary.n_nan == 0, name
+    assert fg.missed == 2
