@@ -48,6 +48,16 @@ class BootstrapCI:
         return np.asarray((self.diff_low > 0) | (self.diff_high < 0))
 
 
+def _check_settings(n_boot: int, confidence: float, statistic: str) -> None:
+    """ValueError unless ``n_boot`` is a positive int, ``confidence`` in (0, 1), ``statistic`` mean or median."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}")
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+
+
 def _stat(x: FloatArray, statistic: str, axis: int) -> FloatArray:
     if statistic == "mean":
         return np.asarray(np.mean(x, axis=axis), dtype=np.float64)
@@ -109,12 +119,7 @@ def paired_bootstrap_ci(
     """
     x = _as_scores_2d(values)
     ref = _check_reference(reference, x.shape[0])
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}")
-    if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if statistic not in ("mean", "median"):
-        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+    _check_settings(n_boot, confidence, statistic)
     keep = ~np.isnan(x).any(axis=0)
     x = x[:, keep]
     n_loss, n_used = x.shape
@@ -222,12 +227,7 @@ def hierarchical_bootstrap_ci(
     n_loss, n_seed, n_img = raw.shape
     x = _as_scores_2d(raw.reshape(n_loss, n_seed * n_img)).reshape(n_loss, n_seed, n_img)
     ref = _check_reference(reference, n_loss)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}")
-    if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if statistic not in ("mean", "median"):
-        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+    _check_settings(n_boot, confidence, statistic)
     keep = (~np.isnan(x)).any(axis=1).all(axis=0)
     x = x[:, :, keep]
     n_used, n_dropped = int(keep.sum()), int((~keep).sum())
