@@ -228,3 +228,22 @@ def test_wide_tables_are_split_and_multiclass_runs_get_per_class_figures(multicl
     assert views and all(any(name.startswith("bars_") and v.replace(" ", "_") in name for name in paths.figures)
                          for v in views)
     assert html.count('<figure id="fig-bars_') == len(views)
+
+
+def test_infinite_differences_read_as_miss_counts() -> None:
+    """A difference to the reference that is infinite (one loss misses where the other finds) is shown as the
+    miss counts, never as an -inf interval."""
+    from dataclasses import replace
+
+    from segbench import stats
+    from segbench.report.analysis import MetricResult, ModelResult
+    from segbench.report.tables import detail_rows
+
+    summary = stats.summarize([1.0, 2.0])
+    base = ModelResult("a", "trained", 2, 2, 0, 0, 1.5, math.nan, summary, 1.5, 1.0, 2.0)
+    a = replace(base, diff=0.0, diff_low=0.0, diff_high=0.0)
+    b = replace(base, model="b", n_inf=3, diff=-math.inf, diff_low=-math.inf, diff_high=-math.inf)
+    res = MetricResult("v", "hd95", False, (a, b), 2, 0, "median", None, "a")
+    cells = dict((r.model, c) for r, c in detail_rows(res))
+    assert cells["b"][6] == "misses: b 3, a 0"
+    assert "∞" not in cells["b"][6]
