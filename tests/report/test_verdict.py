@@ -247,3 +247,11 @@ def test_infinite_differences_read_as_miss_counts() -> None:
     cells = dict((r.model, c) for r, c in detail_rows(res))
     assert cells["b"][6] == "misses: b 3, a 0"
     assert "∞" not in cells["b"][6]
+
+
+def test_the_answer_says_when_a_trivial_predictor_is_as_good(binary_run: Path) -> None:
+    analysis = analyze(load_run(binary_run), n_boot=100)
+    res = analysis.results[analysis.primary]["recall"]
+    object.__setattr__(analysis, "primary_metric", "recall")  # all-foreground has recall 1
+    assert any(r.kind == "trivial" and r.estimate == 1.0 for r in res.rows)
+    assert "shows no model better than no model" in answer(analysis)[-1]

@@ -123,6 +123,11 @@ def answer(analysis: Analysis) -> list[str]:
     else:
         verdict = (f"On {metric}, {best} and {', '.join(tied)} cannot be told apart; "
                    f"{', '.join(res.worse)} {'is' if len(res.worse) == 1 else 'are'} significantly worse.")
+    as_good = [r.model for r in trivial if (r.estimate >= row.estimate if res.higher_is_better
+                                            else r.estimate <= row.estimate)]
+    if as_good:
+        verdict += (f" The trivial predictor {', '.join(as_good)} scores at least as well as {best}: on {metric} this "
+                    "run shows no model better than no model.")
     caveat = (f" Caveats: {n_seeds} seed(s) and {n_img} test images ({res.n_used} paired, {res.n_dropped} "
               f"undefined for some loss); trivial predictors score {trivial_text}; "
               + ("seed variance is included in the CIs." if analysis.seed_level else
