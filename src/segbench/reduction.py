@@ -9,8 +9,12 @@ Metrics
     * ``average="micro"`` pools the counts over classes before scoring; ``"macro"`` is the unweighted mean of
       per-class scores; ``"weighted"`` weights each class by its support (target pixels); ``"none"`` keeps the
       class axis (and, with ``per_image=True``, the image axis: ``(N, C)``).
-    * An undefined score (0/0, e.g. Dice with an empty target *and* an empty prediction) is NaN, or
-      ``empty_score`` where that is given. Means skip NaN, so an undefined class never drags a mean down or up.
+    * The empty-and-miss policy (:func:`fail_undefined`): a score is undefined (NaN, or ``empty_score`` where that
+      is given) only where the prediction agrees exactly with the reference on the class (``fp = fn = 0``: both
+      empty, e.g. Dice with an empty target *and* an empty prediction). Any other 0/0 of a formula is a failure and
+      scores 0: precision of a miss, recall of a false alarm, MCC and kappa of a constant prediction.
+      ``strict_undefined=True`` keeps every 0/0 as NaN (scikit-learn's ``zero_division=nan``). Means skip NaN, so
+      a class both empty never drags a mean down or up, while a miss or a false alarm always does.
 
 Losses
     :func:`reduce_loss` takes per-(image, class) losses, averages over the selected classes with weights whose
@@ -32,7 +36,8 @@ Average = Literal["micro", "macro", "weighted", "none"]
 Reduction = Literal["mean", "sum", "none"]
 
 __all__ = [
-    "Average", "Reduction", "aggregate", "check_average", "check_reduction", "class_mean_weights", "nanmean",
+    "Average", "Reduction", "aggregate", "check_average", "check_reduction", "class_mean_weights", "fail_undefined",
+    "nanmean",
     "reduce_loss", "reduce_loss_backward",
 ]
 
@@ -83,6 +88,33 @@ def nanmean(x: Tensor, dim: int) -> Tensor:
     return torch.nanmean(x, dim=dim)
 
 
+def fail_undefined(score: Tensor, fp: Tensor, fn: Tensor, *, strict_undefined: bool = False) -> Tensor:
+    """The empty-and-miss policy: a 0/0 score becomes 0 (a failure) unless the prediction made no error on the class.
+
+    .. math:: s' = \\begin{cases} 0 & s = 0/0 \\text{ and } fp + fn > 0 \\\\ s & \\text{otherwise} \\end{cases}
+
+    So NaN (undefined) is left only where ``fp = fn = 0`` and the formula still divides by zero: reference and
+    prediction both empty (or, for specificity, MCC and kappa, both covering everything). A miss (``fn > 0``, nothing
+    predicted) and a false alarm (``fp > 0`` on an empty reference) score 0: the worst precision, recall, Dice...;
+    for MCC and kappa 0 is the chance level, the score of any constant prediction.
+
+    Args:
+        score: the formula's values, NaN where it divided 0 by 0.
+        fp: false positives of each value (broadcastable to ``score``).
+        fn: false negatives of each value (broadcastable to ``score``).
+        strict_undefined: True leaves every 0/0 as NaN (the textbook convention; a miss is then skipped by means).
+
+    >>> s, fp, fn = torch.tensor([float("nan")] * 3), torch.tensor([0.0, 0.0, 2.0]), torch.tensor([0.0, 3.0, 0.0])
+    >>> fail_undefined(s, fp, fn).tolist()     # both empty, a miss, a false alarm
+    [nan, 0.0, 0.0]
+    >>> fail_undefined(s, fp, fn, strict_undefined=True).tolist()
+    [nan, nan, nan]
+    """
+    if strict_undefined:
+        return score
+    return torch.where(torch.isnan(score) & ((fp + fn) > 0), torch.zeros_like(score), score)
+
+
 def _map(c: Counts, fn: Callable[[Tensor], Tensor]) -> Counts:
     return Counts(fn(c.tp), fn(c.fp), fn(c.fn), None if c.tn is None else fn(c.tn))
 
@@ -99,6 +131,7 @@ def aggregate(
     per_image: bool = False,
     classes: Tensor | None = None,
     empty_score: float = float("nan"),
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Reduce per-(image, class) counts ``(N, C)`` to a score, in float64.
 
@@ -108,8 +141,12 @@ def aggregate(
         \\text{macro} = \\frac{1}{|K|}\\sum_{k \\in K} s(tp_k, fp_k, fn_k),\\quad
         \\text{micro} = s\\big(\\textstyle\\sum_k tp_k, \\sum_k fp_k, \\sum_k fn_k\\big)
 
-    where :math:`K` holds the classes whose score is defined (not 0/0); ``"weighted"`` weighs each defined class
-    by its support :math:`tp_k + fn_k`; ``per_image=True`` scores each image, then takes the NaN-skipping mean.
+    where :math:`K` holds the classes whose score is defined (after :func:`fail_undefined`: a miss or a false alarm
+    scores 0 and takes part; only a class with reference and prediction both empty is left out); ``"weighted"``
+    weighs each defined class by its support :math:`tp_k + fn_k`, and where no defined class has support (an image
+    whose reference holds none of the scored classes, every score a false alarm) it is the macro mean of the defined
+    scores, so false positives on an empty image count (torchmetrics scores such an image 0); ``per_image=True``
+    scores each image, then takes the NaN-skipping mean.
 
     Args:
         counts: ``tp, fp, fn`` (and ``tn``) per (image, class), ``(N, C)``.
@@ -117,9 +154,10 @@ def aggregate(
         average: ``"macro"`` (default), ``"micro"``, ``"weighted"`` or ``"none"`` (the class axis kept).
         per_image: False (default): the counts pooled over the batch first; True: per image, then the mean.
         classes: an index or bool mask of the classes that take part; None: all.
-        empty_score: the score of an undefined (0/0) case; NaN (default) leaves it out of the means.
+        empty_score: the score of an undefined case (both empty); NaN (default) leaves it out of the means.
+        strict_undefined: False (default): the policy of :func:`fail_undefined`; True: every 0/0 is undefined.
 
-    >>> from segbench.counts import dice_formula
+    >>> from segbench.counts import dice_formula, precision_formula
     >>> t = torch.tensor
     >>> c = Counts(t([[1, 0], [0, 0]]), t([[1, 0], [0, 2]]), t([[0, 0], [0, 0]]))
     >>> aggregate(c, dice_formula, average="none", per_image=True).tolist()   # image 1, class 0 is 0/0
@@ -128,6 +166,9 @@ def aggregate(
     0.3333333333333333
     >>> float(aggregate(c, dice_formula, average="macro", per_image=False))   # class 1 pooled: 0/2
     0.3333333333333333
+    >>> miss = Counts(t([[0, 5]]), t([[0, 0]]), t([[4, 0]]))                    # class 0 missed, class 1 perfect
+    >>> float(aggregate(miss, precision_formula)), float(aggregate(miss, precision_formula, strict_undefined=True))
+    (0.5, 1.0)
     """
     check_average(average)
     c = _map(counts, lambda t: (t if classes is None else t[..., classes]).to(torch.float64))
@@ -136,7 +177,7 @@ def aggregate(
     support = c.tp + c.fn
     if average == "micro":
         c = _sum(c, 1)
-    s = score(c)
+    s = fail_undefined(score(c), c.fp, c.fn, strict_undefined=strict_undefined)
     if empty_score == empty_score:  # not NaN: substitute the undefined cases
         s = torch.where(torch.isnan(s), torch.full_like(s, empty_score), s)
     if average == "none":
@@ -144,7 +185,7 @@ def aggregate(
     if average == "weighted":
         w = torch.where(torch.isnan(s), torch.zeros_like(support), support)
         den = w.sum(1)
-        s = torch.where(den > 0, (torch.nan_to_num(s) * w).sum(1) / den, torch.full_like(den, float("nan")))
+        s = torch.where(den > 0, (torch.nan_to_num(s) * w).sum(1) / den.clamp_min(1e-300), nanmean(s, dim=1))
     else:
         s = nanmean(s, dim=1)
     return nanmean(s, dim=0)

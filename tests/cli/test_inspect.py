@@ -39,7 +39,8 @@ def test_json_is_strict_json_with_advice_and_reasons(capsys: pytest.CaptureFixtu
     hd = [t for t in report["trivial"] if t["metric"] == "hd" and t["predictor"] == "all-background"]
     assert hd and hd[0]["mean"] == "inf"  # a miss on every image with foreground
     precision = [t for t in report["trivial"] if t["metric"] == "precision" and t["predictor"] == "all-background"]
-    assert precision[0]["mean"] is None and precision[0]["n_nan"] == 4  # tp + fp = 0: undefined
+    # every image has foreground: predicting none is a miss, tp + fp = 0 scores 0 (#18), never NaN
+    assert precision[0]["mean"] == 0.0 and precision[0]["n_nan"] == 0
     assert report["advice"] and all(a["reason"] for a in report["advice"])
     assert any(a["topic"] == "distrust" for a in report["advice"])  # 5 % foreground
 

@@ -22,9 +22,11 @@ def test_accuracy_paradox_on_imbalanced_binary_maps() -> None:
     for fn in (M.iou_score, M.f1_score, M.recall, M.tversky_index, M.fbeta_score):
         assert float(fn(pred, target)) == 0.0
     assert float(M.balanced_accuracy(pred, target)) == 0.5
-    assert math.isnan(float(M.precision(pred, target)))  # never predicted: 0/0
+    assert float(M.precision(pred, target)) == 0.0  # a miss: 0/0 scored as the failure it is
+    assert math.isnan(float(M.precision(pred, target, strict_undefined=True)))  # the textbook 0/0
     assert float(M.specificity(pred, target)) == 1.0
-    assert math.isnan(float(M.mcc(pred, target)))  # constant prediction: undefined
+    assert float(M.mcc(pred, target)) == 0.0  # constant prediction: the chance level
+    assert math.isnan(float(M.mcc(pred, target, strict_undefined=True)))
     assert float(M.cohen_kappa(pred, target)) == 0.0  # p_o = p_e = 0.9
 
 

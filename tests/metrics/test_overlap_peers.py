@@ -3,6 +3,7 @@ where they differ on purpose."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -123,16 +124,42 @@ def test_deviation_torchmetrics_macro_accuracy_is_mean_recall() -> None:
     assert M.accuracy(pred, target, num_classes=3, average="none").tolist() == [0.5, 0.5, 1.0]
 
 
-def test_deviation_torchmetrics_zero_division_counts_a_never_predicted_class_as_zero() -> None:
-    """torchmetrics' precision uses zero_division=0: a class present in the target but never predicted scores 0
-    and pulls the macro mean down. Its precision is 0/0 (undefined): NaN here, skipped by the mean."""
+def test_torchmetrics_precision_agrees_on_a_miss_and_differs_on_both_empty() -> None:
+    """torchmetrics' precision uses zero_division=0: a class present in the target but never predicted scores 0,
+    as here (a miss is a failure; ``strict_undefined=True`` would make it NaN and let the macro mean skip it). The
+    deliberate difference: a class absent from both target and prediction is 0 in torchmetrics' per-class output
+    and its binary score, NaN (undefined, counted apart) here."""
     pred, target = torch.tensor([[0, 0, 1, 1]]), torch.tensor([[0, 2, 1, 1]])
     theirs = tmc.multiclass_precision(pred, target, 3, average="none")
-    assert theirs.tolist()[2] == 0.0
     ours = M.precision(pred, target, num_classes=3, average="none")
-    assert torch.isnan(ours[2])
-    torch.testing.assert_close(ours.nan_to_num(0), theirs.double())  # docs/peers.md: torchmetrics' numbers
-    assert float(M.precision(pred, target, num_classes=3)) == pytest.approx((0.5 + 1.0) / 2)
+    assert theirs.tolist()[2] == 0.0 and float(ours[2]) == 0.0
+    assert float(M.precision(pred, target, num_classes=3)) == pytest.approx(
+        float(tmc.multiclass_precision(pred, target, 3, average="macro"))) == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert torch.isnan(M.precision(pred, target, num_classes=3, average="none", strict_undefined=True)[2])
+    # both empty: class 2 neither in target nor prediction
+    pred, target = torch.tensor([[0, 1, 1, 0]]), torch.tensor([[0, 1, 0, 0]])
+    assert tmc.multiclass_precision(pred, target, 3, average="none").tolist()[2] == 0.0
+    assert torch.isnan(M.precision(pred, target, num_classes=3, average="none")[2])
+    empty = torch.zeros(1, 4, dtype=torch.long)
+    assert float(tmc.binary_precision(empty, empty)) == 0.0
+    assert math.isnan(float(M.precision(empty.bool(), empty.bool())))
+
+
+def test_deviation_monai_ignore_empty_skips_a_false_alarm() -> None:
+    """MONAI's Dice with ``ignore_empty=True`` (its default) is NaN whenever the reference is empty, so false
+    positives on an empty image are skipped; with ``ignore_empty=False`` both empty scores 1. Here a false alarm
+    is 0 (a failure, in every mean) and only both empty is NaN (undefined)."""
+    onehot = lambda x: torch.nn.functional.one_hot(x, 2).movedim(-1, 1).float()  # noqa: E731
+    target = torch.zeros(2, 4, 4, dtype=torch.long)
+    pred = target.clone()
+    pred[0, :2, :2] = 1  # image 0: a false alarm; image 1: both empty
+    strict = monai_metrics.compute_dice(onehot(pred), onehot(target), include_background=False, ignore_empty=True)
+    assert torch.isnan(strict).all()
+    loose = monai_metrics.compute_dice(onehot(pred), onehot(target), include_background=False, ignore_empty=False)
+    assert loose.flatten().tolist() == [0.0, 1.0]
+    ours = M.f1_score(pred.bool(), target.bool(), per_image=True, average="none").flatten()
+    assert float(ours[0]) == 0.0 and math.isnan(float(ours[1]))
+    assert float(M.f1_score(pred.bool(), target.bool(), per_image=True)) == 0.0
 
 
 def test_deviation_monai_balanced_accuracy_is_one_vs_rest() -> None:

@@ -31,7 +31,7 @@ def test_files_written(built) -> None:  # type: ignore[no-untyped-def]
     assert paths.html == run / "report.html" and paths.html.is_file()
     assert paths.markdown == run / "summary.md" and paths.markdown.is_file()
     assert paths.statistics == run / "results" / "statistics.csv"
-    assert set(paths.figures) == {"bars", "ranks", "distributions", "curves", "qualitative", "imbalance"}
+    assert set(paths.figures) == {"bars", "classic", "ranks", "distributions", "curves", "qualitative", "imbalance"}
     for path in paths.figures.values():
         assert path.read_bytes().startswith(PNG)
     assert not list(run.rglob("*.tmp"))  # atomic writes leave nothing behind

@@ -23,7 +23,7 @@ from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
 from segbench.compare.runner import default_out, prepare, run_compare
-from segbench.compare.table import format_table, summarize, table_metrics
+from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, table_metrics
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
 from segbench.report import build_report
@@ -113,10 +113,12 @@ def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig
     on = f", {ranks} processes" if ranks > 1 else ""
     print(f"segbench compare: {experiment.name}, test split {len(experiment.ids['test'])} images, "
           f"{seeds} seed(s){on}; per-image mean ({scope}), ± = SD over seeds")
+    paths = None if args.no_report else build_report(out, quiet=args.quiet)
+    if paths is not None:  # the answer first (#18)
+        print("\n".join(paths.answer) + "\n")
     print(format_table(summary, shown))
-    print("nan = undefined scores (empty target and prediction), inf = missed structures (distance metrics)")
-    if not args.no_report:
-        paths = build_report(out, quiet=args.quiet)
+    print(COUNTS_FOOTNOTE)
+    if paths is not None:
         print(f"report: {paths.html}")
     print(f"run folder: {out}  ({time.perf_counter() - start:.1f} s)")
     return 0

@@ -19,7 +19,7 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     batch_size = 8
     lr = 0.003                 # AdamW
     weight_decay = 0.0001
-    seeds = 2                  # a count (seeds 0..n-1) or a list [0, 7, 42]
+    seeds = 3                  # a count (seeds 0..n-1) or a list [0, 7, 42]; 3+ lets the report count seed noise
     augment = true             # random flips
     device = "auto"            # auto | cpu | cuda
     num_threads = 1            # CPU threads (a small U-Net gains little from more)
@@ -31,6 +31,7 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     select = "best-val-dice"   # or "last"
     nsd_tolerance = 1.0
     metrics = [...]            # default: the metric catalogue's default set (fbeta, tversky: by name)
+    primary = "dice"           # the metric the verdict is given on; default: inspect's advice (Dice)
 
 An unknown table or key is a :class:`~segbench.errors.UsageError` that names it and lists the valid ones;
 so is a value of the wrong type. :func:`resolve` gives an :class:`ExperimentConfig` (frozen dataclasses, one per
@@ -90,13 +91,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "lr": 3e-3,
         "weight_decay": 1e-4,
-        "seeds": [0, 1],
+        "seeds": [0, 1, 2],
         "augment": True,
         "device": "auto",
         "num_threads": 1,
     },
     "losses": {"specs": list(DEFAULT_LOSSES)},
-    "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None},
+    "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None, "primary": None},
 }
 """The bundled default run. ``metrics = None`` means the catalogue's default set; an ``image_size`` of ``None`` is
 native."""
@@ -146,11 +147,13 @@ class LossesConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """``[eval]``: the checkpoint rule, NSD's tolerance, the metrics (``None``: the catalogue's default set)."""
+    """``[eval]``: the checkpoint rule, NSD's tolerance, the metrics (``None``: the catalogue's default set), and
+    the primary metric of the verdict (``None``: inspect's advice for the data, Dice of the foreground)."""
 
     select: SelectRule
     nsd_tolerance: float
     metrics: tuple[str, ...] | None
+    primary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,13 +301,18 @@ epochs, lr, num_threads, seeds, weight_decay
     e["nsd_tolerance"] = _float(e["nsd_tolerance"], _where("eval", "nsd_tolerance"), positive=True)
     if e["metrics"] is not None:
         e["metrics"] = _str_list(e["metrics"], _where("eval", "metrics"))
+    if e["primary"] is not None:
+        from segbench.metrics import catalogue
+
+        e["primary"] = _str(e["primary"], _where("eval", "primary"), tuple(catalogue.names()))
     size = d["image_size"]
     return ExperimentConfig(
         DatasetConfig(d["spec"], None if size is None else (size[0], size[1]), d["options"]),
         ModelConfig(**m),
         TrainConfig(**{**t, "seeds": tuple(t["seeds"])}),
         LossesConfig(tuple(lo["specs"])),
-        EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"])),
+        EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"]),
+                   e["primary"]),
     )
 
 

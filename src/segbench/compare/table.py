@@ -123,7 +123,8 @@ def _cell(mean: float | None, sd: float | None) -> str:
 
 
 def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_METRICS) -> str:
-    """A plain-text table: one line per model, one column per metric (arrow: direction), NaN/inf counts.
+    """A plain-text table: one line per model, one column per metric (arrow: direction), NaN/inf counts; print
+    :data:`COUNTS_FOOTNOTE` under it (what the two counts count).
 
     >>> row = SummaryRow("dice", "trained", 2, {"dice": 0.8}, {"dice": 0.01})
     >>> print(format_table([row], ["dice"]))
@@ -143,3 +144,12 @@ def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_M
             c.ljust(w) if k < 2 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
     return "\n".join([fmt(headers)] + [fmt(line) for line in lines])
+
+
+COUNTS_FOOTNOTE = (
+    "nan = undefined (image, class) scores: reference and prediction both without the class, left out of the "
+    "means; inf = missed structures of a distance metric (exactly one of reference and prediction empty), kept. "
+    "A count metric scores a miss or a false alarm 0 (counted in the means, in neither column)."
+)
+"""What the ``nan`` and ``inf`` columns of :func:`format_table` count (the empty-and-miss policy,
+``docs/conventions.md``)."""

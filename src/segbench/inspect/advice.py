@@ -213,10 +213,10 @@ def _empty(profile: DatasetProfile) -> list[Advice]:
         if c.images_absent == 0:
             continue
         out.append(Advice(
-            "empty", f"State how empty references of {c.name!r} are scored; segbench's policy: Dice/IoU NaN when "
-            "reference and prediction are both empty (excluded from means and counted), 0 when something is "
-            "predicted; HD/ASSD inf for a false alarm or a miss (kept, so the mean is inf); NSD 0. "
-            "empty_score=1.0 gives the Kaggle convention instead.",
+            "empty", f"State how empty references of {c.name!r} are scored; segbench's policy: every count "
+            "score NaN when reference and prediction are both empty (excluded from means and counted), a false "
+            "alarm or a miss the failure it is (Dice, IoU, precision, recall, MCC 0); HD/ASSD inf for a false "
+            "alarm or a miss (kept, so the mean is inf); NSD 0. empty_score=1.0 gives the Kaggle convention instead.",
             f"{c.images_absent} of {profile.num_images} images ({_pct(c.absent_share)}) have no {c.name!r}; "
             "libraries score these cases as NaN, 0 or 1, which changes the mean (Reinke et al. 2024, pitfalls)",
         ))

@@ -146,12 +146,15 @@ class ConfusionMatrix:
         include_background: bool = True,
         per_image: bool = False,
         empty_score: float = NAN,
+        strict_undefined: bool = False,
         **params: float,
     ) -> Tensor:
         """Any count metric of the accumulated counts, by name (``"dice"``, ``"iou"``, ``"mcc"``, ...: see
         :func:`segbench.metrics.overlap.names`), with the arguments of the functional metrics. ``per_image=True``
         scores each image and averages (``average="none"`` gives ``(N, K)``); it needs ``per_image=True`` at
-        construction. ``average=None`` is the metric's default.
+        construction. ``average=None`` is the metric's default. The empty-and-miss policy is the functions' (a
+        miss or a false alarm scores as a failure; only both empty is NaN); ``strict_undefined=True`` makes every
+        0/0 NaN.
         """
         confusion = self.compute(per_image=per_image)
         return from_confusion(
@@ -163,6 +166,7 @@ class ConfusionMatrix:
             include_background=include_background,
             per_image=per_image,
             empty_score=empty_score,
+            strict_undefined=strict_undefined,
             **params,
         )
 

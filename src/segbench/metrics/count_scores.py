@@ -25,7 +25,7 @@ from segbench.counts import (
     stat_scores,
     tversky_formula,
 )
-from segbench.reduction import Average, aggregate, check_average, nanmean
+from segbench.reduction import Average, aggregate, check_average, fail_undefined, nanmean
 
 __all__ = ["NAN", "canonical_name", "from_confusion"]
 
@@ -54,9 +54,12 @@ def _kappa_formula(c: Counts) -> Tensor:
     return 2 * (c.tp * tn - c.fn * c.fp) / ((c.tp + c.fp) * (c.fp + tn) + (c.tp + c.fn) * (c.fn + tn))
 
 
-def _binary_balanced_formula(c: Counts) -> Tensor:
-    """Balanced accuracy of one binary channel: the mean of recall and specificity, skipping an undefined one."""
-    return torch.stack([recall_formula(c), specificity_formula(c)]).nanmean(0)
+def _binary_balanced_formula(c: Counts, strict_undefined: bool = False) -> Tensor:
+    """Balanced accuracy of one binary channel: the mean of recall and specificity, each under
+    :func:`~segbench.reduction.fail_undefined` (recall 0 on a false alarm), skipping one still undefined."""
+    r = fail_undefined(recall_formula(c), c.fp, c.fn, strict_undefined=strict_undefined)
+    s = fail_undefined(specificity_formula(c), c.fp, c.fn, strict_undefined=strict_undefined)
+    return torch.stack([r, s]).nanmean(0)
 
 
 def _matrix_accuracy(m: Tensor) -> Tensor:
@@ -156,6 +159,7 @@ def from_confusion(
     include_background: bool = True,
     per_image: bool = False,
     empty_score: float = NAN,
+    strict_undefined: bool = False,
     **params: float,
 ) -> Tensor:
     """Score a confusion matrix with any count metric: the one code path of every function in this module.
@@ -196,16 +200,21 @@ def from_confusion(
     if not per_image:
         m = m.sum(0, keepdim=True)
     if spec.matrix is not None and avg == "micro" and not multilabel:
-        s = spec.matrix(m.to(torch.float64))
+        m64 = m.to(torch.float64)
+        errors = m64.sum((-2, -1)) - torch.diagonal(m64, dim1=-2, dim2=-1).sum(-1)  # off the diagonal
+        s = fail_undefined(spec.matrix(m64), errors, torch.zeros_like(errors), strict_undefined=strict_undefined)
         if not math.isnan(empty_score):
             s = torch.where(torch.isnan(s), torch.full_like(s, empty_score), s)
         return nanmean(s, dim=0)
     formula = spec.multilabel_formula if multilabel and spec.multilabel_formula is not None else spec.formula
     if defaults:
         formula = partial(formula, **{**defaults, **params})
+    if formula is _binary_balanced_formula:
+        formula = partial(formula, strict_undefined=strict_undefined)
     classes = _classes(
         n_classes, binary=binary, multilabel=multilabel, include_background=include_background, spec=spec
     )
     return aggregate(
-        stat_scores(m), formula, average=avg, per_image=per_image, classes=classes, empty_score=float(empty_score)
+        stat_scores(m), formula, average=avg, per_image=per_image, classes=classes, empty_score=float(empty_score),
+        strict_undefined=strict_undefined,
     )

@@ -27,9 +27,16 @@ Shared arguments
     ``per_image``: ``False`` pools the counts of the batch (a dataset-level score); ``True`` scores each image, then
     takes the mean over images (images whose score is undefined are skipped).
 
-    ``empty_score``: the value of an undefined score (0/0 of the formula, e.g. Dice of a class absent from both
-    target and prediction). NaN by default: macro, weighted and image means skip it. ``1.0`` is the Kaggle
-    convention.
+    ``empty_score``: the value of an undefined score: a class absent from both target and prediction (for
+    specificity, MCC and kappa also one covering every pixel of both). NaN by default: macro, weighted and image
+    means skip it (and reports count it as *undefined*). ``1.0`` is the Kaggle convention.
+
+    ``strict_undefined``: the empty-and-miss policy (:func:`segbench.reduction.fail_undefined`, table in
+    ``docs/conventions.md``). False (default): only "both empty" is undefined; any other 0/0 is a failure and
+    scores 0: precision of a class never predicted but present (a miss), recall of a class predicted but absent (a
+    false alarm), MCC and kappa of a constant prediction against a varying reference. So a miss never scores better
+    than a partial detection, and false positives on an empty image always count. True keeps the textbook
+    "every 0/0 is NaN" (scikit-learn's ``zero_division=nan``), under which a macro mean skips a missed class.
 
 Results are float64 tensors on the input's device.
 
@@ -91,6 +98,7 @@ def _score(
     per_image: bool,
     empty_score: float,
     multilabel: bool,
+    strict_undefined: bool = False,
     **params: float,
 ) -> Tensor:
     check_average(average)
@@ -105,6 +113,7 @@ def _score(
         include_background=include_background,
         per_image=per_image,
         empty_score=empty_score,
+        strict_undefined=strict_undefined,
         **params,
     )
 
@@ -120,6 +129,7 @@ def accuracy(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Pixel accuracy; default: counts pooled over the batch (``per_image=False``), micro average.
 
@@ -133,6 +143,10 @@ def accuracy(
     is the mean *recall*, which is :func:`balanced_accuracy` here. Multilabel micro accuracy pools the
     per-channel counts. Returns a scalar, or ``(K,)``/``(N, K)`` for ``average="none"``.
 
+    Cases of one (image, class), per class: both empty 1 (every pixel a true negative); a miss :math:`1 - fn/n`;
+    a false alarm :math:`1 - fp/n`; a constant prediction of class k: the share of k in the reference (micro too).
+    Never undefined except on an image with no pixel.
+
     >>> pred, target = torch.tensor([[0, 1, 2, 2]]), torch.tensor([[0, 1, 1, 2]])
     >>> float(accuracy(pred, target, num_classes=3))
     0.75
@@ -141,7 +155,8 @@ def accuracy(
     """
     return _score("accuracy", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 def balanced_accuracy(
@@ -155,6 +170,7 @@ def balanced_accuracy(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Balanced accuracy, the mean recall over the classes present in the target (scikit-learn); batch-pooled counts.
 
@@ -167,13 +183,18 @@ def balanced_accuracy(
     gives the per-class recalls, ``"micro"`` and ``"weighted"`` equal :func:`accuracy` (as in scikit-learn).
     MONAI's confusion-matrix ``"balanced accuracy"`` is the one-vs-rest (TPR + TNR) / 2 of each class instead.
 
+    Cases, per class (the recall): both empty NaN (left out of K); a miss 0; a false alarm (class predicted, absent
+    from the reference) 0 and *counted in K*, where scikit-learn leaves it out with a warning; a constant prediction
+    :math:`1/|K|`. ``strict_undefined=True`` gives scikit-learn's :math:`K = \\{k : tp_k + fn_k > 0\\}`.
+
     >>> pred, target = torch.tensor([[0, 0, 0, 2]]), torch.tensor([[0, 1, 1, 2]])
     >>> float(balanced_accuracy(pred, target, num_classes=3))   # (1 + 0 + 1) / 3
     0.6666666666666666
     """
     return _score("balanced_accuracy", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 def precision(
@@ -187,19 +208,23 @@ def precision(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Precision (positive predictive value) per class, then averaged; default: counts pooled over the batch.
 
     .. math:: P_k = \\frac{tp_k}{tp_k + fp_k}
 
-    Undefined (NaN, or ``empty_score``) where the class is never predicted; scikit-learn's ``zero_division=nan``.
+    Cases of one (image, class): both empty NaN (undefined, or ``empty_score``); a miss (present, never predicted)
+    0, where scikit-learn's ``zero_division=nan`` and torchmetrics give NaN or skip it; a false alarm 0; a constant
+    prediction of class k: the share of k in the reference (0 for the classes not predicted but present).
 
     >>> float(precision(torch.tensor([[1, 1, 0, 1]]), torch.tensor([[1, 0, 0, 1]])))   # 2 / 3
     0.6666666666666666
     """
     return _score("precision", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 def recall(
@@ -213,19 +238,22 @@ def recall(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Recall (sensitivity, true positive rate) per class, then averaged; default: counts pooled over the batch.
 
     .. math:: R_k = \\frac{tp_k}{tp_k + fn_k}
 
-    Undefined (NaN, or ``empty_score``) where the class is absent from the target.
+    Cases of one (image, class): both empty NaN (undefined, or ``empty_score``); a miss 0; a false alarm (absent from
+    the target, predicted) 0, not NaN; a constant prediction of class k: 1 for k, 0 for every other present class.
 
     >>> float(recall(torch.tensor([[1, 0, 0, 1]]), torch.tensor([[1, 1, 0, 1]])))   # 2 / 3
     0.6666666666666666
     """
     return _score("recall", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 def specificity(
@@ -239,19 +267,23 @@ def specificity(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Specificity (true negative rate) per class, one-vs-rest, then averaged; default: batch-pooled counts.
 
     .. math:: S_k = \\frac{tn_k}{tn_k + fp_k}
 
-    Undefined where every pixel belongs to the class in the target.
+    Cases of one (image, class): both empty 1 (no false positive among only negatives); a miss 1; a false alarm
+    :math:`tn/(tn + fp) < 1`; a constant prediction of class k: 0 for k, 1 for the others. Undefined (NaN) only
+    where reference and prediction both cover every pixel with the class; 0 where only the reference does.
 
     >>> float(specificity(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 0, 0]])))   # 2 / 3
     0.6666666666666666
     """
     return _score("specificity", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 def f1_score(
@@ -265,12 +297,14 @@ def f1_score(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Dice coefficient, the F1 score (:func:`dice_score` is the same function); default: batch-pooled counts.
 
     .. math:: D_k = \\frac{2\\,tp_k}{2\\,tp_k + fp_k + fn_k}
 
-    Undefined (NaN by default, ``empty_score`` otherwise) where the class is absent from target and prediction.
+    Cases of one (image, class): both empty NaN (undefined; ``empty_score`` otherwise); a miss 0; a false alarm 0;
+    a constant prediction of class k: :math:`2q/(1+q)` for k, q its share of the reference, 0 for the others present.
     Macro Dice without background is what most papers report: ``include_background=False``.
 
     >>> pred, target = torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]])
@@ -281,7 +315,8 @@ def f1_score(
     """
     return _score("dice", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 dice_score = f1_score
@@ -299,17 +334,22 @@ def fbeta_score(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """F-beta score: recall weighs ``beta`` times as much as precision (1: Dice); default: batch-pooled counts.
 
     .. math:: F_{\\beta,k} = \\frac{(1+\\beta^2)\\,tp_k}{(1+\\beta^2)\\,tp_k + \\beta^2 fn_k + fp_k}
+
+    Cases of one (image, class): both empty NaN (undefined); a miss 0; a false alarm 0; a constant prediction of
+    class k: :math:`(1+\\beta^2)q/(\\beta^2 + q)` for k (q its share of the reference), 0 for the others present.
 
     >>> float(fbeta_score(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 1, 1]]), beta=2.0))   # 5 / (5 + 4*2 + 1)
     0.35714285714285715
     """
     return _score("fbeta", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel, beta=check_positive(beta, "beta", allow_zero=False))
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined, beta=check_positive(beta, "beta", allow_zero=False))
 
 
 def iou_score(
@@ -323,13 +363,14 @@ def iou_score(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Intersection over union, the Jaccard index (:func:`jaccard_index` is the same); default: batch-pooled counts.
 
     .. math:: J_k = \\frac{tp_k}{tp_k + fp_k + fn_k}
 
-    Undefined where the class is absent from target and prediction (torchmetrics' ``MeanIoU`` writes -1 there;
-    here it is NaN and skipped by the means).
+    Cases of one (image, class): both empty NaN, skipped by the means (torchmetrics' ``MeanIoU`` writes -1 there);
+    a miss 0; a false alarm 0; a constant prediction of class k: q for k (its share of the reference), 0 for others.
 
     >>> pred, target = torch.tensor([[0, 1, 1, 2]]), torch.tensor([[0, 1, 2, 2]])
     >>> iou_score(pred, target, num_classes=3, average="none").tolist()
@@ -337,7 +378,8 @@ def iou_score(
     """
     return _score("iou", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 jaccard_index = iou_score
@@ -356,13 +398,16 @@ def tversky_index(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Tversky index (Salehi et al.): ``alpha`` weighs false positives, ``beta`` false negatives; batch-pooled counts.
 
     .. math:: T_k = \\frac{tp_k}{tp_k + \\alpha\\,fp_k + \\beta\\,fn_k}
 
     The defaults ``alpha=0.3, beta=0.7`` are Salehi et al.'s (and the Tversky loss's); ``alpha = beta = 0.5`` is
-    Dice, ``alpha = beta = 1`` is IoU.
+    Dice, ``alpha = beta = 1`` is IoU. Cases of one (image, class): both empty NaN (undefined); a miss 0; a false
+    alarm 0 (also with ``alpha=0``, where the formula is 0/0); a constant prediction of class k:
+    :math:`q/(q + \\alpha(1-q))` for k, 0 for the others present.
 
     >>> pred, target = torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 1, 1]])
     >>> round(float(tversky_index(pred, target)), 6)   # 1 / (1 + 0.3 + 1.4)
@@ -370,7 +415,8 @@ def tversky_index(
     """
     return _score("tversky", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel, alpha=check_positive(alpha, "alpha"),
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined, alpha=check_positive(alpha, "alpha"),
                   beta=check_positive(beta, "beta"))
 
 
@@ -385,6 +431,7 @@ def mcc(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Matthews correlation coefficient; default: counts pooled over the batch (``per_image=False``), micro.
 
@@ -396,15 +443,18 @@ def mcc(
 
     ``"macro"``, ``"weighted"`` and ``"none"`` use the one-vs-rest MCC of each class (MONAI's confusion-matrix
     style), :math:`(tp\\,tn - fp\\,fn)/\\sqrt{(tp+fp)(tp+fn)(tn+fp)(tn+fn)}`. For binary input both agree.
-    Undefined (0/0, e.g. a single class in target or prediction) is NaN, where scikit-learn returns 0: a constant
-    prediction has no correlation to measure, and 0 would be averaged as if it were a measurement.
+    Cases of one (image, class), one-vs-rest: both empty NaN (undefined: also both covering every pixel); a miss 0;
+    a false alarm 0; a constant prediction against a varying reference 0, the chance level (scikit-learn agrees,
+    with a warning); ``strict_undefined=True`` makes every zero marginal NaN. Micro: 0 for any constant prediction
+    or constant reference with an error, NaN only where both are the same constant.
 
     >>> float(mcc(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 0, 0]])))   # 2 / sqrt(2 * 2 * 3 * 1)
     0.5773502691896258
     """
     return _score("mcc", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 def cohen_kappa(
@@ -418,6 +468,7 @@ def cohen_kappa(
     per_image: bool = False,
     empty_score: float = NAN,
     multilabel: bool = False,
+    strict_undefined: bool = False,
 ) -> Tensor:
     """Cohen's kappa, agreement corrected for chance; default: counts pooled over the batch (``per_image=False``).
 
@@ -428,14 +479,16 @@ def cohen_kappa(
     .. math:: \\kappa = \\frac{p_o - p_e}{1 - p_e}
 
     ``"macro"``, ``"weighted"`` and ``"none"`` use the one-vs-rest kappa of each class,
-    :math:`2(tp\\,tn - fn\\,fp) / ((tp+fp)(fp+tn) + (tp+fn)(fn+tn))`. Undefined (:math:`p_e = 1`) is NaN.
+    :math:`2(tp\\,tn - fn\\,fp) / ((tp+fp)(fp+tn) + (tp+fn)(fn+tn))`. Cases as :func:`mcc`: both empty NaN
+    (:math:`p_e = 1` with no error); a miss, a false alarm and a constant prediction 0.
 
     >>> float(cohen_kappa(torch.tensor([[1, 1, 0, 0]]), torch.tensor([[1, 0, 0, 0]])))   # (3/4 - 1/2) / (1 - 1/2)
     0.5
     """
     return _score("cohen_kappa", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
-                  empty_score=empty_score, multilabel=multilabel)
+                  empty_score=empty_score, multilabel=multilabel,
+                  strict_undefined=strict_undefined)
 
 
 METRICS: dict[str, CountMetric] = {

@@ -13,6 +13,16 @@ The statistics themselves live in :mod:`segbench.stats`; this module decides wha
   images defined for them and take no part in tests or ranks.
 * The statistic is the mean, or the **median** for a metric where some trained loss has a miss (``inf``):
   a mean with a miss is infinite and would tie every such loss (``MetricResult.statistic`` says which).
+* With **3 seeds or more** every CI and paired difference of the trained losses is the two-stage
+  :func:`~segbench.stats.hierarchical_bootstrap_ci` (resample seeds, then images, paired across losses), so the
+  seed-to-seed spread is in the interval; with fewer the seed variance cannot be estimated, the CIs are over
+  images only and every claim is marked *image-level only* (``Analysis.seed_level``). The paired Wilcoxon tests
+  run on the per-image seed means either way.
+* A loss is **significantly worse than the best** on a metric when both the CI of its difference to the best
+  excludes 0 and the Holm-corrected Wilcoxon test against the best rejects; the others are *not separated from
+  the best* (``MetricResult.tied_with_best``). Two metrics **disagree** on a pair of losses only where each
+  prefers a different one of the two with a Holm-corrected significant Wilcoxon test (all pairs of a metric
+  form the Holm family): ``MetricResult.pair_order``.
 * The spread over seeds is :func:`~segbench.stats.seed_mean_sd` of each seed's mean over its defined
   images; the dataset-level score (counts pooled over the test set) is averaged over seeds the same way, and
   the aggregation gap is per-image mean minus dataset level.
@@ -38,6 +48,7 @@ __all__ = [
     "ModelResult",
     "analyze",
     "direction",
+    "primary_metric",
     "seed_averaged",
     "view_values",
 ]
@@ -46,6 +57,11 @@ FloatArray = npt.NDArray[np.float64]
 FOREGROUND_MEAN = "mean over foreground classes"
 GAP_THRESHOLD = 0.01
 """|per-image mean - dataset level| above which the report points the difference out."""
+MIN_SEEDS = 3
+"""Seeds needed to estimate the seed-to-seed variance (below: image-level statistics only)."""
+DEFAULT_PRIMARY = "dice"
+"""The primary metric when ``[eval] primary`` is not set: inspect's advice for segmentation data (Dice of each
+foreground class, Metrics Reloaded's default), or the first metric of the run if it has no Dice."""
 
 
 def direction(metric: str) -> bool | None:
@@ -103,6 +119,9 @@ class ModelResult:
     rank: float = math.nan
     dataset_level: float = math.nan
     is_best: bool = False
+    vs_best_low: float = math.nan  # CI of this loss minus the best (metric units)
+    vs_best_high: float = math.nan
+    vs_best_p_holm: float = math.nan
 
     @property
     def gap(self) -> float:
@@ -123,6 +142,9 @@ class MetricResult:
     statistic: str  # "mean", or "median" where a trained loss has a miss (inf): a mean would be inf
     separation: stats.Separation | None
     reference: str | None
+    tied_with_best: tuple[str, ...] = ()  # trained losses no test separates from the best (the best included)
+    worse: tuple[str, ...] = ()  # trained losses significantly worse than the best
+    pair_order: dict[tuple[int, int], int] | None = None  # (i, j) trained indices i < j: +1 i better, -1 j better
 
     def row(self, model: str) -> ModelResult:
         """The row of ``model``."""
@@ -149,6 +171,8 @@ class Analysis:
     agreement: dict[str, stats.RankingAgreement]
     n_boot: int
     confidence: float
+    primary_metric: str = DEFAULT_PRIMARY
+    seed_level: bool = False
 
     def metric_results(self, view: str | None = None) -> list[MetricResult]:
         """The results of one view (default: the primary one), in metric order."""
@@ -209,7 +233,7 @@ def _row_basics(model: str, kind: str, per: FloatArray, pooled: FloatArray) -> d
 
 def _metric_result(
     run: RunData, view: str, metric: str, per: FloatArray, pooled: FloatArray, reference: str | None,
-    n_boot: int, confidence: float,
+    n_boot: int, confidence: float, seed_level: bool = False,
 ) -> MetricResult:
     hib = direction(metric)
     trained = [i for i, m in enumerate(run.models) if run.kinds[m] == "trained"]
@@ -221,9 +245,21 @@ def _metric_result(
     n_used = n_dropped = 0
     x = avg[trained]
     statistic: stats.Statistic = "median" if np.isposinf(x).any() else "mean"
+    x_seeds = per[trained]  # (L, S, N)
+    tied: tuple[str, ...] = ()
+    worse: tuple[str, ...] = ()
+    pair_order: dict[tuple[int, int], int] | None = None
+
+    def boot(reference_index: int) -> stats.BootstrapCI:
+        if seed_level:
+            return stats.hierarchical_bootstrap_ci(x_seeds, reference=reference_index, n_boot=n_boot,
+                                                   confidence=confidence, statistic=statistic)
+        return stats.paired_bootstrap_ci(x, reference=reference_index, n_boot=n_boot, confidence=confidence,
+                                         statistic=statistic)
+
     if trained:
         ref = trained.index(run.models.index(reference)) if reference in run.models else 0
-        ci = stats.paired_bootstrap_ci(x, reference=ref, n_boot=n_boot, confidence=confidence, statistic=statistic)
+        ci = boot(ref)
         n_used, n_dropped = ci.n_used, ci.n_dropped
         for k, i in enumerate(trained):
             rows[i].update(estimate=float(ci.estimate[k]), ci_low=float(ci.low[k]), ci_high=float(ci.high[k]))
@@ -240,8 +276,11 @@ def _metric_result(
                     rows[trained[c.loss]].update(p_value=c.p_value, p_holm=c.p_holm, effect_size=c.effect_size,
                                                  significant=c.significant)
                 separation = stats.best_vs_runner_up(
-                    x, higher_is_better=hib, n_boot=n_boot, confidence=confidence, statistic=statistic
+                    x_seeds if seed_level else x, higher_is_better=hib, n_boot=n_boot, confidence=confidence,
+                    statistic=statistic,
                 )
+                tied, worse = _versus_best(run, trained, rows, x, boot(separation.best), separation.best, hib)
+                pair_order = _pair_order(x, hib)
     for i, m in enumerate(run.models):
         if run.kinds[m] != "trivial":
             continue
@@ -257,7 +296,62 @@ def _metric_result(
         statistic=statistic,
         separation=separation,
         reference=reference if trained else None,
+        tied_with_best=tied,
+        worse=worse,
+        pair_order=pair_order,
     )
+
+
+def _versus_best(
+    run: RunData, trained: list[int], rows: dict[int, dict[str, Any]], x: FloatArray, ci: stats.BootstrapCI,
+    best: int, hib: bool,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(not separated from the best, significantly worse): worse needs the CI of the difference to the best to
+    exclude 0 *and* the Holm-corrected Wilcoxon test against the best to reject."""
+    p_holm = {c.loss: c.p_holm for c in stats.wilcoxon_holm(x, best, higher_is_better=hib)}
+    tied: list[str] = []
+    worse: list[str] = []
+    for k, i in enumerate(trained):
+        rows[i].update(vs_best_low=float(ci.diff_low[k]), vs_best_high=float(ci.diff_high[k]),
+                       vs_best_p_holm=float(p_holm.get(k, math.nan)))
+        separated = k != best and bool(ci.diff_excludes_zero[k]) and p_holm.get(k, 1.0) < 0.05
+        (worse if separated else tied).append(run.models[i])
+    return tuple(tied), tuple(worse)
+
+
+def _pair_order(x: FloatArray, hib: bool) -> dict[tuple[int, int], int]:
+    """Every pair of trained losses: +1 where i is significantly better than j, -1 where j is, 0 where neither
+    (paired Wilcoxon on the per-image seed means; Holm over all pairs of the metric)."""
+    n = x.shape[0]
+    raw: dict[tuple[int, int], tuple[float, float]] = {}
+    for i in range(n - 1):
+        for c in stats.wilcoxon_holm(x, i, higher_is_better=hib):
+            if c.loss > i:
+                raw[(i, c.loss)] = (c.p_value, c.effect_size)
+    pairs = sorted(raw)
+    if not pairs:
+        return {}
+    adjusted = stats.holm(np.array([raw[p][0] for p in pairs]))
+    out = {}
+    for p, q in zip(pairs, adjusted, strict=True):
+        effect = raw[p][1]  # positive: the second loss (j) beats i
+        out[p] = 0 if not (q < 0.05) or effect == 0 or math.isnan(effect) else (-1 if effect > 0 else 1)
+    return out
+
+
+def primary_metric(run: RunData) -> str:
+    """The verdict's metric: ``[eval] primary`` of the run's config, else :data:`DEFAULT_PRIMARY` if scored, else
+    the run's first metric.
+
+    Args:
+        run: the loaded run folder.
+    """
+    chosen = run.config.get("eval", {}).get("primary")
+    if isinstance(chosen, str) and chosen in run.metrics:
+        return chosen
+    if DEFAULT_PRIMARY in run.metrics:
+        return DEFAULT_PRIMARY
+    return run.metrics[0] if run.metrics else DEFAULT_PRIMARY
 
 
 def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, reference: str | None = None) -> Analysis:
@@ -265,7 +359,7 @@ def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, refer
 
     Args:
         run: the loaded run folder.
-        n_boot: bootstrap resamples.
+        n_boot: bootstrap resamples (two-stage, seeds then images, with 3 seeds or more).
         confidence: CI level.
         reference: the loss the others are tested against (default: the first trained loss).
 
@@ -280,6 +374,7 @@ def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, refer
         )
     ref = reference if reference is not None else (run.trained[0] if run.trained else None)
     views, primary = _views(run)
+    seed_level = len(run.seeds) >= MIN_SEEDS
     results: dict[str, dict[str, MetricResult]] = {}
     agreement: dict[str, stats.RankingAgreement] = {}
     for view in views:
@@ -287,7 +382,7 @@ def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, refer
         for metric in run.metrics:
             found = view_values(run, metric, view)
             if found is not None:
-                table[metric] = _metric_result(run, view, metric, *found, ref, n_boot, confidence)
+                table[metric] = _metric_result(run, view, metric, *found, ref, n_boot, confidence, seed_level)
         results[view] = table
         ranks = {
             m: np.array([r.rank for r in res.rows if r.kind == "trained"])
@@ -296,4 +391,4 @@ def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, refer
         }
         if ranks and len(run.trained) >= 2:
             agreement[view] = stats.ranking_agreement(ranks)
-    return Analysis(run, views, primary, ref, results, agreement, n_boot, confidence)
+    return Analysis(run, views, primary, ref, results, agreement, n_boot, confidence, primary_metric(run), seed_level)

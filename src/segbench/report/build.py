@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from segbench.files.atomic import write_bytes, write_csv, write_text
 from segbench.report import figures as figs
 from segbench.report.analysis import Analysis, analyze
-from segbench.report.render import render_html, render_markdown
+from segbench.report.findings import answer, scope_note
+from segbench.report.render import class_figure_name, render_html, render_markdown
 from segbench.report.rundata import load_predictions, load_run
 from segbench.report.tables import STATISTICS_COLUMNS, statistics_rows
 
@@ -32,6 +33,7 @@ class ReportPaths:
     markdown: Path
     statistics: Path
     figures: dict[str, Path]
+    answer: tuple[str, ...] = ()  # the verdict on the primary metric (findings.answer), as printed by compare
 
 
 def _figures(analysis: Analysis) -> dict[str, Callable[[], Figure | None]]:
@@ -41,8 +43,12 @@ def _figures(analysis: Analysis) -> dict[str, Callable[[], Figure | None]]:
         preds = load_predictions(run, run.trained, run.seeds[0]) if run.seeds else None
         return figs.qualitative(analysis, preds) if preds is not None else None
 
+    per_class = {class_figure_name(v): (lambda v=v: figs.bar_chart(analysis, v))
+                 for v in analysis.views if v != analysis.primary}
     return {
+        **per_class,
         "bars": lambda: figs.bar_chart(analysis),
+        "classic": lambda: figs.classic_bars(analysis),
         "ranks": lambda: figs.rank_heatmap(analysis),
         "distributions": lambda: figs.distributions(analysis),
         "curves": lambda: figs.training_curves(analysis),
@@ -108,4 +114,4 @@ def build_report(
     if "md" in formats:
         write_text(md_path, render_markdown(analysis, {k: f"figures/{p.name}" for k, p in paths.items()}))
     say(f"wrote {html_path if 'html' in formats else md_path}")
-    return ReportPaths(html_path, md_path, stats_path, paths)
+    return ReportPaths(html_path, md_path, stats_path, paths, (*answer(analysis), scope_note(analysis)))

@@ -28,6 +28,7 @@ from segbench.report.rundata import Predictions
 
 __all__ = [
     "bar_chart",
+    "classic_bars",
     "distributions",
     "imbalance",
     "model_colors",
@@ -97,7 +98,9 @@ def _bar_panel(ax: Axes, results: list[MetricResult], analysis: Analysis, bounde
         hi = np.array([r.ci_high for r in rows])
         ok = np.isfinite(est) & np.isfinite(lo)
         hi_shown = np.where(np.isposinf(hi), top, hi)
-        ax.errorbar(xs[ok], est[ok], yerr=[est[ok] - lo[ok], hi_shown[ok] - est[ok]], fmt="none",
+        # a percentile CI need not contain the estimate (constant or near-constant scores): never a negative whisker
+        yerr = [np.maximum(est[ok] - lo[ok], 0.0), np.maximum(hi_shown[ok] - est[ok], 0.0)]
+        ax.errorbar(xs[ok], est[ok], yerr=yerr, fmt="none",
                     ecolor="black", elinewidth=0.8, capsize=1.5)
         for x, e in zip(xs, est, strict=True):
             if np.isposinf(e):
@@ -136,6 +139,25 @@ def bar_chart(analysis: Analysis, view: str | None = None) -> Figure:
              f"(median where marked), whiskers = {pct}% paired bootstrap CI; ∞ = a miss")
     fig.legend(handles, labels, loc="outside upper center", ncol=min(n_models, 5), frameon=False, title=title,
                title_fontsize=11)
+    return fig
+
+
+def classic_bars(analysis: Analysis) -> Figure | None:
+    """The classic contrast: pixel accuracy beside Dice (F1) per loss, bars with the report's CIs (two-stage over
+    seeds and images with 3+ seeds, else over images); None where the run scored neither."""
+    results = analysis.results.get(analysis.primary, {})
+    chosen = [results[m] for m in ("pixel_accuracy", "dice") if m in results]
+    if not chosen:
+        return None
+    n_models = len(analysis.run.models)
+    fig = Figure(figsize=(max(5.0, 0.45 * n_models * len(chosen) + 2.0), 4.6), layout="constrained")
+    ax = fig.subplots()
+    _bar_panel(ax, chosen, analysis, True)
+    handles, labels = ax.get_legend_handles_labels()
+    pct = round(100 * analysis.confidence)
+    how = "seeds, then images" if analysis.seed_level else "images only (fewer than 3 seeds)"
+    fig.legend(handles, labels, loc="outside right upper", frameon=False, title="loss")
+    ax.set_title(f"Pixel accuracy beside Dice per loss; whiskers: {pct}% bootstrap CI over {how}", fontsize=10)
     return fig
 
 
@@ -223,6 +245,10 @@ def distributions(analysis: Analysis, view: str | None = None) -> Figure:
         axes[k // ncols, k % ncols].axis("off")
     fig.suptitle(f"Per-image scores ({view or analysis.primary}, mean over seeds); red notes count undefined "
                  "(NaN) and missed (inf) images, which the boxes leave out", fontsize=11)
+    handles = [Patch(facecolor=colors[m][0], hatch=colors[m][1], alpha=0.55, edgecolor="#404040", label=m)
+               for m in run.models]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False,
+               title="loss (box: quartiles of the finite scores; dots: test images)")
     return fig
 
 
@@ -367,4 +393,11 @@ def qualitative(analysis: Analysis, preds: Predictions, metric: str = "dice", n_
                    Patch(color=(0.95, 0.1, 0.1), label="false positive"),
                    Patch(color=(0.1, 0.35, 1.0), label="false negative (missed)")]
         fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
+    else:
+        names = list(run.dataset.get("class_names", range(num_classes)))
+        cmap = colormaps["tab10"]
+        handles = [Patch(color=cmap(c % 10)[:3], alpha=0.55, label=f"predicted {names[c] if c < len(names) else c}")
+                   for c in range(1, num_classes)]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False,
+                   title="white outline: ground truth")
     return fig

@@ -12,12 +12,23 @@ from importlib import metadata
 from typing import Any
 
 from segbench.report.analysis import Analysis
-from segbench.report.findings import baseline_notes, count_notes, headline, imbalance_notes, ranking_notes
+from segbench.report.findings import (
+    answer,
+    baseline_notes,
+    classic_claim,
+    count_notes,
+    headline,
+    imbalance_notes,
+    ranking_notes,
+    scope_note,
+)
 from segbench.report.tables import detail_header, detail_rows, main_header, main_rows
 
-__all__ = ["FIGURE_CAPTIONS", "SECTIONS", "definitions", "render_html", "render_markdown", "versions"]
+__all__ = ["FIGURE_CAPTIONS", "SECTIONS", "class_figure_name", "column_groups", "definitions", "render_html",
+           "render_markdown", "versions"]
 
 SECTIONS = [
+    ("answer", "The answer"),
     ("findings", "Key findings"),
     ("results", "Results table"),
     ("bars", "Scores per loss and metric"),
@@ -33,9 +44,12 @@ SECTIONS = [
 """(anchor, title) of each HTML section, in order; tests check the page has them all."""
 
 FIGURE_CAPTIONS = {
+    "classic": "The classic contrast: pixel accuracy beside Dice per loss (mean over test images of the "
+    "seed-averaged scores). Whiskers: the report's bootstrap CI (two-stage over seeds and images with 3 or more "
+    "seeds, over images otherwise). Hatched grey bars: trivial baselines.",
     "bars": "Mean test score per loss (seed-averaged per image, then averaged over images; the median where "
-    "marked, because a miss makes a mean infinite). Whiskers: paired percentile-bootstrap CI over test images. "
-    "Hatched grey bars: trivial baselines.",
+    "marked, because a miss makes a mean infinite). Whiskers: paired percentile-bootstrap CI (over seeds "
+    "and test images with 3 or more seeds, over test images otherwise). Hatched grey bars: trivial baselines.",
     "ranks": "Rank of each trained loss under each metric (1 = best, boxed). Different colours down a row "
     "mean the metrics disagree about that loss.",
     "distributions": "One dot per test image (score averaged over seeds); boxes show the quartiles of the "
@@ -64,6 +78,18 @@ details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; } code {
 """
 
 
+def class_figure_name(view: str) -> str:
+    """The figure name (and PNG file stem) of one view's bar chart in the per-class section.
+
+    Args:
+        view: a class name or the foreground-mean view.
+
+    >>> class_figure_name("class 2 / tumour")
+    'bars_class_2___tumour'
+    """
+    return "bars_" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in view)
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the packages that computed or drew the numbers (``"absent"`` if not installed)."""
     out = {"python": platform.python_version()}
@@ -87,11 +113,13 @@ def definitions(analysis: Analysis) -> list[tuple[str, str]]:
     metric_defs = "; ".join(f"{m}: {catalogue.get_entry(m).description}" for m in analysis.run.metrics if m in known)
     return [
         ("Metrics", metric_defs),
-        ("Smoothing", "none in the metrics: textbook formulas (smooth = 0); a ratio with a zero denominator is "
-         "undefined (NaN), never 0 or 1."),
-        ("Empty policy", "overlap score with empty reference and empty prediction: NaN (undefined), excluded from "
-         "means and counted; distance with exactly one side empty: inf (a miss), kept: a mean with a miss is "
-         "infinite, so distance metrics with misses are compared by their median."),
+        ("Smoothing", "none in the metrics: textbook formulas (smooth = 0)."),
+        ("Empty policy", "count score with empty reference and empty prediction: NaN (undefined), excluded from "
+         "means and counted as 'undefined'; a miss (reference non-empty, prediction empty) or a false alarm "
+         "(reference empty, prediction non-empty) scores as the failure it is: 0 for precision, recall, Dice, IoU, "
+         "MCC and kappa (the chance level of a constant prediction), counted in every mean; distance with exactly "
+         "one side empty: inf (counted as 'missed'), kept: a mean with a miss is infinite, so distance metrics "
+         "with misses are compared by their median."),
         ("Classes", f"{ds.get('num_classes', '?')} classes {ds.get('class_names', '')}; binary data are scored on the "
          "foreground class only, multiclass data per class (background included in the per-class tables, "
          "excluded from the foreground mean); pixel_accuracy is over all classes."),
@@ -101,11 +129,16 @@ def definitions(analysis: Analysis) -> list[tuple[str, str]]:
         ("Surfaces and percentiles", "distances between voxel-border surfaces (mask minus its erosion), in pixels "
          "unless the dataset gives a spacing; HD95 is the larger of the two directed 95th percentiles; "
          f"NSD tolerance {ev.get('nsd_tolerance', '?')}."),
-        ("Statistics", f"{pct}% paired percentile bootstrap over test images ({analysis.n_boot} resamples, seed 0; "
+        ("Statistics", (f"{pct}% two-stage paired percentile bootstrap: resample the seeds, then the test images "
+         if analysis.seed_level else f"{pct}% paired percentile bootstrap over test images (image-level only: "
+         "fewer than 3 seeds) ") + f"({analysis.n_boot} resamples, seed 0; "
          "images undefined for any trained loss are dropped so every loss is scored on the same images); "
          f"two-sided paired Wilcoxon signed-rank test of each loss against {analysis.reference} with Holm "
          "correction (* = p_Holm < 0.05); effect size r = matched-pairs rank-biserial (positive: better than the "
-         "reference); 'not distinguishable' = the bootstrap CI of best minus runner-up includes 0."),
+         "reference); 'not distinguishable' = the bootstrap CI of best minus runner-up includes 0; 'significantly "
+         "worse' than the best = its difference CI excludes 0 and the Holm-corrected Wilcoxon test against the best "
+         "rejects; 'metrics disagree' = two metrics prefer opposite losses of a pair, both Holm-significant over "
+         "all pairs of the metric."),
         ("Training", f"checkpoint rule {ev.get('select', '?')}; {train.get('epochs', '?')} epochs; seeds "
          f"{list(analysis.run.seeds)}; model {cfg.get('model', {})}."),
         ("Versions (report)", ", ".join(f"{k} {v}" for k, v in versions().items())),
@@ -121,13 +154,53 @@ def _list(items: list[str]) -> str:
     return '<ul class="findings">' + "".join(f"<li>{_e(t)}</li>" for t in items) + "</ul>" if items else ""
 
 
+TABLE_CHARS = 150
+"""Widest table row, in characters of cell text plus 2 per cell of padding (13 px text: about 7 px a character,
+so about 1100 px): wider tables are split into several, each repeating the first column, so the page never
+scrolls sideways at 1400 px."""
+
+
+def column_groups(widths: list[int], limit: int = TABLE_CHARS) -> list[list[int]]:
+    """Split columns 1.. into consecutive groups whose widths, with column 0's, stay within ``limit``.
+
+    Args:
+        widths: each column's width in characters (column 0 is repeated in every group).
+        limit: the widest allowed group.
+
+    >>> column_groups([10, 50, 50, 50, 20], limit=120)
+    [[0, 1, 2], [0, 3, 4]]
+    """
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = widths[0] if widths else 0
+    for k in range(1, len(widths)):
+        if current and used + widths[k] > limit:
+            groups.append([0, *current])
+            current, used = [], widths[0]
+        current.append(k)
+        used += widths[k]
+    if current or not groups:
+        groups.append([0, *current])
+    return groups
+
+
 def _table(header: list[str], rows: list[tuple[str, list[tuple[str, bool]]]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for kind, cells in rows:
-        tds = "".join(f'<td class="best">{_e(t)} ★</td>' if best else f"<td>{_e(t)}</td>" for t, best in cells)
-        body.append(f'<tr class="{_e(kind)}">{tds}</tr>')
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    def text(t: str, best: bool) -> str:
+        return f"{t} ★" if best else t
+
+    widths = [max([len(h)] + [len(text(*cells[k])) for _, cells in rows if k < len(cells)]) + 2
+              for k, h in enumerate(header)]
+    out = []
+    for group in column_groups(widths):
+        head = "".join(f"<th>{_e(header[k])}</th>" for k in group)
+        body = []
+        for kind, cells in rows:
+            tds = "".join(f'<td class="best">{_e(text(*cells[k]))}</td>' if cells[k][1]
+                          else f"<td>{_e(cells[k][0])}</td>" for k in group if k < len(cells))
+            body.append(f'<tr class="{_e(kind)}">{tds}</tr>')
+        out.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+                   "</table></div>")
+    return "".join(out)
 
 
 def _figure(name: str, png: bytes | None, alt: str) -> str:
@@ -135,7 +208,8 @@ def _figure(name: str, png: bytes | None, alt: str) -> str:
         return f"<p><em>No {alt.lower()} (the run folder has no data for it).</em></p>"
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure id="fig-{name}"><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_e(FIGURE_CAPTIONS.get(name, ''))}</figcaption></figure>")
+            f"<figcaption>{_e(FIGURE_CAPTIONS.get(name, FIGURE_CAPTIONS['bars'] if name.startswith('bars_') else ''))}"
+            "</figcaption></figure>")
 
 
 def _details_tables(analysis: Analysis, view: str) -> str:
@@ -159,7 +233,12 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
             f"{len(run.images)} test images · reference loss <b>{_e(analysis.reference)}</b> · main view: "
             f"<b>{_e(analysis.primary)}</b>")
     nav = "<nav><ol>" + "".join(f'<li><a href="#{a}">{_e(t)}</a></li>' for a, t in SECTIONS) + "</ol></nav>"
+    verdict = answer(analysis)
     sec: dict[str, str] = {
+        "answer": "".join(f"<p>{'<b>' if k == 0 else ''}{_e(t)}{'</b>' if k == 0 else ''}</p>"
+                          for k, t in enumerate(verdict)) + f"<p class=\"meta\">{_e(scope_note(analysis))}</p>"
+        + _figure("classic", figures.get("classic"), "Accuracy beside Dice per loss")
+        + f"<p>{_e(classic_claim(analysis))}</p>",
         "findings": _list(headline(analysis)) + _list(ranking_notes(analysis)[:1]) + _list(baseline_notes(analysis)),
         "results": "<p>Estimate [95% CI] per loss and metric (★ = best trained loss; trivial baselines in grey "
         "italics). Details, tests and counts are in the next sections.</p>"
@@ -174,6 +253,7 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
         "imbalance": _list(imbalance_notes(analysis)) + _figure("imbalance", figures.get("imbalance"), "Imbalance"),
         "classes": "".join(
             f"<details><summary>{_e(v)}</summary>{_table(main_header(analysis, v), main_rows(analysis, v))}"
+            f"{_figure(class_figure_name(v), figures.get(class_figure_name(v)), f'Bar chart of {v}')}"
             f"{_details_tables(analysis, v)}</details>"
             for v in analysis.views if v != analysis.primary
         ) or "<p>One scored class only: the tables above are per class.</p>",
@@ -198,7 +278,9 @@ def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
     lines = [f"# segbench report: {ds.get('name', ds.get('spec', run.root.name))}", "",
              f"{len(run.trained)} losses × {len(run.seeds)} seeds, {len(run.images)} test images; reference loss "
              f"`{analysis.reference}`; main view: {analysis.primary}. Full report: `report.html`.", "",
-             "## Key findings", ""]
+             "## The answer", ""]
+    lines += [_md_cell(t) + "\n" for t in answer(analysis)]
+    lines += [f"_{_md_cell(scope_note(analysis))}_", "", _md_cell(classic_claim(analysis)), "", "## Key findings", ""]
     lines += [f"- {_md_cell(t)}" for t in headline(analysis) + baseline_notes(analysis)]
     pct = round(100 * analysis.confidence)
     lines += ["", "## Results", "", f"Estimate [{pct}% CI]; **bold** = best trained loss; trivial baselines "

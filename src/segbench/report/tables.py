@@ -70,6 +70,9 @@ def detail_rows(res: MetricResult) -> list[tuple[ModelResult, list[str]]]:
         s = r.summary
         is_ref = r.model == res.reference
         diff = "reference" if is_ref else (f"{fmt(r.diff, d)} {fmt_ci(r.diff_low, r.diff_high, d)}" if trained else "—")
+        if trained and not is_ref and any(math.isinf(v) for v in (r.diff, r.diff_low, r.diff_high)):
+            ref_row = next((x for x in res.rows if x.model == res.reference), None)
+            diff = f"misses: {r.model} {r.n_inf}" + (f", {ref_row.model} {ref_row.n_inf}" if ref_row else "")
         p = _p(r.p_holm) + (" *" if r.significant else "") if trained and not is_ref else "—"
         out.append((r, [
             r.model,

@@ -19,6 +19,8 @@ What this module gives:
 - :func:`seed_mean_sd`: mean and SD over seeds.
 - :func:`paired_bootstrap_ci`: percentile bootstrap CIs over test images, paired (one set of resampled
   images for every loss), for each loss and for each loss's difference to a reference loss.
+- :func:`hierarchical_bootstrap_ci`: the two-stage version over ``(L, S, n)`` scores: resample training seeds,
+  then test images, paired across losses; the CI the report uses with 3 seeds or more.
 - :func:`wilcoxon_holm`: paired Wilcoxon signed-rank tests against a reference loss, Holm-corrected,
   with the matched-pairs rank-biserial effect size.
 - :func:`holm`: the Holm step-down adjustment.
@@ -30,7 +32,7 @@ What this module gives:
 from __future__ import annotations
 
 from segbench.stats._arrays import Statistic, ZeroMethod
-from segbench.stats.bootstrap import BootstrapCI, paired_bootstrap_ci
+from segbench.stats.bootstrap import BootstrapCI, hierarchical_bootstrap_ci, paired_bootstrap_ci
 from segbench.stats.ranking import Disagreement, RankingAgreement, rank_losses, rank_table, ranking_agreement
 from segbench.stats.separation import Separation, best_vs_runner_up
 from segbench.stats.summary import Summary, aggregation_gap, seed_mean_sd, summarize
@@ -47,6 +49,7 @@ __all__ = [
     "ZeroMethod",
     "aggregation_gap",
     "best_vs_runner_up",
+    "hierarchical_bootstrap_ci",
     "holm",
     "paired_bootstrap_ci",
     "rank_losses",
