@@ -46,6 +46,9 @@ Results are float64 tensors on the input's device.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -64,7 +67,8 @@ from segbench.metrics._probability import (
     reduce_images,
     rows,
 )
-from segbench.metrics.probability_stream import ProbabilityHistogram, Reliability
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
+from segbench.metrics.probability_stream import SCORING_BINS, ProbabilityHistogram, Reliability, scoring_histogram
 
 __all__ = [
     "brier_score",
@@ -332,3 +336,24 @@ def negative_log_likelihood(
     h = _histogram(input, target, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
                    per_image=per_image)
     return h.negative_log_likelihood(per_image=per_image)
+
+
+def _image_values(score: str) -> Callable[[ScoringInputs], Tensor]:
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        return scoring_histogram(inputs).image_values(score)
+
+    return per_image
+
+
+register_metric(MetricEntry(
+    "ece", partial(expected_calibration_error, n_bins=SCORING_BINS), "calibration", False, "none",
+    f"top-label expected calibration error sum_b n_b/n |acc_b - conf_b|, {SCORING_BINS} equal-width bins",
+    _image_values("ece"), needs="probabilities", scope="all", label="ECE", both_empty=math.nan))
+register_metric(MetricEntry(
+    "brier", brier_score, "calibration", False, "none",
+    "Brier score sum_k mean (p_k - y_k)^2 (binary: the foreground term; multiclass range [0, 2])",
+    _image_values("brier"), needs="probabilities", scope="all", label="Brier", value_range=(0.0, 2.0)))
+register_metric(MetricEntry(
+    "nll", negative_log_likelihood, "calibration", False, "none",
+    "negative log-likelihood -mean log p_y (probabilities clipped to machine epsilon)",
+    _image_values("nll"), needs="probabilities", scope="all", label="NLL", value_range=(0.0, math.inf)))
