@@ -245,8 +245,8 @@ def check_names(selected: Iterable[str] | None) -> list[str]:
 
 
 def describe() -> list[tuple[str, str]]:
-    """``(name, one line)`` of every metric in table order: the direction arrow (``→0`` for a signed error whose
-    ideal is 0), then family, scope and definition (what ``segbench list metrics`` prints).
+    """``(name, one line)`` of every metric in table order: the direction arrow (``±`` for a signed error, best at
+    its ``ideal``), then family, scope and definition (what ``segbench list metrics`` prints).
 
     >>> dict(describe())["hd95"][:12]
     '↓ [distance]'
@@ -255,7 +255,7 @@ def describe() -> list[tuple[str, str]]:
     for e in _ordered():
         arrow = "↑" if e.higher_is_better else "↓"
         if e.ideal is not None:
-            arrow = f"→{e.ideal:g}"  # a signed error: closest to its ideal is best
+            arrow = "±"  # a signed error: closest to its ideal is best
         scope = ", all classes" if e.scope == "all" else ""
         request = "" if e.default else " (on request)"
         out.append((e.name, f"{arrow} [{e.family}{scope}] {e.description}{request}"))
