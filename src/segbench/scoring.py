@@ -34,10 +34,12 @@ from segbench._checks import check_label_maps
 from segbench.counts import confusion_counts
 from segbench.metrics import catalogue
 from segbench.metrics.catalogue import ScoringInputs
+from segbench.metrics.objects import ObjectMatches, scoring_matches
 
 __all__ = [
     "as_label_maps",
     "check_metric_names",
+    "object_matches",
     "pooled_from_confusion",
     "pooled_scores",
     "score_label_maps",
@@ -228,3 +230,34 @@ def pooled_from_confusion(
             if e.scope == "class":
                 rows.append({"class": cnames[c], "metric": e.name, "value": float(counted[e.name][c])})
     return rows
+
+
+def object_matches(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int,
+    instances: Any = None,
+    ignore_index: int | None = None,
+    spacing: float | Sequence[float] | None = None,
+) -> ObjectMatches:
+    """The objects that the object metrics of :func:`score_label_maps` match: the components of each foreground
+    class of ``pred`` against those of ``target`` or against the reference ``instances`` (the same matching,
+    for object counts and per-object rows).
+
+    Args:
+        pred: predicted label maps ``(N, *spatial)``.
+        target: reference label maps ``(N, *spatial)``.
+        num_classes: the number of classes C.
+        instances: reference instance ids ``(N, *spatial)`` (0 = background), or ``None``.
+        ignore_index: a target label whose pixels are background on both sides.
+        spacing: voxel spacing (physical object sizes).
+
+    >>> t = torch.zeros(1, 6, 6, dtype=torch.long); t[0, :2, :2] = 1; t[0, 4:, 4:] = 1
+    >>> m = object_matches(t * 0, t, num_classes=2)
+    >>> m.counts()["n_ref"].tolist(), m.counts()["n_pred"].tolist()
+    ([[2.0]], [[0.0]])
+    """
+    p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
+    inst = None if instances is None else as_label_maps(instances, "instances")
+    return scoring_matches(ScoringInputs(p, t, num_classes, ignore_index, spacing, instances=inst))
