@@ -361,13 +361,14 @@ register_metric(MetricEntry(
     "betti_0_error", _betti_k(0), "topology", False, "none",
     "|b0(pred) - b0(target)|: missed or invented connected components of one class",
     _per_class(lambda p, t: betti_error(p, t)[:, 0]), label="b0_err", value_range=(0.0, math.inf),
-    background=False, default=False, both_empty=0.0))
+    background=False, both_empty=0.0))
 register_metric(MetricEntry(
     "betti_1_error", _betti_k(1), "topology", False, "none",
     "|b1(pred) - b1(target)|: missed or invented holes (loops) of one class",
     _per_class(lambda p, t: betti_error(p, t)[:, 1]), label="b1_err", value_range=(0.0, math.inf),
-    background=False, default=False, both_empty=0.0))
+    background=False, both_empty=0.0))
 register_metric(MetricEntry(
     "cldice", cldice, "topology", True, "none",
     "clDice 2 Tprec Tsens / (Tprec + Tsens) of hard skeletons (Shit et al. 2021)",
-    _per_class(lambda p, t: cldice(p, t)), label="clDice", background=False, default=False))
+    _per_class(lambda p, t: cldice(p, t)), label="clDice", background=False,
+    default=False))  # on request: its skeletons cost ~20x the Betti numbers (0.32 s vs 0.015 s, 13 maps of 64^2)
