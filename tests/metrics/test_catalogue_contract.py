@@ -135,7 +135,8 @@ def test_every_public_metric_function_is_in_the_catalogue() -> None:
               metrics.f1_score, metrics.fbeta_score, metrics.iou_score, metrics.tversky_index, metrics.mcc,
               metrics.cohen_kappa, metrics.hausdorff_distance, metrics.average_surface_distance,
               metrics.normalized_surface_distance, metrics.boundary_iou, metrics.expected_calibration_error,
-              metrics.brier_score, metrics.negative_log_likelihood, metrics.average_precision, metrics.roc_auc,
+              metrics.brier_score, metrics.negative_log_likelihood, metrics.confidence_gap, metrics.average_precision,
+              metrics.roc_auc,
               metrics.dsb_score, metrics.object_f1, metrics.aggregated_jaccard_index, metrics.object_precision,
               metrics.object_recall, metrics.cldice]
     assert [f.__name__ for f in public if f not in registered] == []

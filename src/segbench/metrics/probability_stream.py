@@ -410,20 +410,38 @@ class ProbabilityHistogram:
         value = roc_auc_from_atoms(self.state(per_image)["cw"])
         return reduce_classes(value, average=average, per_image=per_image, classes=self._classes(include_background))
 
-    def image_values(self, score: str) -> Tensor:
-        """Each image's value of one score, before any mean over images (needs ``per_image=True``):
-        ``"ece"`` (top-label, equal-width bins), ``"brier"`` and ``"nll"`` ``(N,)``; ``"ap"`` and ``"auroc"``
-        ``(N, K)``, one per channel. The mean over images of each is the method's ``per_image=True`` value.
+    def _gap(self, per_image: bool) -> Tensor:
+        counts, conf = self._kind_state("top-label", per_image)
+        n = counts.sum((-1, -2)).double()
+        gap = (conf.sum((-1, -2)) - counts[..., 1].sum(-1).double()) / n.clamp(min=1)
+        return torch.where(n > 0, gap, torch.full_like(n, NAN))
+
+    def confidence_gap(self, *, per_image: bool = False) -> Tensor:
+        r"""Mean top-label confidence minus accuracy, :math:`\frac1n\sum_i c_i - \frac1n\sum_i a_i`: > 0
+        over-confident, < 0 under-confident (see :func:`segbench.metrics.confidence_gap`).
 
         Args:
-            score: ``"ece"``, ``"brier"``, ``"nll"``, ``"ap"`` or ``"auroc"``.
+            per_image: score each image, then average (needs ``per_image=True`` at construction).
+        """
+        return reduce_images(self._gap(per_image), per_image)
+
+    def image_values(self, score: str) -> Tensor:
+        """Each image's value of one score, before any mean over images (needs ``per_image=True``):
+        ``"ece"`` (top-label, equal-width bins), ``"brier"``, ``"nll"`` and ``"gap"`` (:meth:`confidence_gap`)
+        ``(N,)``; ``"ap"`` and ``"auroc"`` ``(N, K)``, one per channel. The mean over images of each is the
+        method's ``per_image=True`` value.
+
+        Args:
+            score: ``"ece"``, ``"brier"``, ``"nll"``, ``"gap"``, ``"ap"`` or ``"auroc"``.
 
         >>> h = ProbabilityHistogram(n_bins=2, subdivisions=1, per_image=True)
         >>> h.update(torch.tensor([[[0.9, 0.6]], [[0.2, 0.4]]]), torch.tensor([[1, 1], [0, 1]]))
         >>> h.image_values("brier").tolist()          # (.01 + .16) / 2, (.04 + .36) / 2
         [0.085, 0.2]
         """
-        check_choice(score, "score", ("ece", "brier", "nll", "ap", "auroc"))
+        check_choice(score, "score", ("ece", "brier", "nll", "ap", "auroc", "gap"))
+        if score == "gap":
+            return self._gap(True)
         if score == "ece":
             counts, conf = self._kind_state("top-label", True)
             bc, bs, _ = self._binned(counts, conf, "width")
