@@ -39,11 +39,13 @@ from segbench.files.run_folder import (
     DATASET_LEVEL_COLUMNS,
     HISTORY_COLUMNS,
     PER_IMAGE_COLUMNS,
+    RELIABILITY_FILE,
     TRIVIAL_FOLDER,
     prediction_path,
     run_path,
     slug,
 )
+from segbench.metrics.probability_stream import SCORING_BINS, ProbabilityHistogram
 from segbench.models import build_model
 
 __all__ = ["Experiment", "default_out", "prepare", "run_compare"]
@@ -224,6 +226,19 @@ def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list
     return ([], []) if scored is None else scored
 
 
+def _reliability(exp: Experiment, probs: torch.Tensor, share: list[int]) -> dict[str, Any]:
+    """The top-label reliability bins of the test probabilities (every rank's share, synced): what
+    ``RELIABILITY_FILE`` holds."""
+    hist = ProbabilityHistogram(SCORING_BINS, 1, num_classes=1 if exp.binary else exp.num_classes,
+                                ignore_index=exp.ignore_index)
+    if share:
+        hist.update(probs, exp.splits["test"].masks[share])
+    rel = hist.sync().reliability()
+    return {"kind": "top-label", "n_bins": SCORING_BINS, "count": rel.count.tolist(),
+            "confidence": rel.confidence.tolist(), "accuracy": rel.accuracy.tolist(),
+            "lower": rel.lower.tolist(), "upper": rel.upper.tolist()}
+
+
 def _done(path: Path) -> bool:
     """Whether ``path`` (a ``done.json``) exists, as rank 0 sees it (every rank gets the same answer)."""
     return distributed.broadcast_object(path.exists() if distributed.is_main() else False)
@@ -254,12 +269,14 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
     share = distributed.shard_indices(len(test))
     pred, probs = predict_with_probabilities(model, test.images[share], settings)
     per_image, pooled = _score(exp, pred, probs, share)
+    reliability = _reliability(exp, probs, share)
     gathered = distributed.gather_in_order(list(pred.numpy()), share, len(test))
     if gathered is None:  # not rank 0: rank 0 writes
         distributed.barrier()
         return
     io.write_npz(prediction_path(out, name, seed),
                  pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
+    io.write_json(run_dir / RELIABILITY_FILE, reliability)
     keys = {"model": name, "kind": "trained", "seed": seed}
     io.write_csv(run_dir / "scores.csv", PER_IMAGE_COLUMNS, _with_keys(per_image, **keys))
     io.write_csv(run_dir / "pooled.csv", DATASET_LEVEL_COLUMNS, _with_keys(pooled, **keys))

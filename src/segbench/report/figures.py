@@ -97,7 +97,9 @@ def _bar_panel(ax: Axes, results: list[MetricResult], analysis: Analysis, bounde
         hi = np.array([r.ci_high for r in rows])
         ok = np.isfinite(est) & np.isfinite(lo)
         hi_shown = np.where(np.isposinf(hi), top, hi)
-        ax.errorbar(xs[ok], est[ok], yerr=[est[ok] - lo[ok], hi_shown[ok] - est[ok]], fmt="none",
+        # clipped at 0: a constant score's bootstrap bounds can differ from its mean by one rounding step
+        yerr = [np.maximum(est[ok] - lo[ok], 0.0), np.maximum(hi_shown[ok] - est[ok], 0.0)]
+        ax.errorbar(xs[ok], est[ok], yerr=yerr, fmt="none",
                     ecolor="black", elinewidth=0.8, capsize=1.5)
         for x, e in zip(xs, est, strict=True):
             if np.isposinf(e):
