@@ -153,6 +153,11 @@ def volume_bias_figure(analysis: Analysis) -> Figure | None:
     return fig
 
 
+def _side(gap: float) -> str:
+    """``over-confident`` (gap > 0), ``under-confident`` (< 0) or ``calibrated on average`` (0)."""
+    return "over-confident" if gap > 0 else ("under-confident" if gap < 0 else "calibrated on average")
+
+
 def overconfidence_notes(analysis: Analysis) -> list[str]:
     """One sentence per trained loss other than ``ce``: over-confident compared with CE (the mean per-image
     difference of ``overconfidence`` and its paired bootstrap interval), less over-confident, or not supported;
@@ -175,6 +180,9 @@ def overconfidence_notes(analysis: Analysis) -> list[str]:
         pct = round(100 * analysis.confidence)
         measured = (f"mean confidence minus accuracy {float(ci.estimate[1]):+.3f} vs CE {float(ci.estimate[0]):+.3f}, "
                     f"difference {d:+.3f} [{pct}% CI {lo:+.3f}, {hi:+.3f}] over {ci.n_used} test images")
+        absolute = (f"; in absolute terms {model} is {_side(float(ci.estimate[1]))} and CE "
+                    f"{_side(float(ci.estimate[0]))}")
+        measured += absolute
         if not (math.isfinite(lo) and math.isfinite(hi)):
             notes.append(f"{model} vs CE over-confidence: not measurable ({ci.n_used} paired images).")
         elif lo > 0:
