@@ -252,3 +252,11 @@ def test_multiclass_object_and_topology_rows_leave_out_the_background() -> None:
     assert t[("0", "2", "betti_0_error")] == 0.0 and t[("0", "1", "cldice")] == 1.0
     # the filled ring: IoU 12 / 16 > 1/2, PQ = 0.75
     assert t[("0", "2", "pq")] == pytest.approx(0.75)
+
+
+def test_signed_errors_have_no_ranking_direction() -> None:
+    # regression: volume_bias ranked as lower-is-better would make a model that misses everything (-1) the best
+    for name in ("volume_bias", "soft_volume_bias", "overconfidence"):
+        entry = catalogue.get_entry(name)
+        assert entry.ideal == 0.0 and entry.best == 0.0 and catalogue.direction(name) is None, name
+    assert catalogue.direction("volume_error") is False and catalogue.direction("ece") is False

@@ -263,9 +263,17 @@ def describe() -> list[tuple[str, str]]:
 
 
 def direction(name: str) -> bool | None:
-    """``higher_is_better`` of a metric; ``None`` for a name not in the catalogue.
+    """``higher_is_better`` of a metric; ``None`` for a name not in the catalogue and for a signed error (an entry
+    with an ``ideal`` inside its range, e.g. ``volume_bias``), whose raw value has no better side: ranking it would
+    call a model that misses everything (-1) the best. Its size has a direction (``volume_error``).
 
     Args:
         name: a metric name as it appears in a results file.
+
+    >>> direction("dice"), direction("hd95"), direction("volume_bias"), direction("volume_error")
+    (True, False, None, False)
     """
-    return get_entry(name).higher_is_better if name in _METRICS else None
+    if name not in _METRICS:
+        return None
+    entry = get_entry(name)
+    return None if entry.ideal is not None else entry.higher_is_better
