@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -87,7 +88,11 @@ def test_overconfidence_finding_measured_or_not_supported(binary_run: Path, tmp_
     page = paths.html.read_text()
     assert 'id="calibration"' in page and 'id="fig-reliability"' in page and 'id="fig-volume_bias"' in page
     assert "is over-confident compared with CE" in page
-    assert "## Calibration" in paths.markdown.read_text()
+    summary = paths.markdown.read_text()
+    assert "## Calibration" in summary
+    # a signed error has CIs but no ranking: lower is not better for it
+    assert "volume_bias: a signed error, best at 0 (see its interval per loss); no ranking." in summary
+    assert all(math.isnan(r.rank) for r in analysis.results[analysis.primary]["volume_bias"].rows)
     assert {"reliability", "volume_bias"} <= set(paths.figures)
 
 
