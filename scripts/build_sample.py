@@ -8,7 +8,10 @@ Run from the repository root (reproducible: same input, same bytes)::
 For each ``<ImageId>``: the image (RGBA) becomes greyscale (PIL ``convert("L")``, ITU-R 601 luma) and is
 resized with PIL's area filter (``BOX``); the binary target is the union of the nucleus masks, resized by
 computing the covered fraction of each output pixel (area filter) and keeping pixels covered >= 50 %
-(never a label that is not there, only a majority vote). Files are named by the first 12 characters of
+(never a label that is not there, only a majority vote). The instance map (``instances/<stem>.png``, 16-bit,
+0 = background) gives every foreground pixel of that mask the id (1 .. n, in mask-file order) of the nucleus
+covering the largest share of it (ties: the lower id), so its foreground is exactly the binary mask; a nucleus
+that covers no pixel most has no pixels. Files are named by the first 12 characters of
 the ImageId. Splits (``split.json``) are stratified by source image size (which tracks the modality):
 per size group, a ``numpy.random.default_rng(0)`` permutation gives round(25 %) test, round(15 %) val,
 the rest train. ``ATTRIBUTION.md`` lists every file with its source id and measured foreground share.
@@ -45,6 +48,9 @@ Collection, in the community-fixed version github.com/lopuhin/kaggle-dsbowl-2018
 
 Changes from the source: RGBA -> greyscale (luma), area-resized to {size}x{size} (aspect ratio not kept), the
 instance masks merged into one binary mask (union) and resized by majority of covered area (>= 50 %).
+`instances/*.png` (16-bit, 0 = background) label every mask pixel with the nucleus that covers most of it (the
+nuclei numbered 1 .. n in the order of their source mask files), so that object metrics (DSB score, PQ) can be
+scored against true instances; touching nuclei stay apart there, while the binary mask merges them.
 
 Foreground (nucleus) share at {size}x{size}: {mean:.2%} mean per image (min {min:.2%}, max {max:.2%});
 all images have one size, so this is also the pooled share. {vanished} of {nuclei} nuclei cover less than
@@ -63,22 +69,32 @@ def _coverage(mask: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized)
 
 
-def convert(folder: Path, size: int) -> tuple[Image.Image, Image.Image, int, int]:
-    """Greyscale image, 0/255 mask at ``size`` x ``size``, nucleus count and how many nuclei vanish alone."""
+def convert(folder: Path, size: int) -> tuple[Image.Image, Image.Image, Image.Image, int, int]:
+    """Greyscale image, 0/255 mask and 16-bit instance map at ``size`` x ``size``, nucleus count and how many
+    nuclei vanish alone."""
     image_id = folder.name
     with Image.open(folder / "images" / f"{image_id}.png") as im:
         grey = im.convert("L").resize((size, size), Image.Resampling.BOX)
     mask_files = sorted((folder / "masks").glob("*.png"))
     union, vanished = None, 0
-    for path in mask_files:
+    best = np.zeros((size, size), np.float32)
+    owner = np.zeros((size, size), np.uint16)
+    for k, path in enumerate(mask_files, start=1):
         with Image.open(path) as m:
             nucleus = np.asarray(m) > 0
-        vanished += int(_coverage(nucleus, size).max() < 0.5)
+        cover = _coverage(nucleus, size)
+        vanished += int(cover.max() < 0.5)
+        larger = cover > best
+        best, owner = np.where(larger, cover, best), np.where(larger, k, owner).astype(np.uint16)
         union = nucleus if union is None else union | nucleus
     if union is None:
         raise SystemExit(f"{folder} has no masks")
-    mask = Image.fromarray(np.where(_coverage(union, size) >= 0.5, 255, 0).astype(np.uint8), mode="L")
-    return grey, mask, len(mask_files), vanished
+    if len(mask_files) > 65535:
+        raise SystemExit(f"{folder} has more nuclei than a 16-bit instance map holds")
+    foreground = _coverage(union, size) >= 0.5
+    mask = Image.fromarray(np.where(foreground, 255, 0).astype(np.uint8), mode="L")
+    instances = Image.fromarray(np.where(foreground, owner, 0).astype(np.uint16))
+    return grey, mask, instances, len(mask_files), vanished
 
 
 def stratified_split(groups: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -105,7 +121,7 @@ def main() -> None:
     folders = sorted(p for p in args.source.iterdir() if p.is_dir())
     if len(folders) != 48:
         raise SystemExit(f"expected the 48-image subset in {args.source}, found {len(folders)} folders")
-    for sub in ("images", "masks"):
+    for sub in ("images", "masks", "instances"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
         for old in (args.out / sub).glob("*.png"):
             old.unlink()
@@ -118,10 +134,11 @@ def main() -> None:
             raise SystemExit(f"stem {stem} is not unique")
         with Image.open(folder / "images" / f"{folder.name}.png") as im:
             width, height = im.size
-        grey, mask, nuclei, lost = convert(folder, args.size)
+        grey, mask, instances, nuclei, lost = convert(folder, args.size)
         vanished += lost
         grey.save(args.out / "images" / f"{stem}.png")
         mask.save(args.out / "masks" / f"{stem}.png")
+        instances.save(args.out / "instances" / f"{stem}.png")
         groups[f"{width}x{height}"].append(stem)
         info[stem] = (folder.name, f"{width}x{height}", nuclei, float((np.asarray(mask) > 0).mean()))
     split = stratified_split(groups)

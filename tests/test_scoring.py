@@ -42,7 +42,9 @@ def test_binary_scores_by_hand() -> None:
         assert t[("a", cls, metric)] == pytest.approx(value), metric
     # binary data: only the foreground class is scored (plus the class-free pixel accuracy)
     assert {r["class"] for r in rows} == {"cell", "all"}
-    assert len(rows) == 3 * len(catalogue.default_names())
+    assert len(rows) == 3 * len(scoring.check_metric_names(None))
+    # without probabilities the default set is the hard-label one
+    assert {catalogue.get_entry(n).needs for n in scoring.check_metric_names(None)} == {"labels"}
 
 
 def test_misses_are_inf_and_both_empty_is_nan() -> None:
@@ -131,7 +133,8 @@ def test_trivial_predictions_and_their_scores() -> None:
 def test_metric_catalogue() -> None:
     assert catalogue.get_entry("hd95").higher_is_better is False
     assert catalogue.get_entry("nsd").higher_is_better is True
-    assert set(catalogue.names("count")) | set(catalogue.names("distance")) == set(catalogue.names())
+    assert {n for f in catalogue.FAMILIES for n in catalogue.names(f)} == set(catalogue.names())
+    assert catalogue.names("object") == ["dsb_score", "pq", "object_f1", "aji", "object_precision", "object_recall"]
     assert trivial.background_index(["pet", "Background"]) == 1
 
 
@@ -165,3 +168,95 @@ def test_pixel_accuracy_and_class_accuracy_are_distinct_names() -> None:
     assert "accuracy" not in catalogue.names()
     with pytest.raises(ValueError, match=r"'accuracy' \(an alias of 'pixel_accuracy'"):
         scoring.score_label_maps(pred, target, num_classes=3, metrics=["accuracy"])
+
+
+def _two_nuclei() -> tuple[torch.Tensor, torch.Tensor]:
+    """Image 0: reference two 4x4 squares, prediction finds the first only. Image 1: the prediction is exact."""
+    target = torch.zeros(2, 16, 16, dtype=torch.long)
+    target[:, 2:6, 2:6] = 1
+    target[:, 9:13, 9:13] = 1
+    pred = target.clone()
+    pred[0, 9:13, 9:13] = 0
+    return pred, target
+
+
+def test_probabilities_are_scored_beside_the_labels_by_hand() -> None:
+    # image 0: 16 found pixels at p = .75 (right), 16 missed at .125, 224 background at .125 (right)
+    pred, target = _two_nuclei()
+    probs = torch.where(pred == 1, 0.75, 0.125).unsqueeze(1).double()
+    t = _table(scoring.score_label_maps(pred, target, num_classes=2, probabilities=probs))
+    n = 256
+    # top-label confidences: .75 (16 px, all right) and .875 (240 px, 224 right), bins of width 1/15
+    ece0 = (16 * abs(1 - 0.75) + abs(224 - 240 * 0.875)) / n
+    assert t[("0", "all", "ece")] == pytest.approx(ece0)
+    brier0 = (16 * 0.25**2 + 16 * 0.875**2 + 224 * 0.125**2) / n
+    assert t[("0", "all", "brier")] == pytest.approx(brier0)
+    nll0 = -(16 * math.log(0.75) + 16 * math.log(0.125) + 224 * math.log(0.875)) / n
+    assert t[("0", "all", "nll")] == pytest.approx(nll0)
+    # AP: threshold .75 recalls 16 of 32 at precision 1; threshold .125 adds the rest at precision 32/256
+    assert t[("0", "1", "ap")] == pytest.approx(0.5 * 1 + 0.5 * 32 / 256)
+    # soft volume: 16 * .75 + 240 * .125 = 42 against 32 reference pixels
+    assert t[("0", "1", "soft_volume_bias")] == pytest.approx((42 - 32) / 32)
+    assert t[("0", "1", "volume_bias")] == -0.5 and t[("0", "1", "volume_error")] == 0.5
+    assert t[("1", "1", "volume_bias")] == 0.0
+    # objects: one of two found: DSB 1/2 at every threshold, PQ = SQ 1 x RQ 1 / (1 + 1/2), F1 2/3, AJI 16 / 32
+    assert t[("0", "1", "dsb_score")] == 0.5 and t[("0", "1", "pq")] == pytest.approx(2 / 3)
+    assert t[("0", "1", "object_f1")] == pytest.approx(2 / 3) and t[("0", "1", "aji")] == 0.5
+    assert t[("1", "1", "dsb_score")] == 1.0 and t[("1", "1", "aji")] == 1.0
+
+
+def test_probability_metrics_need_probabilities() -> None:
+    pred, target = _two_nuclei()
+    with pytest.raises(ValueError, match="needs probabilities"):
+        scoring.score_label_maps(pred, target, num_classes=2, metrics=["ece"])
+    with pytest.raises(ValueError, match="probabilities must be"):
+        scoring.score_label_maps(pred, target, num_classes=2, probabilities=torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="one channel per class"):
+        scoring.score_label_maps(pred, target, num_classes=2, probabilities=torch.full((2, 3, 16, 16), 1 / 3))
+
+
+def test_object_metrics_against_true_instances() -> None:
+    # two touching reference nuclei (ids 1 and 2) form ONE predicted component: against the reference's
+    # components it is perfect, against the true instances both are missed (IoU 1/2 each, not > 1/2) and the
+    # merged component is a false alarm: DSB 0, PQ 0
+    target = torch.zeros(1, 8, 8, dtype=torch.long)
+    target[0, 2:6, 1:7] = 1
+    instances = torch.zeros_like(target)
+    instances[0, 2:6, 1:4] = 1
+    instances[0, 2:6, 4:7] = 2
+    pred = target.clone()
+    names = ["dsb_score", "pq", "object_f1", "aji"]
+    semantic = _table(scoring.score_label_maps(pred, target, num_classes=2, metrics=names))
+    true = _table(scoring.score_label_maps(pred, target, num_classes=2, metrics=names, instances=instances))
+    assert [semantic[("0", "1", m)] for m in names] == [1.0, 1.0, 1.0, 1.0]
+    assert true[("0", "1", "dsb_score")] == 0.0 and true[("0", "1", "pq")] == 0.0
+    # AJI: reference 1 picks the merged component (IoU 1/2; the tie goes to the first), reference 2 too:
+    # (12 + 12) / (24 + 24)
+    assert true[("0", "1", "aji")] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="instances must be"):
+        scoring.score_label_maps(pred, target, num_classes=2, instances=instances[:, :4])
+
+
+def test_multiclass_object_and_topology_rows_leave_out_the_background() -> None:
+    target = torch.zeros(1, 10, 10, dtype=torch.long)
+    target[0, 1:4, 1:4] = 1
+    target[0, 5:9, 5:9] = 2
+    target[0, 6:8, 6:8] = 0  # class 2 is a ring
+    pred = target.clone()
+    pred[0, 6:8, 6:8] = 2  # the hole filled
+    rows = scoring.score_label_maps(pred, target, num_classes=3,
+                                    metrics=["pq", "betti_0_error", "betti_1_error", "cldice", "dice"])
+    t = _table(rows)
+    assert {r["class"] for r in rows if r["metric"] != "dice"} == {"1", "2"}
+    assert t[("0", "1", "betti_1_error")] == 0.0 and t[("0", "2", "betti_1_error")] == 1.0
+    assert t[("0", "2", "betti_0_error")] == 0.0 and t[("0", "1", "cldice")] == 1.0
+    # the filled ring: IoU 12 / 16 > 1/2, PQ = 0.75
+    assert t[("0", "2", "pq")] == pytest.approx(0.75)
+
+
+def test_signed_errors_have_no_ranking_direction() -> None:
+    # regression: volume_bias ranked as lower-is-better would make a model that misses everything (-1) the best
+    for name in ("volume_bias", "soft_volume_bias", "overconfidence"):
+        entry = catalogue.get_entry(name)
+        assert entry.ideal == 0.0 and entry.best == 0.0 and catalogue.direction(name) is None, name
+    assert catalogue.direction("volume_error") is False and catalogue.direction("ece") is False

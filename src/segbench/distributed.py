@@ -320,8 +320,13 @@ def score_shards(
     metrics: Sequence[str] | None = None,
     nsd_tolerance: float = 1.0,
     ignore_index: int | None = None,
+    probabilities: Any = None,
+    instances: Any = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
     r"""Score a data set split over the ranks: per-image rows and pooled rows, as one process would.
+
+    ``probabilities`` and ``instances`` (this rank's images, or ``None``) go to
+    :func:`segbench.scoring.score_label_maps` with them (probability and true-instance object metrics).
 
     ``pred`` and ``target`` ``(m, *spatial)`` are this rank's images, numbers ``indices`` (``m`` of them, e.g.
     :func:`shard_indices`) of the ``len(image_ids)`` images. Returns, on rank 0, the rows of
@@ -347,7 +352,8 @@ def score_shards(
     confusion = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     if local_ids:
         rows = scoring.score_label_maps(p, t, image_ids=local_ids, nsd_tolerance=nsd_tolerance,
-                                        ignore_index=ignore_index, **options)
+                                        ignore_index=ignore_index, probabilities=probabilities,
+                                        instances=instances, **options)
         per = len(rows) // len(local_ids)
         chunks = [rows[k * per : (k + 1) * per] for k in range(len(local_ids))]
         confusion.update(p, t)

@@ -34,22 +34,26 @@ from segbench._checks import check_label_maps
 from segbench.counts import confusion_counts
 from segbench.metrics import catalogue
 from segbench.metrics.catalogue import ScoringInputs
+from segbench.metrics.objects import ObjectMatches, scoring_matches
 
 __all__ = [
     "as_label_maps",
     "check_metric_names",
+    "object_matches",
     "pooled_from_confusion",
     "pooled_scores",
     "score_label_maps",
 ]
 
 
-def check_metric_names(names: Iterable[str] | None) -> list[str]:
-    """``names`` validated against the catalogue (``None``: its default set), in table order; only metrics
-    scored from hard label maps.
+def check_metric_names(names: Iterable[str] | None, *, probabilities: bool = False) -> list[str]:
+    """``names`` validated against the catalogue (``None``: its default set), in table order. Without
+    ``probabilities`` only metrics scored from hard label maps: the default set leaves the probability metrics
+    out, and naming one is a ValueError.
 
     Args:
         names: metric names as the user gave them.
+        probabilities: whether probabilities will be scored too (``compare``, ``evaluate --probabilities``).
 
     >>> check_metric_names(["hd95", "dice"])
     ['dice', 'hd95']
@@ -59,9 +63,14 @@ def check_metric_names(names: Iterable[str] | None) -> list[str]:
     ValueError: unknown metric 'dsc'; expected some of: pixel_accuracy, class_accuracy, balanced_accuracy, ...
     """
     checked = catalogue.check_names(names)
+    if probabilities:
+        return checked
+    if names is None:
+        return [e.name for e in catalogue.entries(checked) if e.needs == "labels"]
     for entry in catalogue.entries(checked):
         if entry.needs != "labels":
-            raise ValueError(f"metric {entry.name!r} needs {entry.needs}, but only hard label maps are scored here")
+            raise ValueError(f"metric {entry.name!r} needs {entry.needs}, but only hard label maps are scored here "
+                             "(give probabilities: evaluate --probabilities DIR)")
     return checked
 
 
@@ -96,6 +105,8 @@ def score_label_maps(
     ignore_index: int | None = None,
     surface: str = "voxel",
     percentile_rule: str = "directed",
+    probabilities: Any = None,
+    instances: Any = None,
 ) -> list[dict[str, Any]]:
     r"""Every metric for every (image, class): rows ``{"image", "class", "metric", "value"}``.
 
@@ -103,7 +114,11 @@ def score_label_maps(
     (``target`` may hold ``ignore_index``, which counts nowhere). ``binary`` (default: ``num_classes == 2``)
     scores only the foreground class 1; otherwise every class. ``image`` is ``image_ids[i]`` (default the
     index ``i``), ``class`` the class name (default its index), ``value`` a float (NaN undefined, ``inf`` a miss).
-    Per image, with one-vs-rest counts of class ``c``:
+    ``probabilities`` ``(N, C, *spatial)`` (or ``(N, 1, *spatial)``, the foreground of binary data) adds the
+    probability metrics (ECE, Brier, NLL, AP, soft volume bias); without them those are left out of the default
+    set. ``instances`` (reference instance ids ``(N, *spatial)``) makes the object metrics match the predicted
+    components against true instances instead of the reference's components. Object and topology metrics score
+    the foreground classes only (no background row). Per image, with one-vs-rest counts of class ``c``:
 
     .. math::
 
@@ -115,11 +130,20 @@ def score_label_maps(
     >>> [(r["class"], r["metric"], r["value"]) for r in rows]
     [('cell', 'dice', 1.0), ('cell', 'hd95', 0.0)]
     """
-    names = check_metric_names(metrics)
+    names = check_metric_names(metrics, probabilities=probabilities is not None)
     p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
     if p.shape != t.shape or p.ndim < 2:
         raise ValueError(f"pred and target must be label maps (N, *spatial) of one shape, got "
                          f"{tuple(p.shape)} and {tuple(t.shape)}")
+    probs = None if probabilities is None else torch.as_tensor(probabilities)
+    if probs is not None and (probs.ndim != t.ndim + 1 or probs.shape[0] != t.shape[0]
+                              or probs.shape[2:] != t.shape[1:]):
+        raise ValueError(f"probabilities must be (N, C, *spatial) for label maps {tuple(t.shape)}, got "
+                         f"{tuple(probs.shape)}")
+    inst = None if instances is None else as_label_maps(instances, "instances")
+    if inst is not None and inst.shape != t.shape:
+        raise ValueError(f"instances must be label maps of the target's shape {tuple(t.shape)}, got "
+                         f"{tuple(inst.shape)}")
     is_binary = num_classes == 2 if binary is None else bool(binary)
     if is_binary and num_classes != 2:
         raise ValueError(f"binary=True needs num_classes=2, got {num_classes}")
@@ -129,18 +153,22 @@ def score_label_maps(
     if len(ids) != n or len(cnames) != num_classes:
         raise ValueError(f"{len(ids)} image ids for {n} images, {len(cnames)} class names for {num_classes} classes")
     classes = _scored_classes(num_classes, is_binary)
-    inputs = ScoringInputs(p, t, num_classes, ignore_index, spacing, nsd_tolerance, surface, percentile_rule)
+    inputs = ScoringInputs(p, t, num_classes, ignore_index, spacing, nsd_tolerance, surface, percentile_rule,
+                           probs, inst)
     chosen = catalogue.entries(names)
     values = {e.name: e.per_image(inputs).double() for e in chosen}
     overall = [e.name for e in chosen if e.scope == "all"]
-    per_class = [e.name for e in chosen if e.scope == "class"]
+    per_class = [e for e in chosen if e.scope == "class"]
     rows: list[dict[str, Any]] = []
     for i in range(n):
         for name in overall:
             rows.append({"image": ids[i], "class": "all", "metric": name, "value": float(values[name][i])})
         for c in classes:
-            for name in per_class:
-                rows.append({"image": ids[i], "class": cnames[c], "metric": name, "value": float(values[name][i, c])})
+            for e in per_class:
+                if c == 0 and not e.background:
+                    continue
+                rows.append({"image": ids[i], "class": cnames[c], "metric": e.name,
+                             "value": float(values[e.name][i, c])})
     return rows
 
 
@@ -193,7 +221,7 @@ def pooled_from_confusion(
     if cm.shape != (num_classes, num_classes) or cm.is_floating_point():
         raise ValueError(f"confusion must be an integer ({num_classes}, {num_classes}) matrix, got "
                          f"{tuple(cm.shape)} {cm.dtype}")
-    chosen = [e for e in catalogue.entries(check_metric_names(metrics)) if e.pooled is not None]
+    chosen = [e for e in catalogue.entries(check_metric_names(metrics, probabilities=True)) if e.pooled is not None]
     counted = {e.name: e.pooled(cm.long()).double() for e in chosen if e.pooled is not None}
     is_binary = num_classes == 2 if binary is None else bool(binary)
     cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
@@ -205,3 +233,34 @@ def pooled_from_confusion(
             if e.scope == "class":
                 rows.append({"class": cnames[c], "metric": e.name, "value": float(counted[e.name][c])})
     return rows
+
+
+def object_matches(
+    pred: Any,
+    target: Any,
+    *,
+    num_classes: int,
+    instances: Any = None,
+    ignore_index: int | None = None,
+    spacing: float | Sequence[float] | None = None,
+) -> ObjectMatches:
+    """The objects that the object metrics of :func:`score_label_maps` match: the components of each foreground
+    class of ``pred`` against those of ``target`` or against the reference ``instances`` (the same matching,
+    for object counts and per-object rows).
+
+    Args:
+        pred: predicted label maps ``(N, *spatial)``.
+        target: reference label maps ``(N, *spatial)``.
+        num_classes: the number of classes C.
+        instances: reference instance ids ``(N, *spatial)`` (0 = background), or ``None``.
+        ignore_index: a target label whose pixels are background on both sides.
+        spacing: voxel spacing (physical object sizes).
+
+    >>> t = torch.zeros(1, 6, 6, dtype=torch.long); t[0, :2, :2] = 1; t[0, 4:, 4:] = 1
+    >>> m = object_matches(t * 0, t, num_classes=2)
+    >>> m.counts()["n_ref"].tolist(), m.counts()["n_pred"].tolist()
+    ([[2.0]], [[0.0]])
+    """
+    p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
+    inst = None if instances is None else as_label_maps(instances, "instances")
+    return scoring_matches(ScoringInputs(p, t, num_classes, ignore_index, spacing, instances=inst))

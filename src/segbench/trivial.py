@@ -15,7 +15,8 @@ from torch import Tensor
 
 from segbench.scoring import as_label_maps
 
-__all__ = ["TRIVIAL_PREDICTORS", "TrivialPredictor", "background_index", "trivial_classes", "trivial_predictions"]
+__all__ = ["TRIVIAL_PREDICTORS", "TrivialPredictor", "background_index", "trivial_classes", "trivial_predictions",
+           "trivial_probabilities"]
 
 TrivialPredictor = Literal["all-background", "all-foreground", "majority-class"]
 TRIVIAL_PREDICTORS: tuple[str, ...] = get_args(TrivialPredictor)
@@ -68,3 +69,24 @@ def trivial_predictions(targets: Any, kind: str, classes: dict[str, int]) -> Ten
     if kind not in classes:
         raise ValueError(f"no class given for trivial predictor {kind!r}: {classes}")
     return torch.full_like(t, int(classes[kind]))
+
+
+def trivial_probabilities(labels: Any, num_classes: int, binary: bool) -> Tensor:
+    """The constant probabilities of a trivial predictor's ``labels`` ``(N, *spatial)``: all mass on its class
+    (a predictor that is always sure), ``(N, 1, *spatial)`` foreground probabilities for binary data (the model's
+    one sigmoid channel), else one-hot ``(N, C, *spatial)``, float32.
+
+    Args:
+        labels: the trivial predictor's label maps (:func:`trivial_predictions`).
+        num_classes: the number of classes C.
+        binary: binary data (one foreground channel).
+
+    >>> trivial_probabilities(torch.tensor([[[1, 1]]]), 2, True).tolist()
+    [[[[1.0, 1.0]]]]
+    >>> trivial_probabilities(torch.tensor([[[2, 2]]]), 3, False)[0, :, 0, 0].tolist()
+    [0.0, 0.0, 1.0]
+    """
+    t = as_label_maps(labels, "labels")
+    if binary:
+        return (t == 1).unsqueeze(1).float()
+    return torch.nn.functional.one_hot(t, num_classes).movedim(-1, 1).float()

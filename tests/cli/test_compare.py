@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,58 @@ def test_module_entry_point_prints_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "bad loss spec 'nosuch'" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+SAMPLE_TOML = """
+[dataset]
+spec = "sample"
+
+[model]
+width = 2
+depth = 2
+
+[train]
+epochs = 1
+batch_size = 8
+seeds = 1
+num_threads = 1
+device = "cpu"
+
+[losses]
+specs = ["ce"]
+"""
+
+
+@pytest.mark.slow
+def test_compare_scores_probabilities_and_objects_against_true_instances(tmp_path: Path) -> None:
+    import torch
+
+    from segbench.data import load_dataset
+
+    cfg = tmp_path / "sample.toml"
+    cfg.write_text(SAMPLE_TOML)
+    out = tmp_path / "run"
+    assert main(["compare", str(cfg), "--out", str(out), "-q"]) == 0
+    rows = io.read_csv(out / "results" / "per_image.csv")
+    table = {(r["model"], r["image"], r["class"], r["metric"]): float(r["value"]) for r in rows}
+    metrics = {r["metric"] for r in rows if r["model"] == "ce"}
+    assert {"ece", "brier", "nll", "ap", "soft_volume_bias", "volume_bias", "dsb_score", "pq", "aji"} <= metrics
+    size = tuple(json.loads((out / "dataset.json").read_text())["image_size"])
+    test = load_dataset("sample", "test", image_size=size)
+    for i, image in enumerate(test.ids):
+        mask = test[i][1]
+        share = float((mask == 1).double().mean())
+        # all-background is sure of background everywhere: top-label confidence 1, accuracy 1 - share
+        assert table[("all-background", image, "all", "ece")] == pytest.approx(share, abs=1e-9)
+        assert table[("all-background", image, "all", "brier")] == pytest.approx(share, abs=1e-9)
+        assert table[("all-background", image, "nucleus", "dsb_score")] == 0.0
+        assert table[("all-foreground", image, "all", "brier")] == pytest.approx(1 - share, abs=1e-9)
+    # the object metrics are scored against the true instances: a perfect semantic prediction (the mask
+    # itself) scores below 1 wherever touching nuclei merge into one component
+    from segbench import scoring
+
+    masks = torch.stack([test[i][1] for i in range(len(test))])
+    instances = torch.stack([test.instances(i) for i in range(len(test))])
+    exact = scoring.score_label_maps(masks, masks, num_classes=2, metrics=["dsb_score"], instances=instances)
+    assert min(r["value"] for r in exact) < 1.0
+    assert 0.0 <= table[("ce", test.ids[0], "nucleus", "pq")] <= 1.0

@@ -27,3 +27,14 @@ def test_list_one_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "metrics"]) == 0
     out = capsys.readouterr().out
     assert "losses:" not in out and out.count("\n") == len(metrics.names())
+
+
+def test_list_metrics_names_the_probability_object_and_topology_families(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "metrics"]) == 0
+    out = capsys.readouterr().out
+    for name, family in [("ece", "calibration"), ("brier", "calibration"), ("nll", "calibration"),
+                         ("ap", "threshold"), ("volume_bias", "volume"), ("dsb_score", "object"), ("pq", "object"),
+                         ("aji", "object"), ("betti_1_error", "topology"), ("cldice", "topology")]:
+        line = next(x for x in out.splitlines() if x.split() and x.split()[0] == name)
+        assert f"[{family}" in line, line
+    assert "(on request)" in next(x for x in out.splitlines() if x.split() and x.split()[0] == "cldice")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 
 from segbench.data import load_dataset
@@ -49,3 +50,22 @@ def test_attribution_cites_the_source() -> None:
     assert len(list((SAMPLE_DIR / "masks").glob("*.png"))) == 48
     size = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
     assert size < 1_000_000
+
+
+def test_sample_ships_true_instances_covering_exactly_the_mask() -> None:
+
+    for split in ("train", "val", "test"):
+        data = load_dataset("sample", split)
+        for i in range(len(data)):
+            inst = data.instances(i)
+            assert inst is not None and inst.dtype == torch.int64 and inst.shape == (96, 96)
+            assert torch.equal(inst > 0, data[i][1] == 1)
+    # touching nuclei: the sample holds more instances than connected components of its masks
+    from scipy import ndimage
+
+    data = load_dataset("sample", "test")
+    n_inst = sum(int(data.instances(i).unique().numel()) - 1 for i in range(len(data)))
+    n_comp = sum(ndimage.label(data[i][1].numpy(), np.ones((3, 3)))[1] for i in range(len(data)))
+    assert n_inst > n_comp
+    small = load_dataset("sample", "test", image_size=(48, 48)).instances(0)
+    assert small is not None and small.shape == (48, 48)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch.distributed as dist
 
+from segbench import scoring
 from segbench.files import atomic as io
 
 pytestmark = [pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is unavailable"), pytest.mark.slow]
@@ -63,7 +64,10 @@ def test_two_process_compare_writes_one_set_of_results(uninterrupted: tuple[Path
     assert max(keys.values()) == 1  # no duplicate rows
     images = [str(i) for i in np.load(run / "predictions" / "test_data.npz")["ids"]]
     scored = {(c, m) for (_, _, _, c, m) in keys}
-    assert len(scored) == 15  # 13 metrics of the foreground class + pixel_accuracy, balanced_accuracy of "all"
+    # every default metric once: of the foreground class, or of "all" (pixel and balanced accuracy, ECE, Brier,
+    # NLL, over-confidence): the probability metrics are scored from each rank's share of the test probabilities
+    assert len(scored) == len(scoring.check_metric_names(None, probabilities=True)) == 29
+    assert ("all", "ece") in scored and any(m == "dsb_score" and c != "all" for c, m in scored)
     expected = {(model, "0", image, c, m) for model in MODELS for image in images for (c, m) in scored}
     assert set(keys) == expected  # every model, seed and image
     assert [r["image"] for r in rows if r["model"] == "ce" and r["metric"] == "dice"] == images  # image order

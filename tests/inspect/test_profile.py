@@ -127,3 +127,23 @@ def test_advice_follows_the_measured_numbers() -> None:
     assert any(a.topic == "metrics" and "optional" in a.text for a in advice)  # large objects
     empty_advice = [a for a in advice if a.topic == "empty"]
     assert len(empty_advice) == 1 and "1 of 3 images (33.3%)" in empty_advice[0].reason
+
+
+def test_advice_names_object_and_calibration_metrics_on_measured_numbers() -> None:
+    many = np.zeros((40, 40), dtype=np.uint8)
+    for y in (2, 12, 22, 32):
+        many[y : y + 4, 2:6] = 1  # 4 objects of 16 px: 64 / 1600 = 4% foreground
+    advice = advise(_with_trivial([many, many.copy()]))
+    objects = [a for a in advice if "dsb_score" in a.text]
+    assert len(objects) == 1 and all(m in objects[0].text for m in ("pq", "object_f1", "aji", "--instances"))
+    assert "images hold 4 objects" in objects[0].reason
+    calibration = [a for a in advice if "ece" in a.text and "brier" in a.text]
+    assert len(calibration) == 1
+    # the constant predictor p = 0.04: pooled ECE 0, Brier 0.04 x 0.96 = 0.0384, AP 0.04
+    assert "p = 0.040" in calibration[0].reason and "0.0384" in calibration[0].reason
+    # one object per image: no object advice; no foreground at all: no calibration advice
+    single = np.zeros((40, 40), dtype=np.uint8)
+    single[5:15, 5:15] = 1
+    assert not any("dsb_score" in a.text for a in advise(_with_trivial([single, single.copy()])))
+    none = np.zeros((40, 40), dtype=np.uint8)
+    assert not any("brier" in a.text for a in advise(profile_masks([none, none], class_names=NAMES)))

@@ -3,7 +3,12 @@
 For each entry that scores hard label maps: a perfect prediction scores the best value; every value lies in the
 entry's range; float input is refused; pixels at ``ignore_index`` change nothing; per-image values are
 ``(N, C)`` (per class) or ``(N,)`` (all classes) and pooled ones ``(C,)`` or ``()``; a class absent from both
-target and prediction scores the entry's ``both_empty`` (NaN, undefined, unless the formula is defined there).
+target and prediction scores the entry's ``both_empty`` (NaN, undefined, unless the formula is defined there);
+an entry that does not score the background (object, topology) gives NaN in class 0.
+
+For each entry that scores probabilities: one-hot probabilities of the truth score the best value; every value
+lies in the range; a label map in place of probabilities is refused; ignored pixels change nothing; per-image
+values are ``(N,)`` or ``(N, C)``; without probabilities the route says what it needs.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from segbench.metrics.catalogue import MetricEntry, ScoringInputs
 C = 4  # class 3 never appears: empty in target and prediction
 LABEL_ENTRIES = [catalogue.get_entry(n) for n in catalogue.names() if catalogue.get_entry(n).needs == "labels"]
 IDS = [e.name for e in LABEL_ENTRIES]
+PROB_ENTRIES = [catalogue.get_entry(n) for n in catalogue.names()
+                if catalogue.get_entry(n).needs == "probabilities"]
+PROB_IDS = [e.name for e in PROB_ENTRIES]
 
 
 def _maps(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,6 +56,9 @@ def test_perfect_prediction_scores_best(entry: MetricEntry) -> None:
     _, target = _maps(0)
     values = _values(entry, target.clone(), target)
     present = values if entry.scope == "all" else values[:, :3]  # classes 0..2 are in every image
+    if not entry.background:
+        assert torch.isnan(values[:, 0]).all(), (entry.name, values)
+        present = present[:, 1:]
     assert torch.all(present == entry.best), (entry.name, present)
 
 
@@ -64,8 +75,11 @@ def test_values_lie_in_the_range(entry: MetricEntry, seed: int) -> None:
 @pytest.mark.parametrize("entry", LABEL_ENTRIES, ids=IDS)
 def test_float_input_is_refused(entry: MetricEntry) -> None:
     pred, target = _maps(4)
-    with pytest.raises(TypeError, match="to_labels"):
-        entry.function(pred.float(), target, num_classes=C)
+    # the topology functions take binary masks of any dtype, volume_error takes probabilities (the soft volume);
+    # their scoring routes take hard labels only
+    if entry.family not in ("topology", "volume"):
+        with pytest.raises(TypeError, match="to_labels"):
+            entry.function(pred.float(), target, num_classes=C)
     with pytest.raises(TypeError, match="to_labels"):
         _values(entry, pred.float(), target)
 
@@ -120,7 +134,11 @@ def test_every_public_metric_function_is_in_the_catalogue() -> None:
     public = [metrics.accuracy, metrics.balanced_accuracy, metrics.precision, metrics.recall, metrics.specificity,
               metrics.f1_score, metrics.fbeta_score, metrics.iou_score, metrics.tversky_index, metrics.mcc,
               metrics.cohen_kappa, metrics.hausdorff_distance, metrics.average_surface_distance,
-              metrics.normalized_surface_distance, metrics.boundary_iou]
+              metrics.normalized_surface_distance, metrics.boundary_iou, metrics.expected_calibration_error,
+              metrics.brier_score, metrics.negative_log_likelihood, metrics.confidence_gap, metrics.average_precision,
+              metrics.roc_auc,
+              metrics.dsb_score, metrics.object_f1, metrics.aggregated_jaccard_index, metrics.object_precision,
+              metrics.object_recall, metrics.cldice]
     assert [f.__name__ for f in public if f not in registered] == []
 
 
@@ -128,3 +146,69 @@ def test_registering_a_taken_name_is_refused() -> None:
     entry = catalogue.get_entry("dice")
     with pytest.raises(ValueError, match="a metric named 'dice' is already registered"):
         catalogue.register_metric(entry)
+
+
+def _probabilities(target: torch.Tensor, seed: int, sharpness: float = 3.0) -> torch.Tensor:
+    """Softmax probabilities ``(N, C, H, W)`` leaning towards ``target`` (random logits plus a push to the truth)."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(target.shape[0], C, *target.shape[1:], generator=g, dtype=torch.float64)
+    logits += sharpness * torch.nn.functional.one_hot(target.clamp(0, C - 1), C).movedim(-1, 1)
+    return logits.softmax(1)
+
+
+def _prob_values(entry: MetricEntry, probs: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None
+                 ) -> torch.Tensor:
+    labels = probs.argmax(1)
+    return entry.per_image(ScoringInputs(labels, target, C, ignore_index, probabilities=probs))
+
+
+@pytest.mark.parametrize("entry", PROB_ENTRIES, ids=PROB_IDS)
+def test_probability_one_hot_truth_scores_best(entry: MetricEntry) -> None:
+    _, target = _maps(10)
+    one_hot = torch.nn.functional.one_hot(target, C).movedim(-1, 1).double()
+    values = _prob_values(entry, one_hot, target)
+    present = values if entry.scope == "all" else values[:, :3]
+    torch.testing.assert_close(present, torch.full_like(present, entry.best), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("entry", PROB_ENTRIES, ids=PROB_IDS)
+@pytest.mark.parametrize("seed", [11, 12])
+def test_probability_values_lie_in_the_range(entry: MetricEntry, seed: int) -> None:
+    _, target = _maps(seed)
+    values = _prob_values(entry, _probabilities(target, seed), target)
+    lo, hi = entry.value_range
+    defined = values[~torch.isnan(values)]
+    assert defined.numel() > 0 and torch.all((defined >= lo) & (defined <= hi)), (entry.name, values)
+    assert values.dtype == torch.float64 and values.shape == ((3,) if entry.scope == "all" else (3, C))
+
+
+@pytest.mark.parametrize("entry", PROB_ENTRIES, ids=PROB_IDS)
+def test_probability_route_matches_the_library_function_per_image(entry: MetricEntry) -> None:
+    _, target = _maps(13)
+    probs = _probabilities(target, 13)
+    values = _prob_values(entry, probs, target)
+    for i in range(3):
+        one = entry.function(probs[i : i + 1], target[i : i + 1])
+        if entry.family == "volume":
+            one = one[0]
+        torch.testing.assert_close(values[i], one.double(), equal_nan=True, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("entry", PROB_ENTRIES, ids=PROB_IDS)
+def test_probability_ignored_pixels_change_nothing(entry: MetricEntry) -> None:
+    _, target = _maps(14)
+    target[:, :2, :] = 255
+    probs = _probabilities(target, 14)
+    other = probs.clone()
+    other[:, :, :2, :] = other[:, :, :2, :].flip(1)  # any probabilities there
+    torch.testing.assert_close(_prob_values(entry, probs, target, 255), _prob_values(entry, other, target, 255),
+                               equal_nan=True)
+
+
+@pytest.mark.parametrize("entry", PROB_ENTRIES, ids=PROB_IDS)
+def test_probability_entries_refuse_labels_and_missing_probabilities(entry: MetricEntry) -> None:
+    pred, target = _maps(15)
+    with pytest.raises(ValueError, match="probabilities"):
+        entry.per_image(ScoringInputs(pred, target, C))
+    with pytest.raises((TypeError, ValueError)):
+        entry.per_image(ScoringInputs(pred, target, C, probabilities=pred.unsqueeze(1).expand(-1, C, -1, -1)))

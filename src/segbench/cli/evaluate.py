@@ -18,8 +18,9 @@ from typing import Any
 
 from segbench import distributed
 from segbench.errors import UsageError
-from segbench.evaluate.folders import evaluate_folders
+from segbench.evaluate.folders import OBJECT_CSV_COLUMNS, evaluate_folders
 from segbench.evaluate.per_case import format_summary, summarize_evaluation, write_csv
+from segbench.files import atomic as files
 from segbench.metrics import catalogue
 
 __all__ = ["add_arguments", "parse_label_map", "parse_list", "run"]
@@ -115,6 +116,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ignore-index", type=int, metavar="K",
         help="ground-truth value (after --label-map) of pixels that count nowhere, e.g. 255 for a VOC border",
     )
+    parser.add_argument("--probabilities", type=Path, metavar="DIR",
+                        help="folder of probability maps (NPY/NPZ, float TIFF, float NIfTI; one channel per class or "
+                             "one foreground channel), paired by stem: adds ECE, Brier, NLL, AP, soft volume bias")
+    parser.add_argument("--instances", type=Path, metavar="DIR",
+                        help="folder of reference instance label maps (0 = background), paired by stem: object "
+                             "metrics (DSB score, PQ, AJI, object F1) match predicted components against them")
+    parser.add_argument("--objects-csv", type=Path, metavar="FILE.csv",
+                        help="write one row per reference and predicted object (TP / FN / FP, IoU, size) here")
     parser.add_argument("--out", type=Path, metavar="FILE.csv", help="write one row per case and class here")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0: one per CPU; default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
@@ -122,12 +131,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``segbench evaluate``; returns 0 (errors are raised as :class:`UsageError`)."""
-    if args.out is not None:
-        folder = args.out.parent if str(args.out.parent) else Path(".")
-        if not folder.is_dir():
-            raise UsageError(f"--out {args.out}: folder {folder} does not exist")
-        if args.out.is_dir():
-            raise UsageError(f"--out {args.out} is a folder; expected a file name such as scores.csv")
+    for flag, target in (("--out", args.out), ("--objects-csv", args.objects_csv)):
+        if target is not None:
+            folder = target.parent if str(target.parent) else Path(".")
+            if not folder.is_dir():
+                raise UsageError(f"{flag} {target}: folder {folder} does not exist")
+            if target.is_dir():
+                raise UsageError(f"{flag} {target} is a folder; expected a file name such as scores.csv")
     spacing: Sequence[float] | None = parse_list(args.spacing, "--spacing", float)
     with distributed.session():  # scoring runs on CPU: gloo
         evaluation = evaluate_folders(
@@ -138,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             override_spacing=args.override_spacing, pred_suffix=args.pred_suffix, truth_suffix=args.truth_suffix,
             jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
             surface=args.surface, percentile_rule=args.percentile_rule,
+            probabilities_dir=args.probabilities, instances_dir=args.instances, objects=args.objects_csv is not None,
         )
         main = distributed.is_main()
     if not main:  # every rank holds the rows; rank 0 prints and writes
@@ -148,4 +159,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(evaluation, summaries))
     if args.out is not None:
         print(f"\nwrote {len(evaluation.rows)} rows ({len(evaluation.cases)} cases) to {args.out}")
+    if args.objects_csv is not None:
+        files.write_csv(args.objects_csv, OBJECT_CSV_COLUMNS, evaluation.objects)
+        print(f"wrote {len(evaluation.objects)} object rows to {args.objects_csv}")
     return 0

@@ -30,7 +30,7 @@ from segbench import distributed, scoring, trivial
 from segbench import losses as _losses
 from segbench.compare import config as _config
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
-from segbench.compare.train import SplitData, TrainSettings, predict, train_run
+from segbench.compare.train import SplitData, TrainSettings, predict_with_probabilities, train_run
 from segbench.data import load_dataset
 from segbench.data.splits import Split
 from segbench.errors import UsageError
@@ -39,11 +39,13 @@ from segbench.files.run_folder import (
     DATASET_LEVEL_COLUMNS,
     HISTORY_COLUMNS,
     PER_IMAGE_COLUMNS,
+    RELIABILITY_FILE,
     TRIVIAL_FOLDER,
     prediction_path,
     run_path,
     slug,
 )
+from segbench.metrics.probability_stream import SCORING_BINS, ProbabilityHistogram
 from segbench.models import build_model
 
 __all__ = ["Experiment", "default_out", "prepare", "run_compare"]
@@ -116,14 +118,16 @@ def _load_split(spec: str, split: Split, image_size: tuple[int, int] | None, opt
         )
     images = torch.stack([image for image, _ in items])
     masks = torch.stack([mask for _, mask in items])
-    return dataset, SplitData(images, masks)
+    found = [dataset.instances(i) for i in range(len(dataset))] if dataset.instance_loader is not None else []
+    instances = torch.stack([x for x in found if x is not None]) if found else None
+    return dataset, SplitData(images, masks, instances)
 
 
 def prepare(config: _config.ExperimentConfig) -> Experiment:
     """Validate the resolved ``config`` and load every split into memory; raises UsageError/DatasetError."""
     models = _canonical_losses(config.losses.specs)
     try:
-        metrics = scoring.check_metric_names(config.eval.metrics)
+        metrics = scoring.check_metric_names(config.eval.metrics, probabilities=True)
     except ValueError as exc:
         raise UsageError(f"[eval] metrics: {exc}") from exc
     try:
@@ -225,15 +229,32 @@ def _with_keys(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
     return [{**keys, **row} for row in rows]
 
 
-def _score(exp: Experiment, pred: torch.Tensor, share: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-image and pooled rows of this rank's test predictions ``pred`` (test images ``share``); on rank 0
+def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list[int]
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-image and pooled rows of this rank's test predictions ``pred`` and their probabilities ``probs`` (test
+    images ``share``; object metrics against the reference instances where the dataset ships them); on rank 0
     the rows of the whole test split, elsewhere empty lists."""
+    test = exp.splits["test"]
     scored = distributed.score_shards(
-        pred, exp.splits["test"].masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
+        pred, test.masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
         binary=exp.binary, class_names=exp.class_names, metrics=exp.metrics,
-        nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index,
+        nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index, probabilities=probs,
+        instances=None if test.instances is None else test.instances[share],
     )
     return ([], []) if scored is None else scored
+
+
+def _reliability(exp: Experiment, probs: torch.Tensor, share: list[int]) -> dict[str, Any]:
+    """The top-label reliability bins of the test probabilities (every rank's share, synced): what
+    ``RELIABILITY_FILE`` holds."""
+    hist = ProbabilityHistogram(SCORING_BINS, 1, num_classes=1 if exp.binary else exp.num_classes,
+                                ignore_index=exp.ignore_index)
+    if share:
+        hist.update(probs, exp.splits["test"].masks[share])
+    rel = hist.sync().reliability()
+    return {"kind": "top-label", "n_bins": SCORING_BINS, "count": rel.count.tolist(),
+            "confidence": rel.confidence.tolist(), "accuracy": rel.accuracy.tolist(),
+            "lower": rel.lower.tolist(), "upper": rel.upper.tolist()}
 
 
 def _done(path: Path) -> bool:
@@ -264,14 +285,16 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
     epochs.close()
     test = exp.splits["test"]
     share = distributed.shard_indices(len(test))
-    pred = predict(model, test.images[share], settings)
-    per_image, pooled = _score(exp, pred, share)
+    pred, probs = predict_with_probabilities(model, test.images[share], settings)
+    per_image, pooled = _score(exp, pred, probs, share)
+    reliability = _reliability(exp, probs, share)
     gathered = distributed.gather_in_order(list(pred.numpy()), share, len(test))
     if gathered is None:  # not rank 0: rank 0 writes
         distributed.barrier()
         return
     io.write_npz(prediction_path(out, name, seed),
                  pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
+    io.write_json(run_dir / RELIABILITY_FILE, reliability)
     keys = {"model": name, "kind": "trained", "seed": seed}
     io.write_csv(run_dir / "scores.csv", PER_IMAGE_COLUMNS, _with_keys(per_image, **keys))
     io.write_csv(run_dir / "pooled.csv", DATASET_LEVEL_COLUMNS, _with_keys(pooled, **keys))
@@ -298,7 +321,8 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
         if distributed.is_main():
             io.write_npz(prediction_path(out, kind), pred=pred.numpy().astype(np.uint8),
                          ids=np.array(exp.ids["test"]))
-        rows_i, rows_p = _score(exp, pred[share], share)
+        probs = trivial.trivial_probabilities(pred[share], exp.num_classes, exp.binary)
+        rows_i, rows_p = _score(exp, pred[share], probs, share)
         per_image += _with_keys(rows_i, model=kind, kind="trivial", seed=-1)
         pooled += _with_keys(rows_p, model=kind, kind="trivial", seed=-1)
     if not distributed.is_main():

@@ -51,17 +51,19 @@ from segbench.files.run_folder import HISTORY_COLUMNS
 from segbench.metrics import ConfusionMatrix, from_confusion
 from segbench.reduction import nanmean
 
-__all__ = ["SplitData", "TrainSettings", "predict", "train_run", "validate"]
+__all__ = ["SplitData", "TrainSettings", "predict", "predict_with_probabilities", "train_run", "validate"]
 STATE_KEYS = ("model", "optimizer", "history", "best_epoch", "best_val_dice")
 """The entries of ``state.pt`` (the resume point), read back with ``weights_only=True``."""
 
 
 @dataclass(frozen=True)
 class SplitData:
-    """Images ``(N, C, H, W)`` float32 and label maps ``(N, H, W)`` int64 of one split, held in memory."""
+    """Images ``(N, C, H, W)`` float32 and label maps ``(N, H, W)`` int64 of one split, held in memory, and the
+    reference instance maps ``(N, H, W)`` where the dataset ships them (object metrics score against them)."""
 
     images: Tensor
     masks: Tensor
+    instances: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -174,6 +176,25 @@ def predict(model: nn.Module, images: Tensor, settings: TrainSettings) -> Tensor
         for s in range(0, images.shape[0], settings.batch_size)
     ]
     return torch.cat(out)
+
+
+def _probabilities(logits: Tensor, binary: bool) -> Tensor:
+    """Probabilities: the sigmoid of the one channel (binary: the foreground probability), else the softmax."""
+    return torch.sigmoid(logits) if binary else logits.softmax(1)
+
+
+@torch.no_grad()
+def predict_with_probabilities(model: nn.Module, images: Tensor, settings: TrainSettings) -> tuple[Tensor, Tensor]:
+    """Label maps ``(N, H, W)`` uint8 as :func:`predict`, and the probabilities they are the decision of,
+    ``(N, 1, H, W)`` (binary: sigmoid of the logit; ``label = p > 1/2``) or ``(N, C, H, W)`` (softmax) float32,
+    on CPU."""
+    model.eval()
+    labels, probs = [], []
+    for s in range(0, images.shape[0], settings.batch_size):
+        logits = _forward(model, images[s : s + settings.batch_size], settings)
+        labels.append(_labels(logits, settings.binary).to("cpu", torch.uint8))
+        probs.append(_probabilities(logits, settings.binary).to("cpu", torch.float32))
+    return torch.cat(labels), torch.cat(probs)
 
 
 @torch.no_grad()

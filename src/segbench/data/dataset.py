@@ -30,7 +30,9 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     DataLoader setups with worker processes, whose fetch counters restart every epoch).
 
     Attributes: ``name`` (the spec), ``ids`` (image stems, in item order), ``num_classes`` (real classes,
-    background included), ``in_channels``, ``ignore_index``, ``class_names``.
+    background included), ``in_channels``, ``ignore_index``, ``class_names``, and ``instance_loader``: where a
+    dataset ships reference instance maps, ``instance_loader(stem)`` gives one ``(H, W)`` at native size (0 =
+    background; :meth:`instances` reads it at ``image_size``), else ``None``.
 
     >>> def loader(i: int) -> tuple[np.ndarray, np.ndarray]:
     ...     return np.full((1, 4, 4), i / 2, dtype=np.float32), np.eye(4, dtype=np.int64)
@@ -71,6 +73,20 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self._loader = loader
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
         self._fetches = [0] * len(self.ids)
+        self.instance_loader: Callable[[str], np.ndarray] | None = None
+
+    def instances(self, i: int) -> torch.Tensor | None:
+        """The reference instance map of item ``i`` ``(H, W)`` int64 at ``image_size`` (nearest neighbour), or
+        ``None`` where the dataset has none; DatasetError where its foreground is not the mask's."""
+        if self.instance_loader is None:
+            return None
+        i = self._index(i)
+        inst = torch.from_numpy(np.ascontiguousarray(self.instance_loader(self.ids[i]), np.int64))
+        mask = self.raw_mask(i)
+        if inst.shape != mask.shape or not bool(((inst > 0) == (mask > 0)).all()):
+            raise DatasetError(f"{self.name}: the instance map of {self.ids[i]!r} {tuple(inst.shape)} does not "
+                               f"cover exactly the foreground of its mask {tuple(mask.shape)}")
+        return inst if self.image_size is None else resize_mask(inst, self.image_size)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -14,7 +14,14 @@ Three passes, the first two before any score is computed:
    the one place where "score a pair of label maps on every metric" is written.
 
 The result has one row per (case, class): the scores, plus the reference and prediction sizes (pixel or
-voxel counts) that tell empty references and misses apart. Results do not depend on ``jobs``.
+voxel counts) that tell empty references and misses apart, and, where object metrics are scored, the object
+counts (reference objects, predicted objects, matched references). Results do not depend on ``jobs``.
+
+Optional folders, paired with the ground truth by stem like the predictions: ``probabilities_dir`` (probability
+maps, :func:`segbench.files.probability_maps.read_probability_map`: the probability metrics ECE, Brier, NLL,
+AP, soft volume bias are scored from them beside the hard-label metrics) and ``instances_dir`` (reference
+instance label maps: the object metrics match the predicted components against these true instances instead
+of the ground truth's components). ``objects=True`` keeps one row per object (:attr:`Evaluation.objects`).
 
 Under ``torchrun`` (:mod:`segbench.distributed`) passes 2 and 3 are spread over the ranks: rank ``r`` of ``W``
 checks and scores cases ``r, r + W, ...`` (with ``jobs`` workers of its own), and the results and errors come
@@ -38,6 +45,7 @@ from segbench.evaluate.parallel import check_jobs, ordered_map
 from segbench.files.masks import MaskFile, read_mask_file
 from segbench.files.orientation import align_to_reference
 from segbench.files.pairing import MAX_LISTED, Case, pair_by_stem
+from segbench.files.probability_maps import read_probability_map
 from segbench.files.raw_labels import (
     apply_label_map,
     check_dense,
@@ -46,7 +54,8 @@ from segbench.files.raw_labels import (
     infer_num_classes,
     labels_from_raw,
 )
-from segbench.scoring import check_metric_names, score_label_maps
+from segbench.metrics import catalogue
+from segbench.scoring import check_metric_names, object_matches, score_label_maps
 
 __all__ = [
     "CaseCheck", "CheckTask", "Evaluation", "ScoreTask", "evaluate_folders", "format_spacing", "read_pair",
@@ -58,6 +67,11 @@ R = TypeVar("R")
 
 SIZE_COLUMNS = ("reference_size", "prediction_size")
 """Per (case, class): pixels (voxels) of the class in the ground truth and in the prediction."""
+OBJECT_COLUMNS = ("reference_objects", "predicted_objects", "matched_objects")
+"""Per (case, foreground class), where object metrics are scored: reference objects (components or true
+instances), predicted components, and reference objects matched (IoU > 0.5)."""
+OBJECT_CSV_COLUMNS = ("case", "class", "side", "id", "size", "status", "iou", "dice")
+"""The per-object CSV (``--objects-csv``): one row per reference and predicted object (TP / FN / FP)."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +101,15 @@ class ScoreTask:
     surface: str = "voxel"
     percentile_rule: str = "directed"
     label_map: tuple[tuple[int, int], ...] = ()
+    probabilities: Path | None = None
+    instances: Path | None = None
+    objects: bool = False
 
 
 @dataclass
 class Evaluation:
-    """The scores of every case: ``rows`` has one dict per (case, class), columns ``columns``."""
+    """The scores of every case: ``rows`` has one dict per (case, class), columns ``columns``; ``objects`` one
+    dict per object (``OBJECT_CSV_COLUMNS``) when asked for."""
 
     cases: list[str]
     num_classes: int
@@ -101,13 +119,20 @@ class Evaluation:
     spacings: dict[str, tuple[float, ...] | None]
     spacing_source: str
     notes: list[str] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
         """CSV column order: ``case, class_index, class``, ``spacing`` (when any case has one: ``Z x Y x X`` at
-        its own precision, e.g. ``2.5x0.8x0.8``), the two sizes, then one column per metric."""
+        its own precision, e.g. ``2.5x0.8x0.8``), the two sizes, the object counts (where object metrics are
+        scored), then one column per metric."""
         spacing = ["spacing"] if any(s is not None for s in self.spacings.values()) else []
-        return ["case", "class_index", "class", *spacing, *SIZE_COLUMNS, *self.metrics]
+        counts = list(OBJECT_COLUMNS) if _has_objects(self.metrics) else []
+        return ["case", "class_index", "class", *spacing, *SIZE_COLUMNS, *counts, *self.metrics]
+
+
+def _has_objects(metrics: Sequence[str]) -> bool:
+    return any(catalogue.get_entry(m).family == "object" for m in metrics)
 
 
 @dataclass(frozen=True)
@@ -236,23 +261,53 @@ def _read_labels(mask: MaskFile, num_classes: int, ignore_index: int | None) -> 
     return labels_from_raw(mask.array, mask.path, num_classes=num_classes, ignore_index=ignore_index)
 
 
-def score_case(task: ScoreTask) -> list[dict[str, Any]]:
-    """Pass 3 for one case: rows ``{case, class_index, class, reference_size, prediction_size, metric...}``.
+def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    inst = read_mask_file(path).array
+    if inst.shape != shape:
+        raise UsageError(f"shape mismatch: instance map {path} is {tuple(inst.shape)} but its ground truth is {shape}")
+    if inst.min() < 0:
+        raise UsageError(f"instance map {path} holds negative ids; expected 0 (background) and object ids > 0")
+    return inst
+
+
+def score_case(task: ScoreTask) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pass 3 for one case: rows ``{case, class_index, class, reference_size, prediction_size, metric...}``,
+    and the per-object rows (empty unless ``task.objects``).
 
     One row per scored class (binary data: the foreground only), plus a row of class ``all`` (empty index and
-    sizes) for the metrics defined over all classes at once (``pixel_accuracy``).
+    sizes) for the metrics defined over all classes at once (``pixel_accuracy``). Where object metrics are
+    scored, each foreground class row also holds the object counts (``OBJECT_COLUMNS``).
     """
     case = task.case
     pred_array, _, truth_file, _ = read_pair(case, task.label_map)
     pred = labels_from_raw(pred_array, case.pred, num_classes=task.num_classes)
     truth = _read_labels(truth_file, task.num_classes, task.ignore_index)
-    scored = score_label_maps(
-        torch.from_numpy(pred)[None], torch.from_numpy(truth)[None], num_classes=task.num_classes,
-        binary=task.num_classes == 2, class_names=list(task.class_names), image_ids=[case.name],
-        spacing=task.spacing, metrics=list(task.metrics),
-        nsd_tolerance=task.nsd_tolerance, ignore_index=task.ignore_index, surface=task.surface,
-        percentile_rule=task.percentile_rule,
-    )
+    probs = None if task.probabilities is None else \
+        torch.from_numpy(read_probability_map(task.probabilities, truth.shape, task.num_classes))[None]
+    inst = None if task.instances is None else torch.from_numpy(_read_instances(task.instances, truth.shape))[None]
+    p, t = torch.from_numpy(pred)[None], torch.from_numpy(truth)[None]
+    try:
+        scored = score_label_maps(
+            p, t, num_classes=task.num_classes,
+            binary=task.num_classes == 2, class_names=list(task.class_names), image_ids=[case.name],
+            spacing=task.spacing, metrics=list(task.metrics),
+            nsd_tolerance=task.nsd_tolerance, ignore_index=task.ignore_index, surface=task.surface,
+            percentile_rule=task.percentile_rule, probabilities=probs, instances=inst,
+        )
+    except ValueError as exc:  # probabilities that do not fit the labels: name the case
+        raise UsageError(f"case {case.name!r}: {exc}") from None
+    counts: dict[int, dict[str, int]] = {}
+    object_rows: list[dict[str, Any]] = []
+    if _has_objects(task.metrics) or task.objects:
+        matches = object_matches(p, t, num_classes=task.num_classes, instances=inst,
+                                 ignore_index=task.ignore_index, spacing=task.spacing)
+        c = matches.counts()
+        for j, k in enumerate(matches.classes):
+            counts[k] = {"reference_objects": int(c["n_ref"][0, j]), "predicted_objects": int(c["n_pred"][0, j]),
+                         "matched_objects": int(c["tp_ref"][0, j])}
+        if task.objects:
+            object_rows = [{**row, "case": case.name, "class": task.class_names[row["class"]]}
+                           for row in matches.rows(physical=task.spacing is not None)]
     valid = np.ones(truth.shape, bool) if task.ignore_index is None else truth != task.ignore_index
     by_class: dict[str, dict[str, Any]] = {}
     for row in scored:
@@ -263,13 +318,13 @@ def score_case(task: ScoreTask) -> list[dict[str, Any]]:
                 ref, got = int(np.count_nonzero((truth == k) & valid)), int(np.count_nonzero((pred == k) & valid))
                 by_class[name] = {"case": case.name, "class_index": k, "class": name,
                                   "spacing": format_spacing(task.spacing),
-                                  "reference_size": ref, "prediction_size": got}
+                                  "reference_size": ref, "prediction_size": got, **counts.get(k, {})}
             else:  # a metric over all classes at once
                 by_class[name] = {"case": case.name, "class_index": "", "class": name,
                                   "spacing": format_spacing(task.spacing),
                                   "reference_size": "", "prediction_size": ""}
         by_class[name][str(row["metric"])] = float(row["value"])
-    return list(by_class.values())
+    return list(by_class.values()), object_rows
 
 
 def _spread_map(
@@ -326,6 +381,9 @@ def evaluate_folders(
     progress: bool = False,
     surface: str = "voxel",
     percentile_rule: str = "directed",
+    probabilities_dir: Path | None = None,
+    instances_dir: Path | None = None,
+    objects: bool = False,
 ) -> Evaluation:
     """Pair, check and score every case of ``pred_dir`` against ``truth_dir`` (see the module docstring).
 
@@ -350,7 +408,7 @@ def evaluate_folders(
     if nsd_tolerance < 0 or not np.isfinite(nsd_tolerance):
         raise UsageError(f"--nsd-tolerance must be a finite number >= 0, got {nsd_tolerance!r}")
     try:
-        metric_names = check_metric_names(metrics)
+        metric_names = check_metric_names(metrics, probabilities=probabilities_dir is not None)
     except ValueError as exc:
         raise UsageError(f"--metrics: {exc}") from None
     if override_spacing and spacing is None:
@@ -358,6 +416,14 @@ def evaluate_folders(
     mapped = tuple(sorted((label_map or {}).items()))
     pairing = pair_by_stem(pred_dir, truth_dir, pred_suffix=pred_suffix, truth_suffix=truth_suffix)
     notes = [] if pairing.note is None else [pairing.note]
+    extra: dict[str, dict[str, Path]] = {}
+    for flag, folder in (("--probabilities", probabilities_dir), ("--instances", instances_dir)):
+        if folder is not None:
+            try:
+                extra[flag] = {c.name: c.pred for c in pair_by_stem(folder, truth_dir, pred_suffix=pred_suffix,
+                                                                   truth_suffix=truth_suffix).cases}
+            except UsageError as exc:
+                raise UsageError(f"{flag} {folder}: {exc}") from None
     if pairing.skipped:
         skipped = ", ".join(p.name for p in pairing.skipped[:MAX_LISTED])
         notes.append(f"skipped {len(pairing.skipped)} file(s) of other types: {skipped}")
@@ -399,13 +465,16 @@ def evaluate_folders(
                      "(--override-spacing)")
     tasks = [
         ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name],
-                  tuple(metric_names), float(nsd_tolerance), ignore_index, surface, percentile_rule, mapped)
+                  tuple(metric_names), float(nsd_tolerance), ignore_index, surface, percentile_rule, mapped,
+                  extra.get("--probabilities", {}).get(c.case.name), extra.get("--instances", {}).get(c.case.name),
+                  objects)
         for c in checks
     ]
     scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)
     _raise_collected(errors, "scoring")
-    rows = [row for case_rows in scored if case_rows is not None for row in case_rows]
+    rows = [row for case_rows in scored if case_rows is not None for row in case_rows[0]]
+    object_rows = [row for case_rows in scored if case_rows is not None for row in case_rows[1]]
     return Evaluation(
         [c.case.name for c in checks], num_classes, names, metric_names, rows, spacings,
-        "+".join(sorted(sources)), notes,
+        "+".join(sorted(sources)), notes, object_rows,
     )

@@ -28,6 +28,10 @@ HISTORY_COLUMNS = ("model", "seed", "epoch", "train_loss", "val_loss", "val_dice
                    "seconds")
 """``history.csv``: one row per (model, seed, epoch)."""
 KINDS = ("trained", "trivial")
+RELIABILITY_FILE = "reliability.json"
+"""In each training run's folder: the top-label reliability bins of its test probabilities (``count``, mean
+``confidence`` and ``accuracy`` per bin, NaN for an empty bin; ``lower``/``upper`` edges), for the report's
+reliability diagrams."""
 TRIVIAL_FOLDER = "trivial"
 """``runs/trivial/``: the trivial predictors' scores (no trained model may have this slug)."""
 

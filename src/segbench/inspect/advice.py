@@ -184,11 +184,31 @@ def _boundaries(profile: DatasetProfile) -> list[Advice]:
         if c.components_per_image.median > 1:
             out.append(Advice(
                 "metrics", f"Semantic scores do not count objects of {c.name!r}: if separating or detecting "
-                "each object matters, add an instance-level metric.",
+                "each object matters, add the object metrics dsb_score (the Data Science Bowl score), pq "
+                "(panoptic quality), object_f1 and aji, against true instances where you have them "
+                "(evaluate --instances DIR; --objects-csv lists every object).",
                 f"images hold {c.components_per_image.median:.0f} objects (median; up to "
-                f"{c.components_per_image.max:.0f}), and two touching objects merged still score a high Dice",
+                f"{c.components_per_image.max:.0f}), and two touching objects merged still score a high Dice; "
+                "the object metrics count each merged, split, missed or invented object (matched at IoU > 0.5)",
             ))
     return out
+
+
+def _calibration(profile: DatasetProfile) -> list[Advice]:
+    """Calibration metrics, on the measured foreground share: the constant predictor ``p = share`` shows what
+    each score rewards (pooled ECE exactly 0, Brier ``share (1 - share)``, AP ``share``)."""
+    fg = profile.pooled_foreground_share
+    if not 0 < fg < 1:
+        return []
+    return [Advice(
+        "metrics", "If the model's probabilities will be used (thresholds, risk, soft volumes), report the "
+        "calibration metrics ece, brier and nll with ap beside them (evaluate --probabilities DIR), never ECE "
+        "alone; compare the volume_bias / soft_volume_bias.",
+        f"the foreground is {_pct(fg)} of the pixels: a model that outputs p = {fg:.3f} everywhere is perfectly "
+        f"calibrated on the pooled pixels (ECE 0) yet finds nothing; its Brier score is {fg * (1 - fg):.4f} "
+        f"(= {fg:.3f} x {1 - fg:.3f}) and its AP {fg:.3f} (the prevalence), so Brier, NLL and AP expose what ECE "
+        "rewards",
+    )]
 
 
 def _per_image(profile: DatasetProfile) -> list[Advice]:
@@ -288,9 +308,9 @@ def advise(profile: DatasetProfile) -> list[Advice]:
     >>> m = np.zeros((32, 32), dtype=np.int64); m[3:5, 3:6] = 1
     >>> profile = profile_masks([m, np.zeros_like(m)], class_names=["background", "cell"])
     >>> [a.topic for a in advise(profile)]
-    ['metrics', 'metrics', 'metrics', 'empty', 'loss', 'loss', 'loss']
+    ['metrics', 'metrics', 'metrics', 'metrics', 'empty', 'loss', 'loss', 'loss']
     """
     items = _accuracy(profile) + _overlap(profile) + _boundaries(profile) + _per_image(profile)
-    items += _empty(profile) + _losses(profile)
+    items += _calibration(profile) + _empty(profile) + _losses(profile)
     order = {"metrics": 0, "distrust": 1, "empty": 2, "loss": 3}
     return sorted(items, key=lambda a: order[a.topic])

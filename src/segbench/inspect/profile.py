@@ -36,7 +36,6 @@ import torch
 from scipy import ndimage
 
 from segbench.data.dataset import SegmentationDataset
-from segbench.metrics import catalogue
 from segbench.scoring import check_metric_names, pooled_scores, score_label_maps
 from segbench.stats import summarize
 from segbench.trivial import TRIVIAL_PREDICTORS, background_index, trivial_classes, trivial_predictions
@@ -284,7 +283,7 @@ def score_trivial_predictors(
     of the dataset as one flat image (count metrics depend only on the pixel counts, not on the layout).
     Predictors that paint the same class share one computation.
     """
-    names = catalogue.default_names() if metrics is None else list(metrics)
+    names = check_metric_names(None) if metrics is None else list(metrics)
     classes = trivial_classes([c.pixels for c in profile.classes], profile.class_names)
     kw: dict[str, Any] = {
         "num_classes": profile.num_classes, "class_names": profile.class_names, "ignore_index": profile.ignore_index,

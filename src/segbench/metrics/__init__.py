@@ -31,6 +31,7 @@ from segbench.metrics.boundary import boundary_iou
 from segbench.metrics.calibration import (
     brier_score,
     calibration_error,
+    confidence_gap,
     expected_calibration_error,
     maximum_calibration_error,
     negative_log_likelihood,
@@ -106,6 +107,7 @@ __all__ = [
     "calibration_error",
     "cldice",
     "cohen_kappa",
+    "confidence_gap",
     "describe",
     "dice_score",
     "distance_metrics",

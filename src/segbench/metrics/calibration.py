@@ -46,6 +46,9 @@ Results are float64 tensors on the input's device.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -64,11 +67,13 @@ from segbench.metrics._probability import (
     reduce_images,
     rows,
 )
-from segbench.metrics.probability_stream import ProbabilityHistogram, Reliability
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
+from segbench.metrics.probability_stream import SCORING_BINS, ProbabilityHistogram, Reliability, scoring_histogram
 
 __all__ = [
     "brier_score",
     "calibration_error",
+    "confidence_gap",
     "expected_calibration_error",
     "maximum_calibration_error",
     "negative_log_likelihood",
@@ -332,3 +337,62 @@ def negative_log_likelihood(
     h = _histogram(input, target, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
                    per_image=per_image)
     return h.negative_log_likelihood(per_image=per_image)
+
+
+def confidence_gap(
+    input: Any,
+    target: Any,
+    *,
+    from_logits: bool = False,
+    ignore_index: int | None = None,
+    per_image: bool = False,
+) -> Tensor:
+    r"""Over-confidence: the mean top-label confidence minus the accuracy of the pixels.
+
+    .. math:: \mathrm{gap} = \frac{1}{n}\sum_i \max_k p_{ik} - \frac{1}{n}\sum_i 1[\hat y_i = y_i]
+
+    Positive: the model is more sure than it is right (over-confident); negative: under-confident; 0 where
+    confidence matches accuracy on average (a perfectly calibrated model has gap 0, not conversely: it is the
+    signed one-bin ECE). Binary input: confidence :math:`\max(p, 1 - p)`, prediction :math:`p > 1/2`. NaN where
+    there is no valid pixel.
+
+    Args:
+        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
+        target: label map ``(N, *spatial)``.
+        from_logits: ``input`` holds logits.
+        ignore_index: target label whose pixels count nowhere.
+        per_image: score each image, then average over images.
+
+    >>> p = torch.tensor([[[0.9, 0.9, 0.2, 0.6]]])      # confidences .9 .9 .8 .6; right: 1 0 1 1
+    >>> round(float(confidence_gap(p, torch.tensor([[1, 0, 0, 1]]))), 12)   # 3.2 / 4 - 3 / 4
+    0.05
+    """
+    h = _histogram(input, target, 1, from_logits=from_logits, multilabel=False, ignore_index=ignore_index,
+                   per_image=per_image)
+    return h.confidence_gap(per_image=per_image)
+
+
+def _image_values(score: str) -> Callable[[ScoringInputs], Tensor]:
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        return scoring_histogram(inputs).image_values(score)
+
+    return per_image
+
+
+register_metric(MetricEntry(
+    "ece", partial(expected_calibration_error, n_bins=SCORING_BINS), "calibration", False, "none",
+    f"top-label expected calibration error sum_b n_b/n |acc_b - conf_b|, {SCORING_BINS} equal-width bins",
+    _image_values("ece"), needs="probabilities", scope="all", label="ECE", both_empty=math.nan))
+register_metric(MetricEntry(
+    "brier", brier_score, "calibration", False, "none",
+    "Brier score sum_k mean (p_k - y_k)^2 (binary: the foreground term; multiclass range [0, 2])",
+    _image_values("brier"), needs="probabilities", scope="all", label="Brier", value_range=(0.0, 2.0)))
+register_metric(MetricEntry(
+    "nll", negative_log_likelihood, "calibration", False, "none",
+    "negative log-likelihood -mean log p_y (probabilities clipped to machine epsilon)",
+    _image_values("nll"), needs="probabilities", scope="all", label="NLL", value_range=(0.0, math.inf)))
+register_metric(MetricEntry(
+    "overconfidence", confidence_gap, "calibration", False, "none",
+    "mean top-label confidence minus accuracy (> 0 over-confident, < 0 under-confident; ideal 0)",
+    _image_values("gap"), needs="probabilities", scope="all", label="conf-acc", value_range=(-1.0, 1.0),
+    ideal=0.0))

@@ -60,11 +60,13 @@ Scope = Literal["class", "all"]
 
 @dataclass
 class ScoringInputs:
-    """What one scoring call gives every metric: label maps, classes, spacing, and a cache for shared work.
+    """What one scoring call gives every metric: label maps, classes, spacing, the optional probabilities and
+    reference instances, and a cache for shared work.
 
     ``pred`` and ``target`` are int64 label maps ``(N, *spatial)``; ``target`` may hold ``ignore_index``.
     Metrics of one family share their expensive step through :meth:`shared` (the count metrics one confusion
-    matrix per image, the distance metrics one surface computation).
+    matrix per image, the distance metrics one surface computation, the probability metrics one histogram, the
+    object metrics one matching).
 
     Args:
         pred: predicted labels ``(N, *spatial)``.
@@ -77,6 +79,11 @@ class ScoringInputs:
             (sub-voxel surface elements: surface-distance).
         percentile_rule: HD95's rule: ``"directed"`` (the larger directed percentile: MONAI) or ``"pooled"``
             (MedPy).
+        probabilities: the model's probabilities ``(N, C, *spatial)`` (C == 1: the foreground probability of
+            binary data), which entries with ``needs="probabilities"`` score; ``None`` where there are none.
+        instances: reference instance ids ``(N, *spatial)`` (0 = background), which the object metrics match the
+            predicted components against (the class of an instance is ``target`` there); ``None``: the
+            reference objects are the connected components of ``target``.
     """
 
     pred: Tensor
@@ -87,6 +94,8 @@ class ScoringInputs:
     nsd_tolerance: float = 1.0
     surface: str = "voxel"
     percentile_rule: str = "directed"
+    probabilities: Tensor | None = None
+    instances: Tensor | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def shared(self, key: str, make: Callable[[], Any]) -> Any:
@@ -104,7 +113,8 @@ class MetricEntry:
         name: the canonical name (results files, ``--metrics``, tables).
         function: the library function ``function(pred, target, **options)`` with this entry's parameters
             bound (what :func:`segbench.metrics.get` returns).
-        family: ``"count"``, ``"distance"``, or a family to come (:data:`FAMILIES`).
+        family: one of :data:`FAMILIES` (``"count"``, ``"distance"``, ``"calibration"``, ``"threshold"``, ``"volume"``,
+            ``"object"``, ``"topology"``).
         higher_is_better: the metric's direction.
         average: the default class averaging of ``function``.
         description: one line: the formula or definition, and the parameters it is scored at.
@@ -119,6 +129,9 @@ class MetricEntry:
         both_empty: its value for a class absent from target and prediction: NaN (undefined) unless the
             formula is defined there (e.g. specificity, from true negatives).
         default: whether it is scored when no metric list is given.
+        background: whether it scores class 0 (object and topology metrics score the foreground classes only;
+            their class-0 column is NaN and no row is written for it).
+        ideal: the value of a perfect prediction where it is not an end of ``value_range`` (a signed error: 0).
     """
 
     name: str
@@ -136,6 +149,8 @@ class MetricEntry:
     value_range: tuple[float, float] = (0.0, 1.0)
     both_empty: float = math.nan
     default: bool = True
+    background: bool = True
+    ideal: float | None = None
 
     @property
     def header(self) -> str:
@@ -144,7 +159,9 @@ class MetricEntry:
 
     @property
     def best(self) -> float:
-        """The best value the metric can take."""
+        """The best value the metric can take (``ideal`` if set)."""
+        if self.ideal is not None:
+            return self.ideal
         return self.value_range[1] if self.higher_is_better else self.value_range[0]
 
 
@@ -234,8 +251,8 @@ def check_names(selected: Iterable[str] | None) -> list[str]:
 
 
 def describe() -> list[tuple[str, str]]:
-    """``(name, one line)`` of every metric in table order: the direction arrow, then family, scope and definition
-    (what ``segbench list metrics`` prints).
+    """``(name, one line)`` of every metric in table order: the direction arrow (``±`` for a signed error, best at
+    its ``ideal``), then family, scope and definition (what ``segbench list metrics`` prints).
 
     >>> dict(describe())["hd95"][:12]
     '↓ [distance]'
@@ -243,6 +260,8 @@ def describe() -> list[tuple[str, str]]:
     out = []
     for e in _ordered():
         arrow = "↑" if e.higher_is_better else "↓"
+        if e.ideal is not None:
+            arrow = "±"  # a signed error: closest to its ideal is best
         scope = ", all classes" if e.scope == "all" else ""
         request = "" if e.default else " (on request)"
         out.append((e.name, f"{arrow} [{e.family}{scope}] {e.description}{request}"))
@@ -250,9 +269,17 @@ def describe() -> list[tuple[str, str]]:
 
 
 def direction(name: str) -> bool | None:
-    """``higher_is_better`` of a metric; ``None`` for a name not in the catalogue.
+    """``higher_is_better`` of a metric; ``None`` for a name not in the catalogue and for a signed error (an entry
+    with an ``ideal`` inside its range, e.g. ``volume_bias``), whose raw value has no better side: ranking it would
+    call a model that misses everything (-1) the best. Its size has a direction (``volume_error``).
 
     Args:
         name: a metric name as it appears in a results file.
+
+    >>> direction("dice"), direction("hd95"), direction("volume_bias"), direction("volume_error")
+    (True, False, None, False)
     """
-    return get_entry(name).higher_is_better if name in _METRICS else None
+    if name not in _METRICS:
+        return None
+    entry = get_entry(name)
+    return None if entry.ideal is not None else entry.higher_is_better

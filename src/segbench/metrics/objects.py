@@ -45,6 +45,7 @@ from torch import Tensor
 
 from segbench._checks import as_tensor, check_label_maps
 from segbench.metrics._surface import check_spacing
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
 from segbench.reduction import check_average, nanmean
 
 __all__ = [
@@ -772,3 +773,75 @@ def aggregated_jaccard_index(
     0.2857142857142857
     """
     return match_objects(pred, target, **kwargs).aggregated_jaccard_index(average=average, per_image=per_image)
+
+
+def _pq(pred: Any, target: Any, *, average: str = "none", per_image: bool = False, **kwargs: Any) -> Tensor:
+    """Panoptic quality alone (the ``pq`` of :func:`panoptic_quality`), as the catalogue's ``pq`` returns it.
+
+    Args:
+        pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
+        target: reference label maps of the same shape.
+        average: as :func:`panoptic_quality`.
+        per_image: as :func:`panoptic_quality`.
+        **kwargs: the object options of :func:`match_objects`.
+    """
+    return panoptic_quality(pred, target, average=average, per_image=per_image, **kwargs).pq
+
+
+def scoring_matches(inputs: ScoringInputs) -> ObjectMatches:
+    """The object matching of a scoring call, computed once for every object metric: the connected components of
+    each foreground class of ``pred`` against those of ``target``, or against the reference ``instances`` (their
+    class is ``target`` there). Pixels at ``ignore_index`` are background on both sides.
+
+    Args:
+        inputs: the scoring call.
+    """
+
+    def make() -> ObjectMatches:
+        pred, target, inst = inputs.pred, inputs.target, inputs.instances
+        if inputs.ignore_index is not None:
+            ignored = target == inputs.ignore_index
+            pred, target = pred.masked_fill(ignored, 0), target.masked_fill(ignored, 0)
+            inst = None if inst is None else torch.as_tensor(inst).masked_fill(ignored, 0)
+        if inst is None:
+            return match_objects(pred, target, num_classes=inputs.num_classes, spacing=inputs.spacing)
+        return match_objects(pred, inst, instances="target", num_classes=inputs.num_classes, spacing=inputs.spacing,
+                             target_classes=None if inputs.num_classes == 2 else target)
+
+    found: ObjectMatches = inputs.shared("object_matches", make)
+    return found
+
+
+def _with_background(values: Tensor) -> Tensor:
+    """Foreground values ``(N, C - 1)`` as ``(N, C)`` with a NaN background column."""
+    return torch.cat([torch.full_like(values[:, :1], math.nan), values], 1)
+
+
+def _route(score: Callable[[ObjectMatches], Tensor]) -> Callable[[ScoringInputs], Tensor]:
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        return _with_background(score(scoring_matches(inputs)).double())
+
+    return per_image
+
+
+def _register(name: str, function: Callable[..., Tensor], description: str,
+              score: Callable[[ObjectMatches], Tensor], **kw: Any) -> None:
+    register_metric(MetricEntry(name, function, "object", True, kw.pop("average", "macro"), description,
+                                _route(score), background=False, **kw))
+
+
+_register("dsb_score", dsb_score, "2018 Data Science Bowl score: mean over IoU > 0.5 .. 0.95 of TP / (TP + FP + FN) "
+          "of objects (components, or reference instances)",
+          lambda m: m.dsb_score(average="none", per_image=True), label="DSB")
+_register("pq", _pq, "panoptic quality SQ x RQ = sum IoU / (TP + FP/2 + FN/2), objects matched at IoU > 0.5",
+          lambda m: m.panoptic_quality(average="none", per_image=True).pq, aliases=("panoptic_quality",),
+          label="PQ", average="none")
+_register("object_f1", object_f1, "object F1 2 TP / (2 TP + FP + FN), objects matched at IoU > 0.5",
+          lambda m: m.f1(average="none", per_image=True), label="obj_F1")
+_register("aji", aggregated_jaccard_index, "aggregated Jaccard index sum |G_i n S_j(i)| / (sum |G_i u S_j(i)| + "
+          "sum unused |S_k|)", lambda m: m.aggregated_jaccard_index(average="none", per_image=True), label="AJI",
+          aliases=("aggregated_jaccard_index",))
+_register("object_precision", object_precision, "object precision: matched / predicted objects (IoU > 0.5)",
+          lambda m: m.precision(average="none", per_image=True), label="obj_P", default=False)
+_register("object_recall", object_recall, "object recall (detection rate): matched / reference objects (IoU > 0.5)",
+          lambda m: m.recall(average="none", per_image=True), label="obj_R", default=False)

@@ -33,9 +33,15 @@ from segbench.metrics._probability import (
     roc_auc_from_atoms,
     width_groups,
 )
+from segbench.metrics.catalogue import ScoringInputs
 from segbench.metrics.confusion import _all_gather_rows
 
-__all__ = ["ProbabilityHistogram", "Reliability"]
+__all__ = ["ProbabilityHistogram", "Reliability", "class_columns", "scoring_histogram"]
+
+SCORING_BINS = 15
+"""Calibration bins of the catalogue's probability metrics (equal width)."""
+SCORING_SUBDIVISIONS = 64
+"""Slots per bin of the catalogue's histogram: AP and ROC AUC are scored at the 15 x 64 = 960 grid thresholds."""
 
 
 @dataclass(frozen=True)
@@ -404,6 +410,89 @@ class ProbabilityHistogram:
         value = roc_auc_from_atoms(self.state(per_image)["cw"])
         return reduce_classes(value, average=average, per_image=per_image, classes=self._classes(include_background))
 
+    def _gap(self, per_image: bool) -> Tensor:
+        counts, conf = self._kind_state("top-label", per_image)
+        n = counts.sum((-1, -2)).double()
+        gap = (conf.sum((-1, -2)) - counts[..., 1].sum(-1).double()) / n.clamp(min=1)
+        return torch.where(n > 0, gap, torch.full_like(n, NAN))
+
+    def confidence_gap(self, *, per_image: bool = False) -> Tensor:
+        r"""Mean top-label confidence minus accuracy, :math:`\frac1n\sum_i c_i - \frac1n\sum_i a_i`: > 0
+        over-confident, < 0 under-confident (see :func:`segbench.metrics.confidence_gap`).
+
+        Args:
+            per_image: score each image, then average (needs ``per_image=True`` at construction).
+        """
+        return reduce_images(self._gap(per_image), per_image)
+
+    def image_values(self, score: str) -> Tensor:
+        """Each image's value of one score, before any mean over images (needs ``per_image=True``):
+        ``"ece"`` (top-label, equal-width bins), ``"brier"``, ``"nll"`` and ``"gap"`` (:meth:`confidence_gap`)
+        ``(N,)``; ``"ap"`` and ``"auroc"`` ``(N, K)``, one per channel. The mean over images of each is the
+        method's ``per_image=True`` value.
+
+        Args:
+            score: ``"ece"``, ``"brier"``, ``"nll"``, ``"gap"``, ``"ap"`` or ``"auroc"``.
+
+        >>> h = ProbabilityHistogram(n_bins=2, subdivisions=1, per_image=True)
+        >>> h.update(torch.tensor([[[0.9, 0.6]], [[0.2, 0.4]]]), torch.tensor([[1, 1], [0, 1]]))
+        >>> h.image_values("brier").tolist()          # (.01 + .16) / 2, (.04 + .36) / 2
+        [0.085, 0.2]
+        """
+        check_choice(score, "score", ("ece", "brier", "nll", "ap", "auroc", "gap"))
+        if score == "gap":
+            return self._gap(True)
+        if score == "ece":
+            counts, conf = self._kind_state("top-label", True)
+            bc, bs, _ = self._binned(counts, conf, "width")
+            return calibration_from_bins(bc, bs, "l1")
+        s = self.state(True)
+        if score in ("ap", "auroc"):
+            formula = average_precision_from_atoms if score == "ap" else roc_auc_from_atoms
+            return formula(s["cw"])
+        n = s["n"].double()
+        key = "sq" if score == "brier" else "nll"
+        total = s[key].sum(1) if self.mode == "multiclass" else s[key].mean(1)
+        return torch.where(n > 0, total / n.clamp(min=1), torch.full_like(n, NAN))
+
     def __repr__(self) -> str:
         return (f"ProbabilityHistogram(n_bins={self.n_bins}, subdivisions={self.subdivisions}, "
                 f"num_classes={self.num_classes}, mode={self.mode}, per_image={self.per_image})")
+
+
+def scoring_histogram(inputs: ScoringInputs) -> ProbabilityHistogram:
+    """The per-image :class:`ProbabilityHistogram` of a scoring call's probabilities (built once and shared by
+    every probability metric of the catalogue); ValueError without probabilities or with a channel count that is
+    neither the number of classes nor 1 (the foreground probability of binary data).
+
+    Args:
+        inputs: the scoring call (its ``probabilities``, ``target`` and ``ignore_index``).
+    """
+
+    def make() -> ProbabilityHistogram:
+        probs = inputs.probabilities
+        if probs is None:
+            raise ValueError("probability metrics need the model's probabilities (N, C, *spatial); none were given")
+        channels = probs.shape[1] if probs.ndim >= 2 else -1
+        if channels != inputs.num_classes and not (channels == 1 and inputs.num_classes == 2):
+            raise ValueError(f"probabilities must have one channel per class ({inputs.num_classes}) or, for binary "
+                             f"data, one foreground channel; got shape {tuple(probs.shape)}")
+        h = ProbabilityHistogram(SCORING_BINS, SCORING_SUBDIVISIONS, ignore_index=inputs.ignore_index, per_image=True)
+        h.update(probs, inputs.target)
+        return h
+
+    hist: ProbabilityHistogram = inputs.shared("probability_histogram", make)
+    return hist
+
+
+def class_columns(values: Tensor, num_classes: int) -> Tensor:
+    """Per-channel values ``(N, K)`` as ``(N, num_classes)``: a single foreground channel of binary data goes to
+    class 1 (class 0 NaN).
+
+    Args:
+        values: ``(N, K)`` with K the number of classes, or 1 for binary data.
+        num_classes: the number of classes C.
+    """
+    if values.shape[1] == num_classes:
+        return values
+    return torch.cat([torch.full_like(values, NAN), values], 1)

@@ -28,6 +28,8 @@ Edge cases
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -42,7 +44,14 @@ from segbench.metrics._probability import (
     roc_auc_from_atoms,
     rows,
 )
-from segbench.metrics.probability_stream import ProbabilityHistogram
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
+from segbench.metrics.probability_stream import (
+    SCORING_BINS,
+    SCORING_SUBDIVISIONS,
+    ProbabilityHistogram,
+    class_columns,
+    scoring_histogram,
+)
 
 __all__ = ["average_precision", "roc_auc"]
 
@@ -141,3 +150,23 @@ def roc_auc(
     return _score(input, target, "auc", n_bins=n_bins, from_logits=from_logits, multilabel=multilabel,
                   ignore_index=ignore_index, per_image=per_image, average=average,
                   include_background=include_background)
+
+
+_GRID = SCORING_BINS * SCORING_SUBDIVISIONS
+
+
+def _per_class(score: str) -> Callable[[ScoringInputs], Tensor]:
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        return class_columns(scoring_histogram(inputs).image_values(score), inputs.num_classes)
+
+    return per_image
+
+
+register_metric(MetricEntry(
+    "ap", partial(average_precision, n_bins=_GRID, average="none"), "threshold", True, "none",
+    f"pixel average precision sum_n (R_n - R_n-1) P_n of one class vs the rest, at {_GRID} thresholds j/{_GRID}",
+    _per_class("ap"), needs="probabilities", label="AP"))
+register_metric(MetricEntry(
+    "auroc", partial(roc_auc, n_bins=_GRID, average="none"), "threshold", True, "none",
+    f"pixel ROC AUC of one class vs the rest (trapezoid), at {_GRID} thresholds (background-dominated under "
+    "imbalance)", _per_class("auroc"), needs="probabilities", label="AUROC", default=False))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -45,6 +46,7 @@ from scipy import ndimage
 from torch import Tensor
 
 from segbench._checks import as_tensor, check_label_maps
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
 
 __all__ = ["betti_error", "betti_numbers", "cldice", "euler_characteristic", "skeletonize"]
 
@@ -325,3 +327,48 @@ def cldice(pred: Any, target: Any, *, per_image: bool = True) -> Tensor:
         out.append(2 * tprec * tsens / (tprec + tsens) if tprec + tsens > 0 else 0.0)
     res = torch.tensor(out, dtype=torch.float64)
     return res if per_image else res[0]
+
+
+def _class_masks(inputs: ScoringInputs) -> list[tuple[Tensor, Tensor]]:
+    """Per foreground class c (1 .. C-1): the binary maps ``pred == c`` and ``target == c`` (ignored pixels off)."""
+    pred, target = inputs.pred, inputs.target
+    if inputs.ignore_index is not None:
+        ignored = target == inputs.ignore_index
+        pred, target = pred.masked_fill(ignored, 0), target.masked_fill(ignored, 0)
+    check_label_maps(pred, target, num_classes=inputs.num_classes)
+    return [(pred == c, target == c) for c in range(1, inputs.num_classes)]
+
+
+def _per_class(score: Callable[[Tensor, Tensor], Tensor]) -> Callable[[ScoringInputs], Tensor]:
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        n = inputs.pred.shape[0]
+        columns = [torch.full((n,), math.nan, dtype=torch.float64)]
+        columns += [score(p, t).double() for p, t in _class_masks(inputs)]
+        return torch.stack(columns, 1)
+
+    return per_image
+
+
+def _betti_k(k: int) -> Callable[..., Tensor]:
+    def betti_k_error(pred: Any, target: Any, **options: Any) -> Tensor:
+        return betti_error(pred, target, **options)[:, k]
+
+    betti_k_error.__doc__ = f"``betti_error(pred, target)[:, {k}]``: the error in Betti number b_{k} per image."
+    return betti_k_error
+
+
+register_metric(MetricEntry(
+    "betti_0_error", _betti_k(0), "topology", False, "none",
+    "|b0(pred) - b0(target)|: missed or invented connected components of one class",
+    _per_class(lambda p, t: betti_error(p, t)[:, 0]), label="b0_err", value_range=(0.0, math.inf),
+    background=False, both_empty=0.0))
+register_metric(MetricEntry(
+    "betti_1_error", _betti_k(1), "topology", False, "none",
+    "|b1(pred) - b1(target)|: missed or invented holes (loops) of one class",
+    _per_class(lambda p, t: betti_error(p, t)[:, 1]), label="b1_err", value_range=(0.0, math.inf),
+    background=False, both_empty=0.0))
+register_metric(MetricEntry(
+    "cldice", cldice, "topology", True, "none",
+    "clDice 2 Tprec Tsens / (Tprec + Tsens) of hard skeletons (Shit et al. 2021)",
+    _per_class(lambda p, t: cldice(p, t)), label="clDice", background=False,
+    default=False))  # on request: its skeletons cost ~20x the Betti numbers (0.32 s vs 0.015 s, 13 maps of 64^2)

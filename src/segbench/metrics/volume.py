@@ -7,7 +7,8 @@ volume :math:`\sum_x p_k(x)`, the expected volume under the model), in voxels or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from segbench._checks import as_tensor, check_label_maps, check_probability_inpu
 from segbench.counts import confusion_counts, stat_scores
 from segbench.metrics._probability import check_choice
 from segbench.metrics._surface import check_spacing
+from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
 
 __all__ = ["VolumeErrors", "volume_error"]
 
@@ -152,3 +154,48 @@ def volume_error(
     if not include_background and not binary and channels > 1:
         pv, rv = pv[:, 1:], rv[:, 1:]
     return VolumeErrors(pv * scale, rv * scale, chosen)
+
+
+def _relative(soft: bool, absolute: bool) -> Callable[[ScoringInputs], Tensor]:
+    """The per-image ``(N, C)`` relative volume error of a scoring call's labels (or probabilities, ``soft``)."""
+
+    def per_image(inputs: ScoringInputs) -> Tensor:
+        if soft:
+            if inputs.probabilities is None:
+                raise ValueError("the soft volume error needs the model's probabilities; none were given")
+            v = volume_error(inputs.probabilities, inputs.target, ignore_index=inputs.ignore_index)
+        else:  # hard labels only here (volume_error itself takes probabilities as the soft volume)
+            check_label_maps(inputs.pred, inputs.target, num_classes=inputs.num_classes,
+                             ignore_index=inputs.ignore_index, to_long=False)
+            v = volume_error(inputs.pred, inputs.target, num_classes=inputs.num_classes,
+                             ignore_index=inputs.ignore_index)
+        rel = v.relative.abs() if absolute else v.relative
+        if rel.shape[1] == 1 and inputs.num_classes == 2:  # binary: the foreground class only
+            rel = torch.cat([torch.full_like(rel, math.nan), rel], 1)
+        return rel
+
+    return per_image
+
+
+def _relative_function(absolute: bool) -> Callable[..., Tensor]:
+    def relative(pred: Any, target: Any, **options: Any) -> Tensor:
+        rel = volume_error(pred, target, **options).relative
+        return rel.abs() if absolute else rel
+
+    relative.__doc__ = (f"The {'absolute ' if absolute else ''}relative volume error per (image, class): "
+                        "``volume_error(pred, target, **options).relative``" + (".abs()." if absolute else "."))
+    return relative
+
+
+register_metric(MetricEntry(
+    "volume_error", _relative_function(True), "volume", False, "none",
+    "absolute relative volume error |V_pred - V_ref| / V_ref (1 for a miss, inf for a false alarm)",
+    _relative(False, True), label="|dV|/V", value_range=(0.0, math.inf)))
+register_metric(MetricEntry(
+    "volume_bias", _relative_function(False), "volume", False, "none",
+    "signed relative volume error (V_pred - V_ref) / V_ref: > 0 over-, < 0 under-segmentation (ideal 0; "
+    "its size is volume_error)", _relative(False, False), label="dV/V", value_range=(-1.0, math.inf), ideal=0.0))
+register_metric(MetricEntry(
+    "soft_volume_bias", _relative_function(False), "volume", False, "none",
+    "signed relative soft volume error (sum p - V_ref) / V_ref of the probabilities (ideal 0)",
+    _relative(True, False), needs="probabilities", label="soft dV/V", value_range=(-1.0, math.inf), ideal=0.0))

@@ -15,6 +15,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from segbench.files.atomic import write_bytes, write_csv, write_text
+from segbench.report import calibration as calib
 from segbench.report import figures as figs
 from segbench.report.analysis import Analysis, analyze
 from segbench.report.findings import answer, scope_note
@@ -54,6 +55,8 @@ def _figures(analysis: Analysis) -> dict[str, Callable[[], Figure | None]]:
         "curves": lambda: figs.training_curves(analysis),
         "qualitative": qualitative,
         "imbalance": lambda: figs.imbalance(analysis),
+        "reliability": lambda: calib.reliability_figure(analysis),
+        "volume_bias": lambda: calib.volume_bias_figure(analysis),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from segbench.formatting import interval, number
+from segbench.metrics import catalogue
 from segbench.report.analysis import GAP_THRESHOLD, Analysis, MetricResult
 
 __all__ = ["KEY_PAIRS", "answer", "baseline_notes", "classic_claim", "count_notes", "fmt", "fmt_ci", "headline",
@@ -145,7 +146,9 @@ def headline(analysis: Analysis, view: str | None = None) -> list[str]:
     for res in analysis.metric_results(view):
         sep = res.separation
         if res.higher_is_better is None:
-            lines.append(f"{res.metric}: direction unknown (not a segbench metric); no ranking.")
+            why = "a signed error, best at 0 (see its interval per loss)" if res.metric in catalogue.names() \
+                else "direction unknown (not a segbench metric)"
+            lines.append(f"{res.metric}: {why}; no ranking.")
             continue
         if sep is None or not res.best:
             continue

@@ -12,6 +12,7 @@ from importlib import metadata
 from typing import Any
 
 from segbench.report.analysis import Analysis
+from segbench.report.calibration import overconfidence_notes
 from segbench.report.findings import (
     answer,
     baseline_notes,
@@ -37,6 +38,7 @@ SECTIONS = [
     ("distributions", "Per-image distributions"),
     ("curves", "Training curves"),
     ("qualitative", "Qualitative examples"),
+    ("calibration", "Calibration and volume bias"),
     ("imbalance", "Class imbalance"),
     ("classes", "Per-class results"),
     ("definitions", "Definitions and versions"),
@@ -60,6 +62,11 @@ FIGURE_CAPTIONS = {
     "red: false positive, blue: missed foreground (binary data); class colours with the ground-truth "
     "outline in white (multiclass).",
     "imbalance": "Share of the pixels per class and split.",
+    "reliability": "Reliability diagram per loss: per confidence bin (15 equal-width bins of the top-label "
+    "confidence, test pixels of every seed pooled), the fraction of pixels labelled right against their mean "
+    "confidence; below the diagonal is over-confident. Grey bars: share of the pixels per bin.",
+    "volume_bias": "Signed relative volume error (V_pred - V_ref) / V_ref of the foreground per test image "
+    "(mean over seeds): right of 0 over-segments, left under-segments; -1 is a missed structure.",
 }
 
 CSS = """
@@ -250,6 +257,9 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
         "distributions": _figure("distributions", figures.get("distributions"), "Distributions"),
         "curves": _figure("curves", figures.get("curves"), "Training curves"),
         "qualitative": _figure("qualitative", figures.get("qualitative"), "Qualitative examples"),
+        "calibration": _list(overconfidence_notes(analysis))
+        + _figure("reliability", figures.get("reliability"), "Reliability diagrams")
+        + _figure("volume_bias", figures.get("volume_bias"), "Volume bias"),
         "imbalance": _list(imbalance_notes(analysis)) + _figure("imbalance", figures.get("imbalance"), "Imbalance"),
         "classes": "".join(
             f"<details><summary>{_e(v)}</summary>{_table(main_header(analysis, v), main_rows(analysis, v))}"
@@ -297,6 +307,7 @@ def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
     lines += ["", "## Rankings", ""] + [f"- {_md_cell(t)}" for t in ranking_notes(analysis)]
     lines += ["", "## Undefined and missed cases, aggregation", ""]
     lines += [f"- {_md_cell(t)}" for t in count_notes(analysis)]
+    lines += ["", "## Calibration", ""] + [f"- {_md_cell(t)}" for t in overconfidence_notes(analysis)]
     lines += ["", "## Class imbalance", ""] + [f"- {_md_cell(t)}" for t in imbalance_notes(analysis)]
     lines += ["", "## Figures", ""] + [f"- [{name}]({path})" for name, path in figure_files.items()]
     lines += ["", "## Definitions", ""] + [f"- **{k}**: {_md_cell(v)}" for k, v in definitions(analysis)]
