@@ -112,3 +112,19 @@ def test_sync_free_histogram_equals_bincount() -> None:
         for v in (None, valid):
             want = _pair_histogram(t, p, 4, v, separate)
             torch.testing.assert_close(_traced_pair_histogram(t, p, 4, v, separate), want)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "precision", "f1_score", "iou_score", "mcc"])
+def test_public_count_metric_compiles_fullgraph_with_validate_false(name: str) -> None:
+    """The public functions themselves, with ``validate=False``: one graph (``fullgraph=True`` raises on any
+    break), equal to the validating eager call."""
+    p, t, kw = _case("multiclass")
+    fn = getattr(M, name)
+    torch._dynamo.reset()
+    try:
+        compiled = torch.compile(lambda a, b: fn(a, b, validate=False, **kw), fullgraph=True, backend="aot_eager")
+        got = compiled(p, t)
+    finally:
+        torch._dynamo.reset()
+    torch.testing.assert_close(got, fn(p, t, **kw), equal_nan=True)
+

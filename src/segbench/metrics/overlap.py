@@ -38,6 +38,11 @@ Shared arguments
     than a partial detection, and false positives on an empty image always count. True keeps the textbook
     "every 0/0 is NaN" (scikit-learn's ``zero_division=nan``), under which a macro mean skips a missed class.
 
+    ``validate``: True (default) checks the label values (range, binary-ness) eagerly; False checks dtypes, shapes
+    and devices only and reads no tensor value on the host, so that the whole metric traces as one graph under
+    ``torch.compile(fullgraph=True)`` and causes no device-to-host sync (the caller vouches for the labels: binary
+    input must then be bool or ``num_classes`` given, labels in range).
+
 Results are float64 tensors on the input's device.
 
 The accuracy paradox, on 10 % foreground predicted as all background:
@@ -99,10 +104,12 @@ def _score(
     empty_score: float,
     multilabel: bool,
     strict_undefined: bool = False,
+    validate: bool = True,
     **params: float,
 ) -> Tensor:
     check_average(average)
-    lm = check_label_maps(pred, target, num_classes=num_classes, multilabel=multilabel, ignore_index=ignore_index)
+    lm = check_label_maps(pred, target, num_classes=num_classes, multilabel=multilabel, ignore_index=ignore_index,
+                          validate=validate)
     confusion = confusion_counts(lm, per_image=per_image)
     return from_confusion(
         confusion,
@@ -130,6 +137,7 @@ def accuracy(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Pixel accuracy; default: counts pooled over the batch (``per_image=False``), micro average.
 
@@ -156,7 +164,7 @@ def accuracy(
     return _score("accuracy", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 def balanced_accuracy(
@@ -171,6 +179,7 @@ def balanced_accuracy(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Balanced accuracy, the mean recall over the classes present in the target (scikit-learn); batch-pooled counts.
 
@@ -194,7 +203,7 @@ def balanced_accuracy(
     return _score("balanced_accuracy", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 def precision(
@@ -209,6 +218,7 @@ def precision(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Precision (positive predictive value) per class, then averaged; default: counts pooled over the batch.
 
@@ -224,7 +234,7 @@ def precision(
     return _score("precision", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 def recall(
@@ -239,6 +249,7 @@ def recall(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Recall (sensitivity, true positive rate) per class, then averaged; default: counts pooled over the batch.
 
@@ -253,7 +264,7 @@ def recall(
     return _score("recall", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 def specificity(
@@ -268,6 +279,7 @@ def specificity(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Specificity (true negative rate) per class, one-vs-rest, then averaged; default: batch-pooled counts.
 
@@ -283,7 +295,7 @@ def specificity(
     return _score("specificity", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 def f1_score(
@@ -298,6 +310,7 @@ def f1_score(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Dice coefficient, the F1 score (:func:`dice_score` is the same function); default: batch-pooled counts.
 
@@ -316,7 +329,7 @@ def f1_score(
     return _score("dice", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 dice_score = f1_score
@@ -335,6 +348,7 @@ def fbeta_score(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """F-beta score: recall weighs ``beta`` times as much as precision (1: Dice); default: batch-pooled counts.
 
@@ -349,7 +363,8 @@ def fbeta_score(
     return _score("fbeta", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined, beta=check_positive(beta, "beta", allow_zero=False))
+                  strict_undefined=strict_undefined, validate=validate,
+                  beta=check_positive(beta, "beta", allow_zero=False))
 
 
 def iou_score(
@@ -364,6 +379,7 @@ def iou_score(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Intersection over union, the Jaccard index (:func:`jaccard_index` is the same); default: batch-pooled counts.
 
@@ -379,7 +395,7 @@ def iou_score(
     return _score("iou", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 jaccard_index = iou_score
@@ -399,6 +415,7 @@ def tversky_index(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Tversky index (Salehi et al.): ``alpha`` weighs false positives, ``beta`` false negatives; batch-pooled counts.
 
@@ -416,7 +433,7 @@ def tversky_index(
     return _score("tversky", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined, alpha=check_positive(alpha, "alpha"),
+                  strict_undefined=strict_undefined, validate=validate, alpha=check_positive(alpha, "alpha"),
                   beta=check_positive(beta, "beta"))
 
 
@@ -432,6 +449,7 @@ def mcc(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Matthews correlation coefficient; default: counts pooled over the batch (``per_image=False``), micro.
 
@@ -454,7 +472,7 @@ def mcc(
     return _score("mcc", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 def cohen_kappa(
@@ -469,6 +487,7 @@ def cohen_kappa(
     empty_score: float = NAN,
     multilabel: bool = False,
     strict_undefined: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     """Cohen's kappa, agreement corrected for chance; default: counts pooled over the batch (``per_image=False``).
 
@@ -488,7 +507,7 @@ def cohen_kappa(
     return _score("cohen_kappa", pred, target, num_classes=num_classes, average=average,
                   include_background=include_background, ignore_index=ignore_index, per_image=per_image,
                   empty_score=empty_score, multilabel=multilabel,
-                  strict_undefined=strict_undefined)
+                  strict_undefined=strict_undefined, validate=validate)
 
 
 METRICS: dict[str, CountMetric] = {
