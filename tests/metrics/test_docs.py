@@ -67,3 +67,17 @@ def test_every_public_metric_states_its_reduction_in_its_first_line() -> None:
         first = (getattr(M, name).__doc__ or "").strip().splitlines()[0]
         said = "pooled" in first if name in count else "one value per image" in first
         assert said, (name, first)
+
+
+def test_every_probability_object_and_topology_metric_states_its_default_reduction() -> None:
+    """Issue #22 for the metric families added beside the count and distance ones: the first line says how the
+    default pools (over the batch's pixels or objects, or per image)."""
+    from segbench import metrics as M
+
+    names = ["calibration_error", "expected_calibration_error", "maximum_calibration_error", "brier_score",
+             "negative_log_likelihood", "average_precision", "roc_auc", "volume_error", "panoptic_quality",
+             "dsb_score", "aggregated_jaccard_index", "object_precision", "object_recall", "object_f1", "cldice"]
+    phrases = ("pooled", "per image", "per-image", "per (image, class)", "the mean over the batch")
+    for name in names:
+        first = (getattr(M, name).__doc__ or "").strip().splitlines()[0]
+        assert any(p in first for p in phrases), (name, first)

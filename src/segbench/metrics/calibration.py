@@ -117,7 +117,7 @@ def calibration_error(
     average: str = "macro",
     include_background: bool = True,
 ) -> Tensor:
-    r"""Expected (``norm="l1"``) or maximum (``norm="max"``) calibration error over B bins.
+    r"""Expected (``norm="l1"``) or maximum (``"max"``) calibration error over B bins; default: batch-pooled pixels.
 
     .. math::
         \mathrm{ECE} = \sum_{b=1}^{B} \frac{n_b}{n}\,\big|\mathrm{acc}_b - \mathrm{conf}_b\big|,\qquad
@@ -165,7 +165,7 @@ def calibration_error(
 
 
 def expected_calibration_error(input: Any, target: Any, *, n_bins: int = 15, **kwargs: Any) -> Tensor:
-    r"""Expected calibration error: :func:`calibration_error` with ``norm="l1"``.
+    r"""Expected calibration error (:func:`calibration_error`, ``norm="l1"``); default: pixels pooled over the batch.
 
     .. math:: \mathrm{ECE} = \sum_b \frac{n_b}{n}\,|\mathrm{acc}_b - \mathrm{conf}_b|
 
@@ -183,7 +183,7 @@ def expected_calibration_error(input: Any, target: Any, *, n_bins: int = 15, **k
 
 
 def maximum_calibration_error(input: Any, target: Any, *, n_bins: int = 15, **kwargs: Any) -> Tensor:
-    r"""Maximum calibration error: :func:`calibration_error` with ``norm="max"``.
+    r"""Maximum calibration error (:func:`calibration_error`, ``norm="max"``); default: pixels pooled over the batch.
 
     .. math:: \mathrm{MCE} = \max_{b:\, n_b > 0} |\mathrm{acc}_b - \mathrm{conf}_b|
 
@@ -272,7 +272,7 @@ def brier_score(
     average: str | None = None,
     include_background: bool = True,
 ) -> Tensor:
-    r"""Brier score: the mean squared error of the probabilities against the one-hot truth.
+    r"""Brier score, the mean squared error of probabilities vs one-hot truth; default: pixels pooled over the batch.
 
     .. math:: \mathrm{BS}_k = \frac{1}{n}\sum_i (p_{ik} - y_{ik})^2,\qquad
               \mathrm{BS} = \sum_k \mathrm{BS}_k \ \text{(multiclass, Brier 1950; range [0, 2])}
@@ -310,7 +310,7 @@ def negative_log_likelihood(
     ignore_index: int | None = None,
     per_image: bool = False,
 ) -> Tensor:
-    r"""Negative log-likelihood (cross-entropy, log loss) per pixel.
+    r"""Negative log-likelihood (cross-entropy, log loss) per pixel; default: the mean over the batch's pixels.
 
     .. math:: \mathrm{NLL} = -\frac{1}{n}\sum_i \log p_{i, y_i}\ \text{(multiclass)},\qquad
               -\frac{1}{n}\sum_i \big[y_i \log p_i + (1 - y_i)\log(1 - p_i)\big]\ \text{(binary; multilabel: mean

@@ -672,7 +672,7 @@ def match_objects(
 def panoptic_quality(
     pred: Any, target: Any, *, average: str = "none", per_image: bool = False, **kwargs: Any
 ) -> PanopticQuality:
-    """Panoptic quality per class, :meth:`ObjectMatches.panoptic_quality` of :func:`match_objects`.
+    """Panoptic quality per class (:func:`match_objects`); default: objects pooled over the batch, per class.
 
     Args:
         pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
@@ -691,7 +691,7 @@ def panoptic_quality(
 def object_precision(
     pred: Any, target: Any, *, average: str = "macro", per_image: bool = False, **kwargs: Any
 ) -> Tensor:
-    """Object precision: :meth:`ObjectMatches.precision` of :func:`match_objects`.
+    """Object precision (:meth:`ObjectMatches.precision`); default: object counts pooled over the batch.
 
     Args:
         pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
@@ -707,7 +707,7 @@ def object_precision(
 
 
 def object_recall(pred: Any, target: Any, *, average: str = "macro", per_image: bool = False, **kwargs: Any) -> Tensor:
-    """Object recall: :meth:`ObjectMatches.recall` of :func:`match_objects`.
+    """Object recall (:meth:`ObjectMatches.recall`); default: object counts pooled over the batch.
 
     Args:
         pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
@@ -723,7 +723,7 @@ def object_recall(pred: Any, target: Any, *, average: str = "macro", per_image: 
 
 
 def object_f1(pred: Any, target: Any, *, average: str = "macro", per_image: bool = False, **kwargs: Any) -> Tensor:
-    """Object F1: :meth:`ObjectMatches.f1` of :func:`match_objects`.
+    """Object F1 (:meth:`ObjectMatches.f1`); default: object counts pooled over the batch.
 
     Args:
         pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
@@ -739,7 +739,7 @@ def object_f1(pred: Any, target: Any, *, average: str = "macro", per_image: bool
 
 
 def dsb_score(pred: Any, target: Any, *, average: str = "macro", per_image: bool = True, **kwargs: Any) -> Tensor:
-    """The 2018 Data Science Bowl score: :meth:`ObjectMatches.dsb_score` of :func:`match_objects`.
+    """The 2018 Data Science Bowl score (:func:`match_objects`); default: the mean of per-image scores.
 
     Args:
         pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
@@ -759,7 +759,7 @@ def dsb_score(pred: Any, target: Any, *, average: str = "macro", per_image: bool
 def aggregated_jaccard_index(
     pred: Any, target: Any, *, average: str = "macro", per_image: bool = True, **kwargs: Any
 ) -> Tensor:
-    """Aggregated Jaccard index: :meth:`ObjectMatches.aggregated_jaccard_index` of :func:`match_objects`.
+    """Aggregated Jaccard index (:func:`match_objects`); default: the mean of per-image scores.
 
     Args:
         pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).

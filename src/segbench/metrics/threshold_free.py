@@ -84,7 +84,7 @@ def average_precision(
     average: str = "macro",
     include_background: bool = True,
 ) -> Tensor:
-    r"""Pixel-level average precision per class: the step-wise area under the precision-recall curve.
+    r"""Pixel-level average precision (step-wise area under the PR curve); default: batch-pooled pixels, macro.
 
     .. math:: \mathrm{AP} = \sum_n (R_n - R_{n-1})\,P_n
 
@@ -124,7 +124,7 @@ def roc_auc(
     average: str = "macro",
     include_background: bool = True,
 ) -> Tensor:
-    r"""Pixel-level area under the ROC curve per class (trapezoid rule; equal confidences count half).
+    r"""Pixel-level ROC AUC per class (trapezoid rule, ties count half); default: batch-pooled pixels, macro.
 
     .. math:: \mathrm{AUC} = \frac{1}{PN}\sum_{i:\,y_i = 1}\sum_{j:\,y_j = 0}
               \Big(1[p_i > p_j] + \tfrac12\,1[p_i = p_j]\Big)

@@ -289,7 +289,7 @@ def skeletonize(mask: Any) -> Tensor:
 
 
 def cldice(pred: Any, target: Any, *, per_image: bool = True) -> Tensor:
-    """clDice (Shit et al., CVPR 2021) with hard skeletons: the harmonic mean of topology precision and sensitivity.
+    """clDice (Shit et al. 2021) with hard skeletons; default: one value per image (``per_image=True``).
 
     .. math:: T_{prec} = \\frac{|S(P) \\cap T|}{|S(P)|},\\quad T_{sens} = \\frac{|S(T) \\cap P|}{|S(T)|},\\quad
               \\mathrm{clDice} = \\frac{2\\,T_{prec}\\,T_{sens}}{T_{prec} + T_{sens}}

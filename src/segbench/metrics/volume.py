@@ -90,7 +90,7 @@ def volume_error(
     ignore_index: int | None = None,
     include_background: bool = True,
 ) -> VolumeErrors:
-    r"""Predicted and reference volume of every (image, class), and their signed and relative errors.
+    r"""Predicted and reference volume and their signed and relative errors, one value per (image, class).
 
     .. math:: V_k = v \cdot \#\{x : \hat y(x) = k\}\ \text{(hard)},\qquad V_k = v \sum_x p_k(x)\ \text{(soft)},\qquad
               \Delta V_k = V_k^{pred} - V_k^{ref}
