@@ -11,8 +11,9 @@ luck), no example database, and no deadline (a shared runner's slow moment is no
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,36 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+def _compare_toml(*, num_images: int = 12, epochs: int = 2, seeds: int = 1, num_threads: int = 1,
+                  specs: Sequence[str] = ("ce",), metrics: Sequence[str] | None = None) -> str:
+    text = f"""
+[dataset]
+spec = "synthetic"
+image_size = 16
+options = {{ num_images = {num_images}, foreground_fraction = 0.2 }}
+
+[model]
+width = 2
+depth = 2
+
+[train]
+epochs = {epochs}
+batch_size = 4
+seeds = {seeds}
+num_threads = {num_threads}
+device = "cpu"
+
+[losses]
+specs = {json.dumps(list(specs))}
+"""
+    return text if metrics is None else text + f"\n[eval]\nmetrics = {json.dumps(list(metrics))}\n"
+
+
+@pytest.fixture(scope="session")
+def compare_toml() -> Callable[..., str]:
+    """``compare_toml(num_images=12, epochs=2, seeds=1, num_threads=1, specs=("ce",), metrics=None)``: the text of a
+    tiny ``compare`` experiment on synthetic 16x16 images (a width-2, depth-2 model on the CPU; trains in seconds),
+    with an ``[eval]`` table when ``metrics`` is given."""
+    return _compare_toml

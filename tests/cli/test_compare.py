@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,32 +16,12 @@ from PIL import Image
 from segbench.cli import main
 from segbench.files import atomic as io
 
-TINY_TOML = """
-[dataset]
-spec = "synthetic"
-image_size = 16
-options = { num_images = 12, foreground_fraction = 0.2 }
-
-[model]
-width = 2
-depth = 2
-
-[train]
-epochs = 2
-batch_size = 4
-seeds = 2
-num_threads = 1
-device = "cpu"
-
-[losses]
-specs = ["ce", "dice"]
-"""
-
 
 @pytest.mark.slow
-def test_compare_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                            compare_toml: Callable[..., str]) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY_TOML)
+    cfg.write_text(compare_toml(seeds=2, specs=["ce", "dice"]))
     out = tmp_path / "run"
     assert main(["compare", str(cfg), "--loss", "ce", "--loss", "0.5*bce+0.5*dice", "--epochs", "1",
                  "--out", str(out), "-q"]) == 0
@@ -69,10 +50,11 @@ def test_compare_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert (out / "results" / "per_image.csv").read_text() == before
 
 
-def test_compare_scores_fbeta_and_tversky_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_scores_fbeta_and_tversky_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     compare_toml: Callable[..., str]) -> None:
     # regression (#17): fbeta and tversky could not be asked for in compare; they show under clear labels
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY_TOML.replace("seeds = 2", "seeds = 1") + '\n[eval]\nmetrics = ["dice", "fbeta", "tversky"]\n')
+    cfg.write_text(compare_toml(specs=["ce", "dice"], metrics=["dice", "fbeta", "tversky"]))
     out = tmp_path / "run"
     assert main(["compare", str(cfg), "--loss", "dice", "--epochs", "1", "--out", str(out), "-q"]) == 0
     header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("model "))

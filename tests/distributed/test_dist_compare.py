@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,35 +22,20 @@ from segbench.files import atomic as io
 
 pytestmark = [pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is unavailable"), pytest.mark.slow]
 
-TINY_TOML = """
-[dataset]
-spec = "synthetic"
-image_size = 16
-options = { num_images = 14, foreground_fraction = 0.2 }
+def _tiny(compare_toml: Callable[..., str]) -> str:
+    """The experiment both runs share: 14 images, 3 epochs, 2 losses, 2 threads."""
+    return compare_toml(num_images=14, epochs=3, num_threads=2, specs=["ce", "dice"])
 
-[model]
-width = 2
-depth = 2
-
-[train]
-epochs = 3
-batch_size = 4
-seeds = 1
-num_threads = 2
-device = "cpu"
-
-[losses]
-specs = ["ce", "dice"]
-"""
 
 MODELS = {"ce", "dice", "all-background", "all-foreground", "majority-class"}
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(launcher: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def uninterrupted(launcher: Any, tmp_path_factory: pytest.TempPathFactory,
+                  compare_toml: Callable[..., str]) -> tuple[Path, str]:
     """The tiny comparison run by the real launcher: ``torchrun --standalone --nproc_per_node 2 -m segbench``."""
     root = tmp_path_factory.mktemp("torchrun")
-    (root / "tiny.toml").write_text(TINY_TOML)
+    (root / "tiny.toml").write_text(_tiny(compare_toml))
     finished = launcher.torchrun(["-m", "segbench", "compare", "tiny.toml", "--out", "run", "-q", "--no-report"],
                                  cwd=root)
     assert finished.codes == [0], finished.log
@@ -80,8 +66,9 @@ def test_two_process_compare_writes_one_set_of_results(uninterrupted: tuple[Path
 
 
 def test_killed_two_process_run_resumes_to_the_same_numbers(launcher: Any, tmp_path: Path,
-                                                            uninterrupted: tuple[Path, str]) -> None:
-    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+                                                            uninterrupted: tuple[Path, str],
+                                                            compare_toml: Callable[..., str]) -> None:
+    (tmp_path / "tiny.toml").write_text(_tiny(compare_toml))
     killed = launcher.launch([str(launcher.worker), str(tmp_path), "compare_killed_after_2"], world=2)
     assert killed.codes[0] == -9 and killed.codes[1] != 0, killed.log  # rank 1 stops too, no hang
     run = tmp_path / "run"

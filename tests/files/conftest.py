@@ -9,38 +9,14 @@ import pytest
 
 from segbench.cli import main
 
-TINY_TOML = """
-[dataset]
-spec = "synthetic"
-image_size = 16
-options = { num_images = 12, foreground_fraction = 0.2 }
-
-[model]
-width = 2
-depth = 2
-
-[train]
-epochs = 2
-batch_size = 4
-seeds = 1
-num_threads = 1
-device = "cpu"
-
-[losses]
-specs = ["ce"]
-
-[eval]
-metrics = ["dice"]
-"""
-
 Cli = Callable[[list[str]], tuple[int, str, str]]
 
 
 @pytest.fixture
-def tiny_toml(tmp_path: Path) -> Path:
+def tiny_toml(tmp_path: Path, compare_toml: Callable[..., str]) -> Path:
     """A two-epoch, one-loss, one-seed experiment on 12 synthetic 16x16 images (trains in about a second)."""
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY_TOML)
+    path.write_text(compare_toml(metrics=["dice"]))
     return path
 
 

@@ -20,7 +20,8 @@ since the spacing moves with the axes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +163,31 @@ _READERS: dict[str, Callable[[Path], _Read]] = {
 }
 
 
+@contextmanager
+def naming_file(what: str, path: Path) -> Iterator[None]:
+    """Raise any failure to read or decode ``path`` inside the block as a :class:`UsageError` that names the file
+    (``what``: ``"mask"``, ``"probability"``) and keeps the reason; a :class:`UsageError` passes as it is.
+
+    Args:
+        what: the kind of file, as the message names it.
+        path: the file being read.
+
+    >>> with naming_file("mask", Path("m.png")):  # doctest: +ELLIPSIS
+    ...     raise OSError("truncated")
+    Traceback (most recent call last):
+    ...
+    segbench.errors.UsageError: cannot read mask file m.png: OSError: truncated
+    """
+    try:
+        yield
+    except safe_read.UnreadableFile as exc:
+        raise UsageError(f"cannot read {what} file {exc.path}: {exc.reason}") from None
+    except UsageError:
+        raise
+    except Exception as exc:  # any decoder failure: name the file, keep the reason
+        raise UsageError(f"cannot read {what} file {path}: {type(exc).__name__}: {exc}") from exc
+
+
 def read_mask_file(path: Path) -> MaskFile:
     """Read one mask (see the module docstring for formats and axis order); :class:`UsageError` names the file.
 
@@ -175,14 +201,8 @@ def read_mask_file(path: Path) -> MaskFile:
     suffix = mask_suffix(path)
     if suffix is None:
         raise UsageError(f"file {path} is not a mask type evaluate reads ({', '.join(MASK_SUFFIXES)})")
-    try:
+    with naming_file("mask", path):
         array, spacing, affine = _READERS[suffix](path)
-    except safe_read.UnreadableFile as exc:
-        raise UsageError(f"cannot read mask file {exc.path}: {exc.reason}") from None
-    except UsageError:
-        raise
-    except Exception as exc:  # any decoder failure: name the file, keep the reason
-        raise UsageError(f"cannot read mask file {path}: {type(exc).__name__}: {exc}") from exc
     if array.ndim not in (2, 3):
         raise UsageError(f"mask file {path} has shape {tuple(array.shape)}; expected a 2D (Y, X) or 3D (Z, Y, X) mask")
     if array.size == 0:

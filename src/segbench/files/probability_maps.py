@@ -21,7 +21,7 @@ import numpy as np
 
 from segbench.errors import UsageError
 from segbench.files import safe_read
-from segbench.files.masks import mask_suffix
+from segbench.files.masks import mask_suffix, naming_file
 
 __all__ = ["PROBABILITY_SUFFIXES", "SUM_TOLERANCE", "read_probability_map"]
 
@@ -72,14 +72,8 @@ def read_probability_map(path: Path, truth_shape: Sequence[int], num_classes: in
     suffix = mask_suffix(path)
     if suffix not in PROBABILITY_SUFFIXES:
         raise UsageError(f"file {path} is not a probability-map type ({', '.join(PROBABILITY_SUFFIXES)})")
-    try:
+    with naming_file("probability", path):
         array = _raw(path, suffix)
-    except safe_read.UnreadableFile as exc:
-        raise UsageError(f"cannot read probability file {exc.path}: {exc.reason}") from None
-    except UsageError:
-        raise
-    except Exception as exc:  # any decoder failure: name the file, keep the reason
-        raise UsageError(f"cannot read probability file {path}: {type(exc).__name__}: {exc}") from exc
     if not np.issubdtype(array.dtype, np.floating):
         raise UsageError(f"probability file {path} holds {array.dtype} values; expected floating-point "
                          "probabilities in [0, 1] (label maps go to --pred)")

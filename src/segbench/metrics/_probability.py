@@ -45,6 +45,16 @@ NAN = float("nan")
 STATE_KEYS = ("cw", "cw_conf", "tl", "tl_conf", "sq", "nll", "n")
 COUNT_KEYS = ("cw", "tl", "n")
 
+# What the parameters that the probability metrics share mean (segbench._docs.document_args builds their Args:).
+PROBABILITY_ARGS: dict[str, str] = {
+    "input": "probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).",
+    "target": "label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).",
+    "from_logits": "``input`` holds logits.",
+    "multilabel": "one sigmoid per channel.",
+    "ignore_index": "target label whose pixels count nowhere.",
+    "per_image": "score each image, then average over images.",
+}
+
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
     """Reject a keyword outside ``choices`` with the list of valid ones."""

@@ -54,7 +54,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from segbench._docs import document_args
 from segbench.metrics._probability import (
+    PROBABILITY_ARGS,
     Prepared,
     calibration_from_bins,
     check_bins,
@@ -68,7 +70,7 @@ from segbench.metrics._probability import (
     rows,
 )
 from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
-from segbench.metrics.probability_stream import SCORING_BINS, ProbabilityHistogram, Reliability, scoring_histogram
+from segbench.metrics.probability_stream import SCORING_BINS, Reliability, filled_histogram, scoring_histogram
 
 __all__ = [
     "brier_score",
@@ -79,14 +81,6 @@ __all__ = [
     "negative_log_likelihood",
     "reliability_diagram",
 ]
-
-
-def _histogram(input: Any, target: Any, n_bins: int, *, from_logits: bool, multilabel: bool,
-               ignore_index: int | None, per_image: bool) -> ProbabilityHistogram:
-    h = ProbabilityHistogram(n_bins, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-                             per_image=per_image)
-    h.update(input, target)
-    return h
 
 
 def _exact_mass(prep: Prepared, kind: str, n_bins: int, norm: str, per_image: bool) -> Tensor:
@@ -102,6 +96,16 @@ def _exact_mass(prep: Prepared, kind: str, n_bins: int, norm: str, per_image: bo
     return torch.stack(values)
 
 
+@document_args(
+    PROBABILITY_ARGS,
+    n_bins="the number of bins B.",
+    kind='``"top-label"`` or ``"class-wise"`` (see the module docstring).',
+    norm='``"l1"`` (ECE) or ``"max"`` (MCE).',
+    binning='``"width"`` (equal-width) or ``"mass"`` (equal-mass, exact sort of the confidences).',
+    multilabel="one sigmoid per channel (class-wise only).",
+    average='class-wise only: ``"macro"`` (mean over channels) or ``"none"`` (``(K,)``, or ``(N, K)`` per image).',
+    include_background="class-wise only: ``False`` leaves out channel 0 of multiclass and multilabel input.",
+)
 def calibration_error(
     input: Any,
     target: Any,
@@ -127,20 +131,6 @@ def calibration_error(
     :math:`\mathrm{acc}_b` the fraction of them that are right (top-label) or positive (class-wise). Range [0, 1];
     0 is perfect calibration. NaN where there is no valid pixel.
 
-    Args:
-        input: probabilities ``(N, C, *spatial)``, or logits with ``from_logits=True``.
-        target: label map ``(N, *spatial)``; multilabel: 0/1 map of the input's shape.
-        n_bins: the number of bins B.
-        kind: ``"top-label"`` or ``"class-wise"`` (see the module docstring).
-        norm: ``"l1"`` (ECE) or ``"max"`` (MCE).
-        binning: ``"width"`` (equal-width) or ``"mass"`` (equal-mass, exact sort of the confidences).
-        from_logits: ``input`` holds logits.
-        multilabel: one sigmoid per channel (class-wise only).
-        ignore_index: target label whose pixels count nowhere.
-        per_image: score each image, then average over images.
-        average: class-wise only: ``"macro"`` (mean over channels) or ``"none"`` (``(K,)``, or ``(N, K)`` per image).
-        include_background: class-wise only: ``False`` leaves out channel 0 of multiclass and multilabel input.
-
     >>> p = torch.tensor([[[0.2, 0.8, 0.9, 0.4]]])
     >>> y = torch.tensor([[0, 1, 0, 1]])
     >>> float(calibration_error(p, y, n_bins=2, kind="class-wise"))   # (|1 - .6| + |1 - 1.7|) / 4
@@ -152,8 +142,8 @@ def calibration_error(
     check_choice(norm, "norm", ("l1", "max"))
     check_choice(binning, "binning", ("width", "mass"))
     if binning == "width":
-        h = _histogram(input, target, n_bins, from_logits=from_logits, multilabel=multilabel,
-                       ignore_index=ignore_index, per_image=per_image)
+        h = filled_histogram(input, target, n_bins, from_logits=from_logits, multilabel=multilabel,
+                             ignore_index=ignore_index, per_image=per_image)
         return h.calibration_error(kind=kind, norm=norm, per_image=per_image, average=average,
                                    include_background=include_background)
     prep = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
@@ -164,17 +154,15 @@ def calibration_error(
     return reduce_classes(value, average=average, per_image=per_image, classes=classes)
 
 
+@document_args(
+    PROBABILITY_ARGS, n_bins="the number of bins.",
+    kwargs="``kind``, ``binning``, ``from_logits``, ``multilabel``, ``ignore_index``, ``per_image``, ``average``, "
+    "``include_background`` as in :func:`calibration_error`.",
+)
 def expected_calibration_error(input: Any, target: Any, *, n_bins: int = 15, **kwargs: Any) -> Tensor:
     r"""Expected calibration error (:func:`calibration_error`, ``norm="l1"``); default: pixels pooled over the batch.
 
     .. math:: \mathrm{ECE} = \sum_b \frac{n_b}{n}\,|\mathrm{acc}_b - \mathrm{conf}_b|
-
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).
-        n_bins: the number of bins.
-        **kwargs: ``kind``, ``binning``, ``from_logits``, ``multilabel``, ``ignore_index``, ``per_image``,
-            ``average``, ``include_background`` as in :func:`calibration_error`.
 
     >>> float(expected_calibration_error(torch.tensor([[[0.75, 0.75, 0.75, 0.75]]]), torch.tensor([[1, 1, 1, 0]])))
     0.0
@@ -182,16 +170,11 @@ def expected_calibration_error(input: Any, target: Any, *, n_bins: int = 15, **k
     return calibration_error(input, target, n_bins=n_bins, norm="l1", **kwargs)
 
 
+@document_args(PROBABILITY_ARGS, n_bins="the number of bins.", kwargs="as in :func:`calibration_error`.")
 def maximum_calibration_error(input: Any, target: Any, *, n_bins: int = 15, **kwargs: Any) -> Tensor:
     r"""Maximum calibration error (:func:`calibration_error`, ``norm="max"``); default: pixels pooled over the batch.
 
     .. math:: \mathrm{MCE} = \max_{b:\, n_b > 0} |\mathrm{acc}_b - \mathrm{conf}_b|
-
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).
-        n_bins: the number of bins.
-        **kwargs: as in :func:`calibration_error`.
 
     >>> p = torch.tensor([[[0.95, 0.95, 0.55, 0.55]]])      # top-label: all predict 1, conf .95 and .55
     >>> y = torch.tensor([[1, 1, 0, 0]])
@@ -203,6 +186,10 @@ def maximum_calibration_error(input: Any, target: Any, *, n_bins: int = 15, **kw
     return calibration_error(input, target, n_bins=n_bins, norm="max", **kwargs)
 
 
+@document_args(
+    PROBABILITY_ARGS, n_bins="the number of bins.", kind='``"top-label"`` or ``"class-wise"``.',
+    binning='``"width"`` or ``"mass"``.', multilabel="one sigmoid per channel (class-wise only).",
+)
 def reliability_diagram(
     input: Any,
     target: Any,
@@ -222,16 +209,6 @@ def reliability_diagram(
     Empty bins have NaN confidence and accuracy and count 0. Equal-mass bins come from an exact sort; their
     ``lower``/``upper`` are the smallest and largest confidence in the bin.
 
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).
-        n_bins: the number of bins.
-        kind: ``"top-label"`` or ``"class-wise"``.
-        binning: ``"width"`` or ``"mass"``.
-        from_logits: ``input`` holds logits.
-        multilabel: one sigmoid per channel (class-wise only).
-        ignore_index: target label whose pixels count nowhere.
-
     >>> r = reliability_diagram(torch.tensor([[[0.25, 0.75, 0.875, 0.375]]]), torch.tensor([[0, 1, 0, 1]]),
     ...                         n_bins=2, kind="class-wise")
     >>> r.confidence.tolist(), r.accuracy.tolist(), r.count.tolist(), r.lower.tolist()
@@ -240,8 +217,8 @@ def reliability_diagram(
     check_bins(n_bins, "n_bins")
     check_choice(binning, "binning", ("width", "mass"))
     if binning == "width":
-        h = _histogram(input, target, n_bins, from_logits=from_logits, multilabel=multilabel,
-                       ignore_index=ignore_index, per_image=False)
+        h = filled_histogram(input, target, n_bins, from_logits=from_logits, multilabel=multilabel,
+                             ignore_index=ignore_index, per_image=False)
         return h.reliability(kind=kind, binning="width")
     prep = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
     parts = []
@@ -261,6 +238,12 @@ def reliability_diagram(
     return Reliability(*fields)
 
 
+@document_args(
+    PROBABILITY_ARGS,
+    average='``"sum"`` over channels (multiclass default), ``"macro"`` mean over channels (binary and multilabel '
+    'default) or ``"none"`` (per channel :math:`\\mathrm{BS}_k`).',
+    include_background="``False`` leaves channel 0 out of the sum, mean or list.",
+)
 def brier_score(
     input: Any,
     target: Any,
@@ -281,26 +264,16 @@ def brier_score(
     over classes (``brier_score_loss(..., scale_by_half=False)``; twice scikit-learn's default for C == 2);
     multilabel input the mean over channels. NaN where there is no valid pixel.
 
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).
-        from_logits: ``input`` holds logits.
-        multilabel: one sigmoid per channel.
-        ignore_index: target label whose pixels count nowhere.
-        per_image: score each image, then average over images.
-        average: ``"sum"`` over channels (multiclass default), ``"macro"`` mean over channels (binary and
-            multilabel default) or ``"none"`` (per channel :math:`\mathrm{BS}_k`).
-        include_background: ``False`` leaves channel 0 out of the sum, mean or list.
-
     >>> p = torch.tensor([[[0.7, 0.2], [0.3, 0.8]]])              # 2 classes, 2 pixels
     >>> float(brier_score(p, torch.tensor([[0, 0]])))             # class 0: .09 + .64, class 1: .09 + .64; / 2 pixels
     0.73
     """
-    h = _histogram(input, target, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-                   per_image=per_image)
+    h = filled_histogram(input, target, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
+                         per_image=per_image)
     return h.brier_score(per_image=per_image, average=average, include_background=include_background)
 
 
+@document_args(PROBABILITY_ARGS)
 def negative_log_likelihood(
     input: Any,
     target: Any,
@@ -321,24 +294,17 @@ def negative_log_likelihood(
     15.9 in float32) instead of inf; with ``from_logits=True`` the log-probabilities come from the logits exactly
     (log-softmax / log-sigmoid, no clipping). NaN where there is no valid pixel.
 
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).
-        from_logits: ``input`` holds logits.
-        multilabel: one sigmoid per channel.
-        ignore_index: target label whose pixels count nowhere.
-        per_image: score each image, then average over images.
-
     >>> import math
     >>> p = torch.tensor([[[0.5, 0.25]]], dtype=torch.float64)
     >>> round(float(negative_log_likelihood(p, torch.tensor([[1, 0]]))) - (math.log(2) - math.log(0.75)) / 2, 12)
     0.0
     """
-    h = _histogram(input, target, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
-                   per_image=per_image)
+    h = filled_histogram(input, target, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
+                         per_image=per_image)
     return h.negative_log_likelihood(per_image=per_image)
 
 
+@document_args(PROBABILITY_ARGS, target="label map ``(N, *spatial)``.")
 def confidence_gap(
     input: Any,
     target: Any,
@@ -356,19 +322,12 @@ def confidence_gap(
     signed one-bin ECE). Binary input: confidence :math:`\max(p, 1 - p)`, prediction :math:`p > 1/2`. NaN where
     there is no valid pixel.
 
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)``.
-        from_logits: ``input`` holds logits.
-        ignore_index: target label whose pixels count nowhere.
-        per_image: score each image, then average over images.
-
     >>> p = torch.tensor([[[0.9, 0.9, 0.2, 0.6]]])      # confidences .9 .9 .8 .6; right: 1 0 1 1
     >>> round(float(confidence_gap(p, torch.tensor([[1, 0, 0, 1]]))), 12)   # 3.2 / 4 - 3 / 4
     0.05
     """
-    h = _histogram(input, target, 1, from_logits=from_logits, multilabel=False, ignore_index=ignore_index,
-                   per_image=per_image)
+    h = filled_histogram(input, target, 1, from_logits=from_logits, multilabel=False, ignore_index=ignore_index,
+                         per_image=per_image)
     return h.confidence_gap(per_image=per_image)
 
 

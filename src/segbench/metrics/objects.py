@@ -44,6 +44,7 @@ from scipy.sparse.csgraph import connected_components
 from torch import Tensor
 
 from segbench._checks import as_tensor, check_label_maps
+from segbench._docs import document_args
 from segbench.metrics._surface import check_spacing
 from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
 from segbench.reduction import check_average, nanmean
@@ -73,6 +74,15 @@ DSB_THRESHOLDS: tuple[float, ...] = tuple(k / 100 for k in range(50, 100, 5))
 
 _RANK = {2: {4: 1, 8: 2}, 3: {6: 1, 18: 2, 26: 3}}
 _MATCHINGS = ("iou", "hungarian", "overlap")
+
+# What the parameters that the one-call object metrics share mean (segbench._docs.document_args builds their Args:).
+OBJECT_ARGS: dict[str, str] = {
+    "pred": "predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).",
+    "target": "reference label maps of the same shape.",
+    "average": '``"macro"``, ``"micro"``, ``"weighted"`` or ``"none"`` over classes.',
+    "per_image": "score each image then average, or pool the counts over the batch.",
+    "kwargs": "the object options of :func:`match_objects` (``instances``, ``connectivity``, ``matching``...).",
+}
 
 
 def structure(ndim: int, connectivity: int | None = None) -> NDArray[np.bool_]:
@@ -669,17 +679,11 @@ def match_objects(
     )
 
 
+@document_args(OBJECT_ARGS)
 def panoptic_quality(
     pred: Any, target: Any, *, average: str = "none", per_image: bool = False, **kwargs: Any
 ) -> PanopticQuality:
     """Panoptic quality per class (:func:`match_objects`); default: objects pooled over the batch, per class.
-
-    Args:
-        pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
-        target: reference label maps of the same shape.
-        average: ``"macro"``, ``"micro"``, ``"weighted"`` or ``"none"`` over classes.
-        per_image: score each image then average, or pool the counts over the batch.
-        **kwargs: the object options of :func:`match_objects` (``instances``, ``connectivity``, ``matching``...).
 
     >>> t = torch.tensor([[[1, 1, 0, 2]]]); p = torch.tensor([[[1, 1, 0, 0]]])
     >>> [round(float(v[0]), 4) for v in panoptic_quality(p, t, instances=True)]   # PQ, SQ, RQ: 1 * 2/3
@@ -688,17 +692,11 @@ def panoptic_quality(
     return match_objects(pred, target, **kwargs).panoptic_quality(average=average, per_image=per_image)
 
 
+@document_args(OBJECT_ARGS)
 def object_precision(
     pred: Any, target: Any, *, average: str = "macro", per_image: bool = False, **kwargs: Any
 ) -> Tensor:
     """Object precision (:meth:`ObjectMatches.precision`); default: object counts pooled over the batch.
-
-    Args:
-        pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
-        target: reference label maps of the same shape.
-        average: ``"macro"``, ``"micro"``, ``"weighted"`` or ``"none"`` over classes.
-        per_image: score each image then average, or pool the counts over the batch.
-        **kwargs: the object options of :func:`match_objects` (``instances``, ``connectivity``, ``matching``...).
 
     >>> float(object_precision(torch.tensor([[[1, 0, 1]]]), torch.tensor([[[1, 0, 0]]])))
     0.5
@@ -706,15 +704,9 @@ def object_precision(
     return match_objects(pred, target, **kwargs).precision(average=average, per_image=per_image)
 
 
+@document_args(OBJECT_ARGS)
 def object_recall(pred: Any, target: Any, *, average: str = "macro", per_image: bool = False, **kwargs: Any) -> Tensor:
     """Object recall (:meth:`ObjectMatches.recall`); default: object counts pooled over the batch.
-
-    Args:
-        pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
-        target: reference label maps of the same shape.
-        average: ``"macro"``, ``"micro"``, ``"weighted"`` or ``"none"`` over classes.
-        per_image: score each image then average, or pool the counts over the batch.
-        **kwargs: the object options of :func:`match_objects` (``instances``, ``connectivity``, ``matching``...).
 
     >>> float(object_recall(torch.tensor([[[1, 0, 0]]]), torch.tensor([[[1, 0, 1]]])))
     0.5
@@ -722,15 +714,9 @@ def object_recall(pred: Any, target: Any, *, average: str = "macro", per_image: 
     return match_objects(pred, target, **kwargs).recall(average=average, per_image=per_image)
 
 
+@document_args(OBJECT_ARGS)
 def object_f1(pred: Any, target: Any, *, average: str = "macro", per_image: bool = False, **kwargs: Any) -> Tensor:
     """Object F1 (:meth:`ObjectMatches.f1`); default: object counts pooled over the batch.
-
-    Args:
-        pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
-        target: reference label maps of the same shape.
-        average: ``"macro"``, ``"micro"``, ``"weighted"`` or ``"none"`` over classes.
-        per_image: score each image then average, or pool the counts over the batch.
-        **kwargs: the object options of :func:`match_objects` (``instances``, ``connectivity``, ``matching``...).
 
     >>> float(object_f1(torch.tensor([[[1, 0, 0]]]), torch.tensor([[[1, 0, 1]]])))
     0.6666666666666666
@@ -738,15 +724,9 @@ def object_f1(pred: Any, target: Any, *, average: str = "macro", per_image: bool
     return match_objects(pred, target, **kwargs).f1(average=average, per_image=per_image)
 
 
+@document_args(OBJECT_ARGS)
 def dsb_score(pred: Any, target: Any, *, average: str = "macro", per_image: bool = True, **kwargs: Any) -> Tensor:
     """The 2018 Data Science Bowl score (:func:`match_objects`); default: the mean of per-image scores.
-
-    Args:
-        pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
-        target: reference label maps of the same shape.
-        average: ``"macro"``, ``"micro"``, ``"weighted"`` or ``"none"`` over classes.
-        per_image: score each image then average, or pool the counts over the batch.
-        **kwargs: the object options of :func:`match_objects` (``instances``, ``connectivity``, ``matching``...).
 
     >>> t = torch.zeros(1, 1, 20, dtype=torch.long); t[0, 0, :10] = 1
     >>> p = t.clone(); p[0, 0, 9] = 0            # IoU 0.9: a match at 0.5 ... 0.85, not at 0.9 and 0.95
@@ -756,17 +736,11 @@ def dsb_score(pred: Any, target: Any, *, average: str = "macro", per_image: bool
     return match_objects(pred, target, **kwargs).dsb_score(average=average, per_image=per_image)
 
 
+@document_args(OBJECT_ARGS)
 def aggregated_jaccard_index(
     pred: Any, target: Any, *, average: str = "macro", per_image: bool = True, **kwargs: Any
 ) -> Tensor:
     """Aggregated Jaccard index (:func:`match_objects`); default: the mean of per-image scores.
-
-    Args:
-        pred: predicted label maps ``(N, *spatial)`` (see :func:`match_objects`).
-        target: reference label maps of the same shape.
-        average: ``"macro"``, ``"micro"``, ``"weighted"`` or ``"none"`` over classes.
-        per_image: score each image then average, or pool the counts over the batch.
-        **kwargs: the object options of :func:`match_objects` (``instances``, ``connectivity``, ``matching``...).
 
     >>> t = torch.tensor([[[1, 1, 1, 1, 0, 0]]]); p = torch.tensor([[[1, 1, 2, 2, 0, 3]]])   # a split, an extra
     >>> float(aggregated_jaccard_index(p, t, instances=True))    # 2 / (4 + 2 + 1)

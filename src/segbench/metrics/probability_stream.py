@@ -10,15 +10,18 @@ with one pass up to the order of floating-point addition (about 1e-16 relative).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from segbench._docs import document_args
 from segbench.metrics._probability import (
     COUNT_KEYS,
     NAN,
+    PROBABILITY_ARGS,
     STATE_KEYS,
     accumulate,
     average_precision_from_atoms,
@@ -396,8 +399,7 @@ class ProbabilityHistogram:
             average: ``"macro"`` (NaN-skipping mean over channels) or ``"none"``.
             include_background: ``False`` leaves out channel 0.
         """
-        value = average_precision_from_atoms(self.state(per_image)["cw"])
-        return reduce_classes(value, average=average, per_image=per_image, classes=self._classes(include_background))
+        return self._ranking(average_precision_from_atoms, per_image, average, include_background)
 
     def roc_auc(self, *, per_image: bool = False, average: str = "macro", include_background: bool = True) -> Tensor:
         """Binned ROC AUC per channel (thresholds :math:`j/R`); see :func:`segbench.metrics.roc_auc`.
@@ -407,7 +409,12 @@ class ProbabilityHistogram:
             average: ``"macro"`` (NaN-skipping mean over channels) or ``"none"``.
             include_background: ``False`` leaves out channel 0.
         """
-        value = roc_auc_from_atoms(self.state(per_image)["cw"])
+        return self._ranking(roc_auc_from_atoms, per_image, average, include_background)
+
+    def _ranking(self, formula: Callable[[Tensor], Tensor], per_image: bool, average: str,
+                 include_background: bool) -> Tensor:
+        """A ranking score (AP, ROC AUC) of every channel's class-wise atoms, reduced over the channels."""
+        value = formula(self.state(per_image)["cw"])
         return reduce_classes(value, average=average, per_image=per_image, classes=self._classes(include_background))
 
     def _gap(self, per_image: bool) -> Tensor:
@@ -458,6 +465,18 @@ class ProbabilityHistogram:
     def __repr__(self) -> str:
         return (f"ProbabilityHistogram(n_bins={self.n_bins}, subdivisions={self.subdivisions}, "
                 f"num_classes={self.num_classes}, mode={self.mode}, per_image={self.per_image})")
+
+
+@document_args(PROBABILITY_ARGS, n_bins="the number of bins.", per_image="keep each image's counts apart.")
+def filled_histogram(input: Any, target: Any, n_bins: int, *, from_logits: bool, multilabel: bool,
+                     ignore_index: int | None, per_image: bool) -> ProbabilityHistogram:
+    """A :class:`ProbabilityHistogram` of ``n_bins`` bins (one slot each) that holds ``input`` and ``target``: the
+    one-call probability metrics' input preparation.
+    """
+    h = ProbabilityHistogram(n_bins, 1, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index,
+                             per_image=per_image)
+    h.update(input, target)
+    return h
 
 
 def scoring_histogram(inputs: ScoringInputs) -> ProbabilityHistogram:

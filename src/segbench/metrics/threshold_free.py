@@ -35,7 +35,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from segbench._docs import document_args
 from segbench.metrics._probability import (
+    PROBABILITY_ARGS,
     average_precision_from_atoms,
     check_bins,
     exact_atoms,
@@ -48,20 +50,26 @@ from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metr
 from segbench.metrics.probability_stream import (
     SCORING_BINS,
     SCORING_SUBDIVISIONS,
-    ProbabilityHistogram,
     class_columns,
+    filled_histogram,
     scoring_histogram,
 )
 
 __all__ = ["average_precision", "roc_auc"]
 
+_ARGS = {
+    **PROBABILITY_ARGS,
+    "n_bins": "the grid R (thresholds :math:`j/R`), or ``None`` for the exact sort-based score.",
+    "average": '``"macro"`` (NaN-skipping mean over channels) or ``"none"`` (``(K,)``; ``(N, K)`` per image).',
+    "include_background": "``False`` leaves out channel 0 of multiclass and multilabel input.",
+}
+
 
 def _score(input: Any, target: Any, which: str, *, n_bins: int | None, from_logits: bool, multilabel: bool,
            ignore_index: int | None, per_image: bool, average: str, include_background: bool) -> Tensor:
     if n_bins is not None:
-        h = ProbabilityHistogram(check_bins(n_bins, "n_bins"), 1, from_logits=from_logits, multilabel=multilabel,
-                                 ignore_index=ignore_index, per_image=per_image)
-        h.update(input, target)
+        h = filled_histogram(input, target, check_bins(n_bins, "n_bins"), from_logits=from_logits,
+                             multilabel=multilabel, ignore_index=ignore_index, per_image=per_image)
         method = h.average_precision if which == "ap" else h.roc_auc
         return method(per_image=per_image, average=average, include_background=include_background)
     prep = prepare(input, target, from_logits=from_logits, multilabel=multilabel, ignore_index=ignore_index)
@@ -72,6 +80,7 @@ def _score(input: Any, target: Any, which: str, *, n_bins: int | None, from_logi
     return reduce_classes(value, average=average, per_image=per_image, classes=classes)
 
 
+@document_args(_ARGS)
 def average_precision(
     input: Any,
     target: Any,
@@ -92,17 +101,6 @@ def average_precision(
     :math:`p_k \ge t_n`). Range [0, 1]; a random ranking scores the positives' prevalence. NaN for a channel with
     no positive pixel.
 
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).
-        n_bins: the grid R (thresholds :math:`j/R`), or ``None`` for the exact sort-based score.
-        from_logits: ``input`` holds logits.
-        multilabel: one sigmoid per channel.
-        ignore_index: target label whose pixels count nowhere.
-        per_image: score each image, then average over images.
-        average: ``"macro"`` (NaN-skipping mean over channels) or ``"none"`` (``(K,)``; ``(N, K)`` per image).
-        include_background: ``False`` leaves out channel 0 of multiclass and multilabel input.
-
     >>> p = torch.tensor([[[0.1, 0.4, 0.35, 0.8]]])
     >>> float(average_precision(p, torch.tensor([[0, 0, 1, 1]]), n_bins=2))   # thresholds 0, .5, 1
     0.75
@@ -112,6 +110,7 @@ def average_precision(
                   include_background=include_background)
 
 
+@document_args(_ARGS)
 def roc_auc(
     input: Any,
     target: Any,
@@ -131,17 +130,6 @@ def roc_auc(
 
     (binned: equal slots count as equal). Range [0, 1]; 0.5 for a constant or random prediction. NaN for a
     channel whose positives or negatives are absent.
-
-    Args:
-        input: probabilities ``(N, C, *spatial)`` (logits with ``from_logits=True``).
-        target: label map ``(N, *spatial)`` (multilabel: 0/1 map of the input's shape).
-        n_bins: the grid R (thresholds :math:`j/R`), or ``None`` for the exact sort-based score.
-        from_logits: ``input`` holds logits.
-        multilabel: one sigmoid per channel.
-        ignore_index: target label whose pixels count nowhere.
-        per_image: score each image, then average over images.
-        average: ``"macro"`` (NaN-skipping mean over channels) or ``"none"`` (``(K,)``; ``(N, K)`` per image).
-        include_background: ``False`` leaves out channel 0 of multiclass and multilabel input.
 
     >>> p = torch.tensor([[[0.1, 0.4, 0.35, 0.8]]])
     >>> float(roc_auc(p, torch.tensor([[0, 0, 1, 1]]), n_bins=4))   # .35 and .4 share [.25, .5): that pair counts 1/2
