@@ -153,8 +153,8 @@ def score_label_maps(
     if len(ids) != n or len(cnames) != num_classes:
         raise ValueError(f"{len(ids)} image ids for {n} images, {len(cnames)} class names for {num_classes} classes")
     classes = _scored_classes(num_classes, is_binary)
-    inputs = ScoringInputs(p, t, num_classes, ignore_index, spacing, nsd_tolerance, surface, percentile_rule,
-                           probs, inst)
+    inputs = ScoringInputs(p, t, num_classes, ignore_index=ignore_index, spacing=spacing, nsd_tolerance=nsd_tolerance,
+                           surface=surface, percentile_rule=percentile_rule, probabilities=probs, instances=inst)
     chosen = catalogue.entries(names)
     values = {e.name: e.per_image(inputs).double() for e in chosen}
     overall = [e.name for e in chosen if e.scope == "all"]

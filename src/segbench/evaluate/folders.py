@@ -464,10 +464,10 @@ def evaluate_folders(
         notes.append(f"--spacing {format_spacing(spacing, sep=',')} replaces header spacings that differ "
                      "(--override-spacing)")
     tasks = [
-        ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name],
-                  tuple(metric_names), float(nsd_tolerance), ignore_index, surface, percentile_rule, mapped,
-                  extra.get("--probabilities", {}).get(c.case.name), extra.get("--instances", {}).get(c.case.name),
-                  objects)
+        ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name], tuple(metric_names),
+                  float(nsd_tolerance), ignore_index, surface=surface, percentile_rule=percentile_rule,
+                  label_map=mapped, probabilities=extra.get("--probabilities", {}).get(c.case.name),
+                  instances=extra.get("--instances", {}).get(c.case.name), objects=objects)
         for c in checks
     ]
     scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)
