@@ -281,7 +281,8 @@ def pooled_from_histograms(
                 continue
             v = values[e.name]
             k = c if v.numel() == num_classes else c - 1  # one foreground channel of binary data: class 1
-            rows.append({"class": cnames[c], "metric": e.name, "value": float(v[k]) if 0 <= k < v.numel() else math.nan})
+            value = float(v[k]) if 0 <= k < v.numel() else math.nan
+            rows.append({"class": cnames[c], "metric": e.name, "value": value})
     return rows
 
 
