@@ -23,6 +23,7 @@ from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
 from segbench.compare.runner import default_out, prepare, run_compare
+from segbench.compare.calibrate import scaled_metrics
 from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, table_metrics
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
@@ -106,7 +107,7 @@ def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig
                       rows: list[dict[str, str]], out: Path, ranks: int, start: float) -> int:
     """Rank 0's part after training: the table on stdout, the report, the run folder's path."""
     background = None if experiment.binary else experiment.class_names[experiment.background]
-    shown = table_metrics(experiment.metrics)
+    shown = table_metrics(scaled_metrics(experiment.metrics))
     summary = summarize(rows, background=background, metrics=shown)
     seeds = len(config.train.seeds)
     scope = "foreground class" if experiment.binary else "mean over the non-background classes"
