@@ -22,8 +22,8 @@ from typing import Any
 from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
-from segbench.compare.runner import default_out, prepare, run_compare
 from segbench.compare.calibrate import scaled_metrics
+from segbench.compare.runner import default_out, prepare, run_compare
 from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, table_metrics
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
