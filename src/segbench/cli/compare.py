@@ -1,4 +1,4 @@
-"""``segbench compare [CONFIG.toml] [--dataset SPEC] [--loss SPEC ...] [--epochs N] [--seeds N] [--out DIR]``.
+"""``segbench compare [CONFIG.toml] [--dataset SPEC] [--loss SPEC ...] [--max-steps N] [--seeds N] [--out DIR]``.
 
 Trains identical U-Nets that differ only in the loss (every loss of a seed starts from the same weights and
 sees the same batches), scores the test split per image on every metric, scores the trivial predictors
@@ -51,7 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='a loss spec such as "dice" or "0.5*bce+0.5*dice"; repeat for several '
                              "(replaces the config's list)")
     add_option_argument(parser)
-    parser.add_argument("--epochs", type=_positive, metavar="N", help="epochs per run")
+    parser.add_argument("--max-steps", type=_positive, metavar="N",
+                        help="the most optimizer steps per run (a run stops earlier at a validation plateau)")
+    parser.add_argument("--epochs", type=_positive, metavar="N",
+                        help="legacy fixed budget: N passes over the training images, no plateau rule")
     parser.add_argument("--seeds", type=_positive, metavar="N", help="train seeds 0..N-1")
     parser.add_argument("--image-size", type=_positive, metavar="PX", help="resize images to PX x PX")
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
@@ -71,7 +74,7 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         options = {**(base if isinstance(base, dict) else {}), **parse_options(args.option)}
     overrides = {
         "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
-        "train": {"epochs": args.epochs, "seeds": args.seeds, "device": args.device},
+        "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
     }
     return _config.resolve(_config.apply_overrides(raw, overrides))
