@@ -27,6 +27,7 @@ from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, tab
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
 from segbench.report import build_report
+from segbench.report.training import load_training, training_warnings
 
 __all__ = ["add_arguments", "run"]
 
@@ -121,6 +122,8 @@ def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig
         print("\n".join(paths.answer) + "\n")
     print(format_table(summary, shown))
     print(COUNTS_FOOTNOTE)
+    for warning in training_warnings(load_training(out)):  # still learning at the maximum, lr at the grid's edge,
+        print(f"warning: {warning}")                       # dead loss terms
     if paths is not None:
         print(f"report: {paths.html}")
     print(f"run folder: {out}  ({time.perf_counter() - start:.1f} s)")
