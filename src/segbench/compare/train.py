@@ -118,7 +118,7 @@ class TrainSettings:
     num_classes: int
     background: int
     ignore_index: int | None = None
-    max_steps: int = 1500
+    max_steps: int = 800
     eval_every: int = 50
     patience: int | None = None
     min_delta: float = 0.0
