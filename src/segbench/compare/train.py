@@ -205,10 +205,6 @@ def _step_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
     idx = torch.randperm(n, generator=generator)[: min(settings.batch_size, n)]
     flips = torch.rand(len(idx), 2, generator=generator) < 0.5
     rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
-    world = distributed.world_size()
-    if world > 1:
-        share = torch.arange(len(idx)).tensor_split(world)[distributed.rank()]
-        idx, flips = idx[share], flips[share]
     images, masks = data.images[idx], data.masks[idx]
     if settings.crop is not None:
         patch = tuple(min(p, s) for p, s in zip(settings.crop, masks.shape[1:], strict=True))
@@ -216,6 +212,10 @@ def _step_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
             images, masks = _crop(images, masks, patch, rng)
     if settings.augment:
         images, masks = _flip(images, masks, flips)
+    world = distributed.world_size()
+    if world > 1:  # the whole batch is drawn alike on every rank: it does not depend on the number of ranks
+        share = torch.arange(len(idx)).tensor_split(world)[distributed.rank()]
+        images, masks = images[share], masks[share]
     return images, masks
 
 
