@@ -167,6 +167,10 @@ def sensitivity_figure(analysis: Analysis) -> Figure | None:
             if chosen and math.isfinite(val):
                 ax.plot([lr], [val], marker="o", markersize=13, markerfacecolor="none", color=color)
     ax.set_xscale("log")
+    grid = sorted(float(v) for v in summary.get("lr_grid") or [])
+    if grid:
+        ax.set_xticks(grid, labels=[_lr(v) for v in grid])
+        ax.minorticks_off()
     ax.set_xlabel("learning rate")
     ax.set_ylabel(f"best validation {summary.get('monitor', 'dice')} (seed {summary.get('lr_seed')})")
     ax.set_title("Learning-rate sensitivity per loss (circle: the chosen value)")
