@@ -125,3 +125,24 @@ def test_done_json_of_a_compare_run_records_the_stop(tmp_path: Path, compare_tom
     assert done["stop"] in ("plateau", "max_steps") and done["stop_step"] in (3, 6) and done["lr"] == 3e-3
     summary = json.loads((out / "results" / "training.json").read_text())
     assert summary["runs"][0]["stop"] == done["stop"] and summary["lr_grid"] is None
+
+
+def test_compare_prints_the_dead_term_warning(tmp_path: Path, compare_toml, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from segbench import losses
+    from segbench.cli import main
+
+    original = losses.parse
+
+    def parse_with_dead(spec: str, **common: object) -> CompositeLoss:
+        if spec.replace(" ", "") == "0.5*dead+0.5*dice":
+            return CompositeLoss([(0.5, Dead()), (0.5, original("dice", **common).losses[0])])
+        return original(spec, **common)
+
+    monkeypatch.setattr(losses, "parse", parse_with_dead)
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(compare_toml(metrics=["dice"]).replace("epochs = 2", "max_steps = 6\neval_every = 3"))
+    assert main(["compare", str(cfg), "--loss", "0.5*dead+0.5*dice", "--out", str(tmp_path / "run"), "-q",
+                 "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 0.5*dead+0.5*dice: term dead is dead (constant or without gradient) in seed(s) [0]" in out

@@ -3,8 +3,9 @@
 Trains identical U-Nets that differ only in the loss (every loss of a seed starts from the same weights and
 sees the same batches), scores the test split per image on every metric, scores the trivial predictors
 beside them, prints a losses x metrics table and writes the run folder (``docs/run-folder.md``). Flags
-override the TOML; with no arguments the bundled default runs (seven losses on ``sample``). Rerunning the
-same command resumes.
+override the TOML; with no arguments the bundled default runs (four losses on ``sample``, each run trained to a
+validation plateau). Warnings follow the table: a run stopped by the step maximum while still improving, a
+learning rate chosen at the edge of its grid, a dead term of a combined loss. Rerunning the same command resumes.
 
 Under ``torchrun --nproc_per_node N -m segbench compare ...`` every rank runs this command; the runs train with
 DistributedDataParallel and only rank 0 writes the run folder, prints and builds the report
