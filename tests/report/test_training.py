@@ -10,7 +10,7 @@ from pathlib import Path
 from segbench.report import build_report
 from segbench.report.training import load_training, training_notes, training_warnings
 
-SUMMARY = {
+SUMMARY: dict = {
     "monitor": "dice", "max_steps": 800, "eval_every": 25, "patience": 100, "min_delta": 0.01, "batch_size": 8,
     "crop": [32, 32], "epochs": None, "lr_grid": [3e-4, 1e-3, 3e-3], "lr_seed": 0,
     "runs": [{"model": "ce", "seed": 0, "lr": 1e-3, "stop": "plateau", "stop_step": 300, "max_steps": 800,
@@ -25,18 +25,22 @@ SUMMARY = {
 }
 
 
+SUMMARY["lr_search"][3]["still_improving"] = True  # dice's tuning run at 3e-4 was cut by the maximum
+
+
 def test_the_notes_state_the_protocol_and_every_warning() -> None:
     notes = training_notes(SUMMARY)
     assert notes[0].startswith("Training: at most 800 optimizer steps (batches of 8 random 32x32 crops)")
     assert "2 of 3 runs reached the plateau" in notes[0]
     assert "Chosen: ce 0.001, dice 0.003" in notes[1] and "[0.0003, 0.001, 0.003]" in notes[1]
     warnings = training_warnings(SUMMARY)
-    assert len(warnings) == 3
+    assert len(warnings) == 4
     assert warnings[0].startswith("ce seed 1 stopped at the maximum of 800 steps while still improving")
     assert "ranking reflects how fast it learns" in warnings[0]
     assert warnings[1].startswith("dice: the chosen learning rate 0.003 is the largest of the grid")  # not ce
-    assert warnings[2].startswith("dice: term ce is dead")
-    assert [f"Warning: {w}" for w in warnings] == notes[-3:]
+    assert warnings[2].startswith("dice: its tuning run at learning rate 0.0003 stopped at the maximum")
+    assert warnings[3].startswith("dice: term ce is dead")
+    assert [f"Warning: {w}" for w in warnings] == notes[-4:]
 
 
 def test_no_warning_for_a_run_that_plateaued_inside_the_grid() -> None:

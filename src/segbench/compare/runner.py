@@ -417,11 +417,12 @@ def _choose(exp: Experiment, out: Path, grid: tuple[float, ...]) -> dict[str, fl
         if record.get("grid") == sorted(grid) and record.get("seed") == seed and record.get("metric") == metric:
             chosen[name] = float(record["chosen"])
             continue
-        scores = {lr: float(_json(_run_dir(exp, out, RunKey(name, seed, lr)) / "done.json")["best_val_primary"])
-                  for lr in grid}
+        done = {lr: _json(_run_dir(exp, out, RunKey(name, seed, lr)) / "done.json") for lr in grid}
+        scores = {lr: float(d["best_val_primary"]) for lr, d in done.items()}
         chosen[name] = choose_lr(scores, higher_is_better=higher)
         io.write_json(path, {"model": name, "grid": sorted(grid), "seed": seed, "metric": metric,
-                             "scores": [{"lr": lr, "val": scores[lr]} for lr in sorted(grid)],
+                             "scores": [{"lr": lr, "val": scores[lr], "stop": done[lr]["stop"],
+                                         "still_improving": done[lr]["still_improving"]} for lr in sorted(grid)],
                              "chosen": chosen[name], "tie_rule": "the best value; ties: the smallest lr"})
     return dict(distributed.broadcast_object(chosen))
 
@@ -495,8 +496,8 @@ def _collect(exp: Experiment, out: Path, finals: Sequence[RunKey], settings: Tra
     grid = _config.lr_grid(exp.config)
     for name in exp.models if grid is not None else []:
         record = _json(out / "runs" / slug(name) / "lr.json")
-        search += [{"model": name, "lr": r["lr"], "val": r["val"], "chosen": r["lr"] == record["chosen"]}
-                   for r in record["scores"]]
+        search += [{"model": name, "lr": r["lr"], "val": r["val"], "chosen": r["lr"] == record["chosen"],
+                    "still_improving": bool(r.get("still_improving"))} for r in record["scores"]]
     t = exp.config.train
     budget = settings.budget(len(exp.splits["train"]))
     io.write_json(out / "results" / TRAINING_FILE, {

@@ -5,13 +5,14 @@ where every function returns nothing). The sentences are said once, here: the re
 section and the warnings ``segbench compare`` prints both come from :func:`training_notes` and
 :func:`training_warnings`.
 
-Three warnings:
+The warnings:
 
 - a run **stopped by the maximum while still improving** (``stop == "max_steps"``: its validation metric rose by
   more than ``min_delta`` within the last ``patience`` steps): its loss's ranking then reflects how fast it learns,
   not where it ends;
 - a loss whose **learning rate sits at the edge of the grid** (the smallest or the largest value): its best value
-  may lie outside the grid;
+  may lie outside the grid; and a tuning run stopped by the maximum while still improving (the values were then
+  compared at unequal maturity);
 - a **dead term** of a combined loss: one whose value stayed constant or whose gradient with respect to the logits
   was zero all run (as MONAI's Dice-CE with one sigmoid channel, whose CE term is 0).
 
@@ -103,6 +104,9 @@ def training_warnings(summary: dict[str, Any] | None) -> list[str]:
     out += [f"{model}: the chosen learning rate {_lr(lr)} is the {side} of the grid {grid}; its best value may lie "
             f"{'below' if side == 'smallest' else 'beyond'} it (widen [train] lr)."
             for model, lr, side in _edges(summary)]
+    out += [f"{r['model']}: its tuning run at learning rate {_lr(r['lr'])} stopped at the maximum while still "
+            "improving, so the choice compared values at unequal maturity (raise [train] max_steps)."
+            for r in summary.get("lr_search", []) if r.get("still_improving")]
     out += [f"{loss}: term {term} is dead (constant or without gradient) in seed(s) {seeds}: the combined loss "
             "trains as its other terms alone." for (loss, term), seeds in _dead(summary).items()]
     return out
