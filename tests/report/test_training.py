@@ -58,8 +58,10 @@ def test_the_report_has_the_section_and_the_sensitivity_figure(tmp_path: Path, b
     html = paths.html.read_text()
     assert '<section id="training"><h2>Training and tuning</h2>' in html
     assert "stopped at the maximum of 800 steps while still improving" in html
+    assert "<b>Caveat:</b> 1 of 3 runs stopped at the step maximum while still improving (ce seed 1)" in html
     assert "sensitivity" in paths.figures and 'id="fig-sensitivity"' in html
-    assert "## Training and tuning" in paths.markdown.read_text()
+    markdown = paths.markdown.read_text()
+    assert "## Training and tuning" in markdown and "**Caveat:** 1 of 3 runs stopped" in markdown
 
 
 def test_an_older_run_folder_has_no_training_notes(binary_run: Path) -> None:

@@ -24,7 +24,7 @@ from segbench.report.findings import (
     scope_note,
 )
 from segbench.report.tables import detail_header, detail_rows, main_header, main_rows
-from segbench.report.training import load_training, training_notes
+from segbench.report.training import load_training, ranking_caveat, training_notes
 
 __all__ = ["FIGURE_CAPTIONS", "SECTIONS", "class_figure_name", "column_groups", "definitions", "render_html",
            "render_markdown", "versions"]
@@ -250,6 +250,7 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
     sec: dict[str, str] = {
         "answer": "".join(f"<p>{'<b>' if k == 0 else ''}{_e(t)}{'</b>' if k == 0 else ''}</p>"
                           for k, t in enumerate(verdict)) + f"<p class=\"meta\">{_e(scope_note(analysis))}</p>"
+        + "".join(f"<p><b>Caveat:</b> {_e(t)}</p>" for t in ranking_caveat(load_training(run.root)))
         + _figure("classic", figures.get("classic"), "Accuracy beside Dice per loss")
         + f"<p>{_e(classic_claim(analysis))}</p>",
         "findings": _list(headline(analysis)) + _list(ranking_notes(analysis)[:1]) + _list(baseline_notes(analysis)),
@@ -298,7 +299,9 @@ def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
              f"`{analysis.reference}`; main view: {analysis.primary}. Full report: `report.html`.", "",
              "## The answer", ""]
     lines += [_md_cell(t) + "\n" for t in answer(analysis)]
-    lines += [f"_{_md_cell(scope_note(analysis))}_", "", _md_cell(classic_claim(analysis)), "", "## Key findings", ""]
+    lines += [f"_{_md_cell(scope_note(analysis))}_", ""]
+    lines += [f"**Caveat:** {_md_cell(t)}\n" for t in ranking_caveat(load_training(run.root))]
+    lines += [_md_cell(classic_claim(analysis)), "", "## Key findings", ""]
     lines += [f"- {_md_cell(t)}" for t in headline(analysis) + baseline_notes(analysis)]
     pct = round(100 * analysis.confidence)
     lines += ["", "## Results", "", f"Estimate [{pct}% CI]; **bold** = best trained loss; trivial baselines "

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from segbench.files.run_folder import TRAINING_FILE
 from segbench.report.analysis import Analysis
 
-__all__ = ["load_training", "sensitivity_figure", "training_notes", "training_warnings"]
+__all__ = ["load_training", "ranking_caveat", "sensitivity_figure", "training_notes", "training_warnings"]
 
 
 def load_training(root: Path) -> dict[str, Any] | None:
@@ -110,6 +110,21 @@ def training_warnings(summary: dict[str, Any] | None) -> list[str]:
     out += [f"{loss}: term {term} is dead (constant or without gradient) in seed(s) {seeds}: the combined loss "
             "trains as its other terms alone." for (loss, term), seeds in _dead(summary).items()]
     return out
+
+
+def ranking_caveat(summary: dict[str, Any] | None) -> list[str]:
+    """One sentence for the answer, where some final run stopped at the maximum while still improving; else none.
+
+    >>> ranking_caveat({"runs": [{"model": "dice", "seed": 1, "stop": "max_steps", "still_improving": True},
+    ...                          {"model": "ce", "seed": 1, "stop": "plateau"}]})[0][:60]
+    '1 of 2 runs stopped at the step maximum while still improvin'
+    """
+    cut = _still_improving(summary or {})
+    if not cut:
+        return []
+    which = ", ".join(f"{r['model']} seed {r['seed']}" for r in cut)
+    return [f"{len(cut)} of {len(_runs(summary or {}))} runs stopped at the step maximum while still improving "
+            f"({which}): the ranking then reflects how fast each loss learns, not where it ends."]
 
 
 def training_notes(summary: dict[str, Any] | None) -> list[str]:
