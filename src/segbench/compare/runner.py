@@ -487,7 +487,11 @@ def _collect(exp: Experiment, out: Path, finals: Sequence[RunKey], settings: Tra
         run_dir = _run_dir(exp, out, key)
         per_image += io.read_csv(run_dir / "scores.csv")
         pooled += io.read_csv(run_dir / "pooled.csv")
-        history += io.read_csv(run_dir / "history.csv")
+        rows = io.read_csv(run_dir / "history.csv")
+        if rows and "step" not in rows[0]:
+            raise UsageError(f"{run_dir} was trained by an older segbench (a history per epoch, no step budget); "
+                             "run into a new --out (`segbench report` still reads the old folder)")
+        history += rows
         terms += io.read_csv(run_dir / "terms.csv")
         done = _json(run_dir / "done.json")
         runs.append({k: done.get(k) for k in ("model", "seed", "lr", "stop", "stop_step", "max_steps",
