@@ -123,3 +123,20 @@ def test_validate_multiclass_background_by_name_and_ignore_index() -> None:
     assert out["val_dice"] == pytest.approx((2 / 3 + 1) / 2)
     assert out["val_iou"] == pytest.approx((1 / 2 + 1) / 2)
     assert out["val_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_random_crops_cut_image_and_mask_alike_and_depend_on_seed_and_step() -> None:
+    from segbench.compare.train import _step_batch
+
+    masks = torch.arange(3 * 64).reshape(3, 8, 8) % 5
+    data = SplitData(masks[:, None].float(), masks)
+    settings = _settings(batch_size=2, crop=(4, 6), augment=True)
+    images, cropped = _step_batch(data, settings, seed=0, step=1)
+    assert cropped.shape == (2, 4, 6) and torch.equal(images[:, 0].long(), cropped)
+    windows = {tuple(w.flatten().tolist()) for m in masks for v in (m, m.flip(-1), m.flip(-2), m.flip(-1).flip(-2))
+               for w in v.unfold(0, 4, 1).unfold(1, 6, 1).reshape(-1, 4, 6)}
+    assert all(tuple(c.flatten().tolist()) in windows for c in cropped)  # a window of some (flipped) image
+    again = _step_batch(data, settings, seed=0, step=1)[1]
+    assert torch.equal(again, cropped)
+    others = [_step_batch(data, settings, seed=s, step=t)[1] for s, t in ((0, 2), (1, 1))]
+    assert not all(torch.equal(o, cropped) for o in others)
