@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from segbench import stats
 from segbench.errors import UsageError
@@ -54,6 +55,8 @@ SWEEP_STATISTICS_COLUMNS = ("share", "measured_share", "model", "kind", "metric"
                             "ci_high", "in_best_set", "vs_background", "vs_background_low", "vs_background_high",
                             "vs_background_p_holm", "separated")
 FloatArray = npt.NDArray[np.float64]
+TRIVIAL_DASHES = ((5.0, 2.0), (1.5, 1.5), (6.0, 2.0, 1.5, 2.0))
+"""Dash patterns of the trivial predictors' lines (all-background, all-foreground, majority class)."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,9 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
                 continue
             color = colors[model][0]
             if first.run.kinds[model] == "trivial":
-                ax.plot(x[ok], est[ok], linestyle="--", color=color, linewidth=1.3, label=model)
+                k = first.run.trivial.index(model)
+                ax.plot(x[ok], est[ok], linestyle=(0, TRIVIAL_DASHES[k % len(TRIVIAL_DASHES)]), color="#555555",
+                        linewidth=1.2, label=model)
                 continue
             ax.plot(x[ok], est[ok], marker="o", markersize=3.5, color=color, linewidth=1.6, label=model)
             band = ok & np.isfinite(lo) & np.isfinite(hi)
@@ -234,6 +239,8 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
         stat = " (median)" if any(q is not None and q.statistic == "median" for q in res) else ""
         ax.set_title(f"{metric}{stat} {'↑' if hib else ('↓' if hib is False else '')}")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(x, [_pct(v) for v in x], rotation=30 if len(x) > 4 else 0)
         ax.set_xlabel("foreground share of the test pixels (log)")
         ax.grid(alpha=0.3, which="both")
     for ax in axes[len(metrics):]:
