@@ -20,6 +20,9 @@ def _sweep_text(compare_toml: Callable[..., str], sweep: str = SHARES) -> str:
     return base.replace(", foreground_fraction = 0.2", "") + "\n" + sweep
 
 
+pytestmark = pytest.mark.slow  # end-to-end sweeps (seconds each), as compare's end-to-end tests
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory, compare_toml: Callable[..., str]) -> tuple[Path, Path, str]:
     root = tmp_path_factory.mktemp("sweep")
@@ -103,3 +106,34 @@ def test_the_sweep_sets_the_share_itself(tmp_path: Path, capsys: pytest.CaptureF
     cfg.write_text(compare_toml() + "\n" + SHARES)  # keeps foreground_fraction in [dataset] options
     assert main(["sweep", str(cfg), "--out", str(tmp_path / "out"), "-q"]) == 2
     assert "the sweep sets these itself" in capsys.readouterr().err
+
+
+def test_a_real_dataset_is_cropped_to_each_share(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "crop.toml"
+    cfg.write_text("""
+[dataset]
+spec = "sample"
+image_size = 32
+[model]
+width = 2
+depth = 2
+[train]
+epochs = 1
+seeds = 1
+device = "cpu"
+[losses]
+specs = ["dice"]
+[eval]
+metrics = ["pixel_accuracy", "dice"]
+[sweep]
+shares = [0.05, 0.3]
+method = "crop"
+crop_size = 16
+""")
+    out = tmp_path / "out"
+    assert main(["sweep", str(cfg), "--out", str(out), "-q", "--n-boot", "100"]) == 0
+    assert "best on dice (confidence set) {dice}" in capsys.readouterr().out  # one loss: its own set
+    entries = json.loads((out / "sweep.json").read_text())["shares"]
+    assert [e["folder"] for e in entries] == ["share-0.3", "share-0.05"]
+    assert entries[0]["measured_share"]["train"] > entries[1]["measured_share"]["train"]  # the crops moved the share
+    assert "crop_share = 0.05" in (out / "share-0.05" / "config.toml").read_text()

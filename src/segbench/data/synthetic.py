@@ -252,7 +252,7 @@ def share_labels(objects: list[_Object], size: tuple[int, int], share: float) ->
     >>> [int((share_labels(objs, (40, 40), f) > 0).sum()) for f in (0.3, 0.01, 0.001)]  # round(f * 1600)
     [480, 16, 2]
     """
-    k = max(1, int(round(share * size[0] * size[1])))
+    k = max(1, round(share * size[0] * size[1]))
     kept = sorted(objects, key=lambda o: -min(o.a, o.b))  # widest first: the narrowest are dropped first
     scales = {id(o): _entry_scale(o, size) for o in kept}
     while True:

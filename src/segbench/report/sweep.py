@@ -42,7 +42,7 @@ from segbench.report.rundata import load_run
 
 __all__ = ["ALL_BACKGROUND", "SIGNATURE_METRICS", "SWEEP_FILE", "SWEEP_STATISTICS_COLUMNS", "SWEEP_TOML",
            "AccuracySeparation", "ShareResult", "SweepPaths", "accuracy_separation", "accuracy_threshold",
-           "build_sweep_report"]
+           "best_set", "build_sweep_report"]
 
 SWEEP_FILE = "sweep.json"
 """In the sweep folder: the shares, their run folders and measured shares (written by the sweep runner)."""
@@ -55,6 +55,7 @@ SWEEP_STATISTICS_COLUMNS = ("share", "measured_share", "model", "kind", "metric"
                             "ci_high", "in_best_set", "vs_background", "vs_background_low", "vs_background_high",
                             "vs_background_p_holm", "separated")
 FloatArray = npt.NDArray[np.float64]
+Rows = list[tuple[str, list[tuple[str, bool]]]]
 TRIVIAL_DASHES = ((5.0, 2.0), (1.5, 1.5), (6.0, 2.0, 1.5, 2.0))
 """Dash patterns of the trivial predictors' lines (all-background, all-foreground, majority class)."""
 
@@ -182,7 +183,8 @@ def _read_sweep(root: Path) -> dict[str, Any]:
         entries = record["shares"]
         _ = [(float(e["share"]), str(e["folder"])) for e in entries]
     except FileNotFoundError:
-        raise UsageError(f"{root} is not a sweep folder: {SWEEP_FILE} is missing (run `segbench sweep` first)") from None
+        raise UsageError(f"{root} is not a sweep folder: {SWEEP_FILE} is missing (run `segbench sweep` first)"
+                         ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     return dict(record)
@@ -214,6 +216,7 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, metric in zip(axes, metrics, strict=False):
         res = [r.result(metric) for r in results]
+        misses: list[tuple[float, Any]] = []
         for model in first.run.models:
             rows = [_row(q, model) for q in res]
             est = np.array([r.estimate if r is not None else np.nan for r in rows])
@@ -231,8 +234,13 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
             ax.plot(x[ok], est[ok], marker="o", markersize=3.5, color=color, linewidth=1.6, label=model)
             band = ok & np.isfinite(lo) & np.isfinite(hi)
             ax.fill_between(x[band], lo[band], hi[band], color=color, alpha=0.15, linewidth=0)
+            misses.extend((float(v), color) for v in x[np.isposinf(est)])
+        for v, color in misses:  # an infinite estimate (a miss): a triangle on the panel's top edge
+            ax.plot([v], [1.0], marker="^", markersize=7, color=color, transform=ax.get_xaxis_transform(),
+                    clip_on=False, linestyle="none", label="∞ (a miss)")
         if metric == "pixel_accuracy" and threshold[0] is not None:
-            ax.axvline(threshold[0], color="#b00000", linestyle=":", linewidth=1.2,
+            at = next(xv for xv, r in zip(x, results, strict=True) if r.share == threshold[0])
+            ax.axvline(at, color="#b00000", linestyle=":", linewidth=1.2,
                        label="lowest share where accuracy\nseparates a loss from all-background")
         first_res = next((q for q in res if q is not None), None)
         hib = first_res.higher_is_better if first_res is not None else None
@@ -240,7 +248,8 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
         ax.set_title(f"{metric}{stat} {'↑' if hib else ('↓' if hib is False else '')}")
         ax.set_xscale("log")
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(x, [_pct(v) for v in x], rotation=30 if len(x) > 4 else 0)
+        ax.set_xticks(x, [_tick(r.share, v) for r, v in zip(results, x, strict=True)],
+                      rotation=30 if len(x) > 4 else 0)
         ax.set_xlabel("foreground share of the test pixels (log)")
         ax.grid(alpha=0.3, which="both")
     for ax in axes[len(metrics):]:
@@ -253,6 +262,12 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
     fig.legend(list(handles.values()), list(handles), loc="outside right upper", frameon=False,
                title=f"loss (band: {round(100 * first.confidence)}% CI over {how});\ntrivial predictors dashed")
     return fig
+
+
+def best_set(res: MetricResult) -> tuple[str, ...]:
+    """The confidence set of best trained losses on ``res``'s metric: ``tied_with_best`` (the best and every loss
+    not significantly worse than it); with one trained loss, that loss."""
+    return res.tied_with_best or res.best
 
 
 def _row(res: MetricResult | None, model: str) -> ModelResult | None:
@@ -274,7 +289,7 @@ def _statistics_rows(results: list[ShareResult], metrics: list[str]) -> list[dic
                     "share": r.share, "measured_share": r.measured.get("test", math.nan), "model": row.model,
                     "kind": row.kind, "metric": metric, "statistic": res.statistic, "estimate": row.estimate,
                     "ci_low": row.ci_low, "ci_high": row.ci_high,
-                    "in_best_set": row.model in res.tied_with_best if row.kind == "trained" else "",
+                    "in_best_set": row.model in best_set(res) if row.kind == "trained" else "",
                     "vs_background": "" if k is None or sep is None else float(sep.diff[k]),
                     "vs_background_low": "" if k is None or sep is None else float(sep.low[k]),
                     "vs_background_high": "" if k is None or sep is None else float(sep.high[k]),
@@ -286,6 +301,17 @@ def _statistics_rows(results: list[ShareResult], metrics: list[str]) -> list[dic
 
 def _pct(share: float) -> str:
     return f"{100 * share:.3g}%"
+
+
+def _tick(configured: float, measured: float) -> str:
+    """The configured share, with the measured one under it where they differ by more than 5%.
+
+    >>> _tick(0.01, 0.00998), _tick(0.01, 0.03)
+    ('1%', '1%\\n(3%)')
+    """
+    if abs(measured - configured) <= 0.05 * configured:
+        return _pct(configured)
+    return f"{_pct(configured)}\n({_pct(measured)})"
 
 
 def _answer(results: list[ShareResult], threshold: tuple[float | None, float | None]) -> list[str]:
@@ -307,30 +333,31 @@ def _answer(results: list[ShareResult], threshold: tuple[float | None, float | N
         res = r.result(r.analysis.primary_metric)
         if res is None:
             continue
-        best = ", ".join(res.tied_with_best) or "none"
+        best = ", ".join(best_set(res)) or "none (no direction for this metric)"
         lines.append(f"At {_pct(r.share)}: best on {res.metric} (confidence set) {{{best}}}.")
     return lines
 
 
-def _share_table(results: list[ShareResult]) -> tuple[list[str], list[tuple[str, list[tuple[str, bool]]]]]:
+def _share_table(results: list[ShareResult]) -> tuple[list[str], Rows]:
     header = ["share (configured)", "measured (test)", "primary", "confidence set of best losses",
               "all-background accuracy", "losses beating it on accuracy"]
     rows = []
     for r in results:
         res = r.result(r.analysis.primary_metric)
         acc = r.result("pixel_accuracy")
-        bg = acc.row(ALL_BACKGROUND).estimate if acc is not None and ALL_BACKGROUND in r.analysis.run.models else math.nan
+        bg_row = _row(acc, ALL_BACKGROUND)
+        bg = bg_row.estimate if bg_row is not None else math.nan
         sep = r.separation
         beat = "n/a" if sep is None else (", ".join(m for m, s in zip(sep.models, sep.separated, strict=True) if s)
                                           or "none")
         rows.append(("trained", [(_pct(r.share), False), (_pct(r.measured.get("test", math.nan)), False),
                                  (r.analysis.primary_metric, False),
-                                 (", ".join(res.tied_with_best) if res is not None else "n/a", False),
+                                 (", ".join(best_set(res)) if res is not None else "n/a", False),
                                  (fmt(bg, 4), False), (beat, False)]))
     return header, rows
 
 
-def _separation_table(results: list[ShareResult]) -> tuple[list[str], list[tuple[str, list[tuple[str, bool]]]]]:
+def _separation_table(results: list[ShareResult]) -> tuple[list[str], Rows]:
     header = ["share", "loss", "accuracy minus all-background", "CI", "p (Holm)", "separated"]
     rows = []
     for r in results:
@@ -345,7 +372,7 @@ def _separation_table(results: list[ShareResult]) -> tuple[list[str], list[tuple
     return header, rows
 
 
-def _metric_table(results: list[ShareResult], metric: str) -> tuple[list[str], list[tuple[str, list[tuple[str, bool]]]]]:
+def _metric_table(results: list[ShareResult], metric: str) -> tuple[list[str], Rows]:
     header = ["model", *(_pct(r.share) for r in results)]
     models = results[0].analysis.run.models
     rows = []
@@ -359,7 +386,7 @@ def _metric_table(results: list[ShareResult], metric: str) -> tuple[list[str], l
                 continue
             digits = 3 if res.higher_is_better is not False else 2
             cells.append((f"{fmt(row.estimate, digits)} {fmt_ci(row.ci_low, row.ci_high, digits)}",
-                          row.kind == "trained" and row.model in res.tied_with_best))
+                          row.kind == "trained" and row.model in best_set(res)))
         rows.append((results[0].analysis.run.kinds[model], cells))
     return header, rows
 
