@@ -137,3 +137,13 @@ crop_size = 16
     assert [e["folder"] for e in entries] == ["share-0.3", "share-0.05"]
     assert entries[0]["measured_share"]["train"] > entries[1]["measured_share"]["train"]  # the crops moved the share
     assert "crop_share = 0.05" in (out / "share-0.05" / "config.toml").read_text()
+
+
+def test_segbench_report_rebuilds_a_sweep_report(swept: tuple[Path, Path, str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = swept
+    figure = out / "figures" / "signature.png"
+    figure.unlink()
+    assert main(["report", str(out), "--n-boot", "100", "--quiet"]) == 0
+    assert figure.exists() and "report:" in capsys.readouterr().out
+    assert main(["report", str(out), "--reference", "ce"]) == 2

@@ -217,6 +217,7 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
     for ax, metric in zip(axes, metrics, strict=False):
         res = [r.result(metric) for r in results]
         misses: list[tuple[float, Any]] = []
+        trained_values: list[float] = []
         for model in first.run.models:
             rows = [_row(q, model) for q in res]
             est = np.array([r.estimate if r is not None else np.nan for r in rows])
@@ -234,6 +235,7 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
             ax.plot(x[ok], est[ok], marker="o", markersize=3.5, color=color, linewidth=1.6, label=model)
             band = ok & np.isfinite(lo) & np.isfinite(hi)
             ax.fill_between(x[band], lo[band], hi[band], color=color, alpha=0.15, linewidth=0)
+            trained_values.extend(float(v) for v in np.concatenate([est[ok], lo[band], hi[band]]))
             misses.extend((float(v), color) for v in x[np.isposinf(est)])
         for v, color in misses:  # an infinite estimate (a miss): a triangle on the panel's top edge
             ax.plot([v], [1.0], marker="^", markersize=7, color=color, transform=ax.get_xaxis_transform(),
@@ -244,6 +246,10 @@ def _signature(results: list[ShareResult], metrics: list[str], threshold: tuple[
                        label="lowest share where accuracy\nseparates a loss from all-background")
         first_res = next((q for q in res if q is not None), None)
         hib = first_res.higher_is_better if first_res is not None else None
+        if hib is None and trained_values:  # a signed metric (volume bias): the trained losses set the scale
+            lo_v, hi_v = min(trained_values), max(trained_values)
+            pad = 0.15 * (hi_v - lo_v) or 0.1
+            ax.set_ylim(lo_v - pad, hi_v + pad)
         stat = " (median)" if any(q is not None and q.statistic == "median" for q in res) else ""
         ax.set_title(f"{metric}{stat} {'↑' if hib else ('↓' if hib is False else '')}")
         ax.set_xscale("log")
