@@ -4,7 +4,8 @@
 :func:`run_sweep` first prepares every share (so a bad dataset option or data file stops the sweep before anything
 is written), writes ``sweep.toml`` (or checks that an existing one is the same sweep), then runs the shares largest
 first. ``run_compare`` skips every (loss, seed) whose ``done.json`` exists, so rerunning a sweep resumes per
-(share, loss, seed). The caller holds the sweep folder's lock (:class:`~segbench.files.lock.FolderLock`).
+(share, loss, seed). The caller holds the sweep folder's lock (:class:`~segbench.files.lock.FolderLock`); each share's
+run folder is locked while it runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from segbench.compare import config as _config
 from segbench.compare.runner import prepare, run_compare
 from segbench.errors import UsageError
 from segbench.files import atomic as io
+from segbench.files.lock import FolderLock
 from segbench.files.run_folder import run_path, slug
 from segbench.report.sweep import SWEEP_FILE, SWEEP_TOML
 from segbench.sweep.config import ShareExperiment, SweepConfig, resolve_sweep, share_experiments
@@ -95,7 +97,8 @@ def run_sweep(sweep: SweepConfig, out: Path, *, quiet: bool = False) -> dict[str
     for exp, experiment, before in zip(shares, prepared, done_before, strict=True):
         bar.set_postfix_str(f"share {exp.share:g}")
         t0 = time.perf_counter()
-        run_compare(experiment, exp.folder, quiet=quiet)
+        with FolderLock(exp.folder, "segbench sweep"):  # a `segbench compare` on the share's folder waits its turn
+            run_compare(experiment, exp.folder, quiet=quiet)
         after = _runs_done(exp)
         bar.update(after - before)
         entries.append({"share": exp.share, "folder": exp.folder.name, "measured_share": _measured_share(exp.folder),
