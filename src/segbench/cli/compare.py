@@ -23,14 +23,18 @@ from typing import Any
 from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
+from segbench.compare.calibrate import scaled_metrics
 from segbench.compare.runner import default_out, prepare, run_compare
 from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, table_metrics
 from segbench.errors import UsageError
+from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
+from segbench.files.run_folder import PRIMARY_FILE
+from segbench.inspect.advice import primary_for_masks
 from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "save_primary"]
 
 
 def _positive(text: str) -> int:
@@ -107,11 +111,32 @@ def run(args: argparse.Namespace) -> int:
         return _print_and_report(args, config, experiment, rows, out, ranks, start) if main else 0
 
 
+def save_primary(config: _config.ExperimentConfig, experiment: Any, out: Path) -> dict[str, str]:
+    """Write ``PRIMARY_FILE``: ``[eval] primary`` where set, else the pick of inspect's advice on the training split
+    (:func:`segbench.inspect.advice.primary_for_masks`), with its reason; returns the record.
+
+    Args:
+        config: the resolved experiment.
+        experiment: the prepared experiment (its training masks and classes).
+        out: the run folder.
+    """
+    if config.eval.primary is not None:
+        record = {"metric": config.eval.primary, "reason": "set in [eval] primary", "chosen_by": "config"}
+    else:
+        masks = [m.numpy() for m in experiment.splits["train"].masks]
+        pick = primary_for_masks(masks, class_names=experiment.class_names, ignore_index=experiment.ignore_index)
+        record = {"metric": pick.metric, "reason": pick.reason, "chosen_by": "inspect advice on the training split"}
+    io.write_json(out / PRIMARY_FILE, record)
+    return record
+
+
 def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig, experiment: Any,
                       rows: list[dict[str, str]], out: Path, ranks: int, start: float) -> int:
-    """Rank 0's part after training: the table on stdout, the report, the run folder's path."""
+    """Rank 0's part after training: the primary metric's pick, the table on stdout, the report, the run folder's
+    path."""
+    save_primary(config, experiment, out)
     background = None if experiment.binary else experiment.class_names[experiment.background]
-    shown = table_metrics(experiment.metrics)
+    shown = table_metrics(scaled_metrics(experiment.metrics))
     summary = summarize(rows, background=background, metrics=shown)
     seeds = len(config.train.seeds)
     scope = "foreground class" if experiment.binary else "mean over the non-background classes"

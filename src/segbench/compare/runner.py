@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from segbench import distributed, scoring, trivial
 from segbench import losses as _losses
+from segbench.compare import calibrate
 from segbench.compare import config as _config
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
 from segbench.compare.train import SplitData, TrainSettings, monitored, predict_with_probabilities, train_run
@@ -57,6 +58,7 @@ from segbench.files.run_folder import (
     HISTORY_COLUMNS,
     PER_IMAGE_COLUMNS,
     RELIABILITY_FILE,
+    TEMPERATURE_FILE,
     TERM_COLUMNS,
     TRAINING_FILE,
     TRIVIAL_FOLDER,
@@ -284,17 +286,18 @@ def _with_keys(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
     return [{**keys, **row} for row in rows]
 
 
-def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list[int]
+def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list[int], scaled: torch.Tensor
            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-image and pooled rows of this rank's test predictions ``pred`` and their probabilities ``probs`` (test
-    images ``share``; object metrics against the reference instances where the dataset ships them); on rank 0
-    the rows of the whole test split, elsewhere empty lists."""
+    """Per-image and pooled rows of this rank's test predictions ``pred``, their probabilities ``probs`` and the
+    temperature-scaled ones ``scaled`` (test images ``share``; object metrics against the reference instances
+    where the dataset ships them; the ``*_ts`` twins of the calibration metrics from ``scaled``); on rank 0 the rows
+    of the whole test split, elsewhere empty lists."""
     test = exp.splits["test"]
     scored = distributed.score_shards(
         pred, test.masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
-        binary=exp.binary, class_names=exp.class_names, metrics=exp.metrics,
+        binary=exp.binary, class_names=exp.class_names, metrics=calibrate.scaled_metrics(exp.metrics),
         nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index, probabilities=probs,
-        instances=None if test.instances is None else test.instances[share],
+        instances=None if test.instances is None else test.instances[share], scaled_probabilities=scaled,
     )
     return ([], []) if scored is None else scored
 
@@ -364,14 +367,17 @@ def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, b
     test = exp.splits["test"]
     share = distributed.shard_indices(len(test))
     pred, probs = predict_with_probabilities(model, test.images[share], settings)
-    per_image, pooled = _score(exp, pred, probs, share)
-    reliability = _reliability(exp, probs, share)
+    fitted = calibrate.fit_model_temperature(model, exp.splits["val"], settings, exp.ignore_index)
+    scaled = calibrate.scaled_probabilities(model, test.images[share], fitted.temperature, settings)
+    per_image, pooled = _score(exp, pred, probs, share, scaled)
+    reliability = {**_reliability(exp, probs, share), "scaled": _reliability(exp, scaled, share)}
     gathered = distributed.gather_in_order(list(pred.numpy()), share, len(test))
     if gathered is None:  # not rank 0: rank 0 writes
         distributed.barrier()
         return
     io.write_npz(_prediction_file(exp, out, key), pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
     io.write_json(run_dir / RELIABILITY_FILE, reliability)
+    io.write_json(run_dir / TEMPERATURE_FILE, fitted.as_json())
     keys = {"model": name, "kind": "trained", "seed": seed}
     io.write_csv(run_dir / "scores.csv", PER_IMAGE_COLUMNS, _with_keys(per_image, **keys))
     io.write_csv(run_dir / "pooled.csv", DATASET_LEVEL_COLUMNS, _with_keys(pooled, **keys))
@@ -461,7 +467,7 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
             io.write_npz(prediction_path(out, kind), pred=pred.numpy().astype(np.uint8),
                          ids=np.array(exp.ids["test"]))
         probs = trivial.trivial_probabilities(pred[share], exp.num_classes, exp.binary)
-        rows_i, rows_p = _score(exp, pred[share], probs, share)
+        rows_i, rows_p = _score(exp, pred[share], probs, share, probs)  # 0/1: unchanged by any temperature
         per_image += _with_keys(rows_i, model=kind, kind="trivial", seed=-1)
         pooled += _with_keys(rows_p, model=kind, kind="trivial", seed=-1)
     if not distributed.is_main():
