@@ -8,12 +8,14 @@ same command resumes.
 
 Under ``torchrun --nproc_per_node N -m segbench compare ...`` every rank runs this command; the runs train with
 DistributedDataParallel and only rank 0 writes the run folder, prints and builds the report
-(``docs/distributed.md``).
+(``docs/distributed.md``). ``--jobs N`` trains N runs at once in worker processes, ``--engine ray`` as Ray tasks
+(on a cluster with ``--address``); the same folder resumes under any of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,6 +29,7 @@ from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, tab
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
 from segbench.report import build_report
+from segbench.schedule import ENGINES, RunFailed
 
 __all__ = ["add_arguments", "run"]
 
@@ -57,6 +60,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
+    parser.add_argument("--jobs", type=_positive, metavar="N",
+                        help="runs trained at once, each in its own worker process (or Ray tasks in flight); "
+                             "CPU threads are split between them ([compute] jobs; default 1: in this process)")
+    parser.add_argument("--engine", choices=ENGINES,
+                        help="local: worker processes on this machine; ray: Ray tasks (extra segbench[ray]) "
+                             "([compute] engine; default local)")
+    parser.add_argument("--address", metavar="auto|HOST:PORT",
+                        help="--engine ray: a running Ray cluster (`ray start --head`); default: a local Ray, "
+                             "started and stopped with the command")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-report", action="store_true",
                         help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
@@ -73,6 +85,8 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
         "train": {"epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
+        "compute": {"jobs": getattr(args, "jobs", None), "engine": getattr(args, "engine", None),
+                    "address": getattr(args, "address", None)},
     }
     return _config.resolve(_config.apply_overrides(raw, overrides))
 
@@ -97,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
             busy = distributed.broadcast_object(busy)  # every rank stops alike
             if busy is not None:
                 raise UsageError(busy)
-            rows = run_compare(experiment, out, quiet=args.quiet)
+            try:
+                rows = run_compare(experiment, out, quiet=args.quiet)
+            except RunFailed as exc:  # one line; the finished runs are kept and the same command resumes
+                print(f"segbench compare: {exc}; the other runs are kept: rerun the same command to resume",
+                      file=sys.stderr)
+                return 1
             ranks, main = distributed.world_size(), distributed.is_main()
         return _print_and_report(args, config, experiment, rows, out, ranks, start) if main else 0
 

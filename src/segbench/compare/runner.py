@@ -308,6 +308,57 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
     distributed.barrier()
 
 
+@dataclass(frozen=True)
+class RunKey:
+    """One training of a study: its loss (a canonical spec), seed and learning rate (picklable, hashable)."""
+
+    loss: str
+    seed: int
+    lr: float
+
+
+def _initial_weights(exp: Experiment, seed: int) -> dict[str, torch.Tensor]:
+    """The seed's initial model weights (:func:`~segbench.compare.determinism.initial_state`), the same for every
+    loss and learning rate of that seed, whichever process builds them."""
+    m = exp.config.model
+    return initial_state(lambda: build_model(m.name, in_channels=exp.in_channels,
+                                             out_channels=1 if exp.binary else exp.num_classes,
+                                             width=m.width, depth=m.depth, norm=m.norm), seed)
+
+
+def _train_runs(exp: Experiment, out: Path, runs: Sequence[RunKey], settings: TrainSettings, bar: Any) -> None:
+    """Train (or resume, or skip when done) every run of ``runs``, each into its own run subfolder of ``out``.
+
+    ``[compute] jobs = 1`` with the local engine (the default, and always under torchrun): one after another in this
+    process, in the order given. Otherwise the runs not yet done go to :func:`segbench.schedule.run_all`: each
+    trains in a worker (:func:`segbench.compare.worker.train_in_worker`) with its share of the CPU threads, or of
+    the GPUs; this process only holds the lock, shows the one progress bar and, afterwards, writes the aggregates.
+    """
+    c = exp.config.compute
+    if (c.jobs == 1 and c.engine == "local") or distributed.world_size() > 1:
+        if c.jobs > 1 or c.engine != "local":
+            raise UsageError("--jobs > 1 and --engine ray do not combine with torchrun (one run over several "
+                             "processes); use one or the other (docs/distributed.md)")
+        init: dict[int, dict[str, torch.Tensor]] = {}
+        for key in runs:
+            bar.set_postfix_str(f"{key.loss} seed {key.seed}")
+            if key.seed not in init:
+                init = {key.seed: _initial_weights(exp, key.seed)}
+            _run_one(exp, out, key.loss, key.seed, init[key.seed], replace(settings, lr=key.lr), bar)
+            bar.update(1)
+        return
+    from segbench import schedule
+    from segbench.compare import worker
+
+    todo = [key for key in runs if not (run_path(out, key.loss, key.seed) / "done.json").exists()]
+    bar.update(len(runs) - len(todo))
+    gpus = torch.cuda.device_count() if settings.device.type == "cuda" else 0
+    jobs = [worker.RunJob(exp.config, out.resolve(), Path.cwd(), key, settings) for key in todo]
+    schedule.run_all(worker.train_in_worker, jobs, jobs=c.jobs, engine=c.engine, address=c.address,
+                     gpus=gpus, runs_per_gpu=c.runs_per_gpu,
+                     num_threads=exp.config.train.num_threads, label=worker.RunJob.label, bar=bar)
+
+
 def _run_trivial(exp: Experiment, out: Path) -> None:
     folder = out / "runs" / TRIVIAL_FOLDER
     if _done(folder / "done.json"):
@@ -383,24 +434,13 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
                              weight_decay=t.weight_decay, augment=t.augment, select=e.select,
                              device=device, num_classes=exp.num_classes, background=exp.background,
                              ignore_index=exp.ignore_index)
-    m = exp.config.model
     start = time.perf_counter()
     threads = distributed.threads_per_rank(t.num_threads) if device.type == "cpu" else None
     with deterministic(device, threads):
         _run_trivial(exp, out)
-        runs = [(seed, name) for seed in t.seeds for name in exp.models]
+        runs = [RunKey(name, seed, t.lr) for seed in t.seeds for name in exp.models]
         bar = tqdm(total=len(runs), desc="runs", unit="run", disable=quiet, file=sys.stderr)
-        for seed in t.seeds:
-            init = initial_state(
-                lambda: build_model(m.name, in_channels=exp.in_channels,
-                                    out_channels=1 if exp.binary else exp.num_classes,
-                                    width=m.width, depth=m.depth, norm=m.norm),
-                seed,
-            )
-            for name in exp.models:
-                bar.set_postfix_str(f"{name} seed {seed}")
-                _run_one(exp, out, name, seed, init, settings, bar)
-                bar.update(1)
+        _train_runs(exp, out, runs, settings, bar)
         bar.close()
     if not main:
         return []

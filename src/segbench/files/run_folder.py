@@ -14,6 +14,7 @@ __all__ = [
     "HISTORY_COLUMNS",
     "KINDS",
     "PER_IMAGE_COLUMNS",
+    "RUN_LOG",
     "TRIVIAL_FOLDER",
     "prediction_path",
     "run_path",
@@ -32,6 +33,9 @@ RELIABILITY_FILE = "reliability.json"
 """In each training run's folder: the top-label reliability bins of its test probabilities (``count``, mean
 ``confidence`` and ``accuracy`` per bin, NaN for an empty bin; ``lower``/``upper`` edges), for the report's
 reliability diagrams."""
+RUN_LOG = "run.log"
+"""In each training run's folder, under ``--jobs N`` or ``--engine ray``: the worker's log of that run (start, host,
+device, threads, its progress bar, warnings, a traceback on failure), appended to on every try."""
 TRIVIAL_FOLDER = "trivial"
 """``runs/trivial/``: the trivial predictors' scores (no trained model may have this slug)."""
 

@@ -1,0 +1,91 @@
+"""One training run in a worker process (``--jobs N`` or ``--engine ray``): rebuilt from picklable inputs.
+
+The driver (the process the user started) holds the run folder's lock and writes every aggregate file; a worker gets
+a :class:`RunJob` (the resolved config, the run folder, the driver's working directory, the run's key and its
+training settings) and its :class:`~segbench.schedule.Placement` (device, CPU threads). It loads the experiment's
+data once per process (:func:`~segbench.compare.runner.prepare`, kept for the next run of the same experiment),
+builds the seed's initial weights itself (:func:`~segbench.compare.determinism.initial_state`: the same in every
+process) and calls the per-run code of the in-process path (``runner._run_one``), which writes only that run's
+subfolder (and its prediction file). Its stdout/stderr go to the run's log, ``RUN_LOG`` in its subfolder.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from segbench.compare import config as _config
+from segbench.compare import runner
+from segbench.compare.determinism import deterministic
+from segbench.compare.train import TrainSettings
+from segbench.files.run_folder import RUN_LOG, run_path
+from segbench.schedule import Placement
+
+__all__ = ["RunJob", "train_in_worker"]
+
+_PREPARED: dict[str, runner.Experiment] = {}
+"""This worker process's experiments, by their config text (a worker serves many runs of one study)."""
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """What a worker needs to train one run: all picklable."""
+
+    config: _config.ExperimentConfig
+    out: Path
+    cwd: Path
+    key: runner.RunKey
+    settings: TrainSettings
+
+    def label(self) -> str:
+        """``run dice seed 0 (lr 0.003)``: the run in messages."""
+        return f"run {self.key.loss} seed {self.key.seed} (lr {self.key.lr:g})"
+
+
+def _experiment(job: RunJob) -> runner.Experiment:
+    if not (job.out / "config.toml").is_file():
+        raise RuntimeError(f"this worker (host {socket.gethostname()}) cannot see the run folder {job.out}; with "
+                           "several machines the run folder must be on a file system they all share")
+    text = _config.to_toml(job.config)
+    if text not in _PREPARED:
+        if Path.cwd() != job.cwd:
+            os.chdir(job.cwd)  # the dataset spec's relative paths are relative to the driver's working directory
+        _PREPARED.clear()
+        _PREPARED[text] = runner.prepare(job.config)
+    return _PREPARED[text]
+
+
+def train_in_worker(job: RunJob, placement: Placement) -> None:
+    """Train, score and write the run ``job.key`` on ``placement`` (its device and CPU threads).
+
+    Raises whatever the run raises (the driver stops the study with it); the traceback is in the run's log.
+    """
+    run_dir = run_path(job.out, job.key.loss, job.key.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / RUN_LOG, "a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):
+        start = time.perf_counter()
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {job.label()}: start on host "
+              f"{socket.gethostname()} pid {os.getpid()}, {placement.device}, {placement.threads} thread(s)",
+              flush=True)
+        try:
+            exp = _experiment(job)
+            device = torch.device(placement.device)
+            settings = replace(job.settings, lr=job.key.lr, device=device)
+            with deterministic(device, placement.threads):
+                init = runner._initial_weights(exp, job.key.seed)
+                runner._run_one(exp, job.out, job.key.loss, job.key.seed, init, settings,
+                                SimpleNamespace(disable=False))
+        except BaseException:
+            traceback.print_exc(file=sys.stderr)
+            raise
+        finally:
+            print(f"\n{job.label()}: stopped after {time.perf_counter() - start:.1f} s", flush=True)
