@@ -277,14 +277,13 @@ def _check_table(config: Mapping[str, Any]) -> None:
 
 
 def _compute(c: Mapping[str, Any]) -> ComputeConfig:
-    from segbench.schedule import ENGINES
+    from segbench.schedule import ENGINES, check_engine
 
-    address = c["address"]
-    if address is not None:
-        address = _str(address, _where("compute", "address"))
+    address = None if c["address"] is None else _str(c["address"], _where("compute", "address"))
+    engine = _str(c["engine"], _where("compute", "engine"), ENGINES)
+    check_engine(engine, address)
     return ComputeConfig(_int(c["jobs"], _where("compute", "jobs"), 1),
-                         _int(c["runs_per_gpu"], _where("compute", "runs_per_gpu"), 1),
-                         _str(c["engine"], _where("compute", "engine"), ENGINES), address)
+                         _int(c["runs_per_gpu"], _where("compute", "runs_per_gpu"), 1), engine, address)
 
 
 def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:

@@ -8,7 +8,8 @@ whole batch with :class:`RunFailed` when an item raises.
 
 from __future__ import annotations
 
-from segbench.schedule.engine import ENGINES, RETRIES, RunFailed, run_all
+from segbench.schedule.engine import ENGINES, RETRIES, RunFailed, check_engine, run_all
 from segbench.schedule.placement import Placement, gpu_fraction, place, threads_each
 
-__all__ = ["ENGINES", "RETRIES", "Placement", "RunFailed", "gpu_fraction", "place", "run_all", "threads_each"]
+__all__ = ["ENGINES", "RETRIES", "Placement", "RunFailed", "check_engine", "gpu_fraction", "place", "run_all",
+           "threads_each"]

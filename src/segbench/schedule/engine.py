@@ -17,6 +17,7 @@ task still running is stopped; what they wrote stays (the item's own resume poin
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing as mp
 import os
 import signal
@@ -34,13 +35,16 @@ from typing import Any
 from segbench.errors import UsageError
 from segbench.schedule.placement import Placement, gpu_fraction, place, threads_each
 
-__all__ = ["ENGINES", "RETRIES", "RunFailed", "run_all"]
+__all__ = ["ENGINES", "RETRIES", "RunFailed", "check_engine", "run_all"]
 
 ENGINES = ("local", "ray")
 RETRIES = 2
 """How many times an item whose worker died is tried again (3 tries in all)."""
-RAY_EXTRA = "pip install 'segbench[ray]'"
-CONNECT_TIMEOUT_S = 10.0
+RAY_EXTRA = "install the extra segbench[ray] (pip install 'segbench[ray]')"
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds a ``HOST:PORT`` address has to accept a TCP connection."""
+INIT_TIMEOUT_S = 10.0
+"""Seconds ``ray.init`` has to connect to a cluster, or start a local one."""
 
 
 class RunFailed(RuntimeError):
@@ -68,6 +72,23 @@ def one_line(exc: BaseException) -> str:
 Fn = Callable[[Any, Placement], None]
 
 
+def check_engine(engine: str, address: str | None) -> None:
+    """UsageError unless ``engine`` is known, ``address`` goes with Ray, and Ray is installed where it is asked for.
+
+    >>> check_engine("local", None)
+    >>> check_engine("local", "auto")
+    Traceback (most recent call last):
+    ...
+    segbench.errors.UsageError: --address (a Ray cluster) needs --engine ray
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if engine == "local" and address is not None:
+        raise UsageError("--address (a Ray cluster) needs --engine ray")
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError(f"--engine ray needs Ray, which is not installed: {RAY_EXTRA}")
+
+
 def run_all(fn: Fn, items: Sequence[Any], *, jobs: int, engine: str = "local", address: str | None = None,
             gpus: int = 0, runs_per_gpu: int = 1, num_threads: int = 1, retries: int = RETRIES,
             label: Callable[[Any], str] = str, bar: Any = None) -> None:
@@ -90,12 +111,9 @@ def run_all(fn: Fn, items: Sequence[Any], *, jobs: int, engine: str = "local", a
         UsageError: a bad engine, ``jobs``, address, or Ray missing.
         RunFailed: an item raised, or its worker died more than ``retries`` times.
     """
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    check_engine(engine, address)
     if jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {jobs}")
-    if engine == "local" and address is not None:
-        raise UsageError("--address needs --engine ray")
     if engine == "ray":
         _run_ray(fn, items, jobs=jobs, address=address, cuda=gpus > 0, runs_per_gpu=runs_per_gpu,
                  threads=threads_each(num_threads, jobs), retries=retries, label=label, bar=bar)
@@ -265,11 +283,24 @@ def _ray_session(ray: Any, address: str | None, cpus: int) -> Iterator[None]:
     else:
         _check_address(address)
         options["address"] = address
-    try:
-        ray.init(**options)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        where = "a local Ray" if address is None else f"the Ray cluster at --address {address}"
-        raise UsageError(f"cannot start {where}: {one_line(exc)}") from None
+    where = "a local Ray" if address is None else f"the Ray cluster at --address {address}"
+    failed: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            ray.init(**options)
+        except BaseException as exc:
+            failed.append(exc)
+
+    # ray.init retries a port that answers but is no Ray for a long time: give up after INIT_TIMEOUT_S
+    starting = threading.Thread(target=init, name="segbench-ray-init", daemon=True)
+    starting.start()
+    starting.join(timeout=INIT_TIMEOUT_S)
+    if starting.is_alive():
+        raise UsageError(f"cannot start {where}: no answer within {INIT_TIMEOUT_S:g} s (is a Ray head running "
+                         "there? `ray status --address ...` tells)")
+    if failed:
+        raise UsageError(f"cannot start {where}: {one_line(failed[0])}") from None
     try:
         yield
     finally:
@@ -283,6 +314,8 @@ def _ray_entry(fn: Fn, item: Any, placement: Placement) -> None:
 
 def _run_ray(fn: Fn, items: Sequence[Any], *, jobs: int, address: str | None, cuda: bool, runs_per_gpu: int,
              threads: int, retries: int, label: Callable[[Any], str], bar: Any) -> None:
+    if address is not None:  # Ray's C++ client would print a warning a second while a bad address fails
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     ray = _import_ray()
     if not items:
         return
