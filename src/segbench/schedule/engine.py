@@ -197,9 +197,15 @@ def _run_local(fn: Fn, items: Sequence[Any], slots: Sequence[Placement], *, retr
             w.start(ctx)
         while pending or any(w.item is not None for w in workers):
             for w in workers:
+                if w.item is None and not w.process.is_alive():  # died while idle: a fresh one in its slot
+                    w.stop()
+                    w.start(ctx)
                 if w.item is None and pending:
                     w.item = pending.popleft()
-                    w.conn.send(items[w.item])
+                    try:
+                        w.conn.send(items[w.item])
+                    except OSError:  # it died just now: seen below as a death with this item
+                        pass
             busy = [w for w in workers if w.item is not None]
             _in_flight(bar, len(busy))
             wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=5.0)
@@ -292,13 +298,15 @@ def _ray_session(ray: Any, address: str | None, cpus: int) -> Iterator[None]:
         except BaseException as exc:
             failed.append(exc)
 
-    # ray.init retries a port that answers but is no Ray for a long time: give up after INIT_TIMEOUT_S
-    starting = threading.Thread(target=init, name="segbench-ray-init", daemon=True)
-    starting.start()
-    starting.join(timeout=INIT_TIMEOUT_S)
-    if starting.is_alive():
-        raise UsageError(f"cannot start {where}: no answer within {INIT_TIMEOUT_S:g} s (is a Ray head running "
-                         "there? `ray status --address ...` tells)")
+    if address is None:  # in this thread: Ray's processes die with the thread that started them (PDEATHSIG)
+        init()
+    else:  # ray.init retries a port that answers but is no Ray for long: give up after INIT_TIMEOUT_S
+        connecting = threading.Thread(target=init, name="segbench-ray-connect", daemon=True)
+        connecting.start()
+        connecting.join(timeout=INIT_TIMEOUT_S)
+        if connecting.is_alive():
+            raise UsageError(f"cannot start {where}: no answer within {INIT_TIMEOUT_S:g} s (is a Ray head running "
+                             "there? `ray status --address ...` tells)")
     if failed:
         raise UsageError(f"cannot start {where}: {one_line(failed[0])}") from None
     try:
@@ -342,9 +350,10 @@ def _run_ray(fn: Fn, items: Sequence[Any], *, jobs: int, address: str | None, cu
                     except RayTaskError as exc:
                         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                         raise RunFailed(label(items[index]), one_line(cause)) from None
-                    except ray.exceptions.RayError as exc:  # the worker died more than max_retries times
-                        raise RunFailed(label(items[index]), f"its Ray worker failed {retries + 1} times "
-                                        f"({one_line(exc).split('.')[0]})") from None
+                    except ray.exceptions.RayError as exc:  # its worker died more than max_retries times, ...
+                        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+                        raise RunFailed(label(items[index]), f"{type(exc).__name__} ({retries} retries): "
+                                        f"{first.strip()}") from None
                     if bar is not None:
                         bar.update(1)
                         _in_flight(bar, len(flight))
