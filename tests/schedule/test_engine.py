@@ -100,7 +100,7 @@ def test_bad_engine_jobs_and_address() -> None:
         run_all(print, [], jobs=1, engine="spark")
     with pytest.raises(UsageError, match="--jobs must be >= 1, got 0"):
         run_all(print, [], jobs=0)
-    with pytest.raises(UsageError, match="--address .* needs --engine ray"):
+    with pytest.raises(UsageError, match=r"--address .* needs --engine ray"):
         run_all(print, [], jobs=1, address="auto")
 
 
