@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from segbench.errors import UsageError
@@ -306,7 +307,8 @@ def _ray_session(ray: Any, address: str | None, cpus: int) -> Iterator[None]:
         connecting.join(timeout=INIT_TIMEOUT_S)
         if connecting.is_alive():
             raise UsageError(f"cannot start {where}: no answer within {INIT_TIMEOUT_S:g} s (is a Ray head running "
-                             "there? `ray status --address ...` tells)")
+                             "there, and does it take this machine's token, RAY_AUTH_MODE=token and ~/.ray/auth_token? "
+                             "`ray status --address ...` tells)")
     if failed:
         raise UsageError(f"cannot start {where}: {one_line(failed[0])}") from None
     try:
@@ -322,8 +324,11 @@ def _ray_entry(fn: Fn, item: Any, placement: Placement) -> None:
 
 def _run_ray(fn: Fn, items: Sequence[Any], *, jobs: int, address: str | None, cuda: bool, runs_per_gpu: int,
              threads: int, retries: int, label: Callable[[Any], str], bar: Any) -> None:
-    if address is not None:  # Ray's C++ client would print a warning a second while a bad address fails
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    if address is not None:  # before Ray is imported (it reads both then)
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # not a warning a second while a bad address fails
+        if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or Path(os.environ.get(
+                "RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token")).is_file()):
+            os.environ["RAY_AUTH_MODE"] = "token"  # as `auto` does: a token here means the cluster asks for it
     ray = _import_ray()
     if not items:
         return
