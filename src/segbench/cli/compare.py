@@ -60,10 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
-    parser.add_argument("--jobs", type=_positive, metavar="N",
+    parser.add_argument("--jobs", type=int, metavar="N",
                         help="runs trained at once, each in its own worker process (or Ray tasks in flight); "
                              "CPU threads are split between them ([compute] jobs; default 1: in this process)")
-    parser.add_argument("--engine", choices=ENGINES,
+    parser.add_argument("--engine", metavar="|".join(ENGINES),
                         help="local: worker processes on this machine; ray: Ray tasks (extra segbench[ray]) "
                              "([compute] engine; default local)")
     parser.add_argument("--address", metavar="auto|HOST:PORT",
@@ -76,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
     """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
+    jobs, engine = getattr(args, "jobs", None), getattr(args, "engine", None)
+    if jobs is not None and jobs < 1:  # one line (an argparse error would print the usage too)
+        raise UsageError(f"--jobs must be an integer >= 1, got {jobs}")
+    if engine is not None and engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     raw = _config.load(args.config) if args.config is not None else {}
     options = None
     if args.option:  # laid over the TOML's [dataset] options, key by key
@@ -85,8 +90,7 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
         "train": {"epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
-        "compute": {"jobs": getattr(args, "jobs", None), "engine": getattr(args, "engine", None),
-                    "address": getattr(args, "address", None)},
+        "compute": {"jobs": jobs, "engine": engine, "address": getattr(args, "address", None)},
     }
     return _config.resolve(_config.apply_overrides(raw, overrides))
 
