@@ -31,7 +31,7 @@ from segbench.files.lock import FolderLock
 from segbench.report import build_report
 from segbench.schedule import ENGINES, RunFailed
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "add_schedule_arguments", "run", "schedule_overrides"]
 
 
 def _positive(text: str) -> int:
@@ -60,6 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
+    add_schedule_arguments(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``--jobs``, ``--engine`` and ``--address`` (``compare``, and every command that runs studies)."""
     parser.add_argument("--jobs", type=int, metavar="N",
                         help="runs trained at once, each in its own worker process (or Ray tasks in flight); "
                              "CPU threads are split between them ([compute] jobs; default 1: in this process)")
@@ -69,18 +77,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", metavar="auto|HOST:PORT",
                         help="--engine ray: a running Ray cluster (`ray start --head`); default: a local Ray, "
                              "started and stopped with the command")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--no-report", action="store_true",
-                        help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
 
 
-def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
-    """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
+def schedule_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[compute]`` overrides of :func:`add_schedule_arguments`' flags (``None``: not given); UsageError
+    (one line) for ``--jobs`` < 1 or an unknown ``--engine``."""
     jobs, engine = getattr(args, "jobs", None), getattr(args, "engine", None)
     if jobs is not None and jobs < 1:  # one line (an argparse error would print the usage too)
         raise UsageError(f"--jobs must be an integer >= 1, got {jobs}")
     if engine is not None and engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    return {"jobs": jobs, "engine": engine, "address": getattr(args, "address", None)}
+
+
+def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
+    """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
+    compute = schedule_overrides(args)
     raw = _config.load(args.config) if args.config is not None else {}
     options = None
     if args.option:  # laid over the TOML's [dataset] options, key by key
@@ -90,7 +102,7 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
         "train": {"epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
-        "compute": {"jobs": jobs, "engine": engine, "address": getattr(args, "address", None)},
+        "compute": compute,
     }
     return _config.resolve(_config.apply_overrides(raw, overrides))
 

@@ -32,8 +32,10 @@ from segbench.schedule import Placement
 
 __all__ = ["RunJob", "train_in_worker"]
 
+KEEP = 4
+"""Experiments a worker keeps in memory (data loaded once per experiment and process)."""
 _PREPARED: dict[str, runner.Experiment] = {}
-"""This worker process's experiments, by their config text (a worker serves many runs of one study)."""
+"""This worker process's experiments, by their config text, oldest first (a worker serves many runs)."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,12 @@ class RunJob:
 
 
 def _experiment(job: RunJob) -> runner.Experiment:
-    if not (job.out / "config.toml").is_file():
-        raise RuntimeError(f"this worker (host {socket.gethostname()}) cannot see the run folder {job.out}; with "
-                           "several machines the run folder must be on a file system they all share")
     text = _config.to_toml(job.config)
     if text not in _PREPARED:
         if Path.cwd() != job.cwd:
             os.chdir(job.cwd)  # the dataset spec's relative paths are relative to the driver's working directory
-        _PREPARED.clear()
+        while len(_PREPARED) >= KEEP:  # the oldest goes (a sweep's worker serves several shares' experiments)
+            del _PREPARED[next(iter(_PREPARED))]
         _PREPARED[text] = runner.prepare(job.config)
     return _PREPARED[text]
 
@@ -69,6 +69,9 @@ def train_in_worker(job: RunJob, placement: Placement) -> None:
 
     Raises whatever the run raises (the driver stops the study with it); the traceback is in the run's log.
     """
+    if not (job.out / "config.toml").is_file():  # before anything is written there
+        raise RuntimeError(f"this worker (host {socket.gethostname()}) cannot see the run folder {job.out}; with "
+                           "several machines the run folder must be on a file system they all share")
     run_dir = run_path(job.out, job.key.loss, job.key.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / RUN_LOG, "a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):

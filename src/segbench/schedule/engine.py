@@ -317,8 +317,26 @@ def _ray_session(ray: Any, address: str | None, cpus: int) -> Iterator[None]:
         ray.shutdown()
 
 
-def _ray_entry(fn: Fn, item: Any, placement: Placement) -> None:
-    """A Ray task: one item."""
+_WATCHED: set[int] = set()
+
+
+def _watch_pid(pid: int) -> None:
+    while True:  # the driver is gone: stop at once (a local Ray's own processes take many seconds to notice)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+        time.sleep(0.2)
+
+
+def _ray_entry(fn: Fn, item: Any, placement: Placement, driver: tuple[str, int]) -> None:
+    """A Ray task: one item. On the driver's host, the worker exits as soon as the driver does."""
+    host, pid = driver
+    if host == socket.gethostname() and pid not in _WATCHED:
+        _WATCHED.add(pid)
+        threading.Thread(target=_watch_pid, args=(pid,), name="segbench-driver-watch", daemon=True).start()
     fn(item, placement)
 
 
@@ -336,6 +354,7 @@ def _run_ray(fn: Fn, items: Sequence[Any], *, jobs: int, address: str | None, cu
 
     gpus = gpu_fraction(runs_per_gpu) if cuda else 0.0
     placement = Placement("cuda:0" if cuda else "cpu", threads)  # Ray's CUDA_VISIBLE_DEVICES: the GPU it gave
+    driver = (socket.gethostname(), os.getpid())
     with _ray_session(ray, address, jobs * threads):
         task = ray.remote(_ray_entry).options(num_cpus=threads, num_gpus=gpus, max_retries=retries,
                                               retry_exceptions=False)
@@ -345,7 +364,7 @@ def _run_ray(fn: Fn, items: Sequence[Any], *, jobs: int, address: str | None, cu
             while pending or flight:
                 while pending and len(flight) < jobs:
                     index = pending.popleft()
-                    flight[task.remote(fn, items[index], placement)] = index
+                    flight[task.remote(fn, items[index], placement, driver)] = index
                 _in_flight(bar, len(flight))
                 ready, _ = ray.wait(list(flight), num_returns=1, timeout=5.0)
                 for ref in ready:
