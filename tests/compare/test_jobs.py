@@ -106,6 +106,10 @@ def _alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
+def _files(out: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
 def _wait_for(predicate: object, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -133,6 +137,10 @@ def test_a_killed_driver_stops_its_workers_and_the_same_command_resumes(referenc
     finally:
         if driver.poll() is None:
             driver.kill()
+    time.sleep(0.5)  # the workers notice within 0.2 s; without that they would go on training for seconds
+    written = _files(out)
+    time.sleep(2.0)
+    assert _files(out) == written, "a worker went on writing after its driver was killed"
     assert _wait_for(lambda: not any(_alive(p) for p in workers), 10), "a worker outlived its driver"
     assert not all((out / run / "done.json").exists() for run in RUNS)  # killed mid-study
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
