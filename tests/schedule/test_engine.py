@@ -130,3 +130,10 @@ def test_ray_engine_runs_every_item(helpers: ModuleType, tmp_path: Path) -> None
     bar = Bar()
     run_all(helpers.write, items, jobs=2, engine="ray", bar=bar)
     assert all((tmp_path / name).read_text().startswith("cpu 1 ") for name in "abc") and bar.n == 3
+
+
+def test_ray_retries_a_task_whose_worker_died(helpers: ModuleType, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    items = [(str(tmp_path), name) for name in "ab"]
+    run_all(helpers.die_once, items, jobs=2, engine="ray")
+    assert all((tmp_path / name).read_text() == "done" for name in "ab")
