@@ -22,6 +22,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -342,7 +343,7 @@ def _ray_entry(fn: Fn, item: Any, placement: Placement, driver: tuple[str, int])
 
 def _run_ray(fn: Fn, items: Sequence[Any], *, jobs: int, address: str | None, cuda: bool, runs_per_gpu: int,
              threads: int, retries: int, label: Callable[[Any], str], bar: Any) -> None:
-    if address is not None:  # before Ray is imported (it reads both then)
+    if address is not None and "ray" not in sys.modules:  # Ray reads both when it is imported, and only then
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # not a warning a second while a bad address fails
         if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or Path(os.environ.get(
                 "RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token")).is_file()):
