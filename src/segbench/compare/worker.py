@@ -4,9 +4,9 @@ The driver (the process the user started) holds the run folder's lock and writes
 a :class:`RunJob` (the resolved config, the run folder, the driver's working directory, the run's key and its
 training settings) and its :class:`~segbench.schedule.Placement` (device, CPU threads). It loads the experiment's
 data once per process (:func:`~segbench.compare.runner.prepare`, kept for the next run of the same experiment),
-builds the seed's initial weights itself (:func:`~segbench.compare.determinism.initial_state`: the same in every
-process) and calls the per-run code of the in-process path (``runner._run_one``), which writes only that run's
-subfolder (and its prediction file). Its stdout/stderr go to the run's log, ``RUN_LOG`` in its subfolder.
+calls the per-run code of the in-process path (``runner._run_one``: the initial weights from the seed, the
+batches from ``(seed, step)``, the same in every process), which writes only that run's subfolder (and its
+prediction file). Its stdout/stderr go to the run's log, ``RUN_LOG`` in its subfolder.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from segbench.compare import config as _config
 from segbench.compare import runner
 from segbench.compare.determinism import deterministic
 from segbench.compare.train import TrainSettings
-from segbench.files.run_folder import RUN_LOG, run_path
+from segbench.files.run_folder import RUN_LOG
 from segbench.schedule import Placement
 
 __all__ = ["RunJob", "train_in_worker"]
@@ -72,7 +72,8 @@ def train_in_worker(job: RunJob, placement: Placement) -> None:
     if not (job.out / "config.toml").is_file():  # before anything is written there
         raise RuntimeError(f"this worker (host {socket.gethostname()}) cannot see the run folder {job.out}; with "
                            "several machines the run folder must be on a file system they all share")
-    run_dir = run_path(job.out, job.key.loss, job.key.seed)
+    exp = _experiment(job)
+    run_dir = runner._run_dir(exp, job.out, job.key)
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / RUN_LOG, "a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):
         start = time.perf_counter()
@@ -80,13 +81,10 @@ def train_in_worker(job: RunJob, placement: Placement) -> None:
               f"{socket.gethostname()} pid {os.getpid()}, {placement.device}, {placement.threads} thread(s)",
               flush=True)
         try:
-            exp = _experiment(job)
             device = torch.device(placement.device)
-            settings = replace(job.settings, lr=job.key.lr, device=device)
+            settings = replace(job.settings, device=device)
             with deterministic(device, placement.threads):
-                init = runner._initial_weights(exp, job.key.seed)
-                runner._run_one(exp, job.out, job.key.loss, job.key.seed, init, settings,
-                                SimpleNamespace(disable=False))
+                runner._run_one(exp, job.out, job.key, settings, SimpleNamespace(disable=False))
         except BaseException:
             traceback.print_exc(file=sys.stderr)
             raise
