@@ -7,6 +7,7 @@ import importlib.util
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +15,7 @@ import pytest
 
 from segbench import schedule
 from segbench.errors import UsageError
-from segbench.schedule import RunFailed, run_all
+from segbench.schedule import RunFailed, engine, run_all
 
 # Worker functions must be importable by the spawned workers: written to a module on a sys.path they inherit.
 HELPERS = '''
@@ -44,14 +45,15 @@ def fail(item, placement):
 
 
 @pytest.fixture
-def helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     folder = tmp_path / "mod"
     folder.mkdir()
     (folder / "segbench_engine_helpers.py").write_text(HELPERS)
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setenv("PYTHONPATH", f"{folder}:{Path(schedule.__file__).parents[2]}")  # Ray's workers read it
     sys.modules.pop("segbench_engine_helpers", None)
-    return importlib.import_module("segbench_engine_helpers")
+    yield importlib.import_module("segbench_engine_helpers")
+    engine._close_pool()  # kept workers would import this test's helpers from the folder they started with
 
 
 class Bar:
@@ -75,6 +77,8 @@ def test_local_engine_runs_every_item_once_in_its_own_worker(helpers: ModuleType
     assert {(t[0], t[1]) for t in texts} == {("cpu", "2")}
     assert len({t[2] for t in texts}) == 2  # two worker processes served the five items
     assert bar.n == 5 and bar.postfix == "0 in flight"
+    run_all(helpers.write, [(str(tmp_path), "f")], jobs=2, num_threads=4)  # the same slots: a kept worker
+    assert (tmp_path / "f").read_text().split()[2] in {t[2] for t in texts}
 
 
 def test_a_dead_worker_is_replaced_and_its_item_retried(helpers: ModuleType, tmp_path: Path) -> None:

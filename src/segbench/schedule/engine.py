@@ -17,6 +17,7 @@ task still running is stopped; what they wrote stays (the item's own resume poin
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import multiprocessing as mp
 import os
@@ -122,7 +123,7 @@ def run_all(fn: Fn, items: Sequence[Any], *, jobs: int, engine: str = "local", a
         return
     if not items:
         return
-    slots = place(min(jobs, len(items)), gpus=gpus, runs_per_gpu=runs_per_gpu, num_threads=num_threads)
+    slots = place(jobs, gpus=gpus, runs_per_gpu=runs_per_gpu, num_threads=num_threads)
     _run_local(fn, items, slots, retries=retries, label=label, bar=bar)
 
 
@@ -141,17 +142,19 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.2)
 
 
-def _worker_main(conn: Connection, fn: Fn, placement: Placement, parent: int) -> None:
-    """A local worker: run the items the driver sends until it sends ``None``; answer each with ``(ok, cause)``."""
+def _worker_main(conn: Connection, placement: Placement, parent: int) -> None:
+    """A local worker: run the ``(fn, item)`` the driver sends until it sends ``None``; answer each with
+    ``(ok, cause, traceback)``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver decides
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     while True:
         try:
-            item = conn.recv()
+            task = conn.recv()
         except EOFError:
             return
-        if item is None:
+        if task is None:
             return
+        fn, item = task
         try:
             fn(item, placement)
         except BaseException as exc:
@@ -164,14 +167,13 @@ def _worker_main(conn: Connection, fn: Fn, placement: Placement, parent: int) ->
 class _Worker:
     slot: int
     placement: Placement
-    fn: Fn
     process: Any = None
     conn: Any = None
     item: int | None = None  # index of the item it works on
 
     def start(self, ctx: Any) -> None:
         parent_end, child_end = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child_end, self.fn, self.placement, os.getpid()),
+        self.process = ctx.Process(target=_worker_main, args=(child_end, self.placement, os.getpid()),
                                    name=f"segbench-worker-{self.slot}", daemon=True)
         self.process.start()
         child_end.close()
@@ -188,15 +190,45 @@ class _Worker:
         self.process = None
 
 
+_POOL: dict[str, Any] = {"slots": (), "workers": []}
+"""The local workers, kept between calls with the same slots (a study calls :func:`run_all` once per group of
+runs: the workers' start, an interpreter and its imports, is paid once). Closed at exit, or on any failure."""
+
+
+def _close_pool(grace: float = 0.0) -> None:
+    workers, _POOL["workers"], _POOL["slots"] = _POOL["workers"], [], ()
+    for w in workers:
+        if grace and w.process is not None and w.process.is_alive():
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        w.stop(grace)
+
+
+atexit.register(_close_pool, 5.0)
+
+
+def _pool(ctx: Any, slots: Sequence[Placement], needed: int) -> list[_Worker]:
+    if _POOL["slots"] != tuple(slots):
+        _close_pool(5.0)
+        _POOL["slots"], _POOL["workers"] = tuple(slots), []
+    workers: list[_Worker] = _POOL["workers"]
+    while len(workers) < needed:
+        w = _Worker(len(workers), slots[len(workers)])
+        w.start(ctx)
+        workers.append(w)
+    return workers[:needed]
+
+
 def _run_local(fn: Fn, items: Sequence[Any], slots: Sequence[Placement], *, retries: int,
                label: Callable[[Any], str], bar: Any) -> None:
     ctx = mp.get_context("spawn")
     pending = deque(range(len(items)))
     died: dict[int, int] = {}
-    workers = [_Worker(k, p, fn) for k, p in enumerate(slots)]
+    finished = False
     try:
-        for w in workers:
-            w.start(ctx)
+        workers = _pool(ctx, slots, min(len(slots), len(items)))
         while pending or any(w.item is not None for w in workers):
             for w in workers:
                 if w.item is None and not w.process.is_alive():  # died while idle: a fresh one in its slot
@@ -205,7 +237,7 @@ def _run_local(fn: Fn, items: Sequence[Any], slots: Sequence[Placement], *, retr
                 if w.item is None and pending:
                     w.item = pending.popleft()
                     try:
-                        w.conn.send(items[w.item])
+                        w.conn.send((fn, items[w.item]))
                     except OSError:  # it died just now: seen below as a death with this item
                         pass
             busy = [w for w in workers if w.item is not None]
@@ -236,12 +268,10 @@ def _run_local(fn: Fn, items: Sequence[Any], slots: Sequence[Placement], *, retr
                     w.stop()
                     w.start(ctx)
                     pending.appendleft(index)
-        for w in workers:
-            w.conn.send(None)
-            w.stop(grace=10.0)
+        finished = True
     finally:
-        for w in workers:
-            w.stop()
+        if not finished:  # Ctrl-C, a failed run, a bug: no worker goes on with a run
+            _close_pool()
 
 
 def _exit_cause(code: int | None) -> str:
