@@ -1,12 +1,12 @@
 """Many runs at once (issue #26): ``segbench compare`` with ``--jobs 1``, ``--jobs 2`` and ``--engine ray --jobs 2``.
 
-Workload: the bundled default ``compare`` (no config: seven losses x three seeds = 21 trainings on ``sample``, 12
-epochs, one CPU thread per run), each contender a fresh command (``python -m segbench compare --out DIR -q
---no-report ...``), rounds interleaved. The table gives the best and median wall time of the command (interpreter
-start, imports, data loading, the trivial predictors, the aggregates and, for Ray, starting and stopping a local
-Ray included) and of the run itself (``timing.json``), the parallel efficiency ``T(jobs 1) / (2 x T(jobs 2))``
-(the goal: >= 0.8 where there are at least as many runs as cores), and the Ray engine's overhead per run,
-``(T(ray, jobs 2) - T(jobs 2) - T(ray start + stop)) / runs`` (the goal: under 1 s), with the time a local Ray
+Workload: the bundled default ``compare`` (no config: four losses x three seeds = 12 trainings on ``sample``, each
+to its plateau or 800 steps, one CPU thread per run), each contender a fresh command (``python -m segbench compare
+--out DIR -q --no-report ...``), rounds interleaved. The table gives the best and median wall time of the command
+(interpreter start, imports, data loading, the trivial predictors, the aggregates and, for Ray, starting and
+stopping a local Ray included) and of the run itself (``timing.json``), the parallel efficiency ``T(jobs 1) / (2 x
+T(jobs 2))`` (the goal: >= 0.8 where there are at least as many runs as cores), and the Ray engine's overhead per
+run, ``(T(ray, jobs 2) - T(jobs 2) - T(ray start + stop)) / runs`` (the goal: under 1 s), with the time a local Ray
 takes to start and stop measured alone. The scores of every contender are checked byte-identical to ``--jobs 1``.
 
     python benchmarks/bench_jobs.py [--rounds 2] [--quick] [--no-write]
@@ -122,7 +122,7 @@ def main() -> None:
     rows = [f"| {label} | {_stats(wall[label])} | {_stats(inner[label])} |" for label, _ in CONTENDERS]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     workload = ("a tiny synthetic study (2 losses x 2 seeds, 3 epochs; `--quick`)" if args.quick else
-                "the bundled default compare (7 losses x 3 seeds on `sample`, 12 epochs, 1 thread per run)")
+                "the bundled default compare (4 losses x 3 seeds on `sample`, to a plateau, 1 thread per run)")
     body = "\n".join([
         f"`python benchmarks/bench_jobs.py --rounds {args.rounds}{' --quick' if args.quick else ''}` "
         f"({time.strftime('%Y-%m-%d')}; torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} CPU "
