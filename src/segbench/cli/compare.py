@@ -9,12 +9,14 @@ learning rate chosen at the edge of its grid, a dead term of a combined loss. Re
 
 Under ``torchrun --nproc_per_node N -m segbench compare ...`` every rank runs this command; the runs train with
 DistributedDataParallel and only rank 0 writes the run folder, prints and builds the report
-(``docs/distributed.md``).
+(``docs/distributed.md``). ``--jobs N`` trains N runs at once in worker processes, ``--engine ray`` as Ray tasks
+(on a cluster with ``--address``); the same folder resumes under any of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -33,8 +35,9 @@ from segbench.files.run_folder import PRIMARY_FILE
 from segbench.inspect.advice import primary_for_masks
 from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
+from segbench.schedule import ENGINES, RunFailed
 
-__all__ = ["add_arguments", "run", "save_primary"]
+__all__ = ["add_arguments", "add_schedule_arguments", "run", "save_primary", "schedule_overrides"]
 
 
 def _positive(text: str) -> int:
@@ -66,13 +69,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
+    add_schedule_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-report", action="store_true",
                         help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
 
 
+def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``--jobs``, ``--engine`` and ``--address`` (``compare``, and every command that runs studies)."""
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="runs trained at once, each in its own worker process (or Ray tasks in flight); "
+                             "CPU threads are split between them ([compute] jobs; default 1: in this process)")
+    parser.add_argument("--engine", metavar="|".join(ENGINES),
+                        help="local: worker processes on this machine; ray: Ray tasks (extra segbench[ray]) "
+                             "([compute] engine; default local)")
+    parser.add_argument("--address", metavar="auto|HOST:PORT",
+                        help="--engine ray: a running Ray cluster (`ray start --head`); default: a local Ray, "
+                             "started and stopped with the command")
+
+
+def schedule_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[compute]`` overrides of :func:`add_schedule_arguments`' flags (``None``: not given); UsageError
+    (one line) for ``--jobs`` < 1 or an unknown ``--engine``."""
+    jobs, engine = getattr(args, "jobs", None), getattr(args, "engine", None)
+    if jobs is not None and jobs < 1:  # one line (an argparse error would print the usage too)
+        raise UsageError(f"--jobs must be an integer >= 1, got {jobs}")
+    if engine is not None and engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    return {"jobs": jobs, "engine": engine, "address": getattr(args, "address", None)}
+
+
 def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
     """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
+    compute = schedule_overrides(args)
     raw = _config.load(args.config) if args.config is not None else {}
     options = None
     if args.option:  # laid over the TOML's [dataset] options, key by key
@@ -82,6 +111,7 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
         "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
+        "compute": compute,
     }
     return _config.resolve(_config.apply_overrides(raw, overrides))
 
@@ -106,7 +136,12 @@ def run(args: argparse.Namespace) -> int:
             busy = distributed.broadcast_object(busy)  # every rank stops alike
             if busy is not None:
                 raise UsageError(busy)
-            rows = run_compare(experiment, out, quiet=args.quiet)
+            try:
+                rows = run_compare(experiment, out, quiet=args.quiet)
+            except RunFailed as exc:  # one line; the finished runs are kept and the same command resumes
+                print(f"segbench compare: {exc}; the other runs are kept: rerun the same command to resume",
+                      file=sys.stderr)
+                return 1
             ranks, main = distributed.world_size(), distributed.is_main()
         return _print_and_report(args, config, experiment, rows, out, ranks, start) if main else 0
 

@@ -37,6 +37,12 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     metrics = [...]            # default: the metric catalogue's default set (fbeta, tversky: by name)
     primary = "dice"           # the metric the verdict is given on; default: inspect's advice (Dice)
 
+    [compute]                  # how the runs are scheduled: not part of the experiment (not in config.toml)
+    jobs = 1                   # runs trained at once (worker processes, or Ray tasks in flight)
+    runs_per_gpu = 1           # runs sharing one GPU (CUDA)
+    engine = "local"           # local | ray (the extra segbench[ray])
+    address = ...              # ray only: "auto" or "HOST:PORT" of a running cluster; default: a local Ray
+
 Training runs to a plateau, not to a stopwatch: every ``eval_every`` steps the model is scored on the validation
 split; a run stops at the first evaluation whose step is ``patience`` or more steps after the last one that
 improved the validation primary metric (:func:`monitored_metric`) by more than ``min_delta``, or at
@@ -77,6 +83,7 @@ __all__ = [
     "DEVICES",
     "NORMS",
     "SELECT_RULES",
+    "ComputeConfig",
     "DatasetConfig",
     "Device",
     "EvalConfig",
@@ -120,6 +127,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "losses": {"specs": list(DEFAULT_LOSSES)},
     "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None, "primary": None},
+    "compute": {"jobs": 1, "runs_per_gpu": 1, "engine": "local", "address": None},
 }
 """The bundled default run. ``metrics = None`` means the catalogue's default set; an ``image_size`` of ``None`` is
 native."""
@@ -185,14 +193,27 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """``[compute]``: how the runs are scheduled (``docs/distributed.md``). Not part of what the experiment is: left
+    out of equality, :meth:`ExperimentConfig.tables` and ``config.toml``, so a run folder resumes under any schedule."""
+
+    jobs: int = 1
+    runs_per_gpu: int = 1
+    engine: str = "local"
+    address: str | None = None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
-    """A resolved experiment: one frozen dataclass per TOML table, every key filled in."""
+    """A resolved experiment: one frozen dataclass per TOML table, every key filled in (``compute``: the schedule,
+    which does not count in equality)."""
 
     dataset: DatasetConfig
     model: ModelConfig
     train: TrainConfig
     losses: LossesConfig
     eval: EvalConfig
+    compute: ComputeConfig = field(default=ComputeConfig(), compare=False)
 
     def tables(self) -> Config:
         """The config as TOML tables (lists for sequences), in the order :func:`to_toml` writes them.
@@ -319,6 +340,16 @@ def _check_table(config: Mapping[str, Any]) -> None:
                 )
 
 
+def _compute(c: Mapping[str, Any]) -> ComputeConfig:
+    from segbench.schedule import ENGINES, check_engine
+
+    address = None if c["address"] is None else _str(c["address"], _where("compute", "address"))
+    engine = _str(c["engine"], _where("compute", "engine"), ENGINES)
+    check_engine(engine, address)
+    return ComputeConfig(_int(c["jobs"], _where("compute", "jobs"), 1),
+                         _int(c["runs_per_gpu"], _where("compute", "runs_per_gpu"), 1), engine, address)
+
+
 def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """``config`` (tables of keys, possibly partial) merged over :data:`DEFAULTS`, validated and normalised.
 
@@ -386,6 +417,7 @@ epochs, eval_every, lr, max_steps, min_delta, num_threads, patience, seeds, weig
         LossesConfig(tuple(lo["specs"])),
         EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"]),
                    e["primary"]),
+        _compute(merged["compute"]),
     )
 
 

@@ -396,11 +396,33 @@ def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, b
 
 def _train_runs(exp: Experiment, out: Path, runs: Sequence[RunKey], settings: TrainSettings, bar: Any) -> None:
     """Train and score each of ``runs`` (independent of each other; finished ones are skipped), updating ``bar``
-    by one per run. The one place that executes a group of runs: a plain loop in this process."""
-    for key in runs:
-        bar.set_postfix_str(f"{key.loss} seed {key.seed} lr {key.lr:g}")
-        _run_one(exp, out, key, settings, bar)
-        bar.update(1)
+    by one per run. The one place that executes a group of runs.
+
+    ``[compute] jobs = 1`` with the local engine (the default, and always under torchrun): a plain loop in this
+    process, in the order given. Otherwise the runs not yet done go to :func:`segbench.schedule.run_all`: each
+    trains in a worker (:func:`segbench.compare.worker.train_in_worker`) with its share of the CPU threads, or of
+    the GPUs; this process only holds the lock, shows the one progress bar and, afterwards, writes the aggregates.
+    """
+    c = exp.config.compute
+    if (c.jobs == 1 and c.engine == "local") or distributed.world_size() > 1:
+        if c.jobs > 1 or c.engine != "local":
+            raise UsageError("--jobs > 1 and --engine ray do not combine with torchrun (one run over several "
+                             "processes); use one or the other (docs/distributed.md)")
+        for key in runs:
+            bar.set_postfix_str(f"{key.loss} seed {key.seed} lr {key.lr:g}")
+            _run_one(exp, out, key, settings, bar)
+            bar.update(1)
+        return
+    from segbench import schedule
+    from segbench.compare import worker
+
+    todo = [key for key in runs if not (_run_dir(exp, out, key) / "done.json").exists()]
+    bar.update(len(runs) - len(todo))
+    gpus = torch.cuda.device_count() if settings.device.type == "cuda" else 0
+    jobs = [worker.RunJob(exp.config, out.resolve(), Path.cwd(), key, settings) for key in todo]
+    schedule.run_all(worker.train_in_worker, jobs, jobs=c.jobs, engine=c.engine, address=c.address,
+                     gpus=gpus, runs_per_gpu=c.runs_per_gpu, num_threads=exp.config.train.num_threads,
+                     label=worker.RunJob.label, bar=bar)
 
 
 def _json(path: Path) -> dict[str, Any]:
