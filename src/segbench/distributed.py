@@ -322,11 +322,13 @@ def score_shards(
     ignore_index: int | None = None,
     probabilities: Any = None,
     instances: Any = None,
+    spacing: Sequence[float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
     r"""Score a data set split over the ranks: per-image rows and pooled rows, as one process would.
 
     ``probabilities`` and ``instances`` (this rank's images, or ``None``) go to
-    :func:`segbench.scoring.score_label_maps` with them (probability and true-instance object metrics).
+    :func:`segbench.scoring.score_label_maps` with them (probability and true-instance object metrics), and so
+    does ``spacing`` (the voxel size per axis: distance metrics in physical units).
 
     ``pred`` and ``target`` ``(m, *spatial)`` are this rank's images, numbers ``indices`` (``m`` of them, e.g.
     :func:`shard_indices`) of the ``len(image_ids)`` images. Returns, on rank 0, the rows of
@@ -353,7 +355,7 @@ def score_shards(
     if local_ids:
         rows = scoring.score_label_maps(p, t, image_ids=local_ids, nsd_tolerance=nsd_tolerance,
                                         ignore_index=ignore_index, probabilities=probabilities,
-                                        instances=instances, **options)
+                                        instances=instances, spacing=spacing, **options)
         per = len(rows) // len(local_ids)
         chunks = [rows[k * per : (k + 1) * per] for k in range(len(local_ids))]
         confusion.update(p, t)

@@ -23,6 +23,9 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     augment = true             # random flips
     device = "auto"            # auto | cpu | cuda
     num_threads = 1            # CPU threads (a small U-Net gains little from more)
+    patch_size = [32, 32, 32]  # unset (default): whole images; set: random patches (volumes: [Z, Y, X]), and
+                               # validation/test by sliding-window inference (Gaussian-weighted windows)
+    foreground_share = 0.33    # share of each batch's patches centred on foreground (nnU-Net's 1/3)
 
     [losses]
     specs = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]
@@ -32,6 +35,7 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     nsd_tolerance = 1.0
     metrics = [...]            # default: the metric catalogue's default set (fbeta, tversky: by name)
     primary = "dice"           # the metric the verdict is given on; default: inspect's advice (Dice)
+    window_overlap = 0.5       # sliding-window overlap (with [train] patch_size)
 
 An unknown table or key is a :class:`~segbench.errors.UsageError` that names it and lists the valid ones;
 so is a value of the wrong type. :func:`resolve` gives an :class:`ExperimentConfig` (frozen dataclasses, one per
@@ -95,9 +99,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "augment": True,
         "device": "auto",
         "num_threads": 1,
+        "patch_size": None,
+        "foreground_share": 0.33,
     },
     "losses": {"specs": list(DEFAULT_LOSSES)},
-    "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None, "primary": None},
+    "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None, "primary": None,
+             "window_overlap": 0.5},
 }
 """The bundled default run. ``metrics = None`` means the catalogue's default set; an ``image_size`` of ``None`` is
 native."""
@@ -136,6 +143,8 @@ class TrainConfig:
     augment: bool
     device: Device
     num_threads: int
+    patch_size: tuple[int, ...] | None = None
+    foreground_share: float = 0.33
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,7 @@ class EvalConfig:
     nsd_tolerance: float
     metrics: tuple[str, ...] | None
     primary: str | None = None
+    window_overlap: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -224,6 +234,24 @@ def _image_size(value: Any) -> list[int] | None:
     return [_int(v, where, 1) for v in value]
 
 
+def _patch_size(value: Any) -> list[int] | None:
+    """``[train] patch_size``: unset (whole images) or one size per spatial axis (2 or 3 positive ints)."""
+    where = _where("train", "patch_size")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) not in (2, 3):
+        raise UsageError(f"{where} must be a list of 2 (2D) or 3 (volumes: [Z, Y, X]) integers, got {value!r}")
+    return [_int(v, where, 1) for v in value]
+
+
+def _share(value: Any, where: str, *, upper: float | None) -> float:
+    """A fraction in ``[0, upper]`` (``upper=None``: ``[0, 1)``)."""
+    share = _float(value, where, positive=False)
+    if share > 1.0 if upper is not None else share >= 1.0:
+        raise UsageError(f"{where} must lie in [0, {'1]' if upper is not None else '1)'}, got {value!r}")
+    return share
+
+
 def _seeds(value: Any) -> list[int]:
     where = _where("train", "seeds")
     if isinstance(value, int) and not isinstance(value, bool):
@@ -270,7 +298,7 @@ def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:
     Traceback (most recent call last):
     ...
     segbench.errors.UsageError: unknown key 'epoch' in [train]; valid keys: augment, batch_size, device, \
-epochs, lr, num_threads, seeds, weight_decay
+epochs, foreground_share, lr, num_threads, patch_size, seeds, weight_decay
     """
     config = config or {}
     _check_table(config)
@@ -296,9 +324,12 @@ epochs, lr, num_threads, seeds, weight_decay
         raise UsageError(f"[train] augment must be true or false, got {t['augment']!r}")
     t["device"] = _str(t["device"], _where("train", "device"), DEVICES)
     t["num_threads"] = _int(t["num_threads"], _where("train", "num_threads"), 1)
+    t["patch_size"] = _patch_size(t["patch_size"])
+    t["foreground_share"] = _share(t["foreground_share"], _where("train", "foreground_share"), upper=1.0)
     lo["specs"] = _str_list(lo["specs"], _where("losses", "specs"))
     e["select"] = _str(e["select"], _where("eval", "select"), SELECT_RULES)
     e["nsd_tolerance"] = _float(e["nsd_tolerance"], _where("eval", "nsd_tolerance"), positive=True)
+    e["window_overlap"] = _share(e["window_overlap"], _where("eval", "window_overlap"), upper=None)
     if e["metrics"] is not None:
         e["metrics"] = _str_list(e["metrics"], _where("eval", "metrics"))
     if e["primary"] is not None:
@@ -309,10 +340,11 @@ epochs, lr, num_threads, seeds, weight_decay
     return ExperimentConfig(
         DatasetConfig(d["spec"], None if size is None else (size[0], size[1]), d["options"]),
         ModelConfig(**m),
-        TrainConfig(**{**t, "seeds": tuple(t["seeds"])}),
+        TrainConfig(**{**t, "seeds": tuple(t["seeds"]),
+                       "patch_size": None if t["patch_size"] is None else tuple(t["patch_size"])}),
         LossesConfig(tuple(lo["specs"])),
         EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"]),
-                   e["primary"]),
+                   e["primary"], e["window_overlap"]),
     )
 
 

@@ -64,7 +64,8 @@ def default_out(spec: str) -> Path:
 
 @dataclass
 class Experiment:
-    """A validated experiment, ready to run: config, canonical loss names, data in memory."""
+    """A validated experiment, ready to run: config, canonical loss names, data in memory, and the voxel
+    ``spacing`` (array axis order, mm; ``None``: distances in pixels) that the distance metrics are scored in."""
 
     config: _config.ExperimentConfig
     models: list[str]
@@ -77,6 +78,12 @@ class Experiment:
     ignore_index: int | None
     name: str
     trivial: dict[str, int] = field(default_factory=dict)
+    spacing: tuple[float, ...] | None = None
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for images, 3 for volumes (the model is built with it)."""
+        return int(self.splits["train"].masks.ndim - 1)
 
     @property
     def binary(self) -> bool:
@@ -152,6 +159,11 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     exp = Experiment(config, models, metrics, splits, ids, first.num_classes, first.in_channels,
                      list(first.class_names), first.ignore_index, first.name)
     exp.trivial = trivial.trivial_classes(_class_counts(splits["train"].masks, exp.num_classes), exp.class_names)
+    exp.spacing = first.spacing
+    patch = config.train.patch_size
+    if patch is not None and len(patch) != exp.spatial_dims:
+        raise UsageError(f"[train] patch_size {list(patch)} has {len(patch)} sizes for {exp.spatial_dims}D data "
+                         f"{tuple(splits['train'].masks.shape[1:])}")
     _try_losses(exp)
     return exp
 
@@ -193,7 +205,9 @@ def _dataset_json(exp: Experiment) -> dict[str, Any]:
         "binary": exp.binary,
         "ignore_index": exp.ignore_index,
         "in_channels": exp.in_channels,
-        "image_size": list(exp.splits["test"].images.shape[-2:]),
+        "image_size": list(exp.splits["test"].images.shape[2:]),
+        "spatial_dims": exp.spatial_dims,
+        "spacing": None if exp.spacing is None else list(exp.spacing),
         "split_sizes": {split: len(data) for split, data in exp.splits.items()},
         "class_share": share,
         "majority_class": exp.class_names[exp.trivial["majority-class"]],
@@ -239,6 +253,7 @@ def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list
         pred, test.masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
         binary=exp.binary, class_names=exp.class_names, metrics=exp.metrics,
         nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index, probabilities=probs,
+        spacing=exp.spacing,
         instances=None if test.instances is None else test.instances[share],
     )
     return ([], []) if scored is None else scored
@@ -269,7 +284,7 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
         return
     m = exp.config.model
     model = build_model(m.name, in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
-                        width=m.width, depth=m.depth, norm=m.norm)
+                        width=m.width, depth=m.depth, norm=m.norm, spatial_dims=exp.spatial_dims)
     model.load_state_dict(init)
     common = {} if exp.ignore_index is None else {"ignore_index": exp.ignore_index}
     loss_fn = _losses.parse(name, **common)
@@ -382,7 +397,8 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
     settings = TrainSettings(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
                              weight_decay=t.weight_decay, augment=t.augment, select=e.select,
                              device=device, num_classes=exp.num_classes, background=exp.background,
-                             ignore_index=exp.ignore_index)
+                             ignore_index=exp.ignore_index, patch=t.patch_size,
+                             foreground_share=t.foreground_share, overlap=e.window_overlap)
     m = exp.config.model
     start = time.perf_counter()
     threads = distributed.threads_per_rank(t.num_threads) if device.type == "cpu" else None
@@ -394,7 +410,7 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
             init = initial_state(
                 lambda: build_model(m.name, in_channels=exp.in_channels,
                                     out_channels=1 if exp.binary else exp.num_classes,
-                                    width=m.width, depth=m.depth, norm=m.norm),
+                                    width=m.width, depth=m.depth, norm=m.norm, spatial_dims=exp.spatial_dims),
                 seed,
             )
             for name in exp.models:

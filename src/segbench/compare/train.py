@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from segbench import distributed
+from segbench.compare import volumetric
 from segbench.compare.config import SelectRule
 from segbench.compare.determinism import epoch_generator
 from segbench.errors import UsageError
@@ -71,7 +72,9 @@ class SplitData:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What a run needs besides model and loss (see :mod:`segbench.compare.config` for the meaning)."""
+    """What a run needs besides model and loss (see :mod:`segbench.compare.config` for the meaning); ``patch``
+    (``[train] patch_size``) switches to patch training and sliding-window prediction
+    (:mod:`segbench.compare.volumetric`)."""
 
     epochs: int
     batch_size: int
@@ -83,6 +86,9 @@ class TrainSettings:
     num_classes: int
     background: int
     ignore_index: int | None = None
+    patch: tuple[int, ...] | None = None
+    foreground_share: float = 0.33
+    overlap: float = 0.5
 
     @property
     def binary(self) -> bool:
@@ -133,6 +139,9 @@ def sampler_seed(seed: int) -> int:
 def _rank_batches(data: SplitData, settings: TrainSettings, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
     r"""This rank's training batches of ``epoch``: one process: :func:`_batches`; under a process group, the
     DistributedSampler's share in batches of :math:`\lceil B / W \rceil`, flips drawn for all images at once."""
+    if settings.patch is not None:  # random patches (volumes), foreground oversampled
+        yield from volumetric.patch_batches(data, settings, seed, epoch)
+        return
     generator = epoch_generator(seed, epoch)
     world = distributed.world_size()
     if world == 1:
@@ -158,7 +167,8 @@ def _rank_batches(data: SplitData, settings: TrainSettings, seed: int, epoch: in
 
 def _forward(model: nn.Module, images: Tensor, settings: TrainSettings) -> Tensor:
     with torch.autocast(device_type=settings.device.type, dtype=torch.bfloat16, enabled=settings.autocast):
-        logits: Tensor = model(images.to(settings.device, non_blocking=True))
+        logits: Tensor = volumetric.forward(model, images.to(settings.device, non_blocking=True), settings.patch,
+                                            settings.overlap, settings.batch_size)
     return logits.float()
 
 

@@ -14,7 +14,7 @@ from segbench.data.kinds import DATASETS, LoadRequest
 from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
-for _module in ("sample", "synthetic", "pets", "folder"):  # each registers its kind; this is the listing order
+for _module in ("sample", "synthetic", "pets", "folder", "synthetic3d", "volumes"):  # each registers its kind; this is the listing order
     importlib.import_module(f"segbench.data.{_module}")
 
 
@@ -30,7 +30,7 @@ def available_kinds() -> dict[str, str]:
     """Dataset kinds -> one-line description with the spec syntax (for ``segbench list``).
 
     >>> list(available_kinds())
-    ['sample', 'synthetic', 'pets', 'folder']
+    ['sample', 'synthetic', 'pets', 'folder', 'synthetic3d', 'volumes']
     """
     return dict(DATASETS.describe())
 

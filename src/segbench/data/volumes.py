@@ -16,6 +16,11 @@ Cases are read one at a time, when asked for (:func:`read_volume_case`), never t
 :func:`open_volume_case` goes further for training on patches: ``.npy`` volumes and uncompressed ``.nii`` are
 **memory-mapped** and a patch reads only its own voxels (``.nii.gz``, TIFF and slice stacks are compressed or
 split, so they are read whole, once per case, and cropped).
+
+Registered as the dataset kind ``volumes:PATH`` (:func:`load_volumes`): ``PATH/split.json`` or a seeded
+60/15/25 split of the case names, labels as the ``folder`` kind maps them (``mapping``, ``num_classes``,
+``ignore_index``), and one voxel spacing for the dataset: the headers' (every case must agree), else the
+``spacing`` option, else none (distances in voxels).
 """
 
 from __future__ import annotations
@@ -27,12 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from segbench.data.errors import DatasetError
+from segbench.data.dataset import SegmentationDataset
+from segbench.data.errors import DatasetError, check_options, float_option
+from segbench.data.kinds import LoadRequest, register_dataset
+from segbench.data.label_maps import LabelMap, infer_label_map, parse_mapping
+from segbench.data.splits import check_split, read_split_file, split_stems
 from segbench.files import safe_read
 from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
 from segbench.files.masks import header_float, mask_stem
 
-__all__ = ["LazyVolume", "Volume", "VolumeCase", "natural_key", "open_volume_case", "read_volume_case", "scan_volumes"]
+__all__ = ["LazyVolume", "Volume", "VolumeCase", "VolumesLoader", "case_spacing", "load_volumes", "natural_key",
+           "open_volume_case", "read_volume_case", "scan_volumes"]
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".tif", ".tiff", ".npy")
 IMAGE_DIRS = ("images", "image", "imagesTr")
@@ -257,8 +267,114 @@ def _range(image: np.ndarray) -> tuple[float, float]:
 
 
 def _read_spacing(path: Path) -> tuple[float, ...] | None:
-    if not path.name.lower().endswith(".nii"):
+    """The ``(Z, Y, X)`` spacing in the header of a NIfTI file (``.nii`` or ``.nii.gz``; header only)."""
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
         return None
     nibabel = safe_read.check_nifti(path)
     zooms = nibabel.load(str(path), mmap=True).header.get_zooms()[:3]
     return tuple(header_float(float(z)) for z in reversed(zooms))
+
+
+def case_spacing(case: VolumeCase) -> tuple[float, ...] | None:
+    """The spacing of one case from its headers alone (label first, then image; no voxel is read)."""
+    if len(case.image) != 1 or len(case.label) != 1:
+        return None
+    return _read_spacing(case.label[0]) or _read_spacing(case.image[0])
+
+
+OPTIONS = {
+    "mapping": '"binary" (>0 -> 1) or {raw value: label}',
+    "num_classes": "number of classes incl. background (default: inferred)",
+    "ignore_index": "label value of ignored voxels",
+    "class_names": "list of class names",
+    "spacing": "[Z, Y, X] mm where the files carry none (a header that says otherwise is an error)",
+    "val_fraction": "default 0.15",
+    "test_fraction": "default 0.25",
+    "split_seed": "seed of the split permutation (default 0)",
+}
+
+
+@dataclass(frozen=True)
+class VolumesLoader:
+    """``loader(i)`` of a ``volumes:`` split (picklable): case ``i`` read whole, labels mapped."""
+
+    cases: tuple[VolumeCase, ...]
+    label_map: LabelMap
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(1, Z, Y, X)`` in ``[0, 1]`` and labels ``(Z, Y, X)`` of case ``i``."""
+        case = self.cases[i]
+        volume = read_volume_case(case)
+        return volume.image, self.label_map.apply(volume.labels, case.label[0])
+
+
+def _int_option(options: dict[str, object], key: str) -> int | None:
+    value = options.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise DatasetError(f"volumes: option {key} must be an int, got {value!r}")
+    return value
+
+
+def _dataset_spacing(cases: list[VolumeCase], option: object, name: str) -> tuple[float, ...] | None:
+    """One spacing for all cases: the headers' (they must agree, and agree with ``option`` where given)."""
+    given = None
+    if option is not None:
+        if not isinstance(option, (list, tuple)) or len(option) != 3 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in option):
+            raise DatasetError(f"{name}: option spacing must be [Z, Y, X] positive numbers (mm), got {option!r}")
+        given = tuple(float(v) for v in option)
+    found = {c.name: sp for c in cases if (sp := case_spacing(c)) is not None}
+    distinct = sorted(set(found.values()))
+    if len(distinct) > 1 and any(not np.allclose(distinct[0], d, rtol=1e-4) for d in distinct[1:]):
+        example = {n: found[n] for n in list(found)[:3]}
+        raise DatasetError(f"{name}: the cases have different voxel spacings {distinct[:3]} (e.g. {example}); "
+                           "resample them to one spacing first (3D compare scores every case on one grid)")
+    if distinct and given is not None and not np.allclose(distinct[0], given, rtol=1e-4):
+        raise DatasetError(f"{name}: option spacing {list(given)} (Z, Y, X) contradicts the headers' "
+                           f"{list(distinct[0])}; drop the option")
+    return distinct[0] if distinct else given
+
+
+def load_volumes(request: LoadRequest) -> SegmentationDataset:
+    """The ``split`` of the ``volumes:PATH`` dataset (see the module docstring): volumes ``(1, Z, Y, X)``,
+    read one case at a time when an item is asked for."""
+    root, split, name, options = request.root, request.split, request.name, dict(request.options)
+    check_options("volumes", options, OPTIONS)
+    check_split(split)
+    cases = {c.name: c for c in scan_volumes(root)}
+    ignore_index = _int_option(options, "ignore_index")
+    label_map = infer_label_map(
+        ((c.label[0], _label_values(c)) for c in cases.values()), parse_mapping(options.get("mapping")),
+        num_classes=_int_option(options, "num_classes"), ignore_index=ignore_index,
+    )
+    if split == "all":
+        names = sorted(cases, key=natural_key)
+    elif (root / "split.json").is_file():
+        names = read_split_file(root / "split.json", list(cases))[split]
+    else:
+        names = split_stems(list(cases), split,
+                            val_fraction=float_option("volumes", options, "val_fraction", 0.15),
+                            test_fraction=float_option("volumes", options, "test_fraction", 0.25),
+                            seed=_int_option(options, "split_seed") or 0)
+    default_names = ["background", "foreground"] if label_map.num_classes == 2 else [
+        "background", *(f"class{k}" for k in range(1, label_map.num_classes))]
+    class_names = [str(c) for c in options.get("class_names", default_names)]  # type: ignore[attr-defined]
+    if len(class_names) != label_map.num_classes:
+        raise DatasetError(f"{name}: {len(class_names)} class_names for {label_map.num_classes} classes")
+    spacing = _dataset_spacing(list(cases.values()), options.get("spacing"), name)
+    return SegmentationDataset(
+        name, names, VolumesLoader(tuple(cases[n] for n in names), label_map), num_classes=label_map.num_classes,
+        in_channels=1, class_names=class_names, ignore_index=ignore_index, image_size=request.image_size,
+        augment=request.augment, seed=request.seed, spatial_dims=3, spacing=spacing,
+    )
+
+
+def _label_values(case: VolumeCase) -> np.ndarray:
+    """The distinct raw label values of one case (one case in memory at a time)."""
+    labels = open_volume_case(case).labels if len(case.label) == 1 else read_volume_case(case).labels
+    return np.unique(np.asarray(labels))
+
+
+register_dataset("volumes", load_volumes, needs_path=True,
+                 description="volumes:PATH: PATH/images and PATH/labels of NIfTI, TIFF or .npy volumes "
+                             "(or slice folders) paired by stem; spacing from the headers")
