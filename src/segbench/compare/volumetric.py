@@ -85,14 +85,15 @@ def patch_batches(data: SplitData, settings: TrainSettings, seed: int, epoch: in
             image = crop_patch(data.images[case].numpy(), origin, patch, 0.0)
             label = crop_patch(mask, origin, patch, pad_label)
             if settings.augment:
-                for axis in np.flatnonzero(rng.random(2) < 0.5):
+                for axis in np.flatnonzero(rng.random(2) < 0.5).tolist():
                     image, label = np.flip(image, -1 - axis), np.flip(label, -1 - axis)
             images.append(np.ascontiguousarray(image))
             labels.append(np.ascontiguousarray(label))
         slots = list(range(len(cases)))
         if world > 1:
             slots = [slots[k % len(slots)] for k in range(-(-len(slots) // world) * world)][rank::world]
-        yield torch.from_numpy(np.stack([images[k] for k in slots])), torch.from_numpy(np.stack([labels[k] for k in slots]))
+        yield (torch.from_numpy(np.stack([images[k] for k in slots])),
+               torch.from_numpy(np.stack([labels[k] for k in slots])))
 
 
 def forward(model: Callable[[Tensor], Tensor], images: Tensor, patch: Sequence[int] | None, overlap: float,

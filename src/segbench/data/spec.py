@@ -14,7 +14,8 @@ from segbench.data.kinds import DATASETS, LoadRequest
 from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
-for _module in ("sample", "synthetic", "pets", "folder", "synthetic3d", "volumes"):  # each registers its kind; this is the listing order
+# each registers its kind; this is the listing order
+for _module in ("sample", "synthetic", "pets", "folder", "synthetic3d", "volumes"):
     importlib.import_module(f"segbench.data.{_module}")
 
 

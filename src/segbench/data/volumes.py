@@ -37,9 +37,11 @@ from segbench.data.errors import DatasetError, check_options, float_option
 from segbench.data.kinds import LoadRequest, register_dataset
 from segbench.data.label_maps import LabelMap, infer_label_map, parse_mapping
 from segbench.data.splits import check_split, read_split_file, split_stems
+from segbench.errors import UsageError
 from segbench.files import safe_read
 from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
 from segbench.files.masks import header_float, mask_stem
+from segbench.files.raw_labels import check_dense
 
 __all__ = ["LazyVolume", "Volume", "VolumeCase", "VolumesLoader", "case_spacing", "load_volumes", "natural_key",
            "open_volume_case", "read_volume_case", "scan_volumes"]
@@ -343,10 +345,11 @@ def load_volumes(request: LoadRequest) -> SegmentationDataset:
     check_split(split)
     cases = {c.name: c for c in scan_volumes(root)}
     ignore_index = _int_option(options, "ignore_index")
-    label_map = infer_label_map(
-        ((c.label[0], _label_values(c)) for c in cases.values()), parse_mapping(options.get("mapping")),
-        num_classes=_int_option(options, "num_classes"), ignore_index=ignore_index,
-    )
+    values = [(c.label[0], _label_values(c)) for c in cases.values()]
+    mapping, num_classes = parse_mapping(options.get("mapping")), _int_option(options, "num_classes")
+    label_map = infer_label_map(values, mapping, num_classes=num_classes, ignore_index=ignore_index)
+    if mapping is None and num_classes is None:
+        _check_dense(values, label_map.num_classes, ignore_index, name)
     if split == "all":
         names = sorted(cases, key=natural_key)
     elif (root / "split.json").is_file():
@@ -358,7 +361,7 @@ def load_volumes(request: LoadRequest) -> SegmentationDataset:
                             seed=_int_option(options, "split_seed") or 0)
     default_names = ["background", "foreground"] if label_map.num_classes == 2 else [
         "background", *(f"class{k}" for k in range(1, label_map.num_classes))]
-    class_names = [str(c) for c in options.get("class_names", default_names)]  # type: ignore[attr-defined]
+    class_names = [str(c) for c in options.get("class_names", default_names)]
     if len(class_names) != label_map.num_classes:
         raise DatasetError(f"{name}: {len(class_names)} class_names for {label_map.num_classes} classes")
     spacing = _dataset_spacing(list(cases.values()), options.get("spacing"), name)
@@ -367,6 +370,20 @@ def load_volumes(request: LoadRequest) -> SegmentationDataset:
         in_channels=1, class_names=class_names, ignore_index=ignore_index, image_size=request.image_size,
         augment=request.augment, seed=request.seed, spatial_dims=3, spacing=spacing,
     )
+
+
+def _check_dense(values: list[tuple[Path, np.ndarray]], num_classes: int, ignore_index: int | None,
+                 name: str) -> None:
+    """Refuse ``max + 1`` classes over sparse label values ({0, 1000, 2000}), naming the options that fix it."""
+    sets = [frozenset(int(x) for x in v.tolist()) - {ignore_index} for _, v in values]
+    try:
+        check_dense(sets, num_classes)
+    except UsageError:
+        found = sorted(set().union(*sets))
+        table = ", ".join(f'"{v}" = {k}' for k, v in enumerate(found))
+        raise DatasetError(f"{name}: the labels hold the values {found[:20]}: inferring {num_classes} classes "
+                           f"(largest + 1) would make classes that appear in no case; set [dataset] options "
+                           f"mapping = {{ {table} }}, or num_classes = {num_classes} to keep them") from None
 
 
 def _label_values(case: VolumeCase) -> np.ndarray:
