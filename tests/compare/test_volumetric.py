@@ -170,3 +170,19 @@ def test_a_killed_3d_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
         assert (killed / name).read_text() == (clean / name).read_text(), name
     assert ([r["val_loss"] for r in io.read_csv(killed / "history.csv")]
             == [r["val_loss"] for r in io.read_csv(clean / "history.csv")])
+
+
+def test_under_two_ranks_each_takes_half_of_the_padded_global_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _one_voxel_cases(n=5)
+    settings = _settings(augment=True)
+    single = [(x, y) for x, y in volumetric.patch_batches(data, settings, 0, 1)]  # batches of 3, 2
+    monkeypatch.setattr(volumetric.distributed, "world_size", lambda: 2)
+    shares = []
+    for r in (0, 1):
+        monkeypatch.setattr(volumetric.distributed, "rank", lambda r=r: r)
+        shares.append(list(volumetric.patch_batches(data, settings, 0, 1)))
+    for (x, y), (x0, y0), (x1, y1) in zip(single, *shares, strict=True):
+        assert len(x0) == len(x1) == -(-len(x) // 2)  # equal shares: DDP steps in lockstep
+        padded = [k % len(x) for k in range(2 * len(x0))]
+        assert torch.equal(torch.cat([x0, x1]), x[padded[0::2] + padded[1::2]])
+        assert torch.equal(torch.cat([y0, y1]), y[padded[0::2] + padded[1::2]])
