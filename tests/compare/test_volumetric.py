@@ -186,3 +186,30 @@ def test_under_two_ranks_each_takes_half_of_the_padded_global_batch(monkeypatch:
         padded = [k % len(x) for k in range(2 * len(x0))]
         assert torch.equal(torch.cat([x0, x1]), x[padded[0::2] + padded[1::2]])
         assert torch.equal(torch.cat([y0, y1]), y[padded[0::2] + padded[1::2]])
+
+
+def test_training_and_validation_volumes_are_read_per_case_and_at_most_keep_are_held() -> None:
+    exp = prepare(config.resolve(TINY3D))
+    train = exp.splits["train"]
+    assert isinstance(train.images, volumetric.CaseArray) and isinstance(train.masks, volumetric.CaseArray)
+    assert isinstance(exp.splits["test"].images, torch.Tensor)  # the test split is still stacked (see #21)
+    reader = train.images.reader
+    settings = _settings(batch_size=2, patch=(8, 8, 8))
+    reads = reader.reads
+    batches = list(volumetric.patch_batches(train, settings, 0, 1))
+    assert sum(len(x) for x, _ in batches) == len(train)
+    assert len(reader._held) <= reader.keep and reader.reads > reads
+    counts = volumetric.CaseArray.class_counts(train.masks, 2)
+    eager = torch.stack([train.masks[k] for k in range(len(train))])
+    assert counts.tolist() == torch.bincount(eager.reshape(-1), minlength=2).tolist()
+
+
+def test_case_reader_keeps_only_the_most_recent_cases() -> None:
+    from segbench.data import load_dataset
+
+    data = load_dataset("synthetic3d", "all", options={"size": [4, 8, 8], "num_volumes": 6})
+    reader = volumetric.CaseReader(data, keep=2)
+    for k in (0, 1, 0, 2, 3):
+        reader(k)
+    assert list(reader._held) == [2, 3] and reader.reads == 4  # the second 0 was held; 0 and 1 then left
+    assert torch.equal(reader(0)[1], data[0][1])

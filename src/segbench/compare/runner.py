@@ -29,6 +29,7 @@ from tqdm import tqdm
 from segbench import distributed, scoring, trivial
 from segbench import losses as _losses
 from segbench.compare import config as _config
+from segbench.compare import volumetric
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
 from segbench.compare.train import SplitData, TrainSettings, predict_with_probabilities, train_run
 from segbench.data import load_dataset
@@ -117,6 +118,8 @@ def _load_split(spec: str, split: Split, image_size: tuple[int, int] | None, opt
     dataset = load_dataset(spec, split, image_size=image_size, options=options or None)
     if len(dataset) == 0:
         raise UsageError(f"dataset {spec!r} has an empty {split} split; it needs at least one image")
+    if dataset.spatial_dims == 3 and split != "test":  # volumes: read per case, never the whole split at once
+        return dataset, volumetric.lazy_split(dataset)
     items = [dataset[i] for i in range(len(dataset))]
     shapes = {tuple(image.shape) for image, _ in items}
     if len(shapes) != 1:
@@ -186,6 +189,8 @@ def _try_losses(exp: Experiment) -> None:
 
 
 def _class_counts(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
+    if isinstance(masks, volumetric.CaseArray):
+        return masks.class_counts(num_classes)
     flat = masks.reshape(-1)
     return torch.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
 

@@ -15,14 +15,19 @@ each of the last two axes with p = 1/2) come from a NumPy generator seeded by ``
 PATCH_STREAM])``, so every loss of one seed trains on the same patches in the same order. Outside the volume a
 patch is padded with zeros and the label ``ignore_index`` (background when there is none).
 
+Data larger than memory: the training and validation volumes are not stacked into one tensor but held as
+:class:`CaseArray` views (:func:`lazy_split`), which read a case from its dataset when it is indexed and keep the
+last few (``keep``) in memory, so training's peak memory is bounded by a few volumes, not by the split.
+
 Under a process group every rank draws the same global batch (padded to a multiple of the world size by
 repeating its first patches, as a DistributedSampler pads) and takes the slots ``rank, rank + W, ...``.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,8 +40,9 @@ from segbench.models.sliding_window import sliding_window_inference
 
 if TYPE_CHECKING:
     from segbench.compare.train import SplitData, TrainSettings
+    from segbench.data.dataset import SegmentationDataset
 
-__all__ = ["PATCH_STREAM", "forward", "patch_batches", "patch_rng"]
+__all__ = ["PATCH_STREAM", "CaseArray", "CaseReader", "forward", "lazy_split", "patch_batches", "patch_rng"]
 
 PATCH_STREAM = 3
 """The third entry of the patch generator's seed sequence (apart from the epoch generator's stream)."""
@@ -110,3 +116,88 @@ def forward(model: Callable[[Tensor], Tensor], images: Tensor, patch: Sequence[i
     if patch is None:
         return model(images)
     return sliding_window_inference(images, tuple(patch), model, overlap=overlap, batch=batch)
+
+
+class CaseReader:
+    """Reads the cases of one dataset on demand, keeping the ``keep`` most recently used ``(image, mask)`` pairs
+    (least recently used first out), so at most ``keep`` cases are held at once."""
+
+    def __init__(self, dataset: SegmentationDataset, keep: int = 4) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep!r}")
+        self.dataset, self.keep = dataset, int(keep)
+        self._held: OrderedDict[int, tuple[Tensor, Tensor]] = OrderedDict()
+        self.reads = 0
+
+    def __call__(self, i: int) -> tuple[Tensor, Tensor]:
+        """Case ``i``: image ``(C, *S)`` and mask ``(*S)``."""
+        if i in self._held:
+            self._held.move_to_end(i)
+            return self._held[i]
+        pair = self.dataset[i]
+        self.reads += 1
+        self._held[i] = pair
+        while len(self._held) > self.keep:
+            self._held.popitem(last=False)
+        return pair
+
+
+class CaseArray:
+    """A split's images (``part=0``, ``(N, C, *S)``) or label maps (``part=1``, ``(N, *S)``) as a lazy array:
+    indexing with an int gives one case, with a slice, list or index tensor the stacked cases, each read through
+    the shared :class:`CaseReader`; nothing else of the split is held.
+
+    >>> import numpy as np
+    >>> from segbench.data.dataset import SegmentationDataset
+    >>> data = SegmentationDataset("demo", ["a", "b", "c"], lambda i: (np.full((1, 2, 2, 2), i, np.float32),
+    ...     np.full((2, 2, 2), i % 2, np.int64)), num_classes=2, in_channels=1, class_names=["bg", "fg"],
+    ...     spatial_dims=3, cache=False)
+    >>> reader = CaseReader(data, keep=1)
+    >>> images, masks = CaseArray(reader, 0, (3, 1, 2, 2, 2)), CaseArray(reader, 1, (3, 2, 2, 2))
+    >>> images[[2, 0]][:, 0, 0, 0, 0].tolist(), masks[1].shape, masks.ndim, len(images)
+    ([2.0, 0.0], torch.Size([2, 2, 2]), 4, 3)
+    """
+
+    def __init__(self, reader: CaseReader, part: int, shape: Sequence[int]) -> None:
+        self.reader, self.part, self.shape = reader, int(part), torch.Size(shape)
+
+    @property
+    def ndim(self) -> int:
+        """The number of axes, the case axis included."""
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, index: Any) -> Tensor:
+        if isinstance(index, int):
+            return self.reader(index % len(self))[self.part]
+        if isinstance(index, slice):
+            cases = list(range(len(self)))[index]
+        else:
+            cases = torch.as_tensor(index, dtype=torch.long).reshape(-1).tolist()
+        return torch.stack([self.reader(int(k) % len(self))[self.part] for k in cases])
+
+    def class_counts(self, num_classes: int) -> Tensor:
+        """Voxels per label in ``[0, num_classes)`` over every case ``(num_classes,)`` int64, one case at a time."""
+        counts = torch.zeros(num_classes, dtype=torch.int64)
+        for k in range(len(self)):
+            flat = self[k].reshape(-1)
+            counts += torch.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
+        return counts
+
+
+def lazy_split(dataset: SegmentationDataset, keep: int = 4) -> SplitData:
+    """The split as :class:`CaseArray` views (read per case, ``keep`` held); every case is read once here to
+    check that they share one shape (batches of whole volumes are stacked in validation)."""
+    from segbench.compare.train import SplitData
+    from segbench.errors import UsageError
+
+    reader = CaseReader(dataset, keep)
+    shapes = {tuple(reader(k)[0].shape) for k in range(len(dataset))}
+    if len(shapes) != 1:
+        raise UsageError(f"dataset {dataset.name!r} has volumes of several sizes {sorted(shapes)[:3]}; "
+                         "crop or resample them to one size")
+    shape = shapes.pop()
+    return SplitData(CaseArray(reader, 0, (len(dataset), *shape)),  # type: ignore[arg-type]
+                     CaseArray(reader, 1, (len(dataset), *shape[1:])))  # type: ignore[arg-type]

@@ -197,7 +197,7 @@ def load_synthetic3d(request: LoadRequest) -> SegmentationDataset:
     return SegmentationDataset(
         request.name, stems, loader, num_classes=config.num_classes, in_channels=1, class_names=names,
         image_size=request.image_size, augment=request.augment, seed=request.seed, spatial_dims=3,
-        spacing=config.spacing,
+        spacing=config.spacing, cache=False,  # regenerated when asked for: a split is never held whole
     )
 
 

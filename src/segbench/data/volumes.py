@@ -339,7 +339,7 @@ def _dataset_spacing(cases: list[VolumeCase], option: object, name: str) -> tupl
 
 def load_volumes(request: LoadRequest) -> SegmentationDataset:
     """The ``split`` of the ``volumes:PATH`` dataset (see the module docstring): volumes ``(1, Z, Y, X)``,
-    read one case at a time when an item is asked for."""
+    read one case at a time when an item is asked for (not cached: a split may not fit in memory)."""
     root, split, name, options = request.root, request.split, request.name, dict(request.options)
     check_options("volumes", options, OPTIONS)
     check_split(split)
@@ -368,7 +368,7 @@ def load_volumes(request: LoadRequest) -> SegmentationDataset:
     return SegmentationDataset(
         name, names, VolumesLoader(tuple(cases[n] for n in names), label_map), num_classes=label_map.num_classes,
         in_channels=1, class_names=class_names, ignore_index=ignore_index, image_size=request.image_size,
-        augment=request.augment, seed=request.seed, spatial_dims=3, spacing=spacing,
+        augment=request.augment, seed=request.seed, spatial_dims=3, spacing=spacing, cache=False,
     )
 
 
