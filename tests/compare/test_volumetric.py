@@ -189,9 +189,11 @@ def test_under_two_ranks_each_takes_half_of_the_padded_global_batch(monkeypatch:
 
 
 def test_training_and_validation_volumes_are_read_per_case_and_at_most_keep_are_held() -> None:
-    exp = prepare(config.resolve(TINY3D))
+    more = {**TINY3D, "dataset": {**TINY3D["dataset"], "options": {**TINY3D["dataset"]["options"], "num_volumes": 12}}}
+    exp = prepare(config.resolve(more))
     train = exp.splits["train"]
     assert isinstance(train.images, volumetric.CaseArray) and isinstance(train.masks, volumetric.CaseArray)
+    assert len(train) > train.images.reader.keep
     assert isinstance(exp.splits["test"].images, torch.Tensor)  # the test split is still stacked (see #21)
     reader = train.images.reader
     settings = _settings(batch_size=2, patch=(8, 8, 8))
