@@ -4,7 +4,7 @@ A config has five tables; every key is optional and has the default shown (the b
 losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU cores)::
 
     [dataset]
-    spec = "sample"            # sample | synthetic | pets:PATH | folder:PATH (relative PATH: to the CWD)
+    spec = "sample"            # sample | synthetic | pets:PATH | folder:PATH | synthetic3d | volumes:PATH
     image_size = [64, 64]      # int, [H, W], or "native" (no resizing)
     options = {}               # loader options, e.g. { border = "ignore" } for pets
 
