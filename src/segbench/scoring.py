@@ -107,6 +107,7 @@ def score_label_maps(
     percentile_rule: str = "directed",
     probabilities: Any = None,
     instances: Any = None,
+    include_background: bool = True,
 ) -> list[dict[str, Any]]:
     r"""Every metric for every (image, class): rows ``{"image", "class", "metric", "value"}``.
 
@@ -118,7 +119,9 @@ def score_label_maps(
     probability metrics (ECE, Brier, NLL, AP, soft volume bias); without them those are left out of the default
     set. ``instances`` (reference instance ids ``(N, *spatial)``) makes the object metrics match the predicted
     components against true instances instead of the reference's components. Object and topology metrics score
-    the foreground classes only (no background row). Per image, with one-vs-rest counts of class ``c``:
+    the foreground classes only (no background row); ``include_background=False`` leaves class 0 out of every
+    metric (no rows; the distance metrics never compute its surface, which runs along the volume's border and
+    costs most of the time on volumes). Per image, with one-vs-rest counts of class ``c``:
 
     .. math::
 
@@ -129,6 +132,9 @@ def score_label_maps(
     >>> rows = score_label_maps(t.clone(), t, num_classes=2, class_names=["bg", "cell"], metrics=["dice", "hd95"])
     >>> [(r["class"], r["metric"], r["value"]) for r in rows]
     [('cell', 'dice', 1.0), ('cell', 'hd95', 0.0)]
+    >>> rows = score_label_maps(t.clone(), t * 2, num_classes=3, metrics=["hd95"], include_background=False)
+    >>> [(r["class"], r["value"]) for r in rows]
+    [('1', inf), ('2', inf)]
     """
     names = check_metric_names(metrics, probabilities=probabilities is not None)
     p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
@@ -152,9 +158,10 @@ def score_label_maps(
     cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
     if len(ids) != n or len(cnames) != num_classes:
         raise ValueError(f"{len(ids)} image ids for {n} images, {len(cnames)} class names for {num_classes} classes")
-    classes = _scored_classes(num_classes, is_binary)
+    classes = [c for c in _scored_classes(num_classes, is_binary) if include_background or c != 0]
     inputs = ScoringInputs(p, t, num_classes, ignore_index=ignore_index, spacing=spacing, nsd_tolerance=nsd_tolerance,
-                           surface=surface, percentile_rule=percentile_rule, probabilities=probs, instances=inst)
+                           surface=surface, percentile_rule=percentile_rule, probabilities=probs, instances=inst,
+                           include_background=include_background)
     chosen = catalogue.entries(names)
     values = {e.name: e.per_image(inputs).double() for e in chosen}
     overall = [e.name for e in chosen if e.scope == "all"]

@@ -38,9 +38,10 @@ from segbench.data.kinds import LoadRequest, register_dataset
 from segbench.data.label_maps import LabelMap, infer_label_map, parse_mapping
 from segbench.data.splits import check_split, read_split_file, split_stems
 from segbench.errors import UsageError
-from segbench.files import safe_read
+
+# files.masks as a module, not its names: files.safe_read imports segbench.data, which imports this (a cycle)
+from segbench.files import masks, safe_read
 from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
-from segbench.files.masks import header_float, mask_stem
 from segbench.files.raw_labels import check_dense
 
 __all__ = ["LazyVolume", "Volume", "VolumeCase", "VolumesLoader", "case_spacing", "load_volumes", "natural_key",
@@ -119,7 +120,7 @@ def _entries(folder: Path, image_side: bool) -> dict[str, tuple[Path, ...]]:
             if stack:
                 out[path.name] = stack
         elif _is_volume(path):
-            stem = mask_stem(path)
+            stem = masks.mask_stem(path)
             out[_CHANNEL.sub("", stem) if image_side else stem] = (path,)
     return out
 
@@ -136,12 +137,12 @@ def scan_volumes(root: Path) -> list[VolumeCase]:
     image_slices, label_slices = _slices(images), _slices(labels)
     if image_slices and not _entries(images, True):  # the folder itself is one stack
         names = [p.name for p in image_slices]
-        by_stem = {mask_stem(p): p for p in label_slices}
-        missing = [n for n in names if mask_stem(Path(n)) not in by_stem]
+        by_stem = {masks.mask_stem(p): p for p in label_slices}
+        missing = [n for n in names if masks.mask_stem(Path(n)) not in by_stem]
         if missing or len(label_slices) != len(image_slices):
             raise DatasetError(f"volumes:{root}: the slices of {images} and {labels} do not pair by name "
                                f"({len(image_slices)} vs {len(label_slices)} slices; unpaired: {missing[:10]})")
-        return [VolumeCase(root.name, image_slices, tuple(by_stem[mask_stem(p)] for p in image_slices))]
+        return [VolumeCase(root.name, image_slices, tuple(by_stem[masks.mask_stem(p)] for p in image_slices))]
     found_images, found_labels = _entries(images, True), _entries(labels, False)
     unpaired = sorted(set(found_images) ^ set(found_labels))
     if unpaired:
@@ -157,7 +158,8 @@ def _read_file(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
         array, zooms, _ = safe_read.read_nifti(path)
         while array.ndim > 3 and array.shape[-1] == 1:
             array = array[..., 0]
-        return np.ascontiguousarray(array.transpose()), tuple(header_float(z) for z in reversed(zooms[: array.ndim]))
+        zooms_zyx = tuple(masks.header_float(z) for z in reversed(zooms[: array.ndim]))
+        return np.ascontiguousarray(array.transpose()), zooms_zyx
     if name.endswith((".tif", ".tiff")):
         return safe_read.read_tiff(path)[0], None
     return safe_read.read_npy(path), None
@@ -274,7 +276,7 @@ def _read_spacing(path: Path) -> tuple[float, ...] | None:
         return None
     nibabel = safe_read.check_nifti(path)
     zooms = nibabel.load(str(path), mmap=True).header.get_zooms()[:3]
-    return tuple(header_float(float(z)) for z in reversed(zooms))
+    return tuple(masks.header_float(float(z)) for z in reversed(zooms))
 
 
 def case_spacing(case: VolumeCase) -> tuple[float, ...] | None:
