@@ -260,3 +260,17 @@ def test_signed_errors_have_no_ranking_direction() -> None:
         entry = catalogue.get_entry(name)
         assert entry.ideal == 0.0 and entry.best == 0.0 and catalogue.direction(name) is None, name
     assert catalogue.direction("volume_error") is False and catalogue.direction("ece") is False
+
+
+def test_include_background_false_never_computes_the_background_surface() -> None:
+    from segbench.metrics import distance
+    from segbench.metrics.catalogue import ScoringInputs
+
+    t = torch.zeros(2, 10, 12, dtype=torch.long)
+    t[:, 2:5, 2:6], t[:, 6:9, 7:11] = 1, 2
+    p = t.roll(1, dims=1)
+    inputs = ScoringInputs(p, t, 3, include_background=False)
+    assert distance._shared_surfaces(inputs).pred_empty.shape == (2, 2)  # classes 1 and 2 only
+    every = scoring.score_label_maps(p, t, num_classes=3, metrics=["dice", "hd95", "nsd"])
+    fg = scoring.score_label_maps(p, t, num_classes=3, metrics=["dice", "hd95", "nsd"], include_background=False)
+    assert fg == [r for r in every if r["class"] != "0"] and len(fg) == 2 * 2 * 3

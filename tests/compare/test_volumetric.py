@@ -132,6 +132,10 @@ def test_3d_compare_trains_3d_models_from_one_initial_state_and_scores_in_millim
         matches = [np.isclose(mine[(r["image"], r["metric"])], r["value"]) for r in again
                    if np.isfinite(r["value"]) and r["value"] > 0]
         assert matches and all(matches) == same  # distances in mm, not voxels
+    from segbench.report.build import build_report
+
+    build_report(out, quiet=True)  # the report builds from a 3D run (each volume shown by its fullest slice)
+    assert (out / "report.html").stat().st_size > 0 and (out / "summary.md").exists()
 
 
 # Runs the tiny 3D experiment in a child process that SIGKILLs itself right after its Nth ``state.pt`` write.
