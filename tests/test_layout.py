@@ -13,7 +13,8 @@ LAYERS = {
         "__main__"),
     1: ("files", "data", "stats", "scoring", "trivial", "distributed", "formatting"),
     2: ("compare", "evaluate", "inspect", "report"),
-    3: ("cli",),
+    3: ("sweep",),  # a study made of commands: runs compare's experiments, builds on the report (#23)
+    4: ("cli",),
 }
 LAYER = {top: level for level, tops in LAYERS.items() for top in tops}
 

@@ -14,8 +14,10 @@ def test_defaults_are_the_bundled_default_run() -> None:
     cfg = config.resolve()
     assert cfg.dataset.spec == "sample"
     assert cfg.losses.specs == tuple(config.DEFAULT_LOSSES)
-    assert {"ce", "dice", "jaccard", "focal", "tversky", "lovasz"} <= set(cfg.losses.specs)
-    assert len(cfg.train.seeds) >= 2  # a seed SD exists
+    assert {"ce", "dice", "jaccard", "0.5*bce + 0.5*dice"} <= set(cfg.losses.specs)  # the classic trio, compound
+    assert len(cfg.train.seeds) >= 3  # the report counts seed noise
+    assert cfg.train.epochs is None and cfg.train.patience is not None  # a step budget to a plateau
+    assert cfg.train.crop is not None and isinstance(cfg.train.lr, float)
     assert cfg.eval.select == "best-val-dice"
 
 
@@ -27,6 +29,15 @@ def test_defaults_are_the_bundled_default_run() -> None:
         ({"dataset": {"path": "x"}}, "valid keys: image_size, options, spec"),
         ({"train": {"epochs": 0}}, "[train] epochs must be an integer >= 1, got 0"),
         ({"train": {"epochs": 2.5}}, "[train] epochs must be an integer"),
+        ({"train": {"epochs": 2, "max_steps": 9}}, "[train] epochs (the fixed budget of older configs) cannot be "
+                                                   "combined with ['max_steps']: max_steps, eval_every and patience"),
+        ({"train": {"max_steps": 0}}, "[train] max_steps must be an integer >= 1, got 0"),
+        ({"train": {"patience": 1.5}}, "[train] patience must be an integer >= 1"),
+        ({"train": {"min_delta": -0.1}}, "[train] min_delta must be >= 0"),
+        ({"train": {"crop": [8]}}, "[train] crop must be an integer, [H, W] or \"none\""),
+        ({"train": {"lr": []}}, "[train] lr must be a number or a non-empty list"),
+        ({"train": {"lr": [1e-3, 1e-3]}}, "[train] lr lists a value twice"),
+        ({"train": {"lr": [1e-3, -1.0]}}, "[train] lr must be > 0"),
         ({"train": {"lr": -1.0}}, "[train] lr must be > 0"),
         ({"train": {"seeds": [1, 1]}}, "lists a seed twice"),
         ({"train": {"seeds": []}}, "[train] seeds must be a count >= 1"),
@@ -54,11 +65,32 @@ def test_seed_count_and_list_and_image_size() -> None:
 
 
 def test_overrides_replace_only_given_flags() -> None:
-    raw = {"train": {"epochs": 20, "batch_size": 4}, "losses": {"specs": ["ce"]}}
-    merged = config.apply_overrides(raw, {"train": {"epochs": 2, "seeds": None}, "losses": {"specs": ["dice"]}})
+    raw = {"train": {"max_steps": 20, "batch_size": 4}, "losses": {"specs": ["ce"]}}
+    merged = config.apply_overrides(raw, {"train": {"max_steps": 2, "seeds": None}, "losses": {"specs": ["dice"]}})
     cfg = config.resolve(merged)
-    assert (cfg.train.epochs, cfg.train.batch_size, cfg.losses.specs) == (2, 4, ("dice",))
-    assert raw["train"]["epochs"] == 20  # the input is not modified
+    assert (cfg.train.max_steps, cfg.train.batch_size, cfg.losses.specs) == (2, 4, ("dice",))
+    assert raw["train"]["max_steps"] == 20  # the input is not modified
+
+
+@pytest.mark.parametrize("train", [
+    {"epochs": 3},  # the legacy budget: no step keys written, no crop
+    {"lr": [3e-4, 1e-3, 3e-3], "crop": "none", "patience": "none"},
+    {"crop": [24, 40], "lr": 1e-3},
+])
+def test_train_keys_round_trip(train: dict) -> None:
+    cfg = config.resolve({"train": train})
+    text = config.to_toml(cfg)
+    assert config.resolve(config.tomllib.loads(text)) == cfg
+    assert ("max_steps" in text) == ("epochs" not in train)
+
+
+def test_legacy_epochs_and_lr_grid() -> None:
+    legacy = config.resolve({"train": {"epochs": 3}})
+    assert (legacy.train.epochs, legacy.train.crop) == (3, None)
+    assert config.resolve({"train": {"epochs": 3, "crop": 8}}).train.crop == (8, 8)
+    grid = config.resolve({"train": {"lr": [3e-3, 3e-4]}})
+    assert config.lr_grid(grid) == (3e-3, 3e-4) and config.lr_grid(legacy) is None
+    assert config.monitored_metric(config.resolve({"eval": {"primary": "iou"}})) == "iou"
 
 
 def test_toml_round_trip(tmp_path: Path) -> None:
@@ -96,6 +128,7 @@ def test_example_configs_are_valid() -> None:
     for path in files:
         cfg = config.resolve(config.load(path))
         assert cfg.losses.specs
+    assert config.resolve(config.load(examples / "default.toml")) == config.resolve()  # the defaults, written out
 
 
 def test_the_resolved_config_is_frozen_and_writes_the_same_toml() -> None:

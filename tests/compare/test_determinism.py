@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from segbench.compare import config
-from segbench.compare.determinism import deterministic, epoch_generator, initial_state, state_sha256
+from segbench.compare.determinism import deterministic, initial_state, state_sha256, step_generator
 from segbench.compare.runner import prepare, run_compare
 from segbench.compare.train import SplitData, TrainSettings, train_run
 from segbench.files import atomic as io
@@ -56,36 +56,37 @@ def test_same_seed_same_numbers(tmp_path: Path) -> None:
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_data_order_depends_only_on_seed_and_epoch() -> None:
-    orders = {(s, e): torch.randperm(50, generator=epoch_generator(s, e)).tolist() for s in (0, 1) for e in (1, 2)}
-    assert orders[(0, 1)] == torch.randperm(50, generator=epoch_generator(0, 1)).tolist()
+def test_data_order_depends_only_on_seed_and_step() -> None:
+    orders = {(s, e): torch.randperm(50, generator=step_generator(s, e)).tolist() for s in (0, 1) for e in (1, 2)}
+    assert orders[(0, 1)] == torch.randperm(50, generator=step_generator(0, 1)).tolist()
     assert len({tuple(o) for o in orders.values()}) == 4
 
 
 def test_two_losses_see_the_same_batches(tmp_path: Path) -> None:
-    """Record the batches a run trains on: identical for two losses of one seed."""
+    """Record the batches (random crops and flips) a run trains on: identical for two losses of one seed."""
     seen: dict[str, list[torch.Tensor]] = {"ce": [], "dice": []}
     images = torch.rand(10, 1, 8, 8)
     masks = (images[:, 0] > 0.5).long()
     data = SplitData(images, masks)
-    settings = TrainSettings(epochs=2, batch_size=3, lr=1e-3, weight_decay=0.0, augment=True,
-                             select="last", device=torch.device("cpu"), num_classes=2, background=0)
+    settings = TrainSettings(max_steps=8, eval_every=4, crop=(4, 4), batch_size=3, lr=1e-3, weight_decay=0.0,
+                             augment=True, select="last", device=torch.device("cpu"), num_classes=2, background=0)
     init = initial_state(lambda: UNet(1, 1, width=2, depth=1), 0)
     for name in seen:
         model = UNet(1, 1, width=2, depth=1)
         model.load_state_dict(init)
         loss = parse(name)
-        original = loss.forward
+        term = loss.losses[0]  # the loop evaluates each term itself (value and gradient norm per term)
+        original = term.forward
 
         def spy(logits: torch.Tensor, target: torch.Tensor, _name: str = name, _f=original) -> torch.Tensor:
             if torch.is_grad_enabled():
                 seen[_name].append(target.clone())
             return _f(logits, target)
 
-        loss.forward = spy  # type: ignore[method-assign]
+        term.forward = spy  # type: ignore[method-assign]
         with deterministic(torch.device("cpu"), 1):
             train_run(model, loss, data, data, settings, seed=7, run_dir=tmp_path / name, model_name=name)
-    assert len(seen["ce"]) == 2 * 4
+    assert len(seen["ce"]) == 8 and seen["ce"][0].shape == (3, 4, 4)
     assert all(torch.equal(a, b) for a, b in zip(seen["ce"], seen["dice"], strict=True))
 
 

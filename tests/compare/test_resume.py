@@ -19,7 +19,8 @@ from segbench.files import atomic as io
 TINY = {
     "dataset": {"spec": "synthetic", "image_size": 16, "options": {"num_images": 12, "foreground_fraction": 0.2}},
     "model": {"width": 2, "depth": 2},
-    "train": {"epochs": 3, "batch_size": 4, "seeds": 1, "num_threads": 1, "device": "cpu"},
+    "train": {"max_steps": 9, "eval_every": 3, "patience": "none", "crop": 12, "batch_size": 4, "seeds": 1,
+              "num_threads": 1, "device": "cpu"},
     "losses": {"specs": ["ce", "dice"]},
     "eval": {"metrics": ["pixel_accuracy", "dice", "hd95"]},
 }
@@ -80,7 +81,7 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
     run_compare(prepare(cfg), clean, quiet=True)
 
     killed = tmp_path / "killed"
-    # killed after the 2nd epoch of the second loss (5th state.pt): the first run is done, the second is not
+    # killed after the 2nd evaluation of the second loss (5th state.pt): the first run is done, the second is not
     assert _child(tmp_path, killed, kill_after=5) == -signal.SIGKILL
     assert (killed / "runs" / "ce" / "seed0" / "done.json").exists()
     assert not (killed / "runs" / "dice" / "seed0" / "done.json").exists()
@@ -88,20 +89,20 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
     import torch
 
     state = torch.load(killed / "runs" / "dice" / "seed0" / "state.pt", weights_only=False)
-    assert len(state["history"]) == 2  # the resume point: epoch 2 of 3
+    assert len(state["history"]) == 2  # the resume point: step 6 of 9
     assert not list(killed.rglob("*.tmp"))  # nothing half-written under a final name or beside it
 
     run_compare(prepare(cfg), killed, quiet=True)  # the same command again
     for name in ("results/per_image.csv", "results/dataset_level.csv"):
         assert (killed / name).read_text() == (clean / name).read_text(), name
     history = io.read_csv(killed / "history.csv")
-    assert [(r["model"], r["epoch"]) for r in history] == [(m, str(e)) for m in ("ce", "dice") for e in (1, 2, 3)]
+    assert [(r["model"], r["step"]) for r in history] == [(m, str(e)) for m in ("ce", "dice") for e in (3, 6, 9)]
     clean_history = io.read_csv(clean / "history.csv")
     assert [r["val_loss"] for r in history] == [r["val_loss"] for r in clean_history]
 
 
 def test_rerun_of_a_finished_run_adds_no_rows(tmp_path: Path) -> None:
-    cfg = config.resolve({**TINY, "train": {**TINY["train"], "epochs": 1}, "losses": {"specs": ["dice"]}})
+    cfg = config.resolve({**TINY, "train": {**TINY["train"], "max_steps": 3}, "losses": {"specs": ["dice"]}})
     out = tmp_path / "run"
     first = run_compare(prepare(cfg), out, quiet=True)
     before = (out / "results" / "per_image.csv").read_text()
@@ -111,11 +112,11 @@ def test_rerun_of_a_finished_run_adds_no_rows(tmp_path: Path) -> None:
 
 
 def test_a_different_config_in_the_same_folder_is_refused(tmp_path: Path) -> None:
-    cfg = config.resolve({**TINY, "train": {**TINY["train"], "epochs": 1}, "losses": {"specs": ["dice"]}})
+    cfg = config.resolve({**TINY, "train": {**TINY["train"], "max_steps": 3}, "losses": {"specs": ["dice"]}})
     out = tmp_path / "run"
     run_compare(prepare(cfg), out, quiet=True)
     before = (out / "config.toml").read_text()
-    other = config.resolve({**TINY, "train": {**TINY["train"], "epochs": 2}, "losses": {"specs": ["dice"]}})
-    with pytest.raises(UsageError, match=r"different experiment \(\[train\] epochs: 1 -> 2\)"):
+    other = config.resolve({**TINY, "train": {**TINY["train"], "max_steps": 6}, "losses": {"specs": ["dice"]}})
+    with pytest.raises(UsageError, match=r"different experiment \(\[train\] max_steps: 3 -> 6\)"):
         run_compare(prepare(other), out, quiet=True)
     assert (out / "config.toml").read_text() == before

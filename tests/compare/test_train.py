@@ -15,7 +15,7 @@ from segbench.models import UNet
 
 
 def _settings(**kw: object) -> TrainSettings:
-    base = {"epochs": 3, "batch_size": 2, "lr": 1e-2, "weight_decay": 0.0, "augment": False,
+    base = {"max_steps": 9, "eval_every": 3, "batch_size": 2, "lr": 1e-2, "weight_decay": 0.0, "augment": False,
             "select": "best-val-dice", "device": torch.device("cpu"), "num_classes": 2, "background": 0}
     base.update(kw)
     return TrainSettings(**base)  # type: ignore[arg-type]
@@ -60,7 +60,7 @@ def test_validate_multiclass_skips_the_background_class() -> None:
     assert out["val_dice"] == pytest.approx((dice_pet + dice_border) / 2)
 
 
-def test_best_val_dice_keeps_the_best_epoch_and_last_the_final(tmp_path: Path) -> None:
+def test_best_val_dice_keeps_the_best_evaluation_and_last_the_final(tmp_path: Path) -> None:
     torch.manual_seed(0)
     images = torch.rand(6, 1, 8, 8)
     data = SplitData(images, (images[:, 0] > 0.6).long())
@@ -68,14 +68,15 @@ def test_best_val_dice_keeps_the_best_epoch_and_last_the_final(tmp_path: Path) -
     for rule in ("best-val-dice", "last"):
         model = UNet(1, 1, width=2, depth=1)
         model.load_state_dict(init)
-        result = train_run(model, parse("dice"), data, data, _settings(epochs=4, select=rule),
+        result = train_run(model, parse("dice"), data, data, _settings(max_steps=12, select=rule),
                            seed=0, run_dir=tmp_path / rule, model_name="dice")
         dices = [row["val_dice"] for row in result["history"]]
+        assert [row["step"] for row in result["history"]] == [3, 6, 9, 12]
         if rule == "last":
-            assert result["best_epoch"] == 4
+            assert result["best_step"] == 12
         else:
             best = max(d for d in dices if not math.isnan(d))
-            assert result["best_epoch"] == dices.index(best) + 1
+            assert result["best_step"] == 3 * (dices.index(best) + 1)
         saved = torch.load(tmp_path / rule / "best.pt")
         assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())  # model holds the choice
         assert (tmp_path / rule / "history.csv").read_text().count("\n") == 5
@@ -106,7 +107,7 @@ def test_non_finite_loss_is_reported(tmp_path: Path) -> None:
             return logits.sum() * float("nan")
 
     data = SplitData(torch.rand(2, 1, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
-    with pytest.raises(FloatingPointError, match="loss is nan at epoch 1"):
+    with pytest.raises(FloatingPointError, match="loss is nan at step 1"):
         train_run(UNet(1, 1, width=2, depth=1), Bad(), data, data, _settings(), seed=0, run_dir=tmp_path,
                   model_name="bad")
 
@@ -122,3 +123,20 @@ def test_validate_multiclass_background_by_name_and_ignore_index() -> None:
     assert out["val_dice"] == pytest.approx((2 / 3 + 1) / 2)
     assert out["val_iou"] == pytest.approx((1 / 2 + 1) / 2)
     assert out["val_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_random_crops_cut_image_and_mask_alike_and_depend_on_seed_and_step() -> None:
+    from segbench.compare.train import _step_batch
+
+    masks = torch.arange(3 * 64).reshape(3, 8, 8) % 5
+    data = SplitData(masks[:, None].float(), masks)
+    settings = _settings(batch_size=2, crop=(4, 6), augment=True)
+    images, cropped = _step_batch(data, settings, seed=0, step=1)
+    assert cropped.shape == (2, 4, 6) and torch.equal(images[:, 0].long(), cropped)
+    windows = {tuple(w.flatten().tolist()) for m in masks for v in (m, m.flip(-1), m.flip(-2), m.flip(-1).flip(-2))
+               for w in v.unfold(0, 4, 1).unfold(1, 6, 1).reshape(-1, 4, 6)}
+    assert all(tuple(c.flatten().tolist()) in windows for c in cropped)  # a window of some (flipped) image
+    again = _step_batch(data, settings, seed=0, step=1)[1]
+    assert torch.equal(again, cropped)
+    others = [_step_batch(data, settings, seed=s, step=t)[1] for s, t in ((0, 2), (1, 1))]
+    assert not all(torch.equal(o, cropped) for o in others)

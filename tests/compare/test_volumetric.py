@@ -28,14 +28,15 @@ TINY3D: dict[str, Any] = {
     "dataset": {"spec": "synthetic3d", "image_size": "native",
                 "options": {"num_volumes": 6, "size": [8, 16, 16], "foreground_fraction": 0.05}},
     "model": {"width": 2, "depth": 2},
-    "train": {"epochs": 2, "batch_size": 2, "seeds": 1, "num_threads": 1, "device": "cpu", "patch_size": [8, 8, 8]},
+    "train": {"max_steps": 4, "eval_every": 2, "patience": "none", "batch_size": 2, "seeds": 1, "num_threads": 1,
+              "device": "cpu", "patch_size": [8, 8, 8]},
     "losses": {"specs": ["ce", "dice"]},
     "eval": {"metrics": ["dice", "hd95", "assd", "nsd"]},
 }
 
 
 def _settings(**kw: Any) -> TrainSettings:
-    base: dict[str, Any] = {"epochs": 1, "batch_size": 3, "lr": 1e-3, "weight_decay": 0.0, "augment": False,
+    base: dict[str, Any] = {"batch_size": 3, "lr": 1e-3, "weight_decay": 0.0, "augment": False,
                             "select": "last", "device": torch.device("cpu"), "num_classes": 2, "background": 0,
                             "patch": (4, 6, 6), "foreground_share": 1 / 3}
     return TrainSettings(**{**base, **kw})
@@ -52,31 +53,31 @@ def _one_voxel_cases(n: int = 7, shape: tuple[int, int, int] = (12, 24, 24)) -> 
 
 def test_patch_batches_centre_the_stated_share_of_each_batch_on_foreground() -> None:
     data = _one_voxel_cases()
-    batches = list(volumetric.patch_batches(data, _settings(), seed=0, epoch=1))
-    assert [tuple(x.shape) for x, _ in batches] == [(3, 1, 4, 6, 6), (3, 1, 4, 6, 6), (1, 1, 4, 6, 6)]
-    # round(3 / 3) = 1 foreground patch per full batch (the last one), round(1 / 3) = 0 in the batch of one
-    assert [[int(y[k].sum()) for k in range(len(y))] for _, y in batches] == [[0, 0, 1], [0, 0, 1], [0]]
-    everything = list(volumetric.patch_batches(data, _settings(foreground_share=1.0), seed=0, epoch=1))
+    batches = [volumetric.patch_batch(data, _settings(), seed=0, step=t) for t in range(1, 6)]
+    assert all(tuple(x.shape) == (3, 1, 4, 6, 6) for x, _ in batches)
+    # round(3 / 3) = 1 foreground patch per batch: the last one holds its case's voxel, the uniform ones do not
+    assert [[int(y[k].sum()) for k in range(3)] for _, y in batches] == [[0, 0, 1]] * 5
+    everything = [volumetric.patch_batch(data, _settings(foreground_share=1.0), 0, t) for t in range(1, 6)]
     assert all(int(y.sum()) == len(y) for _, y in everything)  # every patch holds its case's voxel
+    two = volumetric.patch_batch(data, _settings(batch_size=2, foreground_share=0.5), 0, 1)[1]
+    assert [int(two[k].sum()) for k in range(2)] == [0, 1]  # round(0.5 * 2) = 1
 
 
-def test_patch_batches_are_the_same_for_every_loss_of_a_seed_and_differ_across_seeds_and_epochs() -> None:
+def test_patch_batches_are_the_same_for_every_loss_of_a_seed_and_differ_across_seeds_and_steps() -> None:
     data = _one_voxel_cases()
 
-    def drawn(seed: int, epoch: int) -> list[torch.Tensor]:
-        return [x for x, _ in volumetric.patch_batches(data, _settings(augment=True), seed, epoch)]
+    def drawn(seed: int, step: int) -> torch.Tensor:
+        return volumetric.patch_batch(data, _settings(augment=True), seed, step)[0]
 
-    a, b = drawn(0, 1), drawn(0, 1)
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not all(torch.equal(x, y) for x, y in zip(a, drawn(1, 1), strict=True))
-    assert not all(torch.equal(x, y) for x, y in zip(a, drawn(0, 2), strict=True))
+    assert torch.equal(drawn(0, 1), drawn(0, 1))
+    assert not torch.equal(drawn(0, 1), drawn(1, 1)) and not torch.equal(drawn(0, 1), drawn(0, 2))
 
 
 def test_a_patch_larger_than_the_volume_is_padded_with_ignore_index() -> None:
     masks = torch.ones(2, 2, 4, 4, dtype=torch.long)
     data = SplitData(torch.ones(2, 1, 2, 4, 4), masks)
     settings = _settings(batch_size=2, patch=(4, 4, 4), ignore_index=255)
-    (images, labels), = volumetric.patch_batches(data, settings, 0, 1)
+    images, labels = volumetric.patch_batch(data, settings, 0, 1)
     assert images.shape == (2, 1, 4, 4, 4) and float(images.sum()) == 2 * 2 * 16  # zeros outside
     assert sorted(labels.unique().tolist()) == [1, 255] and int((labels == 1).sum()) == 2 * 2 * 16
 
@@ -106,6 +107,9 @@ def test_patch_size_must_fit_the_data_and_volumes_are_not_resized() -> None:
         prepare(config.resolve(flat))
     with pytest.raises(DatasetError, match="volumes are not resized"):
         prepare(config.resolve({**TINY3D, "dataset": {**TINY3D["dataset"], "image_size": 16}}))
+    whole = {**TINY3D, "train": {k: v for k, v in TINY3D["train"].items() if k != "patch_size"}}
+    with pytest.raises(UsageError, match=r"3D data trains on patches: set \[train\] patch_size"):
+        prepare(config.resolve(whole))
 
 
 @pytest.mark.slow
@@ -158,7 +162,7 @@ runner.run_compare(runner.prepare(cfg), runner.Path(sys.argv[2]), quiet=True)
 
 @pytest.mark.slow
 def test_a_killed_3d_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
-    tiny = {**TINY3D, "train": {**TINY3D["train"], "epochs": 3, "augment": True}}
+    tiny = {**TINY3D, "train": {**TINY3D["train"], "max_steps": 6, "augment": True}}
     cfg = config.resolve(tiny)
     clean = tmp_path / "clean"
     run_compare(prepare(cfg), clean, quiet=True)
@@ -168,7 +172,7 @@ def test_a_killed_3d_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert (killed / "runs" / "ce" / "seed0" / "done.json").exists()
-    assert not (killed / "runs" / "dice" / "seed0" / "done.json").exists()  # killed after epoch 2 of 3
+    assert not (killed / "runs" / "dice" / "seed0" / "done.json").exists()  # killed after evaluation 2 of 3
     run_compare(prepare(cfg), killed, quiet=True)
     for name in ("results/per_image.csv", "results/dataset_level.csv"):
         assert (killed / name).read_text() == (clean / name).read_text(), name
@@ -176,20 +180,20 @@ def test_a_killed_3d_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
             == [r["val_loss"] for r in io.read_csv(clean / "history.csv")])
 
 
-def test_under_two_ranks_each_takes_half_of_the_padded_global_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_under_two_ranks_each_takes_its_contiguous_share_of_the_global_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _one_voxel_cases(n=5)
     settings = _settings(augment=True)
-    single = [(x, y) for x, y in volumetric.patch_batches(data, settings, 0, 1)]  # batches of 3, 2
-    monkeypatch.setattr(volumetric.distributed, "world_size", lambda: 2)
-    shares = []
-    for r in (0, 1):
-        monkeypatch.setattr(volumetric.distributed, "rank", lambda r=r: r)
-        shares.append(list(volumetric.patch_batches(data, settings, 0, 1)))
-    for (x, y), (x0, y0), (x1, y1) in zip(single, *shares, strict=True):
-        assert len(x0) == len(x1) == -(-len(x) // 2)  # equal shares: DDP steps in lockstep
-        padded = [k % len(x) for k in range(2 * len(x0))]
-        assert torch.equal(torch.cat([x0, x1]), x[padded[0::2] + padded[1::2]])
-        assert torch.equal(torch.cat([y0, y1]), y[padded[0::2] + padded[1::2]])
+    for step in (1, 2):
+        x, y = volumetric.patch_batch(data, settings, 0, step)  # one process: the global batch of 3
+        monkeypatch.setattr(volumetric.distributed, "world_size", lambda: 2)
+        shares = []
+        for r in (0, 1):
+            monkeypatch.setattr(volumetric.distributed, "rank", lambda r=r: r)
+            shares.append(volumetric.patch_batch(data, settings, 0, step))
+        monkeypatch.setattr(volumetric.distributed, "world_size", lambda: 1)
+        monkeypatch.setattr(volumetric.distributed, "rank", lambda: 0)
+        assert [len(s[0]) for s in shares] == [2, 1]  # tensor_split, as the 2D batches
+        assert torch.equal(torch.cat([s[0] for s in shares]), x) and torch.equal(torch.cat([s[1] for s in shares]), y)
 
 
 def test_training_and_validation_volumes_are_read_per_case_and_at_most_keep_are_held() -> None:
@@ -202,8 +206,8 @@ def test_training_and_validation_volumes_are_read_per_case_and_at_most_keep_are_
     reader = train.images.reader
     settings = _settings(batch_size=2, patch=(8, 8, 8))
     reads = reader.reads
-    batches = list(volumetric.patch_batches(train, settings, 0, 1))
-    assert sum(len(x) for x, _ in batches) == len(train)
+    batches = [volumetric.patch_batch(train, settings, 0, t) for t in range(1, 8)]
+    assert sum(len(x) for x, _ in batches) == 14
     assert len(reader._held) <= reader.keep and reader.reads > reads
     counts = volumetric.CaseArray.class_counts(train.masks, 2)
     eager = torch.stack([train.masks[k] for k in range(len(train))])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segbench.data import DatasetError, load_dataset
 from segbench.data.synthetic import SyntheticConfig, generate
@@ -96,3 +98,58 @@ def test_generation_is_reproducible_at_the_array_level() -> None:
     first, second = generate(config, 7), generate(config, 7)
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
+
+
+# ---- foreground_share (#23): one layout per image, scaled to an exact share
+def _share_stack(share: float, **options: object) -> tuple[torch.Tensor, torch.Tensor]:
+    return _stack({"num_images": 6, "image_size": 48, "foreground_share": share, **options})
+
+
+@settings(max_examples=40, deadline=None)
+@given(share=st.floats(0.001, 0.6), seed=st.integers(0, 10_000), size=st.integers(16, 56),
+       classes=st.integers(2, 4))
+def test_measured_share_is_the_configured_one(share: float, seed: int, size: int, classes: int) -> None:
+    # tolerance: exact up to the rounding to whole pixels, max(1, round(f * H * W)) foreground pixels per mask
+    config = SyntheticConfig(size=(size, size), foreground_share=share, seed=seed, num_classes=classes)
+    expected = max(1, round(share * size * size))
+    for index in range(3):
+        mask = generate(config, index)[1]
+        assert int((mask > 0).sum()) == expected
+        assert abs(float((mask > 0).mean()) - share) <= max(0.5 / size**2, 1.0 / size**2 - share)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.1, 0.03, 0.01, 0.003])
+def test_the_sweep_shares_measured_on_a_dataset(share: float) -> None:
+    _, masks = _share_stack(share, image_size=64)
+    measured = float((masks > 0).float().mean())
+    assert abs(measured - share) <= 0.5 / 64**2  # round(f * 4096) pixels in every mask
+
+
+def test_shares_differ_only_in_the_objects_noise_and_layout_alike() -> None:
+    plain = {"noise": 0.1, "blur": 0.0, "intensities": [0.2, 0.8]}
+    big_images, big = _share_stack(0.3, **plain)
+    small_images, small = _share_stack(0.01, **plain)
+    intensity = torch.tensor([0.2, 0.8])
+    # same noise draw: away from the clipping at 0 and 1, image minus class intensity is identical
+    res_big, res_small = big_images[:, 0] - intensity[big], small_images[:, 0] - intensity[small]
+    inner = (big_images[:, 0] > 0) & (big_images[:, 0] < 1) & (small_images[:, 0] > 0) & (small_images[:, 0] < 1)
+    torch.testing.assert_close(res_big[inner], res_small[inner])
+    # objects shrink: every foreground pixel at 1% is foreground at 30% too (one layout, one growing scale)
+    assert bool(((small > 0) <= (big > 0)).all())
+
+
+def test_objects_thin_out_at_tiny_shares() -> None:
+    from scipy import ndimage
+
+    config = SyntheticConfig(size=(64, 64), foreground_share=0.3, num_objects=(6, 6), shapes=("ellipse",))
+    tiny = SyntheticConfig(size=(64, 64), foreground_share=0.002, num_objects=(6, 6), shapes=("ellipse",))
+    counts = [(ndimage.label(generate(c, i)[1] > 0)[1]) for c in (config, tiny) for i in range(8)]
+    many, few = counts[:8], counts[8:]
+    assert sum(few) < sum(many) and max(few) <= 3  # 8 foreground pixels: at most 3 objects of radius >= 1.5
+
+
+def test_share_option_errors() -> None:
+    with pytest.raises(DatasetError, match="not both"):
+        load_dataset("synthetic", "train", options={"foreground_share": 0.1, "foreground_fraction": 0.1})
+    with pytest.raises(DatasetError, match=r"foreground_share must be in \(0, 0.95\]"):
+        load_dataset("synthetic", "train", options={"foreground_share": 1.0})

@@ -30,7 +30,9 @@ width = 2
 depth = 2
 
 [train]
-epochs = 3
+max_steps = 6
+eval_every = 2
+patience = "none"
 batch_size = 3
 seeds = 1
 num_threads = 2

@@ -71,12 +71,13 @@ def test_second_compare_is_refused_and_a_killed_holder_never_blocks_the_resume(
     stale = json.loads((out / LOCK_NAME).read_text())
     assert stale["pid"] == child.pid  # the killed holder's details are still in the file ...
     state = torch.load(out / "runs" / "ce" / "seed0" / "state.pt", weights_only=True)
-    assert [row["epoch"] for row in state["history"]] == [1]  # it was killed after its first epoch
+    first = [row["step"] for row in state["history"]]
+    assert len(first) == 1  # it was killed after its first evaluation (epoch)
 
     status, stdout, err = cli(argv)  # ... but its lock died with it: the rerun resumes
     assert status == 0, err
     history = list(csv.DictReader((out / "runs" / "ce" / "seed0" / "history.csv").open()))
-    assert [row["epoch"] for row in history] == ["1", "2"]  # resumed from epoch 1, not restarted
+    assert [row["step"] for row in history] == [str(first[0]), str(2 * first[0])]  # resumed, not restarted
     assert (out / "runs" / "ce" / "seed0" / "done.json").is_file()
     assert (out / LOCK_NAME).read_text() == ""  # released (emptied) on a clean exit
 

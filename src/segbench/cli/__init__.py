@@ -1,4 +1,4 @@
-"""The ``segbench`` command line: ``compare``, ``evaluate``, ``inspect``, ``report``, ``list``.
+"""The ``segbench`` command line: ``compare``, ``evaluate``, ``inspect``, ``sweep``, ``report``, ``list``.
 
 Each subcommand's command-line glue lives in ``segbench.cli.<name>`` as two functions, ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only dispatches and turns user errors into one line on stderr (exit 2).
@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "compare": "train identical models that differ only in the loss, evaluate every metric, report",
     "evaluate": "score saved predictions against ground truth on disk",
     "inspect": "a dataset's class imbalance, what trivial predictors score, which metrics to trust",
+    "sweep": "compare's losses over one dataset at several foreground shares, one report across the shares",
     "report": "rebuild the HTML/Markdown report of a compare run from its saved results",
     "list": "list the registered losses, metrics and dataset kinds",
 }

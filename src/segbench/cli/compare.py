@@ -1,10 +1,11 @@
-"""``segbench compare [CONFIG.toml] [--dataset SPEC] [--loss SPEC ...] [--epochs N] [--seeds N] [--out DIR]``.
+"""``segbench compare [CONFIG.toml] [--dataset SPEC] [--loss SPEC ...] [--max-steps N] [--seeds N] [--out DIR]``.
 
 Trains identical U-Nets that differ only in the loss (every loss of a seed starts from the same weights and
 sees the same batches), scores the test split per image on every metric, scores the trivial predictors
 beside them, prints a losses x metrics table and writes the run folder (``docs/run-folder.md``). Flags
-override the TOML; with no arguments the bundled default runs (seven losses on ``sample``). Rerunning the
-same command resumes.
+override the TOML; with no arguments the bundled default runs (four losses on ``sample``, each run trained to a
+validation plateau). Warnings follow the table: a run stopped by the step maximum while still improving, a
+learning rate chosen at the edge of its grid, a dead term of a combined loss. Rerunning the same command resumes.
 
 Under ``torchrun --nproc_per_node N -m segbench compare ...`` every rank runs this command; the runs train with
 DistributedDataParallel and only rank 0 writes the run folder, prints and builds the report
@@ -27,6 +28,7 @@ from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, tab
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
 from segbench.report import build_report
+from segbench.report.training import load_training, training_warnings
 
 __all__ = ["add_arguments", "run"]
 
@@ -52,7 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='a loss spec such as "dice" or "0.5*bce+0.5*dice"; repeat for several '
                              "(replaces the config's list)")
     add_option_argument(parser)
-    parser.add_argument("--epochs", type=_positive, metavar="N", help="epochs per run")
+    parser.add_argument("--max-steps", type=_positive, metavar="N",
+                        help="the most optimizer steps per run (a run stops earlier at a validation plateau)")
+    parser.add_argument("--epochs", type=_positive, metavar="N",
+                        help="legacy fixed budget: N passes over the training images, no plateau rule")
     parser.add_argument("--seeds", type=_positive, metavar="N", help="train seeds 0..N-1")
     parser.add_argument("--image-size", type=_positive, metavar="PX", help="resize images to PX x PX")
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
@@ -72,7 +77,7 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         options = {**(base if isinstance(base, dict) else {}), **parse_options(args.option)}
     overrides = {
         "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
-        "train": {"epochs": args.epochs, "seeds": args.seeds, "device": args.device},
+        "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
     }
     return _config.resolve(_config.apply_overrides(raw, overrides))
@@ -119,6 +124,8 @@ def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig
         print("\n".join(paths.answer) + "\n")
     print(format_table(summary, shown))
     print(COUNTS_FOOTNOTE)
+    for warning in training_warnings(load_training(out)):  # still learning at the maximum, lr at the grid's edge,
+        print(f"warning: {warning}")                       # dead loss terms
     if paths is not None:
         print(f"report: {paths.html}")
     print(f"run folder: {out}  ({time.perf_counter() - start:.1f} s)")

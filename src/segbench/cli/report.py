@@ -1,4 +1,5 @@
-"""``segbench report RUN_DIR``: rebuild the HTML/Markdown report of a compare run from its saved results.
+"""``segbench report RUN_DIR``: rebuild the HTML/Markdown report of a compare run (or of a ``segbench sweep`` folder,
+recognised by its ``sweep.json``) from its saved results.
 
 Nothing is retrained: the command reads ``RUN_DIR/results/*.csv``, ``history.csv``, ``dataset.json`` and
 ``predictions/`` (see ``docs/run-folder.md``) and rewrites ``report.html``, ``summary.md``, ``figures/*.png``
@@ -52,10 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Rebuild the report; prints the paths written."""
     from segbench.report import build_report, load_run
+    from segbench.report.sweep import SWEEP_FILE
 
     formats = parse_formats(args.format)
     if args.n_boot < 1:
         raise UsageError(f"--n-boot must be a positive integer, got {args.n_boot}")
+    if (args.run_dir / SWEEP_FILE).is_file():  # a `segbench sweep` folder: its report across the shares (#23)
+        return _sweep_report(args)
     if args.reference is not None:
         trained = load_run(args.run_dir).trained
         if args.reference not in trained:
@@ -70,4 +74,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"summary:    {paths.markdown}")
     print(f"statistics: {paths.statistics}")
     print(f"figures:    {len(paths.figures)} in {paths.statistics.parent.parent / 'figures'}")
+    return 0
+
+
+def _sweep_report(args: argparse.Namespace) -> int:
+    """Rebuild the report of a sweep folder (``report.html``, ``summary.md``, the signature figure)."""
+    from segbench.report.sweep import build_sweep_report
+
+    if args.reference is not None:
+        raise UsageError("--reference is for a compare run folder; a sweep report compares every loss with the best")
+    with FolderLock(args.run_dir, "segbench report"):
+        paths = build_sweep_report(args.run_dir, n_boot=args.n_boot, quiet=args.quiet)
+    print(f"report:     {paths.html}")
+    print(f"summary:    {paths.markdown}")
+    print(f"statistics: {paths.statistics}")
     return 0

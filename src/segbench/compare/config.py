@@ -1,6 +1,6 @@
 """The experiment of ``segbench compare``: a TOML file, validated key by key, with command-line overrides.
 
-A config has five tables; every key is optional and has the default shown (the bundled default run: seven
+A config has five tables; every key is optional and has the default shown (the bundled default run: four
 losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU cores)::
 
     [dataset]
@@ -15,20 +15,24 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     norm = "batch"
 
     [train]
-    epochs = 12                # fixed budget, validation after every epoch
+    max_steps = 800            # the most optimizer steps a run may take
+    eval_every = 25            # validate every this many steps (the checkpoint and plateau rules look here)
+    patience = 100             # stop when the validation primary metric has not improved by more than
+    min_delta = 0.01           #   min_delta for patience steps (a plateau); else at max_steps
+    crop = [32, 32]            # random training crops [H, W] (int: square; "none": whole images)
     batch_size = 8
-    lr = 0.003                 # AdamW
+    lr = 0.003                 # AdamW; a list [3e-4, 1e-3, 3e-3]: the equal tuning protocol (below)
     weight_decay = 0.0001
     seeds = 3                  # a count (seeds 0..n-1) or a list [0, 7, 42]; 3+ lets the report count seed noise
     augment = true             # random flips
     device = "auto"            # auto | cpu | cuda
     num_threads = 1            # CPU threads (a small U-Net gains little from more)
-    patch_size = [32, 32, 32]  # unset (default): whole images; set: random patches (volumes: [Z, Y, X]), and
-                               # validation/test by sliding-window inference (Gaussian-weighted windows)
+    patch_size = [32, 32, 32]  # unset (default) for images; volumes need it: random patches [Z, Y, X] (crop is
+                               # not used), validation/test by Gaussian-weighted sliding windows
     foreground_share = 0.33    # share of each batch's patches centred on foreground (nnU-Net's 1/3)
 
     [losses]
-    specs = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]
+    specs = ["ce", "dice", "jaccard", "0.5*bce + 0.5*dice"]   # the classic trio and the compound
 
     [eval]
     select = "best-val-dice"   # or "last"
@@ -36,6 +40,17 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     metrics = [...]            # default: the metric catalogue's default set (fbeta, tversky: by name)
     primary = "dice"           # the metric the verdict is given on; default: inspect's advice (Dice)
     window_overlap = 0.5       # sliding-window overlap (with [train] patch_size)
+
+Training runs to a plateau, not to a stopwatch: every ``eval_every`` steps the model is scored on the validation
+split; a run stops at the first evaluation whose step is ``patience`` or more steps after the last one that
+improved the validation primary metric (:func:`monitored_metric`) by more than ``min_delta``, or at
+``max_steps``. ``epochs = N`` (the fixed budget of older configs) still works: it is ``N`` passes over the
+training images, validated after each, with no plateau rule and no crops unless ``crop`` is given; it cannot be
+combined with ``max_steps``, ``eval_every`` or ``patience``.
+
+A list ``lr`` gives every loss the same small search (:mod:`segbench.compare.runner`): each value is trained on
+the first seed, the value with the best validation primary metric is kept (ties: the smallest value), then every
+seed trains at that value. A scalar ``lr`` trains every run at it.
 
 An unknown table or key is a :class:`~segbench.errors.UsageError` that names it and lists the valid ones;
 so is a value of the wrong type. :func:`resolve` gives an :class:`ExperimentConfig` (frozen dataclasses, one per
@@ -77,11 +92,13 @@ __all__ = [
     "TrainConfig",
     "apply_overrides",
     "load",
+    "lr_grid",
+    "monitored_metric",
     "resolve",
     "to_toml",
 ]
 
-DEFAULT_LOSSES = ["ce", "dice", "jaccard", "focal", "tversky", "lovasz", "0.5*bce + 0.5*dice"]
+DEFAULT_LOSSES = ["ce", "dice", "jaccard", "0.5*bce + 0.5*dice"]
 SelectRule = Literal["best-val-dice", "last"]
 Device = Literal["auto", "cpu", "cuda"]
 SELECT_RULES: tuple[str, ...] = get_args(SelectRule)
@@ -91,7 +108,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "dataset": {"spec": "sample", "image_size": [64, 64], "options": {}},
     "model": {"name": "unet", "width": 8, "depth": 3, "norm": "batch"},
     "train": {
-        "epochs": 12,
+        "max_steps": 800,
+        "eval_every": 25,
+        "patience": 100,
+        "min_delta": 0.01,
+        "crop": [32, 32],
+        "epochs": None,
         "batch_size": 8,
         "lr": 3e-3,
         "weight_decay": 1e-4,
@@ -133,11 +155,17 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """``[train]``: the fixed training budget, the seeds, the device and CPU threads."""
+    """``[train]``: the step budget and plateau rule, crops, the learning rate (or grid), the seeds, the device
+    and CPU threads. ``epochs`` is the legacy fixed budget (``None`` unless a config sets it)."""
 
-    epochs: int
+    max_steps: int
+    eval_every: int
+    patience: int | None
+    min_delta: float
+    crop: tuple[int, int] | None
+    epochs: int | None
     batch_size: int
-    lr: float
+    lr: float | tuple[float, ...]
     weight_decay: float
     seeds: tuple[int, ...]
     augment: bool
@@ -264,6 +292,42 @@ def _seeds(value: Any) -> list[int]:
     return seeds
 
 
+def _lr(value: Any) -> float | list[float]:
+    where = _where("train", "lr")
+    if not isinstance(value, list):
+        return _float(value, where, positive=True)
+    if not value:
+        raise UsageError(f"{where} must be a number or a non-empty list of numbers, got []")
+    grid = [_float(v, where, positive=True) for v in value]
+    if len(set(grid)) != len(grid):
+        raise UsageError(f"{where} lists a value twice: {grid}")
+    return grid
+
+
+def _crop(value: Any) -> list[int] | None:
+    where = _where("train", "crop")
+    if value is None or value == "none":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if not isinstance(value, list) or len(value) != 2:
+        raise UsageError(f"{where} must be an integer, [H, W] or \"none\", got {value!r}")
+    return [_int(v, where, 1) for v in value]
+
+
+def _legacy_epochs(given: Mapping[str, Any], t: dict[str, Any]) -> None:
+    """``epochs = N`` (older configs): N passes, validated after each, no plateau rule (see the module doc)."""
+    if t["epochs"] is None:
+        return
+    t["epochs"] = _int(t["epochs"], _where("train", "epochs"), 1)
+    clash = sorted(k for k in ("max_steps", "eval_every", "patience") if k in given)
+    if clash:
+        raise UsageError(f"[train] epochs (the fixed budget of older configs) cannot be combined with {clash}: "
+                         "max_steps, eval_every and patience replace it; remove epochs")
+    if "crop" not in given:
+        t["crop"] = None
+
+
 def _str_list(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not value:
         raise UsageError(f"{where} must be a non-empty list of strings, got {value!r}")
@@ -291,14 +355,15 @@ def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:
     Args:
         config: raw TOML tables (from :func:`load`, with :func:`apply_overrides`), or ``None`` for the defaults.
 
-    >>> cfg = resolve({"train": {"seeds": 3, "epochs": 2}, "dataset": {"image_size": 32}})
-    >>> cfg.train.seeds, cfg.train.epochs, cfg.dataset.image_size
-    ((0, 1, 2), 2, (32, 32))
+    >>> cfg = resolve({"train": {"seeds": 3, "max_steps": 200}, "dataset": {"image_size": 32}})
+    >>> cfg.train.seeds, cfg.train.max_steps, cfg.dataset.image_size
+    ((0, 1, 2), 200, (32, 32))
     >>> resolve({"train": {"epoch": 2}})
     Traceback (most recent call last):
     ...
-    segbench.errors.UsageError: unknown key 'epoch' in [train]; valid keys: augment, batch_size, device, \
-epochs, foreground_share, lr, num_threads, patch_size, seeds, weight_decay
+    segbench.errors.UsageError: unknown key 'epoch' in [train]; valid keys: augment, batch_size, crop, device, \
+epochs, eval_every, foreground_share, lr, max_steps, min_delta, num_threads, patch_size, patience, seeds, \
+weight_decay
     """
     config = config or {}
     _check_table(config)
@@ -315,9 +380,17 @@ epochs, foreground_share, lr, num_threads, patch_size, seeds, weight_decay
     m["width"] = _int(m["width"], _where("model", "width"), 1)
     m["depth"] = _int(m["depth"], _where("model", "depth"), 1)
     m["norm"] = _str(m["norm"], _where("model", "norm"), NORMS)
-    t["epochs"] = _int(t["epochs"], _where("train", "epochs"), 1)
+    t["max_steps"] = _int(t["max_steps"], _where("train", "max_steps"), 1)
+    t["eval_every"] = _int(t["eval_every"], _where("train", "eval_every"), 1)
+    if t["patience"] is not None and t["patience"] != "none":
+        t["patience"] = _int(t["patience"], _where("train", "patience"), 1)
+    else:
+        t["patience"] = None
+    t["min_delta"] = _float(t["min_delta"], _where("train", "min_delta"), positive=False)
+    t["crop"] = _crop(t["crop"])
+    _legacy_epochs(config.get("train", {}), t)
     t["batch_size"] = _int(t["batch_size"], _where("train", "batch_size"), 1)
-    t["lr"] = _float(t["lr"], _where("train", "lr"), positive=True)
+    t["lr"] = _lr(t["lr"])
     t["weight_decay"] = _float(t["weight_decay"], _where("train", "weight_decay"), positive=False)
     t["seeds"] = _seeds(t["seeds"])
     if not isinstance(t["augment"], bool):
@@ -340,12 +413,34 @@ epochs, foreground_share, lr, num_threads, patch_size, seeds, weight_decay
     return ExperimentConfig(
         DatasetConfig(d["spec"], None if size is None else (size[0], size[1]), d["options"]),
         ModelConfig(**m),
-        TrainConfig(**{**t, "seeds": tuple(t["seeds"]),
+        TrainConfig(**{**t, "seeds": tuple(t["seeds"]), "crop": None if t["crop"] is None else tuple(t["crop"]),
+                       "lr": tuple(t["lr"]) if isinstance(t["lr"], list) else t["lr"],
                        "patch_size": None if t["patch_size"] is None else tuple(t["patch_size"])}),
         LossesConfig(tuple(lo["specs"])),
         EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"]),
                    e["primary"], e["window_overlap"]),
     )
+
+
+def monitored_metric(config: ExperimentConfig) -> str:
+    """The catalogue metric the plateau rule and the learning-rate choice watch on the validation split: the
+    verdict's primary metric ``[eval] primary`` (``None``: Dice, inspect's default advice). Everything that needs
+    it reads it here.
+
+    >>> monitored_metric(resolve()), monitored_metric(resolve({"eval": {"primary": "mcc"}}))
+    ('dice', 'mcc')
+    """
+    return config.eval.primary or "dice"
+
+
+def lr_grid(config: ExperimentConfig) -> tuple[float, ...] | None:
+    """The learning-rate grid of the equal tuning protocol, or ``None`` for a scalar ``lr``.
+
+    >>> lr_grid(resolve({"train": {"lr": [3e-3, 3e-4]}})), lr_grid(resolve())
+    ((0.003, 0.0003), None)
+    """
+    lr = config.train.lr
+    return lr if isinstance(lr, tuple) else None
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -365,8 +460,8 @@ def load(path: str | Path) -> dict[str, Any]:
 def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A copy of the raw tables ``raw`` with ``overrides[table][key]`` set wherever the value is not ``None``.
 
-    >>> apply_overrides({"train": {"epochs": 5}}, {"train": {"epochs": 2, "seeds": None}})
-    {'train': {'epochs': 2}}
+    >>> apply_overrides({"train": {"max_steps": 5}}, {"train": {"max_steps": 2, "seeds": None}})
+    {'train': {'max_steps': 2}}
     """
     out: dict[str, Any] = copy.deepcopy(dict(raw))
     for table, content in overrides.items():
@@ -405,9 +500,14 @@ def to_toml(config: ExperimentConfig, header: str = "") -> str:
     lines = [f"# {line}" for line in header.splitlines()]
     for table, content in config.tables().items():
         lines.append(f"\n[{table}]" if lines else f"[{table}]")
+        legacy = table == "train" and content.get("epochs") is not None  # epochs replaces the step budget
         for key, value in content.items():
             if table == "dataset" and key == "image_size" and value is None:
                 value = "native"
+            if table == "train" and key in ("crop", "patience") and value is None:
+                value = "none"
+            if legacy and key in ("max_steps", "eval_every", "patience"):
+                continue
             if value is not None:
                 lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -1,10 +1,10 @@
-"""Reproducibility of bench runs: one initial model per seed, data order from ``(seed, epoch)``.
+"""Reproducibility of bench runs: one initial model per seed, each step's batch from ``(seed, step)``.
 
 * :func:`initial_state`: the model is built under ``torch.manual_seed(seed)`` and its ``state_dict`` kept;
   every loss of that seed loads this same state (so runs differ only in the loss). :func:`state_sha256`
   fingerprints weights (written to ``done.json``; equal across losses of one seed).
-* :func:`epoch_generator`: the :class:`torch.Generator` that draws an epoch's shuffling and flips, seeded
-  from ``(seed, epoch)`` alone, so a resumed run sees exactly the batches an uninterrupted one would.
+* :func:`step_generator`: the :class:`torch.Generator` that draws an optimizer step's images, crops and flips,
+  seeded from ``(seed, step)`` alone, so a resumed run sees exactly the batches an uninterrupted one would.
 * :func:`deterministic`: ``torch.use_deterministic_algorithms(True)`` (CPU) for the duration of a block, and
   the number of CPU threads; both restored afterwards.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["deterministic", "epoch_generator", "initial_state", "state_sha256"]
+__all__ = ["deterministic", "initial_state", "state_sha256", "step_generator"]
 
 
 def initial_state(build: Callable[[], nn.Module], seed: int) -> dict[str, torch.Tensor]:
@@ -58,15 +58,15 @@ def state_sha256(state: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU generator seeded from ``numpy.random.SeedSequence([seed, epoch])`` (independent streams).
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU generator seeded from ``numpy.random.SeedSequence([seed, step])`` (independent streams).
 
-    >>> a = torch.randperm(5, generator=epoch_generator(0, 1))
-    >>> b = torch.randperm(5, generator=epoch_generator(0, 1))
+    >>> a = torch.randperm(5, generator=step_generator(0, 1))
+    >>> b = torch.randperm(5, generator=step_generator(0, 1))
     >>> torch.equal(a, b)
     True
     """
-    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(2, dtype=np.uint32)
+    state = np.random.SeedSequence([int(seed), int(step)]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 

@@ -1,10 +1,26 @@
-"""``segbench compare`` end to end: validate, load data, train every (seed, loss), score, write the run folder.
+r"""``segbench compare`` end to end: validate, load data, train every (seed, loss), score, write the run folder.
 
 :func:`prepare` checks everything a user can get wrong (losses, metrics, dataset spec, every data file) before
 anything is written, so bad input leaves no folder behind. :func:`run_compare` then trains and evaluates,
-skipping finished runs and resuming interrupted ones (see ``docs/run-folder.md`` for the files). For each
-seed the model is built once under ``torch.manual_seed(seed)`` and that initial state is loaded for every
-loss; the trivial predictors are scored beside the trained models.
+skipping finished runs and resuming interrupted ones (see ``docs/run-folder.md`` for the files). Each run is a
+:class:`RunKey` ``(loss, seed, lr)`` and its randomness depends on the key alone: the model is built under
+``torch.manual_seed(seed)`` (the same initial weights for every loss and learning rate of a seed) and its batches
+come from ``(seed, step)``; :func:`_train_runs` trains and scores a group of independent runs. The trivial
+predictors are scored beside the trained models.
+
+**Equal tuning** (``[train] lr`` a list, the grid :math:`G`): every loss trains every value of :math:`G` on the
+first seed :math:`s_0`; the value kept for a loss is
+
+.. math::
+
+    \eta^* = \min \{\eta \in G : v(\eta) = \max_{\eta' \in G} v(\eta')\}
+
+with :math:`v(\eta)` the best validation value of the primary metric (:func:`segbench.compare.config.monitored_metric`;
+its direction respected; NaN ranks last) of the run at :math:`\eta`: the best value, ties to the smallest
+learning rate, whatever order the grid is written in (:func:`choose_lr`). It is written atomically to
+``runs/<loss>/lr.json`` before the other seeds train at it, so an interrupted search resumes without retraining.
+Grid runs live in ``runs/<loss>/lr=<value>/seed<k>``; the chosen runs' test predictions are copied to the usual
+``predictions/`` names. A scalar ``lr`` keeps the plain ``runs/<loss>/seed<k>`` folders.
 
 Under ``torchrun`` every rank runs this same code (:mod:`segbench.distributed`): each run trains with
 DistributedDataParallel (:func:`~segbench.compare.train.train_run`), each rank predicts and scores its share of the
@@ -15,6 +31,7 @@ all, so every rank skips or resumes the same runs.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -31,7 +48,7 @@ from segbench import losses as _losses
 from segbench.compare import config as _config
 from segbench.compare import volumetric
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
-from segbench.compare.train import SplitData, TrainSettings, predict_with_probabilities, train_run
+from segbench.compare.train import SplitData, TrainSettings, monitored, predict_with_probabilities, train_run
 from segbench.data import load_dataset
 from segbench.data.splits import Split
 from segbench.errors import UsageError
@@ -41,15 +58,53 @@ from segbench.files.run_folder import (
     HISTORY_COLUMNS,
     PER_IMAGE_COLUMNS,
     RELIABILITY_FILE,
+    TERM_COLUMNS,
+    TRAINING_FILE,
     TRIVIAL_FOLDER,
     prediction_path,
     run_path,
     slug,
 )
+from segbench.metrics import catalogue
 from segbench.metrics.probability_stream import SCORING_BINS, ProbabilityHistogram
 from segbench.models import build_model
 
-__all__ = ["Experiment", "default_out", "prepare", "run_compare"]
+__all__ = ["Experiment", "RunKey", "choose_lr", "default_out", "prepare", "run_compare"]
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """One training run: the loss (its canonical spec), the seed and the learning rate. Everything random in the
+    run (initial weights, batches, crops, flips) is drawn from the key alone, so runs can train in any order or
+    in parallel processes."""
+
+    loss: str
+    seed: int
+    lr: float
+
+
+def choose_lr(scores: Mapping[float, float], *, higher_is_better: bool = True) -> float:
+    """The learning rate kept by the equal tuning protocol: the best validation score, ties to the smallest
+    learning rate, NaN ranking last (independent of the order of ``scores``).
+
+    Args:
+        scores: ``{lr: best validation value of the primary metric}`` of one loss on the first seed.
+        higher_is_better: the metric's direction.
+
+    >>> choose_lr({3e-3: 0.70, 1e-3: 0.72, 3e-4: 0.72})
+    0.0003
+    >>> choose_lr({1e-3: float("nan"), 3e-3: 0.1}), choose_lr({1e-3: 2.0, 3e-3: 1.0}, higher_is_better=False)
+    (0.003, 0.003)
+    """
+    if not scores:
+        raise ValueError("choose_lr needs at least one (lr, score)")
+
+    def rank(item: tuple[float, float]) -> tuple[bool, float, float]:
+        lr, value = item
+        nan = value != value
+        return (nan, 0.0 if nan else (-value if higher_is_better else value), lr)
+
+    return min(scores.items(), key=rank)[0]
 
 
 def default_out(spec: str) -> Path:
@@ -164,6 +219,9 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     exp.trivial = trivial.trivial_classes(_class_counts(splits["train"].masks, exp.num_classes), exp.class_names)
     exp.spacing = first.spacing
     patch = config.train.patch_size
+    if patch is None and exp.spatial_dims == 3:
+        raise UsageError("3D data trains on patches: set [train] patch_size = [Z, Y, X] (e.g. [32, 64, 64]; "
+                         "[train] crop is for 2D images)")
     if patch is not None and len(patch) != exp.spatial_dims:
         raise UsageError(f"[train] patch_size {list(patch)} has {len(patch)} sizes for {exp.spatial_dims}D data "
                          f"{tuple(splits['train'].masks.shape[1:])}")
@@ -282,27 +340,50 @@ def _done(path: Path) -> bool:
     return distributed.broadcast_object(path.exists() if distributed.is_main() else False)
 
 
-def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, torch.Tensor],
-             settings: TrainSettings, bar: Any) -> None:
-    run_dir = run_path(out, name, seed)
+def _run_dir(exp: Experiment, out: Path, key: RunKey) -> Path:
+    """``runs/<loss>/seed<k>`` (scalar ``lr``), or ``runs/<loss>/lr=<value>/seed<k>`` (an lr grid)."""
+    if _config.lr_grid(exp.config) is None:
+        return run_path(out, key.loss, key.seed)
+    return out / "runs" / slug(key.loss) / slug(f"lr={key.lr!r}") / f"seed{key.seed}"
+
+
+def _prediction_file(exp: Experiment, out: Path, key: RunKey) -> Path:
+    """Where a run writes its test predictions: the usual ``predictions/`` name (scalar ``lr``), or its run
+    folder (an lr grid: the chosen runs' files are copied to the usual names by :func:`_publish_predictions`)."""
+    if _config.lr_grid(exp.config) is None:
+        return prediction_path(out, key.loss, key.seed)
+    return _run_dir(exp, out, key) / "prediction.npz"
+
+
+def _build(exp: Experiment) -> torch.nn.Module:
+    m = exp.config.model
+    return build_model(m.name, in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
+                       width=m.width, depth=m.depth, norm=m.norm, spatial_dims=exp.spatial_dims)
+
+
+def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, bar: Any) -> None:
+    """Train, predict and score one run (skipped where its ``done.json`` exists)."""
+    name, seed = key.loss, key.seed
+    run_dir = _run_dir(exp, out, key)
     if _done(run_dir / "done.json"):
         return
-    m = exp.config.model
-    model = build_model(m.name, in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
-                        width=m.width, depth=m.depth, norm=m.norm, spatial_dims=exp.spatial_dims)
+    settings = replace(settings, lr=key.lr)
+    init = initial_state(lambda: _build(exp), seed)
+    model = _build(exp)
     model.load_state_dict(init)
     common = {} if exp.ignore_index is None else {"ignore_index": exp.ignore_index}
     loss_fn = _losses.parse(name, **common)
-    epochs = tqdm(total=settings.epochs, desc=f"{name} seed {seed}", leave=False, unit="epoch",
-                  disable=bar.disable, file=sys.stderr)
+    budget = settings.budget(len(exp.splits["train"]))
+    steps = tqdm(total=budget.max_steps, desc=f"{name} seed {seed} lr {key.lr:g}", leave=False, unit="step",
+                 disable=bar.disable, file=sys.stderr)
 
-    def on_epoch(row: dict[str, Any]) -> None:
-        epochs.update(1)
-        epochs.set_postfix(loss=f"{row['train_loss']:.3f}", val_dice=f"{row['val_dice']:.3f}")
+    def on_eval(row: dict[str, Any]) -> None:
+        steps.update(int(row["step"]) - steps.n)
+        steps.set_postfix(loss=f"{float(row['train_loss']):.3f}", val=f"{float(row['val_primary']):.3f}")
 
     result = train_run(model, loss_fn, exp.splits["train"], exp.splits["val"], settings, seed=seed,
-                       run_dir=run_dir, model_name=name, on_epoch=on_epoch)
-    epochs.close()
+                       run_dir=run_dir, model_name=name, on_eval=on_eval)
+    steps.close()
     test = exp.splits["test"]
     share = distributed.shard_indices(len(test))
     pred, probs = predict_with_probabilities(model, test.images[share], settings)
@@ -312,20 +393,81 @@ def _run_one(exp: Experiment, out: Path, name: str, seed: int, init: dict[str, t
     if gathered is None:  # not rank 0: rank 0 writes
         distributed.barrier()
         return
-    io.write_npz(prediction_path(out, name, seed),
-                 pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
+    io.write_npz(_prediction_file(exp, out, key), pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
     io.write_json(run_dir / RELIABILITY_FILE, reliability)
     keys = {"model": name, "kind": "trained", "seed": seed}
     io.write_csv(run_dir / "scores.csv", PER_IMAGE_COLUMNS, _with_keys(per_image, **keys))
     io.write_csv(run_dir / "pooled.csv", DATASET_LEVEL_COLUMNS, _with_keys(pooled, **keys))
     io.write_json(run_dir / "done.json", {
-        "model": name, "slug": slug(name), "seed": seed, "epochs": settings.epochs,
-        "best_epoch": result["best_epoch"], "best_val_dice": result["best_val_dice"],
+        "model": name, "slug": slug(name), "seed": seed, "lr": key.lr, "monitor": settings.monitor,
+        "max_steps": result["max_steps"], "stop": result["stop"], "stop_step": result["stop_step"],
+        "still_improving": result["still_improving"], "dead_terms": result["dead_terms"],
+        "best_step": result["best_step"], "best_val_dice": result["best_val_dice"],
+        "best_val_primary": result["best_val_primary"],
         "select": settings.select, "init_sha256": state_sha256(init),
         "train_seconds": round(result["train_seconds"], 3), "device": str(settings.device),
         "world_size": distributed.world_size(),
     })
     distributed.barrier()
+
+
+def _train_runs(exp: Experiment, out: Path, runs: Sequence[RunKey], settings: TrainSettings, bar: Any) -> None:
+    """Train and score each of ``runs`` (independent of each other; finished ones are skipped), updating ``bar``
+    by one per run. The one place that executes a group of runs: a plain loop in this process."""
+    for key in runs:
+        bar.set_postfix_str(f"{key.loss} seed {key.seed} lr {key.lr:g}")
+        _run_one(exp, out, key, settings, bar)
+        bar.update(1)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path} ({exc}); delete it to redo that step") from None
+
+
+def _choose(exp: Experiment, out: Path, grid: tuple[float, ...]) -> dict[str, float]:
+    """The chosen learning rate of every loss from its (finished) grid runs on the first seed, each choice written
+    atomically to ``runs/<loss>/lr.json``; an existing record for the same grid, seed and metric is read back, not
+    recomputed. Rank 0 decides and tells the other ranks."""
+    seed, metric = exp.config.train.seeds[0], _monitor(exp)
+    higher = catalogue.get_entry(metric).higher_is_better
+    chosen: dict[str, float] = {}
+    for name in exp.models if distributed.is_main() else []:
+        path = out / "runs" / slug(name) / "lr.json"
+        record = _json(path) if path.exists() else {}
+        if record.get("grid") == sorted(grid) and record.get("seed") == seed and record.get("metric") == metric:
+            chosen[name] = float(record["chosen"])
+            continue
+        done = {lr: _json(_run_dir(exp, out, RunKey(name, seed, lr)) / "done.json") for lr in grid}
+        scores = {lr: float(d["best_val_primary"]) for lr, d in done.items()}
+        chosen[name] = choose_lr(scores, higher_is_better=higher)
+        io.write_json(path, {"model": name, "grid": sorted(grid), "seed": seed, "metric": metric,
+                             "scores": [{"lr": lr, "val": scores[lr], "stop": done[lr]["stop"],
+                                         "still_improving": done[lr]["still_improving"]} for lr in sorted(grid)],
+                             "chosen": chosen[name], "tie_rule": "the best value; ties: the smallest lr"})
+    return dict(distributed.broadcast_object(chosen))
+
+
+def _final_runs(exp: Experiment, chosen: Mapping[str, float]) -> list[RunKey]:
+    return [RunKey(name, seed, chosen[name]) for seed in exp.config.train.seeds for name in exp.models]
+
+
+def _publish_predictions(exp: Experiment, out: Path, finals: Sequence[RunKey]) -> None:
+    """Copy the chosen runs' test predictions to ``predictions/<loss>_seed<k>.npz`` (an lr grid only)."""
+    if _config.lr_grid(exp.config) is None or not distributed.is_main():
+        return
+    for key in finals:
+        target = prediction_path(out, key.loss, key.seed)
+        data = _prediction_file(exp, out, key).read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            io.write_bytes(target, data)
+
+
+def _monitor(exp: Experiment) -> str:
+    """The metric the plateau rule and the learning-rate choice watch (the primary one where it can be)."""
+    return monitored(_config.monitored_metric(exp.config))
 
 
 def _run_trivial(exp: Experiment, out: Path) -> None:
@@ -355,18 +497,44 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
     distributed.barrier()
 
 
-def _collect(exp: Experiment, out: Path) -> list[dict[str, str]]:
-    """Rebuild ``results/*.csv`` and ``history.csv`` from the per-run files; return the per-image rows."""
+def _collect(exp: Experiment, out: Path, finals: Sequence[RunKey], settings: TrainSettings) -> list[dict[str, str]]:
+    """Rebuild ``results/*.csv``, ``results/training.json``, ``history.csv`` and ``terms.csv`` from the per-run
+    files of the final runs ``finals``; return the per-image rows."""
     seeds = exp.config.train.seeds
     per_image: list[dict[str, Any]] = []
     pooled: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
-    for seed in seeds:
-        for name in exp.models:
-            run_dir = run_path(out, name, seed)
-            per_image += io.read_csv(run_dir / "scores.csv")
-            pooled += io.read_csv(run_dir / "pooled.csv")
-            history += io.read_csv(run_dir / "history.csv")
+    terms: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    for key in finals:
+        run_dir = _run_dir(exp, out, key)
+        per_image += io.read_csv(run_dir / "scores.csv")
+        pooled += io.read_csv(run_dir / "pooled.csv")
+        rows = io.read_csv(run_dir / "history.csv")
+        if rows and "step" not in rows[0]:
+            raise UsageError(f"{run_dir} was trained by an older segbench (a history per epoch, no step budget); "
+                             "run into a new --out (`segbench report` still reads the old folder)")
+        history += rows
+        terms += io.read_csv(run_dir / "terms.csv")
+        done = _json(run_dir / "done.json")
+        runs.append({k: done.get(k) for k in ("model", "seed", "lr", "stop", "stop_step", "max_steps",
+                                              "still_improving", "best_step", "best_val_primary", "dead_terms")})
+    search = []
+    grid = _config.lr_grid(exp.config)
+    for name in exp.models if grid is not None else []:
+        record = _json(out / "runs" / slug(name) / "lr.json")
+        search += [{"model": name, "lr": r["lr"], "val": r["val"], "chosen": r["lr"] == record["chosen"],
+                    "still_improving": bool(r.get("still_improving"))} for r in record["scores"]]
+    t = exp.config.train
+    budget = settings.budget(len(exp.splits["train"]))
+    io.write_json(out / "results" / TRAINING_FILE, {
+        "monitor": _monitor(exp), "max_steps": budget.max_steps, "eval_every": budget.eval_every,
+        "patience": budget.patience, "min_delta": budget.min_delta, "batch_size": t.batch_size,
+        "crop": None if t.crop is None else list(t.crop), "epochs": t.epochs,
+        "lr_grid": None if grid is None else sorted(grid), "lr_seed": seeds[0] if grid is not None else None,
+        "runs": runs, "lr_search": search,
+    })
+    io.write_csv(out / "terms.csv", TERM_COLUMNS, terms)
     trivial_i = io.read_csv(out / "runs" / TRIVIAL_FOLDER / "scores.csv")
     trivial_p = io.read_csv(out / "runs" / TRIVIAL_FOLDER / "pooled.csv")
     for seed in seeds:  # trivial predictors do not depend on the seed: repeated for every seed
@@ -399,33 +567,33 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
     distributed.barrier()
     t, e = exp.config.train, exp.config.eval
     device = distributed.device(t.device)
-    settings = TrainSettings(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+    settings = TrainSettings(batch_size=t.batch_size, lr=t.lr if isinstance(t.lr, float) else t.lr[0],
                              weight_decay=t.weight_decay, augment=t.augment, select=e.select,
                              device=device, num_classes=exp.num_classes, background=exp.background,
-                             ignore_index=exp.ignore_index, patch=t.patch_size,
-                             foreground_share=t.foreground_share, overlap=e.window_overlap)
-    m = exp.config.model
+                             ignore_index=exp.ignore_index, max_steps=t.max_steps, eval_every=t.eval_every,
+                             patience=t.patience, min_delta=t.min_delta, crop=t.crop, monitor=_monitor(exp),
+                             epochs=t.epochs, patch=t.patch_size, foreground_share=t.foreground_share,
+                             overlap=e.window_overlap)
     start = time.perf_counter()
     threads = distributed.threads_per_rank(t.num_threads) if device.type == "cpu" else None
+    grid = _config.lr_grid(exp.config)
     with deterministic(device, threads):
         _run_trivial(exp, out)
-        runs = [(seed, name) for seed in t.seeds for name in exp.models]
-        bar = tqdm(total=len(runs), desc="runs", unit="run", disable=quiet, file=sys.stderr)
-        for seed in t.seeds:
-            init = initial_state(
-                lambda: build_model(m.name, in_channels=exp.in_channels,
-                                    out_channels=1 if exp.binary else exp.num_classes,
-                                    width=m.width, depth=m.depth, norm=m.norm, spatial_dims=exp.spatial_dims),
-                seed,
-            )
-            for name in exp.models:
-                bar.set_postfix_str(f"{name} seed {seed}")
-                _run_one(exp, out, name, seed, init, settings, bar)
-                bar.update(1)
+        first = t.seeds[0]
+        total = len(exp.models) * (len(t.seeds) if grid is None else len(grid) + len(t.seeds) - 1)
+        bar = tqdm(total=total, desc="runs", unit="run", disable=quiet, file=sys.stderr)
+        if grid is None:
+            chosen = {name: settings.lr for name in exp.models}
+        else:  # the equal tuning protocol: the grid on the first seed, then every seed at the chosen value
+            _train_runs(exp, out, [RunKey(name, first, lr) for name in exp.models for lr in grid], settings, bar)
+            chosen = _choose(exp, out, grid)
+        finals = _final_runs(exp, chosen)
+        _train_runs(exp, out, [k for k in finals if grid is None or k.seed != first], settings, bar)
         bar.close()
+        _publish_predictions(exp, out, finals)
     if not main:
         return []
-    rows = _collect(exp, out)
+    rows = _collect(exp, out, finals, settings)
     io.write_json(out / "timing.json", {"seconds_this_invocation": round(time.perf_counter() - start, 3),
                                         "world_size": distributed.world_size()})
     return rows

@@ -11,6 +11,7 @@ from typing import Any
 from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError
 from segbench.data.kinds import DATASETS, LoadRequest
+from segbench.data.share_crop import cropped, pop_crop_options
 from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
@@ -79,7 +80,8 @@ def load_dataset(
         image_size: resize every item to this (int: square; ``(H, W)``); ``None``: the ``image_size``
             option, else the native size. Images bilinearly, masks by nearest neighbour.
         options: kind-specific options (the TOML ``[dataset]`` table without the spec); an unknown key
-            is an error that lists the valid ones.
+            is an error that lists the valid ones. ``crop_share`` and ``crop_size`` (any kind) crop every item
+            to a window of that foreground share (:mod:`segbench.data.share_crop`).
         augment: random horizontal/vertical flips of image and mask together.
         seed: seeds the flips (see :class:`SegmentationDataset`).
 
@@ -92,6 +94,7 @@ def load_dataset(
     """
     parsed = parse_spec(spec)
     opts = dict(options or {})
+    crop = pop_crop_options(opts, spec)  # crop_share / crop_size: any kind, cropped after loading (#23)
     size_value = image_size if image_size is not None else opts.get("image_size")
     try:
         size = None if size_value is None else as_size(size_value)
@@ -100,4 +103,9 @@ def load_dataset(
     kind = DATASETS.get(parsed.kind)
     if kind.needs_path and (parsed.path is None or not parsed.path.exists()):
         raise DatasetError(f"{spec}: path {parsed.path} does not exist")
-    return kind.load(LoadRequest(split, spec, opts, size, augment, seed, parsed.path))
+    if crop is None:
+        return kind.load(LoadRequest(split, spec, opts, size, augment, seed, parsed.path))
+    from segbench.trivial import background_index  # (lazily: the data layer loads without the metrics)
+
+    loaded = kind.load(LoadRequest(split, spec, opts, size, False, seed, parsed.path))
+    return cropped(loaded, *crop, background=background_index(loaded.class_names), augment=augment, seed=seed)

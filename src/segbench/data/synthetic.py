@@ -8,6 +8,14 @@ Objects are drawn until the image's foreground share reaches ``foreground_fracti
 shrunk to fit, but never below a 1-pixel radius, so tiny targets give one or two small objects), or a
 fixed ``num_objects`` are drawn when that option is set.
 
+``foreground_share`` (the imbalance sweep's option, #23) instead fixes one layout per image whatever the share:
+``num_objects`` objects (default 3 to 6) with their centres, shapes, rotations, relative sizes and classes, and
+the noise, all drawn from the image's generator before the share is looked at; then every object is scaled by
+one common factor so that the mask has exactly :math:`k = \\max(1, \\operatorname{round}(f H W))` foreground
+pixels. Objects shrink as the share falls, and thin out: while the smallest object would be narrower than
+``MIN_RADIUS`` pixels, it is dropped (the largest always stays). So two shares of the same image differ only in
+the objects' sizes and count (:func:`share_labels`).
+
 The image is the class intensity map, blurred by a Gaussian of ``blur`` pixels, plus Gaussian noise of
 standard deviation ``noise``, clipped to ``[0, 1]``:
 
@@ -16,7 +24,8 @@ standard deviation ``noise``, clipped to ``[0, 1]``:
 
 Options (all settable from the TOML ``[dataset]`` table): ``num_classes`` (2), ``num_images`` (48, all
 splits together), ``image_size`` (64), ``foreground_fraction`` (0.1), ``num_objects`` (int or
-``[lo, hi]``; overrides ``foreground_fraction``), ``object_radius`` (``[lo, hi]`` px; default
+``[lo, hi]``; overrides ``foreground_fraction``), ``foreground_share`` (unset; see above: exact shares, and
+``num_objects`` is then the layout's count), ``object_radius`` (``[lo, hi]`` px; default
 ``[2, max(3, min(H, W) / 8)]``), ``shapes`` (subset of ellipse, rectangle, blob), ``noise`` (0.1),
 ``blur`` (1.0), ``intensities`` (one per class; default background 0.2, classes evenly in [0.5, 0.9]),
 ``seed`` (0: the data, not the run seed, which drives only augmentation), ``val_fraction`` (0.15),
@@ -40,11 +49,16 @@ from segbench.data.splits import check_split, split_stems
 from segbench.data.transforms import as_size
 
 SHAPES = ("ellipse", "rectangle", "blob")
+MIN_RADIUS = 1.5
+"""With ``foreground_share``: the narrowest object radius (pixels) kept; a smaller object is dropped."""
+SHARE_OBJECTS = (3, 6)
+"""With ``foreground_share``: the objects per image when ``num_objects`` is not set."""
 OPTIONS = {
     "num_classes": "classes incl. background (default 2)",
     "num_images": "images over all splits (default 48)",
     "image_size": "int or [H, W] (default 64)",
     "foreground_fraction": "target foreground share per image (default 0.1)",
+    "foreground_share": "exact foreground share per image, one layout scaled to it (instead of foreground_fraction)",
     "num_objects": "int or [lo, hi]: a fixed object count instead of foreground_fraction",
     "object_radius": "[lo, hi] object radius in pixels",
     "shapes": f"subset of {list(SHAPES)}",
@@ -72,6 +86,7 @@ class SyntheticConfig:
     blur: float = 1.0
     intensities: tuple[float, ...] | None = None
     seed: int = 0
+    foreground_share: float | None = None
 
     def radius_range(self) -> tuple[float, float]:
         """``object_radius`` or its default ``[2, max(3, min(H, W) / 8)]``."""
@@ -112,6 +127,13 @@ def parse_config(options: Mapping[str, Any], image_size: tuple[int, int] | None)
     fraction = float_option("synthetic", options, "foreground_fraction", 0.1)
     if not 0.0 < fraction <= 0.95:
         raise DatasetError(f"synthetic: foreground_fraction must be in (0, 0.95], got {fraction!r}")
+    share = None
+    if "foreground_share" in options:
+        if "foreground_fraction" in options:
+            raise DatasetError("synthetic: give foreground_share or foreground_fraction, not both")
+        share = float_option("synthetic", options, "foreground_share", 0.1)
+        if not 0.0 < share <= 0.95:
+            raise DatasetError(f"synthetic: foreground_share must be in (0, 0.95], got {share!r}")
     shapes = tuple(options.get("shapes", SHAPES))
     if not shapes or not set(shapes) <= set(SHAPES):
         raise DatasetError(f"synthetic: shapes must be a non-empty subset of {list(SHAPES)}, got {shapes!r}")
@@ -129,7 +151,7 @@ def parse_config(options: Mapping[str, Any], image_size: tuple[int, int] | None)
         object_radius=None if radius is None else _pair(radius, "object_radius", float),
         shapes=shapes, noise=noise, blur=blur,
         intensities=None if intensities is None else tuple(float(v) for v in intensities),
-        seed=int(options.get("seed", 0)),
+        seed=int(options.get("seed", 0)), foreground_share=share,
     )
 
 
@@ -164,14 +186,106 @@ def _paint(labels: np.ndarray, label: int, shape: str, a: float, b: float, rng: 
     labels[y0:y1, x0:x1][inside] = label
 
 
+@dataclass(frozen=True)
+class _Object:
+    """One object of a ``foreground_share`` layout: centre, rotation, radii at scale 1, shape, class, and the
+    blob's boundary harmonics ``(amplitude, phase)`` for k = 2, 3, 4."""
+
+    cy: float
+    cx: float
+    angle: float
+    a: float
+    b: float
+    shape: str
+    label: int
+    harmonics: tuple[tuple[float, float], ...]
+
+
+def _layout(config: SyntheticConfig, rng: np.random.Generator) -> list[_Object]:
+    """The share-independent layout of one image (a fixed number of draws per object)."""
+    height, width = config.size
+    lo, hi = config.num_objects or SHARE_OBJECTS
+    r_lo, r_hi = config.radius_range()
+    objects = []
+    for _ in range(int(rng.integers(lo, hi + 1))):
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        angle = rng.uniform(0.0, np.pi)
+        a, b = rng.uniform(max(r_lo, 1e-3), max(r_hi, 1e-3), size=2)
+        shape = config.shapes[int(rng.integers(len(config.shapes)))]
+        label = int(rng.integers(1, config.num_classes))
+        harmonics = tuple((float(rng.uniform(0.0, 0.15)), float(rng.uniform(0.0, 2 * np.pi))) for _ in range(3))
+        objects.append(_Object(float(cy), float(cx), float(angle), float(a), float(b), shape, label, harmonics))
+    return objects
+
+
+def _entry_scale(obj: _Object, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)``: the scale from which each pixel centre lies inside ``obj`` (the object at scale ``s`` is the
+    set ``e <= s``; 0 at its centre, growing outward, so every object grows monotonically with ``s``)."""
+    dy, dx = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float64)
+    dy, dx = dy + 0.5 - obj.cy, dx + 0.5 - obj.cx
+    u = (dx * math.cos(obj.angle) + dy * math.sin(obj.angle)) / obj.a
+    v = (-dx * math.sin(obj.angle) + dy * math.cos(obj.angle)) / obj.b
+    if obj.shape == "rectangle":  # half-sides with the ellipse's area, as _paint
+        return np.maximum(np.abs(u), np.abs(v)) / (math.sqrt(math.pi) / 2)
+    rho = np.hypot(u, v)
+    if obj.shape == "ellipse":
+        return rho
+    phi = np.arctan2(v, u)
+    boundary = np.ones_like(rho)
+    for k, (amplitude, phase) in zip((2, 3, 4), obj.harmonics, strict=True):
+        boundary += amplitude * np.cos(k * phi + phase)
+    return rho / boundary
+
+
+def share_labels(objects: list[_Object], size: tuple[int, int], share: float) -> np.ndarray:
+    r"""The label map ``(H, W)`` of ``objects`` scaled so that exactly :math:`k` pixels are foreground.
+
+    With :math:`e_i(p)` the entry scale of pixel :math:`p` in object :math:`i` and :math:`E(p) = \min_i e_i(p)`,
+    the foreground is the :math:`k = \max(1, \operatorname{round}(f H W))` pixels of smallest :math:`E` (ties
+    in raster order); the common scale is :math:`s^* = E` of the :math:`k`-th, each foreground pixel takes the
+    class of the last object with :math:`e_i(p) \le s^*` (painting order, later ones on top). While the
+    narrowest kept object, :math:`s^* \min(a_i, b_i)`, is under ``MIN_RADIUS`` pixels, it is dropped and
+    :math:`s^*` found again (the largest object always stays).
+
+    >>> rng = np.random.default_rng(0)
+    >>> objs = _layout(SyntheticConfig(size=(40, 40)), rng)
+    >>> [int((share_labels(objs, (40, 40), f) > 0).sum()) for f in (0.3, 0.01, 0.001)]  # round(f * 1600)
+    [480, 16, 2]
+    """
+    k = max(1, round(share * size[0] * size[1]))
+    kept = sorted(objects, key=lambda o: -min(o.a, o.b))  # widest first: the narrowest are dropped first
+    scales = {id(o): _entry_scale(o, size) for o in kept}
+    while True:
+        entry = np.min(np.stack([scales[id(o)] for o in kept]), axis=0).ravel()
+        order = np.argsort(entry, kind="stable")
+        s_star = float(entry[order[k - 1]])
+        narrowest = kept[-1]
+        if len(kept) == 1 or s_star * min(narrowest.a, narrowest.b) >= MIN_RADIUS:
+            break
+        kept = kept[:-1]
+    foreground = np.zeros(size[0] * size[1], dtype=bool)
+    foreground[order[:k]] = True
+    foreground = foreground.reshape(size)
+    labels = np.zeros(size, dtype=np.int64)
+    for obj in objects:  # painting order
+        if any(o is obj for o in kept):
+            labels[foreground & (scales[id(obj)] <= s_star)] = obj.label
+    return labels
+
+
 def generate(config: SyntheticConfig, index: int) -> tuple[np.ndarray, np.ndarray]:
     """Image ``(1, H, W)`` float32 in [0, 1] and mask ``(H, W)`` int64 of synthetic item ``index``.
 
     >>> image, mask = generate(SyntheticConfig(size=(32, 32), foreground_fraction=0.2), 0)
     >>> image.shape, mask.shape, bool(0.1 < (mask > 0).mean() < 0.3)
     ((1, 32, 32), (32, 32), True)
+    >>> int((generate(SyntheticConfig(size=(32, 32), foreground_share=0.05), 0)[1] > 0).sum())  # round(0.05 * 1024)
+    51
     """
     rng = np.random.default_rng([config.seed, index])
+    if config.foreground_share is not None:
+        labels = share_labels(_layout(config, rng), config.size, config.foreground_share)
+        return _render(config, labels, rng), labels
     labels = np.zeros(config.size, dtype=np.int64)
     lo, hi = config.radius_range()
     target = config.foreground_fraction * labels.size
@@ -188,11 +302,16 @@ def generate(config: SyntheticConfig, index: int) -> tuple[np.ndarray, np.ndarra
         shape = config.shapes[int(rng.integers(len(config.shapes)))]
         _paint(labels, int(rng.integers(1, config.num_classes)), shape, float(a), float(b), rng)
         drawn += 1
+    return _render(config, labels, rng), labels
+
+
+def _render(config: SyntheticConfig, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The image ``(1, H, W)`` float32 of ``labels``: class intensities, blurred, plus noise, clipped."""
     clean = config.class_intensities()[labels]
     if config.blur > 0:
         clean = ndimage.gaussian_filter(clean, config.blur, mode="nearest")
     image = np.clip(clean + rng.normal(0.0, config.noise, size=clean.shape), 0.0, 1.0)
-    return image[None].astype(np.float32), labels
+    return image[None].astype(np.float32)
 
 
 @dataclass(frozen=True)

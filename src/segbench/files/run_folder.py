@@ -14,6 +14,8 @@ __all__ = [
     "HISTORY_COLUMNS",
     "KINDS",
     "PER_IMAGE_COLUMNS",
+    "TERM_COLUMNS",
+    "TRAINING_FILE",
     "TRIVIAL_FOLDER",
     "prediction_path",
     "run_path",
@@ -24,9 +26,16 @@ PER_IMAGE_COLUMNS = ("model", "kind", "seed", "image", "class", "metric", "value
 """``results/per_image.csv`` and each run's ``scores.csv``."""
 DATASET_LEVEL_COLUMNS = ("model", "kind", "seed", "class", "metric", "value")
 """``results/dataset_level.csv`` and each run's ``pooled.csv``."""
-HISTORY_COLUMNS = ("model", "seed", "epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy",
-                   "seconds")
-"""``history.csv``: one row per (model, seed, epoch)."""
+HISTORY_COLUMNS = ("model", "seed", "lr", "step", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy",
+                   "val_primary", "seconds", "stop")
+"""``history.csv``: one row per (model, seed, evaluation); ``step`` counts optimizer steps, ``val_primary`` is the
+metric the plateau rule watches, ``stop`` is empty but on a run's last row (``plateau`` or ``max_steps``)."""
+TERM_COLUMNS = ("model", "seed", "step", "term", "weight", "value", "grad_norm")
+"""``terms.csv``: one row per (model, seed, evaluation, loss term): the term's unweighted value and the L2 norm of
+its gradient with respect to the logits, each the mean over the steps since the previous evaluation."""
+TRAINING_FILE = "training.json"
+"""``results/training.json``: how each final run trained (stop reason and step, learning rate, dead terms) and the
+learning-rate search where ``[train] lr`` is a grid."""
 KINDS = ("trained", "trivial")
 RELIABILITY_FILE = "reliability.json"
 """In each training run's folder: the top-label reliability bins of its test probabilities (``count``, mean

@@ -22,6 +22,7 @@ from segbench.report.findings import answer, scope_note
 from segbench.report.render import class_figure_name, render_html, render_markdown
 from segbench.report.rundata import load_predictions, load_run
 from segbench.report.tables import STATISTICS_COLUMNS, statistics_rows
+from segbench.report.training import sensitivity_figure
 
 __all__ = ["ReportPaths", "build_report"]
 
@@ -53,6 +54,7 @@ def _figures(analysis: Analysis) -> dict[str, Callable[[], Figure | None]]:
         "ranks": lambda: figs.rank_heatmap(analysis),
         "distributions": lambda: figs.distributions(analysis),
         "curves": lambda: figs.training_curves(analysis),
+        "sensitivity": lambda: sensitivity_figure(analysis),
         "qualitative": qualitative,
         "imbalance": lambda: figs.imbalance(analysis),
         "reliability": lambda: calib.reliability_figure(analysis),

@@ -162,7 +162,8 @@ def classic_bars(analysis: Analysis) -> Figure | None:
 
 
 def training_curves(analysis: Analysis) -> Figure | None:
-    """Loss and validation metrics per epoch, per loss: mean over seeds, band = min..max over seeds."""
+    """Loss and validation metrics per evaluation (x: optimizer steps), per loss: mean over seeds, band = min..max
+    over seeds."""
     history = analysis.run.history
     if not history:
         return None
@@ -177,16 +178,17 @@ def training_curves(analysis: Analysis) -> Figure | None:
             if col not in table:
                 continue
             arr = table[col]
-            epochs = np.arange(1, arr.shape[1] + 1)
+            with np.errstate(all="ignore"):  # every seed evaluates at the same steps; a shorter run is NaN-padded
+                steps = np.nanmax(table["step"], axis=0) if "step" in table else np.arange(1, arr.shape[1] + 1)
             color = colors.get(model, ("black", ""))[0]
             with np.errstate(all="ignore"):
                 mean = np.nanmean(arr, axis=0) if arr.size else arr
-            ax.plot(epochs, mean, color=color, linewidth=1.6, label=model, marker="o", markersize=2.5)
+            ax.plot(steps, mean, color=color, linewidth=1.6, label=model, marker="o", markersize=2.5)
             if arr.shape[0] > 1:
-                ax.fill_between(epochs, np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), color=color, alpha=0.15,
+                ax.fill_between(steps, np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), color=color, alpha=0.15,
                                 linewidth=0)
         ax.set_title(CURVE_LABELS[col])
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("optimizer step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if col.endswith("loss"):

@@ -24,6 +24,7 @@ from segbench.report.findings import (
     scope_note,
 )
 from segbench.report.tables import detail_header, detail_rows, main_header, main_rows
+from segbench.report.training import load_training, ranking_caveat, training_notes
 
 __all__ = ["FIGURE_CAPTIONS", "SECTIONS", "class_figure_name", "column_groups", "definitions", "render_html",
            "render_markdown", "versions"]
@@ -37,6 +38,7 @@ SECTIONS = [
     ("rankings", "Rankings"),
     ("distributions", "Per-image distributions"),
     ("curves", "Training curves"),
+    ("training", "Training and tuning"),
     ("qualitative", "Qualitative examples"),
     ("calibration", "Calibration and volume bias"),
     ("imbalance", "Class imbalance"),
@@ -56,8 +58,10 @@ FIGURE_CAPTIONS = {
     "mean the metrics disagree about that loss.",
     "distributions": "One dot per test image (score averaged over seeds); boxes show the quartiles of the "
     "finite scores. Undefined (NaN) and missed (inf) images are counted in red at the right.",
-    "curves": "Per epoch, mean over seeds with the min-max band. Loss values are not comparable between "
-    "losses (different scales); the validation metrics are.",
+    "sensitivity": "Best validation value of the watched metric on the tuning seed against the learning rate, per "
+    "loss (log axis); the circled value is the one every seed then trained at.",
+    "curves": "Per evaluation (x: optimizer steps), mean over seeds with the min-max band. Loss values are not "
+    "comparable between losses (different scales); the validation metrics are.",
     "qualitative": "The test images where the losses' Dice differs most (first seed). Green: true positive, "
     "red: false positive, blue: missed foreground (binary data); class colours with the ground-truth "
     "outline in white (multiclass).",
@@ -146,8 +150,10 @@ def definitions(analysis: Analysis) -> list[tuple[str, str]]:
          "worse' than the best = its difference CI excludes 0 and the Holm-corrected Wilcoxon test against the best "
          "rejects; 'metrics disagree' = two metrics prefer opposite losses of a pair, both Holm-significant over "
          "all pairs of the metric."),
-        ("Training", f"checkpoint rule {ev.get('select', '?')}; {train.get('epochs', '?')} epochs; seeds "
-         f"{list(analysis.run.seeds)}; model {cfg.get('model', {})}."),
+        ("Training", f"checkpoint rule {ev.get('select', '?')}; "
+         + (f"{train['epochs']} epochs" if train.get("epochs") else
+            f"at most {train.get('max_steps', '?')} steps, plateau patience {train.get('patience', '?')} steps")
+         + f"; learning rate {train.get('lr', '?')}; seeds {list(analysis.run.seeds)}; model {cfg.get('model', {})}."),
         ("Versions (report)", ", ".join(f"{k} {v}" for k, v in versions().items())),
     ]
 
@@ -244,6 +250,7 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
     sec: dict[str, str] = {
         "answer": "".join(f"<p>{'<b>' if k == 0 else ''}{_e(t)}{'</b>' if k == 0 else ''}</p>"
                           for k, t in enumerate(verdict)) + f"<p class=\"meta\">{_e(scope_note(analysis))}</p>"
+        + "".join(f"<p><b>Caveat:</b> {_e(t)}</p>" for t in ranking_caveat(load_training(run.root)))
         + _figure("classic", figures.get("classic"), "Accuracy beside Dice per loss")
         + f"<p>{_e(classic_claim(analysis))}</p>",
         "findings": _list(headline(analysis)) + _list(ranking_notes(analysis)[:1]) + _list(baseline_notes(analysis)),
@@ -256,6 +263,8 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
         "rankings": _list(ranking_notes(analysis)) + _figure("ranks", figures.get("ranks"), "Rank heatmap"),
         "distributions": _figure("distributions", figures.get("distributions"), "Distributions"),
         "curves": _figure("curves", figures.get("curves"), "Training curves"),
+        "training": _list(training_notes(load_training(run.root)))
+        + _figure("sensitivity", figures.get("sensitivity"), "Learning-rate sensitivity"),
         "qualitative": _figure("qualitative", figures.get("qualitative"), "Qualitative examples"),
         "calibration": _list(overconfidence_notes(analysis))
         + _figure("reliability", figures.get("reliability"), "Reliability diagrams")
@@ -290,7 +299,9 @@ def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
              f"`{analysis.reference}`; main view: {analysis.primary}. Full report: `report.html`.", "",
              "## The answer", ""]
     lines += [_md_cell(t) + "\n" for t in answer(analysis)]
-    lines += [f"_{_md_cell(scope_note(analysis))}_", "", _md_cell(classic_claim(analysis)), "", "## Key findings", ""]
+    lines += [f"_{_md_cell(scope_note(analysis))}_", ""]
+    lines += [f"**Caveat:** {_md_cell(t)}\n" for t in ranking_caveat(load_training(run.root))]
+    lines += [_md_cell(classic_claim(analysis)), "", "## Key findings", ""]
     lines += [f"- {_md_cell(t)}" for t in headline(analysis) + baseline_notes(analysis)]
     pct = round(100 * analysis.confidence)
     lines += ["", "## Results", "", f"Estimate [{pct}% CI]; **bold** = best trained loss; trivial baselines "
@@ -307,6 +318,7 @@ def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
     lines += ["", "## Rankings", ""] + [f"- {_md_cell(t)}" for t in ranking_notes(analysis)]
     lines += ["", "## Undefined and missed cases, aggregation", ""]
     lines += [f"- {_md_cell(t)}" for t in count_notes(analysis)]
+    lines += ["", "## Training and tuning", ""] + [f"- {_md_cell(t)}" for t in training_notes(load_training(run.root))]
     lines += ["", "## Calibration", ""] + [f"- {_md_cell(t)}" for t in overconfidence_notes(analysis)]
     lines += ["", "## Class imbalance", ""] + [f"- {_md_cell(t)}" for t in imbalance_notes(analysis)]
     lines += ["", "## Figures", ""] + [f"- [{name}]({path})" for name, path in figure_files.items()]

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from segbench.errors import UsageError
 from segbench.files import safe_read
-from segbench.files.run_folder import DATASET_LEVEL_COLUMNS, HISTORY_COLUMNS, KINDS, PER_IMAGE_COLUMNS, prediction_path
+from segbench.files.run_folder import DATASET_LEVEL_COLUMNS, KINDS, PER_IMAGE_COLUMNS, prediction_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +35,9 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["Predictions", "RunData", "load_predictions", "load_run"]
 
 FloatArray = npt.NDArray[np.float64]
-_HISTORY_REQUIRED = HISTORY_COLUMNS[:-1]  # "seconds" is informative; older folders lack it
+_HISTORY_REQUIRED = ("model", "seed", "train_loss", "val_loss", "val_dice", "val_iou", "val_accuracy")
+"""What the report needs of ``history.csv`` (older folders count ``epoch``, newer ones ``step``: either indexes)."""
+_HISTORY_TEXT = ("model", "seed", "epoch", "stop")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class RunData:
         values: ``{(metric, class): (M, S, N) float64}`` per-image scores.
         pooled: ``{(metric, class): (M, S) float64}`` dataset-level scores (NaN where not written, e.g.
             distance metrics, which have no pooled form).
-        history: ``{model: {column: (S, E) float64}}`` per-epoch rows (NaN-padded to the longest run).
+        history: ``{model: {column: (S, E) float64}}``: the E evaluations of each seed in order (NaN-padded to
+            the longest run); ``step`` (optimizer steps; older folders: ``epoch``) is one of the columns.
         done: the ``done.json`` records found under ``runs/``.
     """
 
@@ -196,23 +199,26 @@ def _history(path: Path, seeds: tuple[int, ...]) -> dict[str, dict[str, FloatArr
     if not path.is_file():
         return {}
     rows = _read_rows(path, _HISTORY_REQUIRED)
-    numeric = [c for c in rows[0] if c not in ("model", "seed", "epoch")] if rows else []
+    index = "step" if rows and "step" in rows[0] else "epoch"
+    numeric = [c for c in rows[0] if c not in _HISTORY_TEXT] if rows else []
+    if index == "epoch":
+        numeric.append("step")  # an older folder: one evaluation per epoch, the epoch is the x axis
     per: dict[str, dict[int, dict[int, dict[str, str]]]] = {}
     for line, r in enumerate(rows, start=2):
         seed = _int(r["seed"], path, line, "seed")
-        epoch = _int(r["epoch"], path, line, "epoch")
-        per.setdefault(r["model"], {}).setdefault(seed, {})[epoch] = r
+        at = _int(r.get(index, ""), path, line, index)
+        per.setdefault(r["model"], {}).setdefault(seed, {})[at] = {**r, "step": r.get(index, "")}
     out: dict[str, dict[str, FloatArray]] = {}
     for model, by_seed in per.items():
         order = [s for s in seeds if s in by_seed] + sorted(set(by_seed) - set(seeds))
-        n_epochs = max(max(e) for e in by_seed.values())
+        n_evals = max(len(e) for e in by_seed.values())
         table: dict[str, FloatArray] = {}
         for col in numeric:
-            arr = np.full((len(order), n_epochs), np.nan)
+            arr = np.full((len(order), n_evals), np.nan)
             for k, s in enumerate(order):
-                for epoch, r in by_seed[s].items():
-                    text = r.get(col, "")
-                    arr[k, epoch - 1] = float(text) if text not in ("", None) else math.nan
+                for j, at in enumerate(sorted(by_seed[s])):
+                    text = by_seed[s][at].get(col, "")
+                    arr[k, j] = float(text) if text not in ("", None) else math.nan
             table[col] = arr
         out[model] = table
     return out
