@@ -153,8 +153,8 @@ class CaseArray:
     ...     spatial_dims=3, cache=False)
     >>> reader = CaseReader(data, keep=1)
     >>> images, masks = CaseArray(reader, 0, (3, 1, 2, 2, 2)), CaseArray(reader, 1, (3, 2, 2, 2))
-    >>> images[[2, 0]][:, 0, 0, 0, 0].tolist(), masks[1].shape, masks.ndim, len(images)
-    ([2.0, 0.0], torch.Size([2, 2, 2]), 4, 3)
+    >>> images[[2, 0]][:, 0, 0, 0, 0].tolist(), masks[1].shape, masks.ndim, len(images), masks[[]].shape
+    ([2.0, 0.0], torch.Size([2, 2, 2]), 4, 3, torch.Size([0, 2, 2, 2]))
     """
 
     def __init__(self, reader: CaseReader, part: int, shape: Sequence[int]) -> None:
@@ -175,6 +175,8 @@ class CaseArray:
             cases = list(range(len(self)))[index]
         else:
             cases = torch.as_tensor(index, dtype=torch.long).reshape(-1).tolist()
+        if not cases:  # e.g. a rank's empty share of a small split: no case, the dtype of the others
+            return self.reader(0)[self.part][None][:0]
         return torch.stack([self.reader(int(k) % len(self))[self.part] for k in cases])
 
     def class_counts(self, num_classes: int) -> Tensor:
