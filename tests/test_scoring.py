@@ -300,3 +300,17 @@ def test_pooled_probability_rows_of_binary_data_go_to_the_foreground_class() -> 
                                           metrics=["ap", "nll", "nll_ts"])
     assert [(r["class"], r["metric"]) for r in rows] == [("all", "nll"), ("fg", "ap")]
     assert rows[1]["value"] == pytest.approx(1.0)  # every positive above every negative
+
+
+def test_include_background_false_never_computes_the_background_surface() -> None:
+    from segbench.metrics import distance
+    from segbench.metrics.catalogue import ScoringInputs
+
+    t = torch.zeros(2, 10, 12, dtype=torch.long)
+    t[:, 2:5, 2:6], t[:, 6:9, 7:11] = 1, 2
+    p = t.roll(1, dims=1)
+    inputs = ScoringInputs(p, t, 3, include_background=False)
+    assert distance._shared_surfaces(inputs).pred_empty.shape == (2, 2)  # classes 1 and 2 only
+    every = scoring.score_label_maps(p, t, num_classes=3, metrics=["dice", "hd95", "nsd"])
+    fg = scoring.score_label_maps(p, t, num_classes=3, metrics=["dice", "hd95", "nsd"], include_background=False)
+    assert fg == [r for r in every if r["class"] != "0"] and len(fg) == 2 * 2 * 3

@@ -323,13 +323,15 @@ def score_shards(
     probabilities: Any = None,
     instances: Any = None,
     scaled_probabilities: Any = None,
+    spacing: Sequence[float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
     r"""Score a data set split over the ranks: per-image rows and pooled rows, as one process would.
 
     ``probabilities``, ``scaled_probabilities`` (temperature-scaled) and ``instances`` (this rank's images, or
     ``None``) go to :func:`segbench.scoring.score_label_maps` with them (probability and true-instance object
-    metrics); the probabilities also give the pooled probability metrics (ECE, Brier, NLL, AP ... of every test
-    pixel at once, :func:`segbench.scoring.pooled_from_histograms`), from histograms synced like the counts.
+    metrics), and so does ``spacing`` (the voxel size per axis: distance metrics in physical units); the
+    probabilities also give the pooled probability metrics (ECE, Brier, NLL, AP ... of every test pixel at once,
+    :func:`segbench.scoring.pooled_from_histograms`), from histograms synced like the counts.
 
     ``pred`` and ``target`` ``(m, *spatial)`` are this rank's images, numbers ``indices`` (``m`` of them, e.g.
     :func:`shard_indices`) of the ``len(image_ids)`` images. Returns, on rank 0, the rows of
@@ -356,7 +358,8 @@ def score_shards(
     if local_ids:
         rows = scoring.score_label_maps(p, t, image_ids=local_ids, nsd_tolerance=nsd_tolerance,
                                         ignore_index=ignore_index, probabilities=probabilities,
-                                        instances=instances, scaled_probabilities=scaled_probabilities, **options)
+                                        instances=instances, scaled_probabilities=scaled_probabilities,
+                                        spacing=spacing, **options)
         per = len(rows) // len(local_ids)
         chunks = [rows[k * per : (k + 1) * per] for k in range(len(local_ids))]
         confusion.update(p, t)

@@ -110,6 +110,7 @@ def score_label_maps(
     probabilities: Any = None,
     instances: Any = None,
     scaled_probabilities: Any = None,
+    include_background: bool = True,
 ) -> list[dict[str, Any]]:
     r"""Every metric for every (image, class): rows ``{"image", "class", "metric", "value"}``.
 
@@ -122,7 +123,9 @@ def score_label_maps(
     set; ``scaled_probabilities`` (the same after temperature scaling) feed the ``*_ts`` metrics, scored on
     request. ``instances`` (reference instance ids ``(N, *spatial)``) makes the object metrics match the predicted
     components against true instances instead of the reference's components. Object and topology metrics score
-    the foreground classes only (no background row). Per image, with one-vs-rest counts of class ``c``:
+    the foreground classes only (no background row); ``include_background=False`` leaves class 0 out of every
+    metric (no rows; the distance metrics never compute its surface, which runs along the volume's border and
+    costs most of the time on volumes). Per image, with one-vs-rest counts of class ``c``:
 
     .. math::
 
@@ -133,6 +136,9 @@ def score_label_maps(
     >>> rows = score_label_maps(t.clone(), t, num_classes=2, class_names=["bg", "cell"], metrics=["dice", "hd95"])
     >>> [(r["class"], r["metric"], r["value"]) for r in rows]
     [('cell', 'dice', 1.0), ('cell', 'hd95', 0.0)]
+    >>> rows = score_label_maps(t.clone(), t * 2, num_classes=3, metrics=["hd95"], include_background=False)
+    >>> [(r["class"], r["value"]) for r in rows]
+    [('1', inf), ('2', inf)]
     """
     names = check_metric_names(metrics, probabilities=probabilities is not None)
     p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
@@ -160,10 +166,10 @@ def score_label_maps(
     cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
     if len(ids) != n or len(cnames) != num_classes:
         raise ValueError(f"{len(ids)} image ids for {n} images, {len(cnames)} class names for {num_classes} classes")
-    classes = _scored_classes(num_classes, is_binary)
+    classes = [c for c in _scored_classes(num_classes, is_binary) if include_background or c != 0]
     inputs = ScoringInputs(p, t, num_classes, ignore_index=ignore_index, spacing=spacing, nsd_tolerance=nsd_tolerance,
                            surface=surface, percentile_rule=percentile_rule, probabilities=probs, instances=inst,
-                           scaled_probabilities=scaled)
+                           scaled_probabilities=scaled, include_background=include_background)
     chosen = catalogue.entries(names)
     values = {e.name: e.per_image(inputs).double() for e in chosen}
     overall = [e.name for e in chosen if e.scope == "all"]

@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG.toml",
                         help="experiment file (tables [dataset] [model] [train] [losses] [eval]); "
                              "default: the bundled default run")
-    parser.add_argument("--dataset", metavar="SPEC", help="dataset spec: sample, synthetic, pets:PATH, folder:PATH")
+    parser.add_argument("--dataset", metavar="SPEC",
+                        help="dataset spec: sample, synthetic, pets:PATH, folder:PATH, synthetic3d, volumes:PATH")
     parser.add_argument("--loss", action="append", metavar="SPEC", dest="losses",
                         help='a loss spec such as "dice" or "0.5*bce+0.5*dice"; repeat for several '
                              "(replaces the config's list)")

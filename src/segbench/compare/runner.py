@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from segbench import distributed, scoring, trivial
 from segbench import losses as _losses
-from segbench.compare import calibrate
+from segbench.compare import calibrate, volumetric
 from segbench.compare import config as _config
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
 from segbench.compare.train import SplitData, TrainSettings, monitored, predict_with_probabilities, train_run
@@ -121,7 +121,8 @@ def default_out(spec: str) -> Path:
 
 @dataclass
 class Experiment:
-    """A validated experiment, ready to run: config, canonical loss names, data in memory."""
+    """A validated experiment, ready to run: config, canonical loss names, data in memory, and the voxel
+    ``spacing`` (array axis order, mm; ``None``: distances in pixels) that the distance metrics are scored in."""
 
     config: _config.ExperimentConfig
     models: list[str]
@@ -134,6 +135,12 @@ class Experiment:
     ignore_index: int | None
     name: str
     trivial: dict[str, int] = field(default_factory=dict)
+    spacing: tuple[float, ...] | None = None
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for images, 3 for volumes (the model is built with it)."""
+        return int(self.splits["train"].masks.ndim - 1)
 
     @property
     def binary(self) -> bool:
@@ -167,6 +174,8 @@ def _load_split(spec: str, split: Split, image_size: tuple[int, int] | None, opt
     dataset = load_dataset(spec, split, image_size=image_size, options=options or None)
     if len(dataset) == 0:
         raise UsageError(f"dataset {spec!r} has an empty {split} split; it needs at least one image")
+    if dataset.spatial_dims == 3 and split != "test":  # volumes: read per case, never the whole split at once
+        return dataset, volumetric.lazy_split(dataset)
     items = [dataset[i] for i in range(len(dataset))]
     shapes = {tuple(image.shape) for image, _ in items}
     if len(shapes) != 1:
@@ -209,6 +218,14 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     exp = Experiment(config, models, metrics, splits, ids, first.num_classes, first.in_channels,
                      list(first.class_names), first.ignore_index, first.name)
     exp.trivial = trivial.trivial_classes(_class_counts(splits["train"].masks, exp.num_classes), exp.class_names)
+    exp.spacing = first.spacing
+    patch = config.train.patch_size
+    if patch is None and exp.spatial_dims == 3:
+        raise UsageError("3D data trains on patches: set [train] patch_size = [Z, Y, X] (e.g. [32, 64, 64]; "
+                         "[train] crop is for 2D images)")
+    if patch is not None and len(patch) != exp.spatial_dims:
+        raise UsageError(f"[train] patch_size {list(patch)} has {len(patch)} sizes for {exp.spatial_dims}D data "
+                         f"{tuple(splits['train'].masks.shape[1:])}")
     _try_losses(exp)
     return exp
 
@@ -231,6 +248,8 @@ def _try_losses(exp: Experiment) -> None:
 
 
 def _class_counts(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
+    if isinstance(masks, volumetric.CaseArray):
+        return masks.class_counts(num_classes)
     flat = masks.reshape(-1)
     return torch.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
 
@@ -250,7 +269,9 @@ def _dataset_json(exp: Experiment) -> dict[str, Any]:
         "binary": exp.binary,
         "ignore_index": exp.ignore_index,
         "in_channels": exp.in_channels,
-        "image_size": list(exp.splits["test"].images.shape[-2:]),
+        "image_size": list(exp.splits["test"].images.shape[2:]),
+        "spatial_dims": exp.spatial_dims,
+        "spacing": None if exp.spacing is None else list(exp.spacing),
         "split_sizes": {split: len(data) for split, data in exp.splits.items()},
         "class_share": share,
         "majority_class": exp.class_names[exp.trivial["majority-class"]],
@@ -297,6 +318,7 @@ def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list
         pred, test.masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
         binary=exp.binary, class_names=exp.class_names, metrics=calibrate.scaled_metrics(exp.metrics),
         nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index, probabilities=probs,
+        spacing=exp.spacing,
         instances=None if test.instances is None else test.instances[share], scaled_probabilities=scaled,
     )
     return ([], []) if scored is None else scored
@@ -338,7 +360,7 @@ def _prediction_file(exp: Experiment, out: Path, key: RunKey) -> Path:
 def _build(exp: Experiment) -> torch.nn.Module:
     m = exp.config.model
     return build_model(m.name, in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
-                       width=m.width, depth=m.depth, norm=m.norm)
+                       width=m.width, depth=m.depth, norm=m.norm, spatial_dims=exp.spatial_dims)
 
 
 def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, bar: Any) -> None:
@@ -577,7 +599,8 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
                              device=device, num_classes=exp.num_classes, background=exp.background,
                              ignore_index=exp.ignore_index, max_steps=t.max_steps, eval_every=t.eval_every,
                              patience=t.patience, min_delta=t.min_delta, crop=t.crop, monitor=_monitor(exp),
-                             epochs=t.epochs)
+                             epochs=t.epochs, patch=t.patch_size, foreground_share=t.foreground_share,
+                             overlap=e.window_overlap)
     start = time.perf_counter()
     threads = distributed.threads_per_rank(t.num_threads) if device.type == "cpu" else None
     grid = _config.lr_grid(exp.config)

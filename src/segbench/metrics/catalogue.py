@@ -87,6 +87,8 @@ class ScoringInputs:
         instances: reference instance ids ``(N, *spatial)`` (0 = background), which the object metrics match the
             predicted components against (the class of an instance is ``target`` there); ``None``: the
             reference objects are the connected components of ``target``.
+        include_background: ``False``: class 0 is not scored, and the distance metrics skip its surface (the
+            costliest one: it runs along the volume's border); its values are NaN.
     """
 
     pred: Tensor
@@ -100,6 +102,7 @@ class ScoringInputs:
     probabilities: Tensor | None = None
     instances: Tensor | None = None
     scaled_probabilities: Tensor | None = None
+    include_background: bool = True
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def shared(self, key: str, make: Callable[[], Any]) -> Any:
