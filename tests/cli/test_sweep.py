@@ -46,6 +46,8 @@ def test_each_share_is_a_compare_run_folder_with_the_configured_share(swept: tup
         for split, measured in entry["measured_share"].items():
             assert abs(measured - entry["share"]) <= 0.5 / 256 + 1e-6, split
         assert f"foreground_share = {entry['share']!r}" in (folder / "config.toml").read_text()
+        primary = json.loads((folder / "primary.json").read_text())["metric"]  # trained on the verdict's metric
+        assert json.loads((folder / "results" / "training.json").read_text())["monitor"] == primary
     assert (out / "sweep.toml").exists() and (out / ".segbench.lock").exists()
 
 

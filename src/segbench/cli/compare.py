@@ -32,7 +32,7 @@ from segbench.errors import UsageError
 from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
 from segbench.files.run_folder import PRIMARY_FILE
-from segbench.inspect.advice import primary_for_masks
+from segbench.inspect.advice import primary_record
 from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
 from segbench.schedule import ENGINES, RunFailed
@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             busy = distributed.broadcast_object(busy)  # every rank stops alike
             if busy is not None:
                 raise UsageError(busy)
+            save_primary(config, experiment, out)  # before training: training watches the verdict's metric
             try:
                 rows = run_compare(experiment, out, quiet=args.quiet)
             except RunFailed as exc:  # one line; the finished runs are kept and the same command resumes
@@ -148,29 +149,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def save_primary(config: _config.ExperimentConfig, experiment: Any, out: Path) -> dict[str, str]:
-    """Write ``PRIMARY_FILE``: ``[eval] primary`` where set, else the pick of inspect's advice on the training split
-    (:func:`segbench.inspect.advice.primary_for_masks`), with its reason; returns the record.
+    """Resolve the verdict's primary metric (:func:`segbench.inspect.advice.primary_record`: ``[eval] primary``
+    where set, else inspect's pick on the training split), set it on ``experiment`` (the plateau rule and the
+    learning-rate choice watch it), write ``PRIMARY_FILE`` on rank 0; returns the record.
 
     Args:
         config: the resolved experiment.
         experiment: the prepared experiment (its training masks and classes).
         out: the run folder.
     """
-    if config.eval.primary is not None:
-        record = {"metric": config.eval.primary, "reason": "set in [eval] primary", "chosen_by": "config"}
-    else:
-        masks = [m.numpy() for m in experiment.splits["train"].masks]
-        pick = primary_for_masks(masks, class_names=experiment.class_names, ignore_index=experiment.ignore_index)
-        record = {"metric": pick.metric, "reason": pick.reason, "chosen_by": "inspect advice on the training split"}
-    io.write_json(out / PRIMARY_FILE, record)
+    record = primary_record(config.eval.primary, [m.numpy() for m in experiment.splits["train"].masks],
+                            class_names=experiment.class_names, ignore_index=experiment.ignore_index)
+    experiment.primary = record["metric"]
+    if distributed.is_main():
+        io.write_json(out / PRIMARY_FILE, record)
     return record
 
 
 def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig, experiment: Any,
                       rows: list[dict[str, str]], out: Path, ranks: int, start: float) -> int:
-    """Rank 0's part after training: the primary metric's pick, the table on stdout, the report, the run folder's
+    """Rank 0's part after training: the table on stdout, the report, the run folder's
     path."""
-    save_primary(config, experiment, out)
     background = None if experiment.binary else experiment.class_names[experiment.background]
     shown = table_metrics(scaled_metrics(experiment.metrics))
     summary = summarize(rows, background=background, metrics=shown)

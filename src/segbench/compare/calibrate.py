@@ -90,7 +90,7 @@ def fit_model_temperature(model: nn.Module, val: SplitData, settings: TrainSetti
         ignore_index: a target label whose pixels take no part.
     """
     z = model_logits(model, val.images, settings)
-    target = val.masks.long()
+    target = val.masks[:].long()  # a tensor, or the stacked cases of a lazy split
     t = fit_temperature(z, target, ignore_index=ignore_index)
     return FittedTemperature(t, _nll(z, target, ignore_index), _nll(apply_temperature(z, t), target, ignore_index))
 

@@ -135,6 +135,10 @@ class Experiment:
     ignore_index: int | None
     name: str
     trivial: dict[str, int] = field(default_factory=dict)
+    primary: str | None = None
+    """The verdict's primary metric where the caller resolved it (``segbench compare`` and ``sweep``: inspect's
+    pick on the training split unless ``[eval] primary`` is set); ``None``: ``[eval] primary`` or Dice. The plateau
+    rule and the learning-rate choice watch it, so training and the verdict judge by the same metric."""
     spacing: tuple[float, ...] | None = None
 
     @property
@@ -494,7 +498,7 @@ def _publish_predictions(exp: Experiment, out: Path, finals: Sequence[RunKey]) -
 
 def _monitor(exp: Experiment) -> str:
     """The metric the plateau rule and the learning-rate choice watch (the primary one where it can be)."""
-    return monitored(_config.monitored_metric(exp.config))
+    return monitored(exp.primary or _config.monitored_metric(exp.config))
 
 
 def _run_trivial(exp: Experiment, out: Path) -> None:

@@ -26,7 +26,7 @@ Under a process group every rank draws the same global batch and takes its conti
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -155,6 +155,8 @@ class CaseArray:
     >>> images, masks = CaseArray(reader, 0, (3, 1, 2, 2, 2)), CaseArray(reader, 1, (3, 2, 2, 2))
     >>> images[[2, 0]][:, 0, 0, 0, 0].tolist(), masks[1].shape, masks.ndim, len(images), masks[[]].shape
     ([2.0, 0.0], torch.Size([2, 2, 2]), 4, 3, torch.Size([0, 2, 2, 2]))
+    >>> [int(m.max()) for m in masks]
+    [0, 1, 0]
     """
 
     def __init__(self, reader: CaseReader, part: int, shape: Sequence[int]) -> None:
@@ -167,6 +169,10 @@ class CaseArray:
 
     def __len__(self) -> int:
         return int(self.shape[0])
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """The cases one at a time (read as they are reached; a plain ``for`` never wraps around)."""
+        return (self[k] for k in range(len(self)))
 
     def __getitem__(self, index: Any) -> Tensor:
         if isinstance(index, int):

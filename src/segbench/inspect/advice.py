@@ -376,6 +376,30 @@ def primary_for_masks(masks: Sequence[np.ndarray], *, class_names: Sequence[str]
     return primary_metric(profile)
 
 
+def primary_record(primary: str | None, masks: Sequence[np.ndarray], *, class_names: Sequence[str],
+                   ignore_index: int | None = None) -> dict[str, str]:
+    """The record of the verdict's primary metric that ``segbench compare`` and ``sweep`` save
+    (``primary.json``) and train with: ``primary`` (``[eval] primary``) where set, else
+    :func:`primary_for_masks` of ``masks`` (the training split), with its reason and who chose it.
+
+    Args:
+        primary: ``[eval] primary``, or ``None`` for inspect's pick.
+        masks: the training split's label maps.
+        class_names: the class names.
+        ignore_index: a label that counts nowhere.
+
+    >>> m = np.zeros((8, 8), dtype=np.int64); m[:6] = 1
+    >>> primary_record(None, [m], class_names=["background", "membrane"])["metric"]
+    'mcc'
+    >>> primary_record("iou", [m], class_names=["background", "membrane"])["chosen_by"]
+    'config'
+    """
+    if primary is not None:
+        return {"metric": primary, "reason": "set in [eval] primary", "chosen_by": "config"}
+    pick = primary_for_masks(masks, class_names=class_names, ignore_index=ignore_index)
+    return {"metric": pick.metric, "reason": pick.reason, "chosen_by": "inspect advice on the training split"}
+
+
 def _primary(profile: DatasetProfile) -> list[Advice]:
     if not profile.trivial:
         return []

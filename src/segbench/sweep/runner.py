@@ -19,11 +19,12 @@ from typing import Any
 from tqdm import tqdm
 
 from segbench.compare import config as _config
-from segbench.compare.runner import prepare, run_compare
+from segbench.compare.runner import Experiment, prepare, run_compare
 from segbench.errors import UsageError
 from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
-from segbench.files.run_folder import run_path, slug
+from segbench.files.run_folder import PRIMARY_FILE, run_path, slug
+from segbench.inspect.advice import primary_record
 from segbench.report.sweep import SWEEP_FILE, SWEEP_TOML
 from segbench.sweep.config import ShareExperiment, SweepConfig, resolve_sweep, share_experiments
 
@@ -79,6 +80,15 @@ def _measured_share(folder: Path) -> dict[str, float]:
             for split, share in info.get("class_share", {}).items()}
 
 
+def _save_primary(experiment: Experiment, folder: Path) -> None:
+    """The share's primary metric (:func:`segbench.inspect.advice.primary_record`), set on ``experiment`` before
+    training (the plateau rule watches it) and saved as the share folder's ``PRIMARY_FILE``, as compare does."""
+    record = primary_record(experiment.config.eval.primary, [m.numpy() for m in experiment.splits["train"].masks],
+                            class_names=experiment.class_names, ignore_index=experiment.ignore_index)
+    experiment.primary = record["metric"]
+    io.write_json(folder / PRIMARY_FILE, record)
+
+
 def run_sweep(sweep: SweepConfig, out: Path, *, quiet: bool = False) -> dict[str, Any]:
     """Run every share of ``sweep`` into ``out`` (resuming); write ``out/sweep.json``; return its content.
 
@@ -98,6 +108,7 @@ def run_sweep(sweep: SweepConfig, out: Path, *, quiet: bool = False) -> dict[str
         bar.set_postfix_str(f"share {exp.share:g}")
         t0 = time.perf_counter()
         with FolderLock(exp.folder, "segbench sweep"):  # a `segbench compare` on the share's folder waits its turn
+            _save_primary(experiment, exp.folder)
             run_compare(experiment, exp.folder, quiet=quiet)
         after = _runs_done(exp)
         bar.update(after - before)
