@@ -7,7 +7,8 @@ the lesion missed in one case in ten. Every tool reads the same files and comput
 Dice, HD95, ASSD and NSD (tolerance 1 mm):
 
 * segbench: ``segbench evaluate --pred P --truth T --metrics dice,hd95,assd,nsd --out scores.csv`` (the command
-  itself, through ``segbench.cli.main``), ``--jobs 1`` and ``--jobs 2``;
+  itself, through ``segbench.cli.main``), ``--jobs 1`` and ``--jobs 2``, every class, and with ``--no-background``
+  (classes 1 and 2 alone, as the peers score them: the like-for-like rows);
 * MONAI: the script a user writes: nibabel load, one-hot tensors, ``DiceMetric``, ``HausdorffDistanceMetric
   (percentile=95)``, ``SurfaceDistanceMetric(symmetric=True)``, ``SurfaceDiceMetric(class_thresholds=[1, 1])``,
   each with ``spacing`` from the header;
@@ -39,7 +40,8 @@ from _results import write_section  # benchmarks/_results.py (scripts run from t
 
 SHAPE = (128, 128, 64)
 ZOOMS = (0.8, 0.8, 2.5)
-TOOLS = ("segbench --jobs 1", "segbench --jobs 2", "monai", "seg-metrics")
+TOOLS = ("segbench --jobs 1", "segbench --jobs 2", "segbench --no-background --jobs 1",
+         "segbench --no-background --jobs 2", "monai", "seg-metrics")
 
 
 def _missed(name: str) -> bool:
@@ -78,13 +80,14 @@ def make_cases(folder: Path, n: int, seed: int = 0) -> None:
             nib.save(nib.Nifti1Image(array, affine), folder / name / f"case_{i:03d}.nii.gz")
 
 
-def _segbench(pred: Path, truth: Path, out: Path, jobs: int) -> dict[str, dict[str, float]]:
+def _segbench(pred: Path, truth: Path, out: Path, jobs: int, background: bool) -> dict[str, dict[str, float]]:
     import csv
 
     from segbench import cli
 
     code = cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth), "--metrics", "dice,hd95,assd,nsd",
-                     "--nsd-tolerance", "1.0", "--jobs", str(jobs), "--no-progress", "--out", str(out)])
+                     "--nsd-tolerance", "1.0", "--jobs", str(jobs), "--no-progress", "--out", str(out),
+                     *([] if background else ["--no-background"])])
     assert code == 0
     with open(out, newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["class_index"] in ("1", "2") and not _missed(r["case"])]
@@ -155,7 +158,8 @@ def _child(tool: str, pred: Path, truth: Path, work: Path, limit: int | None) ->
 
         jobs = int(tool.rsplit(" ", 1)[1])
         t0 = time.perf_counter()
-        means = _segbench(pred, truth, work / f"scores-{jobs}.csv", jobs)
+        background = "--no-background" not in tool
+        means = _segbench(pred, truth, work / f"scores-{jobs}-{background}.csv", jobs, background)
     elif tool == "monai":
         import monai.metrics  # noqa: F401
         import nibabel  # noqa: F401
@@ -213,7 +217,8 @@ def main() -> None:
         f"{ZOOMS[0]} x {ZOOMS[1]} x {ZOOMS[2]} mm, 3 classes, .nii.gz; Dice, HD95, ASSD, NSD (1 mm) per case and "
         "class (seg-metrics: no NSD). Time: the tool's call (reading the files included, imports excluded); "
         "peak: the process's maximum resident set size. Means over cases (classes 1 / 2, lesion misses left out) "
-        "show what each tool computed.",
+        "show what each tool computed. The peers score classes 1 and 2; segbench scores every class, background "
+        "included, unless `--no-background`.",
         "",
         "| tool | cases | time (s) | s per case | peak MiB | Dice 1 / 2 | HD95 mm 1 / 2 | ASSD mm 1 / 2 | NSD 1 / 2 |",
         "|---|---|---|---|---|---|---|---|---|",

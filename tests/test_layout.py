@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "segbench"
 LAYERS = {
     0: ("_checks", "_docs", "counts", "reduction", "registry", "errors", "losses", "metrics", "models", "__init__",
         "__main__"),
-    1: ("files", "data", "stats", "scoring", "trivial", "distributed", "formatting"),
+    1: ("files", "data", "stats", "scoring", "trivial", "distributed", "formatting", "schedule"),
     2: ("compare", "evaluate", "inspect", "report"),
     3: ("sweep",),  # a study made of commands: runs compare's experiments, builds on the report (#23)
     4: ("cli",),

@@ -260,3 +260,57 @@ def test_signed_errors_have_no_ranking_direction() -> None:
         entry = catalogue.get_entry(name)
         assert entry.ideal == 0.0 and entry.best == 0.0 and catalogue.direction(name) is None, name
     assert catalogue.direction("volume_error") is False and catalogue.direction("ece") is False
+
+
+def test_pooled_probability_rows_are_dataset_level_not_image_means() -> None:
+    # #19: ECE/Brier/NLL/AP of every test pixel at once, in the pooled rows beside the count metrics
+    from segbench import distributed
+    from segbench.metrics import ProbabilityHistogram, average_precision
+
+    g = torch.Generator().manual_seed(3)
+    target = torch.randint(0, 3, (4, 8, 8), generator=g)
+    target[0, :2] = 255
+    probs = (torch.randn(4, 3, 8, 8, generator=g) * 2).softmax(1)
+    probs[1] = torch.nn.functional.one_hot(target[1], 3).movedim(-1, 0).float() * 0.9 + 0.1 / 3
+    pred = probs.argmax(1)
+    per_image, pooled = distributed.score_shards(
+        pred, target, [0, 1, 2, 3], list("abcd"), num_classes=3, metrics=["dice", "ece", "brier", "ap"],
+        ignore_index=255, probabilities=probs) or ([], [])
+    got = {(r["class"], r["metric"]): r["value"] for r in pooled}
+    hist = ProbabilityHistogram(15, 64, ignore_index=255)
+    hist.update(probs, target)
+    assert got[("all", "ece")] == pytest.approx(float(hist.calibration_error()), abs=1e-12)
+    assert got[("all", "brier")] == pytest.approx(float(hist.brier_score()), abs=1e-12)
+    ap = average_precision(probs, target, n_bins=960, ignore_index=255, average="none")
+    for c in range(3):
+        assert got[(str(c), "ap")] == pytest.approx(float(ap[c]), abs=1e-12)
+    mean_ece = sum(r["value"] for r in per_image if r["metric"] == "ece") / 4
+    assert abs(got[("all", "ece")] - mean_ece) > 1e-3  # pooled, not the mean of the images
+    assert ("1", "dice") in got  # the count rows stay
+
+
+def test_pooled_probability_rows_of_binary_data_go_to_the_foreground_class() -> None:
+    h_target = torch.tensor([[[0, 1], [1, 1]]])
+    probs = torch.tensor([[[[0.2, 0.7], [0.4, 0.9]]]])
+    from segbench.metrics.probability_stream import scoring_bins
+
+    h = scoring_bins(1, None)
+    h.update(probs, h_target)
+    rows = scoring.pooled_from_histograms({False: h}, num_classes=2, class_names=["bg", "fg"],
+                                          metrics=["ap", "nll", "nll_ts"])
+    assert [(r["class"], r["metric"]) for r in rows] == [("all", "nll"), ("fg", "ap")]
+    assert rows[1]["value"] == pytest.approx(1.0)  # every positive above every negative
+
+
+def test_include_background_false_never_computes_the_background_surface() -> None:
+    from segbench.metrics import distance
+    from segbench.metrics.catalogue import ScoringInputs
+
+    t = torch.zeros(2, 10, 12, dtype=torch.long)
+    t[:, 2:5, 2:6], t[:, 6:9, 7:11] = 1, 2
+    p = t.roll(1, dims=1)
+    inputs = ScoringInputs(p, t, 3, include_background=False)
+    assert distance._shared_surfaces(inputs).pred_empty.shape == (2, 2)  # classes 1 and 2 only
+    every = scoring.score_label_maps(p, t, num_classes=3, metrics=["dice", "hd95", "nsd"])
+    fg = scoring.score_label_maps(p, t, num_classes=3, metrics=["dice", "hd95", "nsd"], include_background=False)
+    assert fg == [r for r in every if r["class"] != "0"] and len(fg) == 2 * 2 * 3

@@ -322,11 +322,16 @@ def score_shards(
     ignore_index: int | None = None,
     probabilities: Any = None,
     instances: Any = None,
+    scaled_probabilities: Any = None,
+    spacing: Sequence[float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
     r"""Score a data set split over the ranks: per-image rows and pooled rows, as one process would.
 
-    ``probabilities`` and ``instances`` (this rank's images, or ``None``) go to
-    :func:`segbench.scoring.score_label_maps` with them (probability and true-instance object metrics).
+    ``probabilities``, ``scaled_probabilities`` (temperature-scaled) and ``instances`` (this rank's images, or
+    ``None``) go to :func:`segbench.scoring.score_label_maps` with them (probability and true-instance object
+    metrics), and so does ``spacing`` (the voxel size per axis: distance metrics in physical units); the
+    probabilities also give the pooled probability metrics (ECE, Brier, NLL, AP ... of every test pixel at once,
+    :func:`segbench.scoring.pooled_from_histograms`), from histograms synced like the counts.
 
     ``pred`` and ``target`` ``(m, *spatial)`` are this rank's images, numbers ``indices`` (``m`` of them, e.g.
     :func:`shard_indices`) of the ``len(image_ids)`` images. Returns, on rank 0, the rows of
@@ -353,13 +358,36 @@ def score_shards(
     if local_ids:
         rows = scoring.score_label_maps(p, t, image_ids=local_ids, nsd_tolerance=nsd_tolerance,
                                         ignore_index=ignore_index, probabilities=probabilities,
-                                        instances=instances, **options)
+                                        instances=instances, scaled_probabilities=scaled_probabilities,
+                                        spacing=spacing, **options)
         per = len(rows) // len(local_ids)
         chunks = [rows[k * per : (k + 1) * per] for k in range(len(local_ids))]
         confusion.update(p, t)
     confusion.sync()
+    histograms = _probability_histograms(t, probabilities, scaled_probabilities, num_classes, binary, ignore_index)
     ordered = gather_in_order(chunks, list(indices), len(image_ids))
     if ordered is None:
         return None
     pooled = scoring.pooled_from_confusion(confusion.compute(), **options)
+    if histograms:
+        pooled += scoring.pooled_from_histograms(histograms, **options)
     return [row for chunk in ordered for row in chunk], pooled
+
+
+def _probability_histograms(target: Tensor, probabilities: Any, scaled: Any, num_classes: int, binary: bool | None,
+                            ignore_index: int | None) -> dict[bool, Any]:
+    """This rank's dataset-level probability histograms (raw: key False, temperature-scaled: True), synced over
+    the ranks; empty without probabilities (every rank must agree on whether there are any)."""
+    from segbench.metrics.probability_stream import scoring_bins
+
+    out: dict[bool, Any] = {}
+    is_binary = num_classes == 2 if binary is None else bool(binary)
+    for key, probs in ((False, probabilities), (True, scaled)):
+        if probs is None:
+            continue
+        x = torch.as_tensor(probs)
+        hist = scoring_bins(int(x.shape[1]) if x.ndim > 1 else (1 if is_binary else num_classes), ignore_index)
+        if target.shape[0]:
+            hist.update(x, target)
+        out[key] = hist.sync()
+    return out

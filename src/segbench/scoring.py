@@ -24,7 +24,8 @@ Works for 2D ``(N, H, W)`` and 3D ``(N, D, H, W)`` label maps, with ``spacing`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ __all__ = [
     "check_metric_names",
     "object_matches",
     "pooled_from_confusion",
+    "pooled_from_histograms",
     "pooled_scores",
     "score_label_maps",
 ]
@@ -107,6 +109,8 @@ def score_label_maps(
     percentile_rule: str = "directed",
     probabilities: Any = None,
     instances: Any = None,
+    scaled_probabilities: Any = None,
+    include_background: bool = True,
 ) -> list[dict[str, Any]]:
     r"""Every metric for every (image, class): rows ``{"image", "class", "metric", "value"}``.
 
@@ -116,9 +120,12 @@ def score_label_maps(
     index ``i``), ``class`` the class name (default its index), ``value`` a float (NaN undefined, ``inf`` a miss).
     ``probabilities`` ``(N, C, *spatial)`` (or ``(N, 1, *spatial)``, the foreground of binary data) adds the
     probability metrics (ECE, Brier, NLL, AP, soft volume bias); without them those are left out of the default
-    set. ``instances`` (reference instance ids ``(N, *spatial)``) makes the object metrics match the predicted
+    set; ``scaled_probabilities`` (the same after temperature scaling) feed the ``*_ts`` metrics, scored on
+    request. ``instances`` (reference instance ids ``(N, *spatial)``) makes the object metrics match the predicted
     components against true instances instead of the reference's components. Object and topology metrics score
-    the foreground classes only (no background row). Per image, with one-vs-rest counts of class ``c``:
+    the foreground classes only (no background row); ``include_background=False`` leaves class 0 out of every
+    metric (no rows; the distance metrics never compute its surface, which runs along the volume's border and
+    costs most of the time on volumes). Per image, with one-vs-rest counts of class ``c``:
 
     .. math::
 
@@ -129,6 +136,9 @@ def score_label_maps(
     >>> rows = score_label_maps(t.clone(), t, num_classes=2, class_names=["bg", "cell"], metrics=["dice", "hd95"])
     >>> [(r["class"], r["metric"], r["value"]) for r in rows]
     [('cell', 'dice', 1.0), ('cell', 'hd95', 0.0)]
+    >>> rows = score_label_maps(t.clone(), t * 2, num_classes=3, metrics=["hd95"], include_background=False)
+    >>> [(r["class"], r["value"]) for r in rows]
+    [('1', inf), ('2', inf)]
     """
     names = check_metric_names(metrics, probabilities=probabilities is not None)
     p, t = as_label_maps(pred, "pred"), as_label_maps(target, "target")
@@ -140,6 +150,10 @@ def score_label_maps(
                               or probs.shape[2:] != t.shape[1:]):
         raise ValueError(f"probabilities must be (N, C, *spatial) for label maps {tuple(t.shape)}, got "
                          f"{tuple(probs.shape)}")
+    scaled = None if scaled_probabilities is None else torch.as_tensor(scaled_probabilities)
+    if scaled is not None and (probs is None or scaled.shape != probs.shape):
+        raise ValueError(f"scaled_probabilities must have the probabilities' shape "
+                         f"{None if probs is None else tuple(probs.shape)}, got {tuple(scaled.shape)}")
     inst = None if instances is None else as_label_maps(instances, "instances")
     if inst is not None and inst.shape != t.shape:
         raise ValueError(f"instances must be label maps of the target's shape {tuple(t.shape)}, got "
@@ -152,9 +166,10 @@ def score_label_maps(
     cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
     if len(ids) != n or len(cnames) != num_classes:
         raise ValueError(f"{len(ids)} image ids for {n} images, {len(cnames)} class names for {num_classes} classes")
-    classes = _scored_classes(num_classes, is_binary)
+    classes = [c for c in _scored_classes(num_classes, is_binary) if include_background or c != 0]
     inputs = ScoringInputs(p, t, num_classes, ignore_index=ignore_index, spacing=spacing, nsd_tolerance=nsd_tolerance,
-                           surface=surface, percentile_rule=percentile_rule, probabilities=probs, instances=inst)
+                           surface=surface, percentile_rule=percentile_rule, probabilities=probs, instances=inst,
+                           scaled_probabilities=scaled, include_background=include_background)
     chosen = catalogue.entries(names)
     values = {e.name: e.per_image(inputs).double() for e in chosen}
     overall = [e.name for e in chosen if e.scope == "all"]
@@ -232,6 +247,48 @@ def pooled_from_confusion(
         for e in chosen:
             if e.scope == "class":
                 rows.append({"class": cnames[c], "metric": e.name, "value": float(counted[e.name][c])})
+    return rows
+
+
+def pooled_from_histograms(
+    histograms: Mapping[bool, Any],
+    *,
+    num_classes: int,
+    binary: bool | None = None,
+    class_names: Sequence[str] | None = None,
+    metrics: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    r"""Dataset-level probability metrics (ECE, Brier, NLL, AP ...): rows ``{"class", "metric", "value"}`` from the
+    :class:`~segbench.metrics.ProbabilityHistogram` of every test pixel at once (not a mean over images).
+
+    ``histograms[False]`` holds the raw probabilities, ``histograms[True]`` the temperature-scaled ones (for the
+    ``scaled`` entries; leave it out where there are none). A histogram's state adds exactly over images and
+    processes, so a synced histogram gives the one-process values. Pooled ECE, e.g.:
+    :math:`\sum_b \frac{n_b}{n}|\bar a_b - \bar c_b|` over the bins of all pixels.
+
+    >>> from segbench.metrics.probability_stream import scoring_bins
+    >>> h = scoring_bins(1, None)
+    >>> h.update(torch.tensor([[[0.5, 0.5]], [[0.5, 0.5]]]), torch.tensor([[0, 1], [1, 1]]))
+    >>> [(r["metric"], r["value"]) for r in pooled_from_histograms({False: h}, num_classes=2,
+    ...                                                             metrics=["brier", "ap"])]
+    [('brier', 0.25), ('ap', 0.75)]
+    """
+    chosen = [e for e in catalogue.entries(check_metric_names(metrics, probabilities=True))
+              if e.pooled_histogram is not None and e.scaled in histograms]
+    is_binary = num_classes == 2 if binary is None else bool(binary)
+    cnames = [str(c) for c in range(num_classes)] if class_names is None else list(class_names)
+    values = {e.name: e.pooled_histogram(histograms[e.scaled]).double() for e in chosen if e.pooled_histogram}
+    rows: list[dict[str, Any]] = [
+        {"class": "all", "metric": e.name, "value": float(values[e.name])} for e in chosen if e.scope == "all"
+    ]
+    for c in _scored_classes(num_classes, is_binary):
+        for e in chosen:
+            if e.scope != "class" or (c == 0 and not e.background):
+                continue
+            v = values[e.name]
+            k = c if v.numel() == num_classes else c - 1  # one foreground channel of binary data: class 1
+            value = float(v[k]) if 0 <= k < v.numel() else math.nan
+            rows.append({"class": cnames[c], "metric": e.name, "value": value})
     return rows
 
 

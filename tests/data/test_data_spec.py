@@ -18,13 +18,13 @@ def test_parse_each_kind() -> None:
 
 def test_available_kinds_lists_every_kind_with_its_syntax() -> None:
     kinds = available_kinds()
-    assert list(kinds) == ["sample", "synthetic", "pets", "folder"]
-    assert "pets:PATH" in kinds["pets"] and "folder:PATH" in kinds["folder"]
+    assert list(kinds) == ["sample", "synthetic", "pets", "folder", "synthetic3d", "volumes"]
+    assert "pets:PATH" in kinds["pets"] and "folder:PATH" in kinds["folder"] and "volumes:PATH" in kinds["volumes"]
 
 
 def test_unknown_kind_lists_valid_kinds() -> None:
     with pytest.raises(DatasetError, match=r"unknown dataset kind 'voc' in spec 'voc:/x'; valid kinds: sample, "
-                                           r"synthetic, pets:PATH, folder:PATH"):
+                                           r"synthetic, pets:PATH, folder:PATH, synthetic3d, volumes:PATH"):
         load_dataset("voc:/x", "train")
 
 

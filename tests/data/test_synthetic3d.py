@@ -51,3 +51,33 @@ def test_bad_settings_are_refused() -> None:
         Synthetic3DConfig(foreground_fraction=0.0)
     with pytest.raises(ValueError, match=r"spacing must be three positive numbers"):
         Synthetic3DConfig(spacing=(1.0, 0.0, 1.0))
+
+
+def test_synthetic3d_kind_splits_every_volume_once_with_its_spacing() -> None:
+    from segbench.data import load_dataset
+
+    options = {"size": [6, 12, 12], "num_volumes": 8, "spacing": [3.0, 1.0, 0.5], "foreground_fraction": 0.02}
+    parts = {s: load_dataset("synthetic3d", s, options=options) for s in ("train", "val", "test")}
+    ids = [i for d in parts.values() for i in d.ids]
+    assert sorted(ids) == [f"synthetic3d_{k:04d}" for k in range(8)]  # disjoint, complete
+    test = parts["test"]
+    image, mask = test[0]
+    assert image.shape == (1, 6, 12, 12) and mask.shape == (6, 12, 12)
+    assert test.spacing == (3.0, 1.0, 0.5) and test.spatial_dims == 3
+    k = int(test.ids[0].rsplit("_", 1)[1])
+    config = Synthetic3DConfig(size=(6, 12, 12), spacing=(3.0, 1.0, 0.5), foreground_fraction=0.02)
+    assert np.array_equal(mask.numpy(), generate_volume(config, k)[1])  # volume k whatever the split
+
+
+def test_synthetic3d_kind_refuses_resizing_and_bad_options() -> None:
+    from segbench.data import load_dataset
+    from segbench.data.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=r'volumes are not resized; set \[dataset\] image_size = "native"'):
+        load_dataset("synthetic3d", "train", image_size=64, options={"size": [4, 8, 8]})
+    with pytest.raises(DatasetError, match="option size must be a list of 3 integers"):
+        load_dataset("synthetic3d", "train", options={"size": [8, 8]})
+    with pytest.raises(DatasetError, match="unknown option"):
+        load_dataset("synthetic3d", "train", options={"image_depth": 8})
+    with pytest.raises(DatasetError, match="num_volumes must be >= 3"):
+        load_dataset("synthetic3d", "train", options={"num_volumes": 2})

@@ -95,3 +95,60 @@ def test_open_volume_case_maps_files_and_patches_equal_the_whole_read(tmp_path: 
     image, labels = lazy.patch((2, 5, 7), (4, 8, 10))
     np.testing.assert_allclose(image, whole.image[:, 2:6, 5:13, 7:17], rtol=1e-6, atol=1e-7)
     assert np.array_equal(labels, whole.labels[2:6, 5:13, 7:17]) and labels.dtype == np.int64
+
+
+def _nifti_cases(root: Path, zooms: list[tuple[float, float, float]], values: tuple[int, ...] = (0, 1)) -> None:
+    (root / "images").mkdir(parents=True), (root / "labels").mkdir()
+    rng = np.random.default_rng(1)
+    for i, zoom in enumerate(zooms):
+        lab = np.zeros((8, 6, 4), np.uint8)  # (x, y, z)
+        lab[2:5, 1:4, 1:3] = values[-1]
+        lab[0, 0, 0] = values[0]
+        ct = rng.integers(0, 200, lab.shape).astype(np.int16)
+        for folder, array in (("images", ct), ("labels", lab)):
+            nib.save(nib.Nifti1Image(array, np.diag([*zoom, 1.0])), root / folder / f"case{i}.nii.gz")
+
+
+def test_volumes_kind_loads_splits_with_the_headers_spacing_in_array_order(tmp_path: Path) -> None:
+    from segbench.data import load_dataset
+
+    _nifti_cases(tmp_path, [(0.8, 0.8, 2.5)] * 5)
+    parts = {s: load_dataset(f"volumes:{tmp_path}", s) for s in ("train", "val", "test")}
+    assert sorted(i for d in parts.values() for i in d.ids) == [f"case{i}" for i in range(5)]
+    data = parts["train"]
+    image, mask = data[0]
+    assert image.shape == (1, 4, 6, 8) and mask.shape == (4, 6, 8)  # (Z, Y, X)
+    assert data.spacing == (2.5, 0.8, 0.8) and data.num_classes == 2 and data.spatial_dims == 3
+    assert 0.0 <= float(image.min()) and float(image.max()) == 1.0  # min-max per volume
+    with pytest.raises(DatasetError, match="volumes are not resized"):
+        load_dataset(f"volumes:{tmp_path}", "train", image_size=32)
+
+
+def test_volumes_kind_refuses_mixed_spacings_and_a_contradicting_option(tmp_path: Path) -> None:
+    from segbench.data import load_dataset
+
+    _nifti_cases(tmp_path / "mixed", [(0.8, 0.8, 2.5), (0.8, 0.8, 2.5), (1.0, 1.0, 1.0)])
+    with pytest.raises(DatasetError, match=r"different voxel spacings .*resample them"):
+        load_dataset(f"volumes:{tmp_path / 'mixed'}", "train")
+    _nifti_cases(tmp_path / "one", [(0.8, 0.8, 2.5)] * 3)
+    with pytest.raises(DatasetError, match=r"option spacing \[1.0, 1.0, 1.0\] \(Z, Y, X\) contradicts"):
+        load_dataset(f"volumes:{tmp_path / 'one'}", "train", options={"spacing": [1, 1, 1]})
+    assert load_dataset(f"volumes:{tmp_path / 'one'}", "train", options={"spacing": [2.5, 0.8, 0.8]}).spacing == (
+        2.5, 0.8, 0.8)
+
+
+def test_volumes_kind_takes_the_spacing_option_where_files_have_none_and_maps_labels(tmp_path: Path) -> None:
+    from segbench.data import load_dataset
+
+    (tmp_path / "images").mkdir(), (tmp_path / "labels").mkdir()
+    for i in range(3):
+        lab = np.zeros((4, 5, 6), np.uint16)
+        lab[1:3, 1:3, 1:3] = 1000
+        np.save(tmp_path / "images" / f"v{i}.npy", np.full((4, 5, 6), i, np.float32))
+        np.save(tmp_path / "labels" / f"v{i}.npy", lab)
+    with pytest.raises(DatasetError, match="mapping"):  # sparse values are not 1001 classes
+        load_dataset(f"volumes:{tmp_path}", "all")
+    data = load_dataset(f"volumes:{tmp_path}", "all", options={"mapping": {0: 0, 1000: 1}, "spacing": [2, 1, 1]})
+    assert data.spacing == (2.0, 1.0, 1.0) and data.num_classes == 2
+    assert int(data[1][1].sum()) == 8 and data[1][1].max() == 1
+    assert load_dataset(f"volumes:{tmp_path}", "all", options={"mapping": "binary"}).spacing is None

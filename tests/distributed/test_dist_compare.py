@@ -18,6 +18,7 @@ import pytest
 import torch.distributed as dist
 
 from segbench import scoring
+from segbench.compare.calibrate import scaled_metrics
 from segbench.files import atomic as io
 
 pytestmark = [pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is unavailable"), pytest.mark.slow]
@@ -51,14 +52,18 @@ def test_two_process_compare_writes_one_set_of_results(uninterrupted: tuple[Path
     images = [str(i) for i in np.load(run / "predictions" / "test_data.npz")["ids"]]
     scored = {(c, m) for (_, _, _, c, m) in keys}
     # every default metric once: of the foreground class, or of "all" (pixel and balanced accuracy, ECE, Brier,
-    # NLL, over-confidence): the probability metrics are scored from each rank's share of the test probabilities
-    assert len(scored) == len(scoring.check_metric_names(None, probabilities=True)) == 29
+    # NLL, over-confidence): the probability metrics are scored from each rank's share of the test probabilities;
+    # and the four calibration metrics again after temperature scaling (ece_ts ...)
+    defaults = scoring.check_metric_names(None, probabilities=True)
+    assert len(scored) == len(scaled_metrics(defaults)) == len(defaults) + 4 == 33
     assert ("all", "ece") in scored and any(m == "dsb_score" and c != "all" for c, m in scored)
     expected = {(model, "0", image, c, m) for model in MODELS for image in images for (c, m) in scored}
     assert set(keys) == expected  # every model, seed and image
     assert [r["image"] for r in rows if r["model"] == "ce" and r["metric"] == "dice"] == images  # image order
     pooled = io.read_csv(run / "results" / "dataset_level.csv")
-    assert len(pooled) == len({(r["model"], r["class"], r["metric"]) for r in pooled}) == 5 * 10
+    # 10 count metrics and 9 probability metrics (ECE, Brier, NLL, over-confidence, their _ts twins, AP) per model,
+    # the latter from the histograms synced over the 2 ranks
+    assert len(pooled) == len({(r["model"], r["class"], r["metric"]) for r in pooled}) == 5 * 19
     assert len(io.read_csv(run / "history.csv")) == 2 * 3  # 2 losses x 3 epochs, once each
     done = json.loads((run / "runs" / "dice" / "seed0" / "done.json").read_text())
     assert done["world_size"] == 2

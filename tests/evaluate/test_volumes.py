@@ -221,3 +221,22 @@ def test_label_map_flag_parsing() -> None:
     for bad in ("1000", "a=1", "1=-1", "1=1,1=2"):
         with pytest.raises(UsageError, match=r"--label-map takes distinct VALUE=LABEL"):
             command.parse_label_map(bad)
+
+
+def test_no_background_scores_the_foreground_classes_alone_with_the_same_values(tmp_path: Path) -> None:
+    truth = np.zeros((20, 18, 8), np.uint8)
+    truth[2:9, 3:10, 1:5], truth[12:17, 8:15, 3:7] = 1, 2
+    pred = np.roll(truth, (1, -2, 1), axis=(0, 1, 2))
+    _save(tmp_path / "t" / "c.nii.gz", truth, _affine())
+    _save(tmp_path / "p" / "c.nii.gz", pred, _affine())
+    every = evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=METRICS)
+    fg = evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=METRICS, include_background=False)
+    background = every.rows[0]["class"]
+    assert {r["class"] for r in every.rows} == {background, *(r["class"] for r in fg.rows)}
+    assert background not in {r["class"] for r in fg.rows} and len({r["class"] for r in fg.rows}) == 2
+    assert fg.rows == [r for r in every.rows if r["class"] != background]  # same values, class 0 left out
+    out = tmp_path / "scores.csv"
+    assert _cli(["--pred", str(tmp_path / "p"), "--truth", str(tmp_path / "t"), "--metrics", "dice,hd95",
+                 "--out", str(out), "--no-progress", "--no-background"]) == 0
+    with open(out, newline="") as handle:
+        assert background not in {r["class"] for r in csv.DictReader(handle)}

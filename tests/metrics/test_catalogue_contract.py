@@ -159,7 +159,10 @@ def _probabilities(target: torch.Tensor, seed: int, sharpness: float = 3.0) -> t
 def _prob_values(entry: MetricEntry, probs: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None
                  ) -> torch.Tensor:
     labels = probs.argmax(1)
-    return entry.per_image(ScoringInputs(labels, target, C, ignore_index, probabilities=probs))
+    # a scaled entry (ece_ts ...) scores the temperature-scaled probabilities: here the given ones (T = 1)
+    scaled = probs if entry.scaled else None
+    return entry.per_image(ScoringInputs(labels, target, C, ignore_index, probabilities=probs,
+                                         scaled_probabilities=scaled))
 
 
 @pytest.mark.parametrize("entry", PROB_ENTRIES, ids=PROB_IDS)
@@ -210,5 +213,19 @@ def test_probability_entries_refuse_labels_and_missing_probabilities(entry: Metr
     pred, target = _maps(15)
     with pytest.raises(ValueError, match="probabilities"):
         entry.per_image(ScoringInputs(pred, target, C))
+    labels = pred.unsqueeze(1).expand(-1, C, -1, -1)
     with pytest.raises((TypeError, ValueError)):
-        entry.per_image(ScoringInputs(pred, target, C, probabilities=pred.unsqueeze(1).expand(-1, C, -1, -1)))
+        entry.per_image(ScoringInputs(pred, target, C, probabilities=labels, scaled_probabilities=labels))
+
+
+@pytest.mark.parametrize("entry", [e for e in PROB_ENTRIES if e.scaled], ids=[e.name for e in PROB_ENTRIES if e.scaled])
+def test_scaled_entries_score_the_scaled_probabilities_only(entry: MetricEntry) -> None:
+    _, target = _maps(16)
+    raw, scaled = _probabilities(target, 16, sharpness=6.0), _probabilities(target, 16, sharpness=1.0)
+    labels = raw.argmax(1)
+    got = entry.per_image(ScoringInputs(labels, target, C, probabilities=raw, scaled_probabilities=scaled))
+    twin = catalogue.get_entry(entry.name.removesuffix("_ts"))
+    torch.testing.assert_close(got, twin.per_image(ScoringInputs(labels, target, C, probabilities=scaled)))
+    assert not torch.allclose(got, twin.per_image(ScoringInputs(labels, target, C, probabilities=raw)))
+    with pytest.raises(ValueError, match="temperature-scaled"):
+        entry.per_image(ScoringInputs(labels, target, C, probabilities=raw))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segbench.files.run_folder import RELIABILITY_FILE, run_path
+from segbench.files.run_folder import RELIABILITY_FILE, TEMPERATURE_FILE, run_path
 from segbench.report import build_report
 from segbench.report.analysis import analyze
 from segbench.report.calibration import (
@@ -20,6 +20,7 @@ from segbench.report.calibration import (
     load_reliability,
     overconfidence_notes,
     reliability_figure,
+    temperature_table,
     volume_bias_figure,
 )
 from segbench.report.rundata import load_run
@@ -101,3 +102,43 @@ def test_without_probabilities_or_ce_the_finding_says_why(binary_run: Path, mult
     assert overconfidence_notes(analysis) == [
         "Over-confidence was not scored (no probabilities in this run), so no loss is compared with CE."]
     assert reliability_figure(analysis) is None and volume_bias_figure(analysis) is None
+
+
+def test_temperature_table_and_the_finding_after_scaling(binary_run: Path, tmp_path: Path) -> None:
+    models = load_run(binary_run).trained
+    root = _with_calibration(binary_run, tmp_path / "run", {"ce": 0.0, models[1]: 0.2, models[2]: 0.0})
+    path = root / "results" / "per_image.csv"
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    extra = []
+    for r in rows:
+        if r["metric"] != "overconfidence":
+            continue
+        gap = float(r["value"])
+        after = gap / 10 - 0.5 * (r["model"] == "ce")
+        for metric, value in (("ece", abs(gap)), ("ece_ts", abs(gap) / 10), ("brier", 0.2), ("brier_ts", 0.15),
+                              ("nll", 0.6), ("nll_ts", 0.5), ("overconfidence_ts", after)):
+            extra.append({**r, "metric": metric, "value": repr(value)})
+    with open(path, "a", newline="") as handle:
+        csv.DictWriter(handle, fieldnames=list(rows[0])).writerows(extra)
+    run = load_run(root)
+    for k, model in enumerate(run.trained):
+        for seed in run.seeds:
+            (run_path(root, model, seed) / TEMPERATURE_FILE).write_text(json.dumps({"temperature": 1.5 + k + seed}))
+    analysis = analyze(load_run(root), n_boot=300)
+    table = temperature_table(analysis)
+    assert table is not None
+    header, body = table
+    assert header[:4] == ["model", "T (val)", "ECE [95% CI]", "ECE after T [95% CI]"]
+    cells = {cells[0][0]: [c for c, _ in cells] for _, cells in body}
+    mean_seed = sum(run.seeds) / len(run.seeds)
+    assert cells["ce"][1] == f"{1.5 + mean_seed:.3f}" and cells[models[2]][1] == f"{3.5 + mean_seed:.3f}"
+    assert cells["all-background"][1] == "1 (0/1)"
+    ece_ts = analysis.results[analysis.primary]["ece_ts"].row("ce")
+    assert cells["ce"][3].startswith(f"{ece_ts.estimate:.3f} [")
+    notes = overconfidence_notes(analysis, scaled=True)
+    # after scaling CE sits 0.5 below everyone: every other loss is over-confident compared with it
+    assert all(n.startswith("After temperature scaling, ") and "is over-confident compared with CE" in n for n in notes)
+    summary = build_report(root, n_boot=200, quiet=True).markdown.read_text()
+    assert "| model | T (val) | ECE [95% CI] | ECE after T [95% CI]" in summary
+    assert "After temperature scaling, " in summary

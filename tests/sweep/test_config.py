@@ -42,3 +42,13 @@ def test_bad_sweeps(raw: dict, message: str) -> None:
     with pytest.raises(UsageError, match=None) as info:
         resolve_sweep(raw)
     assert message in str(info.value)
+
+
+def test_the_bundled_sweep_example_resolves_with_the_default_shares() -> None:
+    from pathlib import Path
+
+    from segbench.sweep.config import load_sweep
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "sweep.toml"
+    sweep = load_sweep(path)
+    assert sweep.shares == (0.3, 0.1, 0.03, 0.01, 0.003)

@@ -9,12 +9,14 @@ learning rate chosen at the edge of its grid, a dead term of a combined loss. Re
 
 Under ``torchrun --nproc_per_node N -m segbench compare ...`` every rank runs this command; the runs train with
 DistributedDataParallel and only rank 0 writes the run folder, prints and builds the report
-(``docs/distributed.md``).
+(``docs/distributed.md``). ``--jobs N`` trains N runs at once in worker processes, ``--engine ray`` as Ray tasks
+(on a cluster with ``--address``); the same folder resumes under any of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,14 +25,19 @@ from typing import Any
 from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
+from segbench.compare.calibrate import scaled_metrics
 from segbench.compare.runner import default_out, prepare, run_compare
 from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, table_metrics
 from segbench.errors import UsageError
+from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
+from segbench.files.run_folder import PRIMARY_FILE
+from segbench.inspect.advice import primary_for_masks
 from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
+from segbench.schedule import ENGINES, RunFailed
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "add_schedule_arguments", "run", "save_primary", "schedule_overrides"]
 
 
 def _positive(text: str) -> int:
@@ -48,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG.toml",
                         help="experiment file (tables [dataset] [model] [train] [losses] [eval]); "
                              "default: the bundled default run")
-    parser.add_argument("--dataset", metavar="SPEC", help="dataset spec: sample, synthetic, pets:PATH, folder:PATH")
+    parser.add_argument("--dataset", metavar="SPEC",
+                        help="dataset spec: sample, synthetic, pets:PATH, folder:PATH, synthetic3d, volumes:PATH")
     parser.add_argument("--loss", action="append", metavar="SPEC", dest="losses",
                         help='a loss spec such as "dice" or "0.5*bce+0.5*dice"; repeat for several '
                              "(replaces the config's list)")
@@ -62,13 +70,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
+    add_schedule_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-report", action="store_true",
                         help="skip the HTML/Markdown report (build it later with `segbench report DIR`)")
 
 
+def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``--jobs``, ``--engine`` and ``--address`` (``compare``, and every command that runs studies)."""
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="runs trained at once, each in its own worker process (or Ray tasks in flight); "
+                             "CPU threads are split between them ([compute] jobs; default 1: in this process)")
+    parser.add_argument("--engine", metavar="|".join(ENGINES),
+                        help="local: worker processes on this machine; ray: Ray tasks (extra segbench[ray]) "
+                             "([compute] engine; default local)")
+    parser.add_argument("--address", metavar="auto|HOST:PORT",
+                        help="--engine ray: a running Ray cluster (`ray start --head`); default: a local Ray, "
+                             "started and stopped with the command")
+
+
+def schedule_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[compute]`` overrides of :func:`add_schedule_arguments`' flags (``None``: not given); UsageError
+    (one line) for ``--jobs`` < 1 or an unknown ``--engine``."""
+    jobs, engine = getattr(args, "jobs", None), getattr(args, "engine", None)
+    if jobs is not None and jobs < 1:  # one line (an argparse error would print the usage too)
+        raise UsageError(f"--jobs must be an integer >= 1, got {jobs}")
+    if engine is not None and engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    return {"jobs": jobs, "engine": engine, "address": getattr(args, "address", None)}
+
+
 def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
     """The resolved config: the TOML file (if any) with the command-line flags laid over it."""
+    compute = schedule_overrides(args)
     raw = _config.load(args.config) if args.config is not None else {}
     options = None
     if args.option:  # laid over the TOML's [dataset] options, key by key
@@ -78,6 +112,7 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
         "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device},
         "losses": {"specs": args.losses},
+        "compute": compute,
     }
     return _config.resolve(_config.apply_overrides(raw, overrides))
 
@@ -102,16 +137,42 @@ def run(args: argparse.Namespace) -> int:
             busy = distributed.broadcast_object(busy)  # every rank stops alike
             if busy is not None:
                 raise UsageError(busy)
-            rows = run_compare(experiment, out, quiet=args.quiet)
+            try:
+                rows = run_compare(experiment, out, quiet=args.quiet)
+            except RunFailed as exc:  # one line; the finished runs are kept and the same command resumes
+                print(f"segbench compare: {exc}; the other runs are kept: rerun the same command to resume",
+                      file=sys.stderr)
+                return 1
             ranks, main = distributed.world_size(), distributed.is_main()
         return _print_and_report(args, config, experiment, rows, out, ranks, start) if main else 0
 
 
+def save_primary(config: _config.ExperimentConfig, experiment: Any, out: Path) -> dict[str, str]:
+    """Write ``PRIMARY_FILE``: ``[eval] primary`` where set, else the pick of inspect's advice on the training split
+    (:func:`segbench.inspect.advice.primary_for_masks`), with its reason; returns the record.
+
+    Args:
+        config: the resolved experiment.
+        experiment: the prepared experiment (its training masks and classes).
+        out: the run folder.
+    """
+    if config.eval.primary is not None:
+        record = {"metric": config.eval.primary, "reason": "set in [eval] primary", "chosen_by": "config"}
+    else:
+        masks = [m.numpy() for m in experiment.splits["train"].masks]
+        pick = primary_for_masks(masks, class_names=experiment.class_names, ignore_index=experiment.ignore_index)
+        record = {"metric": pick.metric, "reason": pick.reason, "chosen_by": "inspect advice on the training split"}
+    io.write_json(out / PRIMARY_FILE, record)
+    return record
+
+
 def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig, experiment: Any,
                       rows: list[dict[str, str]], out: Path, ranks: int, start: float) -> int:
-    """Rank 0's part after training: the table on stdout, the report, the run folder's path."""
+    """Rank 0's part after training: the primary metric's pick, the table on stdout, the report, the run folder's
+    path."""
+    save_primary(config, experiment, out)
     background = None if experiment.binary else experiment.class_names[experiment.background]
-    shown = table_metrics(experiment.metrics)
+    shown = table_metrics(scaled_metrics(experiment.metrics))
     summary = summarize(rows, background=background, metrics=shown)
     seeds = len(config.train.seeds)
     scope = "foreground class" if experiment.binary else "mean over the non-background classes"

@@ -24,10 +24,10 @@ __all__ = ["add_arguments", "add_option_argument", "jsonable", "parse_options", 
 def add_option_argument(parser: argparse.ArgumentParser) -> None:
     """``-o/--option KEY=VALUE`` (repeatable), with every dataset kind's options listed in its help: the one
     definition ``inspect`` and ``compare`` share."""
-    from segbench.data import folder, pets, sample, synthetic
+    from segbench.data import folder, pets, sample, synthetic, synthetic3d, volumes
 
     kinds = {"folder:PATH": folder.OPTIONS, "pets:PATH": pets.OPTIONS, "synthetic": synthetic.OPTIONS,
-             "sample": sample.OPTIONS}
+             "sample": sample.OPTIONS, "synthetic3d": synthetic3d.OPTIONS, "volumes:PATH": volumes.OPTIONS}
     listed = "; ".join(f"{kind}: {', '.join(options)}" for kind, options in kinds.items())
     parser.add_argument(
         "--option", "-o", action="append", metavar="KEY=VALUE",

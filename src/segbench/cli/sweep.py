@@ -9,11 +9,15 @@ sweep report (``report.html``, ``summary.md``, ``figures/signature.png``, ``resu
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from segbench.cli.compare import add_schedule_arguments, schedule_overrides
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
+from segbench.schedule import RunFailed
 
 __all__ = ["add_arguments", "run"]
 
@@ -26,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sweep folder (default runs/sweep-<dataset>); rerunning with the same DIR resumes")
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N",
                         help="bootstrap resamples of the report's intervals (default 2000)")
+    add_schedule_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-report", action="store_true", help="skip the sweep report")
 
@@ -39,12 +44,20 @@ def run(args: argparse.Namespace) -> int:
     if args.n_boot < 1:
         raise UsageError(f"--n-boot must be a positive integer, got {args.n_boot}")
     sweep = load_sweep(args.config)
+    given = {k: v for k, v in schedule_overrides(args).items() if v is not None}
+    if given:  # the flags over the file's [compute]; each share's experiment resolves (and checks) them
+        sweep = replace(sweep, base={**sweep.base, "compute": {**sweep.base.get("compute", {}), **given}})
     spec = share_experiments(sweep, ".")[0].config.dataset.spec
     out = args.out if args.out is not None else default_sweep_out(spec)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} exists and is not a folder")
     with FolderLock(out, "segbench sweep"):
-        record = run_sweep(sweep, out, quiet=args.quiet)
+        try:
+            record = run_sweep(sweep, out, quiet=args.quiet)
+        except RunFailed as exc:  # one line; the finished runs are kept and the same command resumes
+            print(f"segbench sweep: {exc}; the other runs are kept: rerun the same command to resume",
+                  file=sys.stderr)
+            return 1
         paths = None if args.no_report else build_sweep_report(out, n_boot=args.n_boot, quiet=args.quiet)
     trained = sum(e["trained_now"] for e in record["shares"])
     shares = ", ".join(f"{e['share']:g}" for e in record["shares"])

@@ -4,7 +4,7 @@ A config has five tables; every key is optional and has the default shown (the b
 losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU cores)::
 
     [dataset]
-    spec = "sample"            # sample | synthetic | pets:PATH | folder:PATH (relative PATH: to the CWD)
+    spec = "sample"            # sample | synthetic | pets:PATH | folder:PATH | synthetic3d | volumes:PATH
     image_size = [64, 64]      # int, [H, W], or "native" (no resizing)
     options = {}               # loader options, e.g. { border = "ignore" } for pets
 
@@ -27,6 +27,9 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     augment = true             # random flips
     device = "auto"            # auto | cpu | cuda
     num_threads = 1            # CPU threads (a small U-Net gains little from more)
+    patch_size = [32, 32, 32]  # unset (default) for images; volumes need it: random patches [Z, Y, X] (crop is
+                               # not used), validation/test by Gaussian-weighted sliding windows
+    foreground_share = 0.33    # share of each batch's patches centred on foreground (nnU-Net's 1/3)
 
     [losses]
     specs = ["ce", "dice", "jaccard", "0.5*bce + 0.5*dice"]   # the classic trio and the compound
@@ -36,6 +39,13 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     nsd_tolerance = 1.0
     metrics = [...]            # default: the metric catalogue's default set (fbeta, tversky: by name)
     primary = "dice"           # the metric the verdict is given on; default: inspect's advice (Dice)
+    window_overlap = 0.5       # sliding-window overlap (with [train] patch_size)
+
+    [compute]                  # how the runs are scheduled: not part of the experiment (not in config.toml)
+    jobs = 1                   # runs trained at once (worker processes, or Ray tasks in flight)
+    runs_per_gpu = 1           # runs sharing one GPU (CUDA)
+    engine = "local"           # local | ray (the extra segbench[ray])
+    address = ...              # ray only: "auto" or "HOST:PORT" of a running cluster; default: a local Ray
 
 Training runs to a plateau, not to a stopwatch: every ``eval_every`` steps the model is scored on the validation
 split; a run stops at the first evaluation whose step is ``patience`` or more steps after the last one that
@@ -77,6 +87,7 @@ __all__ = [
     "DEVICES",
     "NORMS",
     "SELECT_RULES",
+    "ComputeConfig",
     "DatasetConfig",
     "Device",
     "EvalConfig",
@@ -117,9 +128,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "augment": True,
         "device": "auto",
         "num_threads": 1,
+        "patch_size": None,
+        "foreground_share": 0.33,
     },
     "losses": {"specs": list(DEFAULT_LOSSES)},
-    "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None, "primary": None},
+    "eval": {"select": "best-val-dice", "nsd_tolerance": 1.0, "metrics": None, "primary": None,
+             "window_overlap": 0.5},
+    "compute": {"jobs": 1, "runs_per_gpu": 1, "engine": "local", "address": None},
 }
 """The bundled default run. ``metrics = None`` means the catalogue's default set; an ``image_size`` of ``None`` is
 native."""
@@ -164,6 +179,8 @@ class TrainConfig:
     augment: bool
     device: Device
     num_threads: int
+    patch_size: tuple[int, ...] | None = None
+    foreground_share: float = 0.33
 
 
 @dataclass(frozen=True)
@@ -182,17 +199,31 @@ class EvalConfig:
     nsd_tolerance: float
     metrics: tuple[str, ...] | None
     primary: str | None = None
+    window_overlap: float = 0.5
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    """``[compute]``: how the runs are scheduled (``docs/distributed.md``). Not part of what the experiment is: left
+    out of equality, :meth:`ExperimentConfig.tables` and ``config.toml``, so a run folder resumes under any schedule."""
+
+    jobs: int = 1
+    runs_per_gpu: int = 1
+    engine: str = "local"
+    address: str | None = None
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A resolved experiment: one frozen dataclass per TOML table, every key filled in."""
+    """A resolved experiment: one frozen dataclass per TOML table, every key filled in (``compute``: the schedule,
+    which does not count in equality)."""
 
     dataset: DatasetConfig
     model: ModelConfig
     train: TrainConfig
     losses: LossesConfig
     eval: EvalConfig
+    compute: ComputeConfig = field(default=ComputeConfig(), compare=False)
 
     def tables(self) -> Config:
         """The config as TOML tables (lists for sequences), in the order :func:`to_toml` writes them.
@@ -250,6 +281,24 @@ def _image_size(value: Any) -> list[int] | None:
     if not isinstance(value, list) or len(value) != 2:
         raise UsageError(f"{where} must be an integer, [H, W] or \"native\", got {value!r}")
     return [_int(v, where, 1) for v in value]
+
+
+def _patch_size(value: Any) -> list[int] | None:
+    """``[train] patch_size``: unset (whole images) or one size per spatial axis (2 or 3 positive ints)."""
+    where = _where("train", "patch_size")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) not in (2, 3):
+        raise UsageError(f"{where} must be a list of 2 (2D) or 3 (volumes: [Z, Y, X]) integers, got {value!r}")
+    return [_int(v, where, 1) for v in value]
+
+
+def _share(value: Any, where: str, *, upper: float | None) -> float:
+    """A fraction in ``[0, upper]`` (``upper=None``: ``[0, 1)``)."""
+    share = _float(value, where, positive=False)
+    if share > 1.0 if upper is not None else share >= 1.0:
+        raise UsageError(f"{where} must lie in [0, {'1]' if upper is not None else '1)'}, got {value!r}")
+    return share
 
 
 def _seeds(value: Any) -> list[int]:
@@ -319,6 +368,16 @@ def _check_table(config: Mapping[str, Any]) -> None:
                 )
 
 
+def _compute(c: Mapping[str, Any]) -> ComputeConfig:
+    from segbench.schedule import ENGINES, check_engine
+
+    address = None if c["address"] is None else _str(c["address"], _where("compute", "address"))
+    engine = _str(c["engine"], _where("compute", "engine"), ENGINES)
+    check_engine(engine, address)
+    return ComputeConfig(_int(c["jobs"], _where("compute", "jobs"), 1),
+                         _int(c["runs_per_gpu"], _where("compute", "runs_per_gpu"), 1), engine, address)
+
+
 def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """``config`` (tables of keys, possibly partial) merged over :data:`DEFAULTS`, validated and normalised.
 
@@ -334,7 +393,8 @@ def resolve(config: Mapping[str, Any] | None = None) -> ExperimentConfig:
     Traceback (most recent call last):
     ...
     segbench.errors.UsageError: unknown key 'epoch' in [train]; valid keys: augment, batch_size, crop, device, \
-epochs, eval_every, lr, max_steps, min_delta, num_threads, patience, seeds, weight_decay
+epochs, eval_every, foreground_share, lr, max_steps, min_delta, num_threads, patch_size, patience, seeds, \
+weight_decay
     """
     config = config or {}
     _check_table(config)
@@ -368,9 +428,12 @@ epochs, eval_every, lr, max_steps, min_delta, num_threads, patience, seeds, weig
         raise UsageError(f"[train] augment must be true or false, got {t['augment']!r}")
     t["device"] = _str(t["device"], _where("train", "device"), DEVICES)
     t["num_threads"] = _int(t["num_threads"], _where("train", "num_threads"), 1)
+    t["patch_size"] = _patch_size(t["patch_size"])
+    t["foreground_share"] = _share(t["foreground_share"], _where("train", "foreground_share"), upper=1.0)
     lo["specs"] = _str_list(lo["specs"], _where("losses", "specs"))
     e["select"] = _str(e["select"], _where("eval", "select"), SELECT_RULES)
     e["nsd_tolerance"] = _float(e["nsd_tolerance"], _where("eval", "nsd_tolerance"), positive=True)
+    e["window_overlap"] = _share(e["window_overlap"], _where("eval", "window_overlap"), upper=None)
     if e["metrics"] is not None:
         e["metrics"] = _str_list(e["metrics"], _where("eval", "metrics"))
     if e["primary"] is not None:
@@ -382,10 +445,12 @@ epochs, eval_every, lr, max_steps, min_delta, num_threads, patience, seeds, weig
         DatasetConfig(d["spec"], None if size is None else (size[0], size[1]), d["options"]),
         ModelConfig(**m),
         TrainConfig(**{**t, "seeds": tuple(t["seeds"]), "crop": None if t["crop"] is None else tuple(t["crop"]),
-                       "lr": tuple(t["lr"]) if isinstance(t["lr"], list) else t["lr"]}),
+                       "lr": tuple(t["lr"]) if isinstance(t["lr"], list) else t["lr"],
+                       "patch_size": None if t["patch_size"] is None else tuple(t["patch_size"])}),
         LossesConfig(tuple(lo["specs"])),
         EvalConfig(e["select"], e["nsd_tolerance"], None if e["metrics"] is None else tuple(e["metrics"]),
-                   e["primary"]),
+                   e["primary"], e["window_overlap"]),
+        _compute(merged["compute"]),
     )
 
 

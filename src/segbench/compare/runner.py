@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from segbench import distributed, scoring, trivial
 from segbench import losses as _losses
+from segbench.compare import calibrate, volumetric
 from segbench.compare import config as _config
 from segbench.compare.determinism import deterministic, initial_state, state_sha256
 from segbench.compare.train import SplitData, TrainSettings, monitored, predict_with_probabilities, train_run
@@ -57,6 +58,7 @@ from segbench.files.run_folder import (
     HISTORY_COLUMNS,
     PER_IMAGE_COLUMNS,
     RELIABILITY_FILE,
+    TEMPERATURE_FILE,
     TERM_COLUMNS,
     TRAINING_FILE,
     TRIVIAL_FOLDER,
@@ -119,7 +121,8 @@ def default_out(spec: str) -> Path:
 
 @dataclass
 class Experiment:
-    """A validated experiment, ready to run: config, canonical loss names, data in memory."""
+    """A validated experiment, ready to run: config, canonical loss names, data in memory, and the voxel
+    ``spacing`` (array axis order, mm; ``None``: distances in pixels) that the distance metrics are scored in."""
 
     config: _config.ExperimentConfig
     models: list[str]
@@ -132,6 +135,12 @@ class Experiment:
     ignore_index: int | None
     name: str
     trivial: dict[str, int] = field(default_factory=dict)
+    spacing: tuple[float, ...] | None = None
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for images, 3 for volumes (the model is built with it)."""
+        return int(self.splits["train"].masks.ndim - 1)
 
     @property
     def binary(self) -> bool:
@@ -165,6 +174,8 @@ def _load_split(spec: str, split: Split, image_size: tuple[int, int] | None, opt
     dataset = load_dataset(spec, split, image_size=image_size, options=options or None)
     if len(dataset) == 0:
         raise UsageError(f"dataset {spec!r} has an empty {split} split; it needs at least one image")
+    if dataset.spatial_dims == 3 and split != "test":  # volumes: read per case, never the whole split at once
+        return dataset, volumetric.lazy_split(dataset)
     items = [dataset[i] for i in range(len(dataset))]
     shapes = {tuple(image.shape) for image, _ in items}
     if len(shapes) != 1:
@@ -207,6 +218,14 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     exp = Experiment(config, models, metrics, splits, ids, first.num_classes, first.in_channels,
                      list(first.class_names), first.ignore_index, first.name)
     exp.trivial = trivial.trivial_classes(_class_counts(splits["train"].masks, exp.num_classes), exp.class_names)
+    exp.spacing = first.spacing
+    patch = config.train.patch_size
+    if patch is None and exp.spatial_dims == 3:
+        raise UsageError("3D data trains on patches: set [train] patch_size = [Z, Y, X] (e.g. [32, 64, 64]; "
+                         "[train] crop is for 2D images)")
+    if patch is not None and len(patch) != exp.spatial_dims:
+        raise UsageError(f"[train] patch_size {list(patch)} has {len(patch)} sizes for {exp.spatial_dims}D data "
+                         f"{tuple(splits['train'].masks.shape[1:])}")
     _try_losses(exp)
     return exp
 
@@ -229,6 +248,8 @@ def _try_losses(exp: Experiment) -> None:
 
 
 def _class_counts(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
+    if isinstance(masks, volumetric.CaseArray):
+        return masks.class_counts(num_classes)
     flat = masks.reshape(-1)
     return torch.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
 
@@ -248,7 +269,9 @@ def _dataset_json(exp: Experiment) -> dict[str, Any]:
         "binary": exp.binary,
         "ignore_index": exp.ignore_index,
         "in_channels": exp.in_channels,
-        "image_size": list(exp.splits["test"].images.shape[-2:]),
+        "image_size": list(exp.splits["test"].images.shape[2:]),
+        "spatial_dims": exp.spatial_dims,
+        "spacing": None if exp.spacing is None else list(exp.spacing),
         "split_sizes": {split: len(data) for split, data in exp.splits.items()},
         "class_share": share,
         "majority_class": exp.class_names[exp.trivial["majority-class"]],
@@ -284,17 +307,19 @@ def _with_keys(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
     return [{**keys, **row} for row in rows]
 
 
-def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list[int]
+def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list[int], scaled: torch.Tensor
            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-image and pooled rows of this rank's test predictions ``pred`` and their probabilities ``probs`` (test
-    images ``share``; object metrics against the reference instances where the dataset ships them); on rank 0
-    the rows of the whole test split, elsewhere empty lists."""
+    """Per-image and pooled rows of this rank's test predictions ``pred``, their probabilities ``probs`` and the
+    temperature-scaled ones ``scaled`` (test images ``share``; object metrics against the reference instances
+    where the dataset ships them; the ``*_ts`` twins of the calibration metrics from ``scaled``); on rank 0 the rows
+    of the whole test split, elsewhere empty lists."""
     test = exp.splits["test"]
     scored = distributed.score_shards(
         pred, test.masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
-        binary=exp.binary, class_names=exp.class_names, metrics=exp.metrics,
+        binary=exp.binary, class_names=exp.class_names, metrics=calibrate.scaled_metrics(exp.metrics),
         nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index, probabilities=probs,
-        instances=None if test.instances is None else test.instances[share],
+        spacing=exp.spacing,
+        instances=None if test.instances is None else test.instances[share], scaled_probabilities=scaled,
     )
     return ([], []) if scored is None else scored
 
@@ -335,7 +360,7 @@ def _prediction_file(exp: Experiment, out: Path, key: RunKey) -> Path:
 def _build(exp: Experiment) -> torch.nn.Module:
     m = exp.config.model
     return build_model(m.name, in_channels=exp.in_channels, out_channels=1 if exp.binary else exp.num_classes,
-                       width=m.width, depth=m.depth, norm=m.norm)
+                       width=m.width, depth=m.depth, norm=m.norm, spatial_dims=exp.spatial_dims)
 
 
 def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, bar: Any) -> None:
@@ -364,14 +389,17 @@ def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, b
     test = exp.splits["test"]
     share = distributed.shard_indices(len(test))
     pred, probs = predict_with_probabilities(model, test.images[share], settings)
-    per_image, pooled = _score(exp, pred, probs, share)
-    reliability = _reliability(exp, probs, share)
+    fitted = calibrate.fit_model_temperature(model, exp.splits["val"], settings, exp.ignore_index)
+    scaled = calibrate.scaled_probabilities(model, test.images[share], fitted.temperature, settings)
+    per_image, pooled = _score(exp, pred, probs, share, scaled)
+    reliability = {**_reliability(exp, probs, share), "scaled": _reliability(exp, scaled, share)}
     gathered = distributed.gather_in_order(list(pred.numpy()), share, len(test))
     if gathered is None:  # not rank 0: rank 0 writes
         distributed.barrier()
         return
     io.write_npz(_prediction_file(exp, out, key), pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
     io.write_json(run_dir / RELIABILITY_FILE, reliability)
+    io.write_json(run_dir / TEMPERATURE_FILE, fitted.as_json())
     keys = {"model": name, "kind": "trained", "seed": seed}
     io.write_csv(run_dir / "scores.csv", PER_IMAGE_COLUMNS, _with_keys(per_image, **keys))
     io.write_csv(run_dir / "pooled.csv", DATASET_LEVEL_COLUMNS, _with_keys(pooled, **keys))
@@ -390,11 +418,33 @@ def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, b
 
 def _train_runs(exp: Experiment, out: Path, runs: Sequence[RunKey], settings: TrainSettings, bar: Any) -> None:
     """Train and score each of ``runs`` (independent of each other; finished ones are skipped), updating ``bar``
-    by one per run. The one place that executes a group of runs: a plain loop in this process."""
-    for key in runs:
-        bar.set_postfix_str(f"{key.loss} seed {key.seed} lr {key.lr:g}")
-        _run_one(exp, out, key, settings, bar)
-        bar.update(1)
+    by one per run. The one place that executes a group of runs.
+
+    ``[compute] jobs = 1`` with the local engine (the default, and always under torchrun): a plain loop in this
+    process, in the order given. Otherwise the runs not yet done go to :func:`segbench.schedule.run_all`: each
+    trains in a worker (:func:`segbench.compare.worker.train_in_worker`) with its share of the CPU threads, or of
+    the GPUs; this process only holds the lock, shows the one progress bar and, afterwards, writes the aggregates.
+    """
+    c = exp.config.compute
+    if (c.jobs == 1 and c.engine == "local") or distributed.world_size() > 1:
+        if c.jobs > 1 or c.engine != "local":
+            raise UsageError("--jobs > 1 and --engine ray do not combine with torchrun (one run over several "
+                             "processes); use one or the other (docs/distributed.md)")
+        for key in runs:
+            bar.set_postfix_str(f"{key.loss} seed {key.seed} lr {key.lr:g}")
+            _run_one(exp, out, key, settings, bar)
+            bar.update(1)
+        return
+    from segbench import schedule
+    from segbench.compare import worker
+
+    todo = [key for key in runs if not (_run_dir(exp, out, key) / "done.json").exists()]
+    bar.update(len(runs) - len(todo))
+    gpus = torch.cuda.device_count() if settings.device.type == "cuda" else 0
+    jobs = [worker.RunJob(exp.config, out.resolve(), Path.cwd(), key, settings) for key in todo]
+    schedule.run_all(worker.train_in_worker, jobs, jobs=c.jobs, engine=c.engine, address=c.address,
+                     gpus=gpus, runs_per_gpu=c.runs_per_gpu, num_threads=exp.config.train.num_threads,
+                     label=worker.RunJob.label, bar=bar)
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -461,7 +511,7 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
             io.write_npz(prediction_path(out, kind), pred=pred.numpy().astype(np.uint8),
                          ids=np.array(exp.ids["test"]))
         probs = trivial.trivial_probabilities(pred[share], exp.num_classes, exp.binary)
-        rows_i, rows_p = _score(exp, pred[share], probs, share)
+        rows_i, rows_p = _score(exp, pred[share], probs, share, probs)  # 0/1: unchanged by any temperature
         per_image += _with_keys(rows_i, model=kind, kind="trivial", seed=-1)
         pooled += _with_keys(rows_p, model=kind, kind="trivial", seed=-1)
     if not distributed.is_main():
@@ -549,7 +599,8 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
                              device=device, num_classes=exp.num_classes, background=exp.background,
                              ignore_index=exp.ignore_index, max_steps=t.max_steps, eval_every=t.eval_every,
                              patience=t.patience, min_delta=t.min_delta, crop=t.crop, monitor=_monitor(exp),
-                             epochs=t.epochs)
+                             epochs=t.epochs, patch=t.patch_size, foreground_share=t.foreground_share,
+                             overlap=e.window_overlap)
     start = time.perf_counter()
     threads = distributed.threads_per_rank(t.num_threads) if device.type == "cpu" else None
     grid = _config.lr_grid(exp.config)

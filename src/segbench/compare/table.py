@@ -12,7 +12,9 @@ deviation over seeds (``±``) when there are several:
                  \frac{1}{|F_i|}\sum_{c \in F_i} s_{m,k,i,c}
 
 Column headers are the catalogue's labels: ``pixel_acc`` is ``pixel_accuracy`` (all classes at once, the single
-class ``all``), ``bal_acc`` is ``balanced_accuracy``.
+class ``all``), ``bal_acc`` is ``balanced_accuracy``; ``ECE (T)`` is ``ece_ts``, the ECE after temperature scaling.
+A table wider than :data:`TABLE_WIDTH` characters is printed in blocks (the hard-label metrics, then the probability
+metrics, each wrapped to the width), every block repeating the model and kind columns.
 """
 
 from __future__ import annotations
@@ -27,23 +29,32 @@ from typing import Any
 from segbench.formatting import number
 from segbench.metrics import catalogue
 
-__all__ = ["TABLE_METRICS", "SummaryRow", "format_table", "summarize", "table_metrics"]
+__all__ = ["CALIBRATION_COLUMNS", "TABLE_METRICS", "TABLE_WIDTH", "SummaryRow", "format_table", "summarize",
+           "table_metrics"]
 
 TABLE_METRICS = ("pixel_accuracy", "balanced_accuracy", "dice", "iou", "precision", "recall", "hd95", "nsd")
+CALIBRATION_COLUMNS = ("ece", "ece_ts", "brier", "nll", "ap")
+"""The probability columns of the printed table (where scored), after the hard-label ones."""
+TABLE_WIDTH = 120
+"""The widest printed line; wider tables are split into blocks."""
 
 
 def table_metrics(scored: Sequence[str]) -> list[str]:
     """The columns of the printed table for the ``scored`` metrics: those of :data:`TABLE_METRICS` that were
-    scored, then the metrics scored only on request (``default=False`` in the catalogue, e.g. ``fbeta``).
+    scored, then the hard-label metrics scored only on request (``default=False`` in the catalogue, e.g.
+    ``fbeta``), then those of :data:`CALIBRATION_COLUMNS` that were scored.
 
     Args:
         scored: the metric names of the run, in catalogue order.
 
     >>> table_metrics(["pixel_accuracy", "dice", "iou", "fbeta", "tversky", "hd"])
     ['pixel_accuracy', 'dice', 'iou', 'fbeta', 'tversky']
+    >>> table_metrics(["dice", "ece", "brier", "ap", "ece_ts"])
+    ['dice', 'ece', 'ece_ts', 'brier', 'ap']
     """
-    extra = [m for m in scored if m not in TABLE_METRICS and not catalogue.get_entry(m).default]
-    return [m for m in TABLE_METRICS if m in scored] + extra
+    extra = [m for m in scored if m not in TABLE_METRICS and m not in CALIBRATION_COLUMNS
+             and not catalogue.get_entry(m).default and catalogue.get_entry(m).needs == "labels"]
+    return [m for m in TABLE_METRICS if m in scored] + extra + [m for m in CALIBRATION_COLUMNS if m in scored]
 
 
 @dataclass
@@ -122,28 +133,71 @@ def _cell(mean: float | None, sd: float | None) -> str:
     return text
 
 
-def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_METRICS) -> str:
+def format_table(summary: Sequence[SummaryRow], metrics: Sequence[str] = TABLE_METRICS,
+                 width: int = TABLE_WIDTH) -> str:
     """A plain-text table: one line per model, one column per metric (arrow: direction), NaN/inf counts; print
-    :data:`COUNTS_FOOTNOTE` under it (what the two counts count).
+    :data:`COUNTS_FOOTNOTE` under it (what the two counts count). Wider than ``width`` characters, it is printed in
+    blocks separated by a blank line: the hard-label metrics with the counts, then the probability metrics, each
+    wrapped to ``width``, every block starting with the model and kind columns.
+
+    Args:
+        summary: the rows of :func:`summarize`.
+        metrics: the metric columns, in order.
+        width: the widest line.
 
     >>> row = SummaryRow("dice", "trained", 2, {"dice": 0.8}, {"dice": 0.01})
     >>> print(format_table([row], ["dice"]))
     model  kind     dice ↑       nan  inf
     dice   trained  0.800±0.010    0    0
+    >>> row = SummaryRow("ce", "trained", 1, {"dice": 0.8, "ece": 0.05})
+    >>> print(format_table([row], ["dice", "ece"], width=30))
+    model  kind     dice ↑  nan  inf
+    ce     trained   0.800    0    0
+    <BLANKLINE>
+    model  kind     ECE ↓
+    ce     trained  0.050
     """
-    headers = ["model", "kind"] + [
-        f"{catalogue.get_entry(m).header} {'↑' if catalogue.get_entry(m).higher_is_better else '↓'}" for m in metrics
-    ] + ["nan", "inf"]
-    lines = [
-        [r.model, r.kind] + [_cell(r.mean.get(m), r.sd.get(m)) for m in metrics] + [str(r.undefined), str(r.missed)]
-        for r in summary
-    ]
-    widths = [max(len(h), *(len(line[k]) for line in lines)) if lines else len(h) for k, h in enumerate(headers)]
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if k < 2 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-    return "\n".join([fmt(headers)] + [fmt(line) for line in lines])
+    def header(m: str) -> str:
+        e = catalogue.get_entry(m)
+        return f"{e.header} {'↑' if e.higher_is_better else '↓'}"
+
+    columns = [[header(m)] + [_cell(r.mean.get(m), r.sd.get(m)) for r in summary] for m in metrics]
+    counts = [["nan"] + [str(r.undefined) for r in summary], ["inf"] + [str(r.missed) for r in summary]]
+    keys = [["model"] + [r.model for r in summary], ["kind"] + [r.kind for r in summary]]
+
+    def size(col: list[str]) -> int:
+        return max(len(c) for c in col) + 2
+
+    labels = [k for k, m in enumerate(metrics) if catalogue.get_entry(m).needs == "labels"]
+    probability = [k for k in range(len(metrics)) if k not in labels]
+    fixed = sum(size(c) for c in keys)
+    blocks: list[list[list[str]]] = []
+    for part, with_counts in ((labels, True), (probability, not labels)):
+        if not part and not with_counts:
+            continue
+        tail = counts if with_counts else []
+        room = width - fixed - sum(size(c) for c in tail)
+        current: list[list[str]] = []
+        used = 0
+        for k in part:
+            if current and used + size(columns[k]) > room:
+                blocks.append(keys + current)
+                current, used = [], 0
+            current.append(columns[k])
+            used += size(columns[k])
+        blocks.append(keys + current + tail)
+    return "\n\n".join(_block(b) for b in blocks)
+
+
+def _block(cols: list[list[str]]) -> str:
+    """Columns (header first) as aligned lines: the first two left-aligned, the others right-aligned."""
+    widths = [max(len(c) for c in col) for col in cols]
+    lines = []
+    for i in range(len(cols[0])):
+        cells = [col[i].ljust(w) if k < 2 else col[i].rjust(w) for k, (col, w) in enumerate(zip(cols, widths,
+                                                                                              strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
 
 
 COUNTS_FOOTNOTE = (

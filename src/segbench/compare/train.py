@@ -60,6 +60,7 @@ import torch
 from torch import Tensor, nn
 
 from segbench import distributed
+from segbench.compare import volumetric
 from segbench.compare.config import SelectRule
 from segbench.compare.determinism import step_generator
 from segbench.data.patches import crop_patch, sample_patch_origins
@@ -106,7 +107,9 @@ class TrainSettings:
     """What a run needs besides model and loss (see :mod:`segbench.compare.config` for the meaning).
 
     ``monitor`` is the catalogue metric the plateau rule watches (:func:`monitored`); ``epochs`` (legacy) replaces
-    the step budget by that many passes over the training images (:meth:`budget`).
+    the step budget by that many passes over the training images (:meth:`budget`). ``patch`` (``[train]
+    patch_size``) switches to patch training with foreground oversampling and sliding-window prediction
+    (:mod:`segbench.compare.volumetric`).
     """
 
     batch_size: int
@@ -125,6 +128,9 @@ class TrainSettings:
     crop: tuple[int, ...] | None = None
     monitor: str = "dice"
     epochs: int | None = None
+    patch: tuple[int, ...] | None = None
+    foreground_share: float = 0.33
+    overlap: float = 0.5
 
     @property
     def binary(self) -> bool:
@@ -200,6 +206,8 @@ def _crop(images: Tensor, masks: Tensor, patch: tuple[int, ...], rng: np.random.
 def _step_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) -> tuple[Tensor, Tensor]:
     """This rank's training batch of optimizer step ``step``: ``batch_size`` distinct images drawn from the
     ``(seed, step)`` generator, cropped and flipped; under a process group, this rank's contiguous share of it."""
+    if settings.patch is not None:  # random patches (volumes), foreground oversampled
+        return volumetric.patch_batch(data, settings, seed, step)
     generator = step_generator(seed, step)
     n = len(data)
     idx = torch.randperm(n, generator=generator)[: min(settings.batch_size, n)]
@@ -221,7 +229,8 @@ def _step_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
 
 def _forward(model: nn.Module, images: Tensor, settings: TrainSettings) -> Tensor:
     with torch.autocast(device_type=settings.device.type, dtype=torch.bfloat16, enabled=settings.autocast):
-        logits: Tensor = model(images.to(settings.device, non_blocking=True))
+        logits: Tensor = volumetric.forward(model, images.to(settings.device, non_blocking=True), settings.patch,
+                                            settings.overlap, settings.batch_size)
     return logits.float()
 
 

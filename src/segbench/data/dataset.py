@@ -1,4 +1,5 @@
-"""The dataset class every loader returns: images ``(C, H, W)`` float32 in [0, 1], masks ``(H, W)`` int64."""
+"""The dataset class every loader returns: images ``(C, H, W)`` float32 in [0, 1], masks ``(H, W)`` int64
+(volumes: ``(C, Z, Y, X)`` and ``(Z, Y, X)``, with their voxel spacing)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ Loader = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
 class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Pairs ``(image, mask)``: ``image`` float32 ``(in_channels, H, W)`` in ``[0, 1]``, ``mask`` int64 ``(H, W)``.
+
+    Volumes (``spatial_dims=3``): ``image`` ``(in_channels, Z, Y, X)`` and ``mask`` ``(Z, Y, X)``, never resized
+    (``image_size`` must be ``None``); ``spacing`` is the voxel size per axis in array order (mm), or ``None``.
 
     Mask values are class labels in ``[0, num_classes)``, or ``ignore_index`` (when not ``None``) for pixels
     that count nowhere. ``image_size`` (an ``(H, W)`` pair or ``None`` for the native size) is applied to
@@ -57,9 +61,20 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         augment: bool = False,
         seed: int = 0,
         cache: bool = True,
+        spatial_dims: int = 2,
+        spacing: Sequence[float] | None = None,
     ) -> None:
         if len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes: {list(class_names)}")
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
+        if spatial_dims == 3 and image_size is not None:
+            raise DatasetError(f"{name}: volumes are not resized; set [dataset] image_size = \"native\" "
+                               f"(got {tuple(image_size)})")
+        if spacing is not None and len(spacing) != spatial_dims:
+            raise ValueError(f"spacing must give one size per spatial axis ({spatial_dims}), got {tuple(spacing)}")
+        self.spatial_dims = int(spatial_dims)
+        self.spacing = None if spacing is None else tuple(float(s) for s in spacing)
         self.name = name
         self.ids = list(ids)
         self.num_classes = int(num_classes)
@@ -115,10 +130,12 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         image_np, mask_np = np.ascontiguousarray(image, np.float32), np.ascontiguousarray(mask, np.int64)
         image_t = torch.from_numpy(image_np if image_np.flags.writeable else image_np.copy())
         mask_t = torch.from_numpy(mask_np if mask_np.flags.writeable else mask_np.copy())
-        if image_t.ndim != 3 or image_t.shape[0] != self.in_channels or mask_t.shape != image_t.shape[1:]:
+        if image_t.ndim != 1 + self.spatial_dims or image_t.shape[0] != self.in_channels or \
+                mask_t.shape != image_t.shape[1:]:
+            axes = "H, W" if self.spatial_dims == 2 else "Z, Y, X"
             raise DatasetError(
                 f"{self.name}: item {self.ids[i]!r} has image {tuple(image_t.shape)} and mask "
-                f"{tuple(mask_t.shape)}; expected ({self.in_channels}, H, W) and (H, W)"
+                f"{tuple(mask_t.shape)}; expected ({self.in_channels}, {axes}) and ({axes})"
             )
         valid = (mask_t >= 0) & (mask_t < self.num_classes)
         if self.ignore_index is not None:

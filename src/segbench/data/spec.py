@@ -15,7 +15,8 @@ from segbench.data.share_crop import cropped, pop_crop_options
 from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
-for _module in ("sample", "synthetic", "pets", "folder"):  # each registers its kind; this is the listing order
+# each registers its kind; this is the listing order
+for _module in ("sample", "synthetic", "pets", "folder", "synthetic3d", "volumes"):
     importlib.import_module(f"segbench.data.{_module}")
 
 
@@ -31,7 +32,7 @@ def available_kinds() -> dict[str, str]:
     """Dataset kinds -> one-line description with the spec syntax (for ``segbench list``).
 
     >>> list(available_kinds())
-    ['sample', 'synthetic', 'pets', 'folder']
+    ['sample', 'synthetic', 'pets', 'folder', 'synthetic3d', 'volumes']
     """
     return dict(DATASETS.describe())
 

@@ -1,8 +1,8 @@
 """Seeded synthetic 3D volumes with exact label maps, anisotropic voxels and controlled imbalance (issue #21).
 
-The generator of the coming ``synthetic3d`` dataset kind (the 3D counterpart of :mod:`segbench.data.synthetic`;
-it is not registered yet, as the datasets of ``compare`` are 2D). Volume ``k`` is drawn from its own
-generator ``numpy.random.default_rng([seed, k])``, so it does not depend on the split or the number of volumes.
+The ``synthetic3d`` dataset kind (the 3D counterpart of :mod:`segbench.data.synthetic`; options: see
+:data:`OPTIONS`). Volume ``k`` is drawn from its own generator ``numpy.random.default_rng([seed, k])``, so it does
+not depend on the split or the number of volumes; splits are a seeded 60/15/25 draw of the volume names.
 
 Objects are ellipsoids whose radii are drawn in **millimetres** (so they are round in physical space and span
 fewer voxels along the coarse axis), each with a random class in ``1..num_classes-1``, painted in order (later
@@ -19,12 +19,33 @@ Arrays are in array axis order ``(Z, Y, X)``; ``spacing`` is ``(Z, Y, X)`` in mm
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Synthetic3DConfig", "generate_volume"]
+from segbench.data.dataset import SegmentationDataset
+from segbench.data.errors import DatasetError, check_options, float_option
+from segbench.data.kinds import LoadRequest, register_dataset
+from segbench.data.splits import check_split, split_stems
+
+__all__ = ["OPTIONS", "Synthetic3DConfig", "generate_volume", "load_synthetic3d", "parse_config3d"]
+
+OPTIONS = {
+    "num_volumes": "number of volumes before the split (default 12)",
+    "num_classes": "classes incl. background (default 2)",
+    "size": "[Z, Y, X] voxels (default [32, 64, 64])",
+    "spacing": "[Z, Y, X] mm (default [2.5, 0.8, 0.8])",
+    "foreground_fraction": "foreground share per volume (default 0.01)",
+    "object_radius": "[lo, hi] mm (default [2, 8])",
+    "noise": "Gaussian noise sd (default 0.1)",
+    "blur": "Gaussian blur sd in mm (default 1.0)",
+    "seed": "generator seed (default 0)",
+    "val_fraction": "default 0.15",
+    "test_fraction": "default 0.25",
+}
 
 
 @dataclass(frozen=True)
@@ -98,3 +119,87 @@ def generate_volume(config: Synthetic3DConfig, index: int) -> tuple[np.ndarray, 
         clean = ndimage.gaussian_filter(clean, tuple(config.blur / s for s in config.spacing), mode="nearest")
     image = np.clip(clean + rng.normal(0.0, config.noise, size=clean.shape), 0.0, 1.0)
     return image[None].astype(np.float32), labels
+
+
+def _triple(options: Mapping[str, Any], key: str, default: tuple[Any, ...], kind: type) -> tuple[Any, ...]:
+    value = options.get(key, list(default))
+    if not isinstance(value, (list, tuple)) or len(value) != len(default) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int))
+            for v in value):
+        raise DatasetError(f"synthetic3d: option {key} must be a list of {len(default)} "
+                           f"{'integers' if kind is int else 'numbers'}, got {value!r}")
+    return tuple(kind(v) for v in value)
+
+
+def parse_config3d(options: Mapping[str, Any]) -> tuple[Synthetic3DConfig, int]:
+    """The generator settings and the number of volumes from the ``[dataset] options`` of ``synthetic3d``.
+
+    >>> config, n = parse_config3d({"size": [8, 16, 16], "num_volumes": 4})
+    >>> config.size, config.spacing, n
+    ((8, 16, 16), (2.5, 0.8, 0.8), 4)
+    """
+    check_options("synthetic3d", options, OPTIONS)
+    default = Synthetic3DConfig()
+    count = options.get("num_volumes", 12)
+    for key, value in (("num_volumes", count), ("num_classes", options.get("num_classes", 2)),
+                       ("seed", options.get("seed", 0))):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DatasetError(f"synthetic3d: option {key} must be a non-negative integer, got {value!r}")
+    if count < 3:
+        raise DatasetError(f"synthetic3d: option num_volumes must be >= 3 (train, val and test), got {count}")
+    try:
+        config = Synthetic3DConfig(
+            num_classes=int(options.get("num_classes", 2)),
+            size=_triple(options, "size", default.size, int),
+            spacing=_triple(options, "spacing", default.spacing, float),
+            foreground_fraction=float_option("synthetic3d", options, "foreground_fraction",
+                                             default.foreground_fraction),
+            object_radius=_triple(options, "object_radius", default.object_radius, float),
+            noise=float_option("synthetic3d", options, "noise", default.noise),
+            blur=float_option("synthetic3d", options, "blur", default.blur),
+            seed=int(options.get("seed", 0)),
+        )
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    return config, int(count)
+
+
+@dataclass(frozen=True)
+class Synthetic3DLoader:
+    """``loader(i)`` of a ``synthetic3d`` split (picklable): volume ``indices[i]`` of the generator."""
+
+    config: Synthetic3DConfig
+    indices: tuple[int, ...]
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(1, Z, Y, X)`` and labels ``(Z, Y, X)`` of the ``i``-th volume of this split."""
+        return generate_volume(self.config, self.indices[i])
+
+
+def load_synthetic3d(request: LoadRequest) -> SegmentationDataset:
+    """The ``split`` of a ``synthetic3d`` dataset: volumes ``(1, Z, Y, X)`` with the configured ``spacing``.
+
+    >>> data = load_synthetic3d(LoadRequest("test", "synthetic3d", {"size": [8, 16, 16], "num_volumes": 4}))
+    >>> len(data), data[0][0].shape, data.spacing
+    (1, torch.Size([1, 8, 16, 16]), (2.5, 0.8, 0.8))
+    """
+    check_split(request.split)
+    config, count = parse_config3d(request.options)
+    stems = split_stems(
+        [f"synthetic3d_{k:04d}" for k in range(count)], request.split,
+        val_fraction=float_option("synthetic3d", request.options, "val_fraction", 0.15),
+        test_fraction=float_option("synthetic3d", request.options, "test_fraction", 0.25), seed=config.seed,
+    )
+    names = ["background", "foreground"] if config.num_classes == 2 else [
+        "background", *(f"class{k}" for k in range(1, config.num_classes))
+    ]
+    loader = Synthetic3DLoader(config, tuple(int(s.rsplit("_", 1)[1]) for s in stems))
+    return SegmentationDataset(
+        request.name, stems, loader, num_classes=config.num_classes, in_channels=1, class_names=names,
+        image_size=request.image_size, augment=request.augment, seed=request.seed, spatial_dims=3,
+        spacing=config.spacing, cache=False,  # regenerated when asked for: a split is never held whole
+    )
+
+
+register_dataset("synthetic3d", load_synthetic3d, needs_path=False,
+                 description="synthetic3d: seeded 3D ellipsoids, anisotropic spacing (mm), foreground down to <1%")

@@ -16,6 +16,11 @@ Cases are read one at a time, when asked for (:func:`read_volume_case`), never t
 :func:`open_volume_case` goes further for training on patches: ``.npy`` volumes and uncompressed ``.nii`` are
 **memory-mapped** and a patch reads only its own voxels (``.nii.gz``, TIFF and slice stacks are compressed or
 split, so they are read whole, once per case, and cropped).
+
+Registered as the dataset kind ``volumes:PATH`` (:func:`load_volumes`): ``PATH/split.json`` or a seeded
+60/15/25 split of the case names, labels as the ``folder`` kind maps them (``mapping``, ``num_classes``,
+``ignore_index``), and one voxel spacing for the dataset: the headers' (every case must agree), else the
+``spacing`` option, else none (distances in voxels).
 """
 
 from __future__ import annotations
@@ -27,12 +32,20 @@ from pathlib import Path
 
 import numpy as np
 
-from segbench.data.errors import DatasetError
-from segbench.files import safe_read
-from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
-from segbench.files.masks import header_float, mask_stem
+from segbench.data.dataset import SegmentationDataset
+from segbench.data.errors import DatasetError, check_options, float_option
+from segbench.data.kinds import LoadRequest, register_dataset
+from segbench.data.label_maps import LabelMap, infer_label_map, parse_mapping
+from segbench.data.splits import check_split, read_split_file, split_stems
+from segbench.errors import UsageError
 
-__all__ = ["LazyVolume", "Volume", "VolumeCase", "natural_key", "open_volume_case", "read_volume_case", "scan_volumes"]
+# files.masks as a module, not its names: files.safe_read imports segbench.data, which imports this (a cycle)
+from segbench.files import masks, safe_read
+from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
+from segbench.files.raw_labels import check_dense
+
+__all__ = ["LazyVolume", "Volume", "VolumeCase", "VolumesLoader", "case_spacing", "load_volumes", "natural_key",
+           "open_volume_case", "read_volume_case", "scan_volumes"]
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".tif", ".tiff", ".npy")
 IMAGE_DIRS = ("images", "image", "imagesTr")
@@ -107,7 +120,7 @@ def _entries(folder: Path, image_side: bool) -> dict[str, tuple[Path, ...]]:
             if stack:
                 out[path.name] = stack
         elif _is_volume(path):
-            stem = mask_stem(path)
+            stem = masks.mask_stem(path)
             out[_CHANNEL.sub("", stem) if image_side else stem] = (path,)
     return out
 
@@ -124,12 +137,12 @@ def scan_volumes(root: Path) -> list[VolumeCase]:
     image_slices, label_slices = _slices(images), _slices(labels)
     if image_slices and not _entries(images, True):  # the folder itself is one stack
         names = [p.name for p in image_slices]
-        by_stem = {mask_stem(p): p for p in label_slices}
-        missing = [n for n in names if mask_stem(Path(n)) not in by_stem]
+        by_stem = {masks.mask_stem(p): p for p in label_slices}
+        missing = [n for n in names if masks.mask_stem(Path(n)) not in by_stem]
         if missing or len(label_slices) != len(image_slices):
             raise DatasetError(f"volumes:{root}: the slices of {images} and {labels} do not pair by name "
                                f"({len(image_slices)} vs {len(label_slices)} slices; unpaired: {missing[:10]})")
-        return [VolumeCase(root.name, image_slices, tuple(by_stem[mask_stem(p)] for p in image_slices))]
+        return [VolumeCase(root.name, image_slices, tuple(by_stem[masks.mask_stem(p)] for p in image_slices))]
     found_images, found_labels = _entries(images, True), _entries(labels, False)
     unpaired = sorted(set(found_images) ^ set(found_labels))
     if unpaired:
@@ -145,7 +158,8 @@ def _read_file(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
         array, zooms, _ = safe_read.read_nifti(path)
         while array.ndim > 3 and array.shape[-1] == 1:
             array = array[..., 0]
-        return np.ascontiguousarray(array.transpose()), tuple(header_float(z) for z in reversed(zooms[: array.ndim]))
+        zooms_zyx = tuple(masks.header_float(z) for z in reversed(zooms[: array.ndim]))
+        return np.ascontiguousarray(array.transpose()), zooms_zyx
     if name.endswith((".tif", ".tiff")):
         return safe_read.read_tiff(path)[0], None
     return safe_read.read_npy(path), None
@@ -257,8 +271,129 @@ def _range(image: np.ndarray) -> tuple[float, float]:
 
 
 def _read_spacing(path: Path) -> tuple[float, ...] | None:
-    if not path.name.lower().endswith(".nii"):
+    """The ``(Z, Y, X)`` spacing in the header of a NIfTI file (``.nii`` or ``.nii.gz``; header only)."""
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
         return None
     nibabel = safe_read.check_nifti(path)
     zooms = nibabel.load(str(path), mmap=True).header.get_zooms()[:3]
-    return tuple(header_float(float(z)) for z in reversed(zooms))
+    return tuple(masks.header_float(float(z)) for z in reversed(zooms))
+
+
+def case_spacing(case: VolumeCase) -> tuple[float, ...] | None:
+    """The spacing of one case from its headers alone (label first, then image; no voxel is read)."""
+    if len(case.image) != 1 or len(case.label) != 1:
+        return None
+    return _read_spacing(case.label[0]) or _read_spacing(case.image[0])
+
+
+OPTIONS = {
+    "mapping": '"binary" (>0 -> 1) or {raw value: label}',
+    "num_classes": "number of classes incl. background (default: inferred)",
+    "ignore_index": "label value of ignored voxels",
+    "class_names": "list of class names",
+    "spacing": "[Z, Y, X] mm where the files carry none (a header that says otherwise is an error)",
+    "val_fraction": "default 0.15",
+    "test_fraction": "default 0.25",
+    "split_seed": "seed of the split permutation (default 0)",
+}
+
+
+@dataclass(frozen=True)
+class VolumesLoader:
+    """``loader(i)`` of a ``volumes:`` split (picklable): case ``i`` read whole, labels mapped."""
+
+    cases: tuple[VolumeCase, ...]
+    label_map: LabelMap
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(1, Z, Y, X)`` in ``[0, 1]`` and labels ``(Z, Y, X)`` of case ``i``."""
+        case = self.cases[i]
+        volume = read_volume_case(case)
+        return volume.image, self.label_map.apply(volume.labels, case.label[0])
+
+
+def _int_option(options: dict[str, object], key: str) -> int | None:
+    value = options.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise DatasetError(f"volumes: option {key} must be an int, got {value!r}")
+    return value
+
+
+def _dataset_spacing(cases: list[VolumeCase], option: object, name: str) -> tuple[float, ...] | None:
+    """One spacing for all cases: the headers' (they must agree, and agree with ``option`` where given)."""
+    given = None
+    if option is not None:
+        if not isinstance(option, (list, tuple)) or len(option) != 3 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in option):
+            raise DatasetError(f"{name}: option spacing must be [Z, Y, X] positive numbers (mm), got {option!r}")
+        given = tuple(float(v) for v in option)
+    found = {c.name: sp for c in cases if (sp := case_spacing(c)) is not None}
+    distinct = sorted(set(found.values()))
+    if len(distinct) > 1 and any(not np.allclose(distinct[0], d, rtol=1e-4) for d in distinct[1:]):
+        example = {n: found[n] for n in list(found)[:3]}
+        raise DatasetError(f"{name}: the cases have different voxel spacings {distinct[:3]} (e.g. {example}); "
+                           "resample them to one spacing first (3D compare scores every case on one grid)")
+    if distinct and given is not None and not np.allclose(distinct[0], given, rtol=1e-4):
+        raise DatasetError(f"{name}: option spacing {list(given)} (Z, Y, X) contradicts the headers' "
+                           f"{list(distinct[0])}; drop the option")
+    return distinct[0] if distinct else given
+
+
+def load_volumes(request: LoadRequest) -> SegmentationDataset:
+    """The ``split`` of the ``volumes:PATH`` dataset (see the module docstring): volumes ``(1, Z, Y, X)``,
+    read one case at a time when an item is asked for (not cached: a split may not fit in memory)."""
+    root, split, name, options = request.root, request.split, request.name, dict(request.options)
+    check_options("volumes", options, OPTIONS)
+    check_split(split)
+    cases = {c.name: c for c in scan_volumes(root)}
+    ignore_index = _int_option(options, "ignore_index")
+    values = [(c.label[0], _label_values(c)) for c in cases.values()]
+    mapping, num_classes = parse_mapping(options.get("mapping")), _int_option(options, "num_classes")
+    label_map = infer_label_map(values, mapping, num_classes=num_classes, ignore_index=ignore_index)
+    if mapping is None and num_classes is None:
+        _check_dense(values, label_map.num_classes, ignore_index, name)
+    if split == "all":
+        names = sorted(cases, key=natural_key)
+    elif (root / "split.json").is_file():
+        names = read_split_file(root / "split.json", list(cases))[split]
+    else:
+        names = split_stems(list(cases), split,
+                            val_fraction=float_option("volumes", options, "val_fraction", 0.15),
+                            test_fraction=float_option("volumes", options, "test_fraction", 0.25),
+                            seed=_int_option(options, "split_seed") or 0)
+    default_names = ["background", "foreground"] if label_map.num_classes == 2 else [
+        "background", *(f"class{k}" for k in range(1, label_map.num_classes))]
+    class_names = [str(c) for c in options.get("class_names", default_names)]
+    if len(class_names) != label_map.num_classes:
+        raise DatasetError(f"{name}: {len(class_names)} class_names for {label_map.num_classes} classes")
+    spacing = _dataset_spacing(list(cases.values()), options.get("spacing"), name)
+    return SegmentationDataset(
+        name, names, VolumesLoader(tuple(cases[n] for n in names), label_map), num_classes=label_map.num_classes,
+        in_channels=1, class_names=class_names, ignore_index=ignore_index, image_size=request.image_size,
+        augment=request.augment, seed=request.seed, spatial_dims=3, spacing=spacing, cache=False,
+    )
+
+
+def _check_dense(values: list[tuple[Path, np.ndarray]], num_classes: int, ignore_index: int | None,
+                 name: str) -> None:
+    """Refuse ``max + 1`` classes over sparse label values ({0, 1000, 2000}), naming the options that fix it."""
+    sets = [frozenset(int(x) for x in v.tolist()) - {ignore_index} for _, v in values]
+    try:
+        check_dense(sets, num_classes)
+    except UsageError:
+        found = sorted(set().union(*sets))
+        table = ", ".join(f'"{v}" = {k}' for k, v in enumerate(found))
+        raise DatasetError(f"{name}: the labels hold the values {found[:20]}: inferring {num_classes} classes "
+                           f"(largest + 1) would make classes that appear in no case; set [dataset] options "
+                           f"mapping = {{ {table} }}, or num_classes = {num_classes} to keep them") from None
+
+
+def _label_values(case: VolumeCase) -> np.ndarray:
+    """The distinct raw label values of one case (one case in memory at a time)."""
+    labels = open_volume_case(case).labels if len(case.label) == 1 else read_volume_case(case).labels
+    return np.unique(np.asarray(labels))
+
+
+register_dataset("volumes", load_volumes, needs_path=True,
+                 description="volumes:PATH: PATH/images and PATH/labels of NIfTI, TIFF or .npy volumes "
+                             "(or slice folders) paired by stem; spacing from the headers")

@@ -104,6 +104,7 @@ class ScoreTask:
     probabilities: Path | None = None
     instances: Path | None = None
     objects: bool = False
+    include_background: bool = True
 
 
 @dataclass
@@ -293,6 +294,7 @@ def score_case(task: ScoreTask) -> tuple[list[dict[str, Any]], list[dict[str, An
             spacing=task.spacing, metrics=list(task.metrics),
             nsd_tolerance=task.nsd_tolerance, ignore_index=task.ignore_index, surface=task.surface,
             percentile_rule=task.percentile_rule, probabilities=probs, instances=inst,
+            include_background=task.include_background,
         )
     except ValueError as exc:  # probabilities that do not fit the labels: name the case
         raise UsageError(f"case {case.name!r}: {exc}") from None
@@ -384,6 +386,7 @@ def evaluate_folders(
     probabilities_dir: Path | None = None,
     instances_dir: Path | None = None,
     objects: bool = False,
+    include_background: bool = True,
 ) -> Evaluation:
     """Pair, check and score every case of ``pred_dir`` against ``truth_dir`` (see the module docstring).
 
@@ -395,6 +398,7 @@ def evaluate_folders(
     ``label_map`` maps stored values to labels in both folders (``ignore_index`` is a value after mapping);
     ``override_spacing`` lets ``spacing`` replace header spacings that differ; ``pred_suffix`` and
     ``truth_suffix`` are stripped from file stems before pairing (:func:`~segbench.files.pairing.pair_by_stem`).
+    ``include_background=False`` scores the foreground classes only (class 0 gets no rows and no surface).
     """
     if surface not in ("voxel", "surfel"):
         raise UsageError(f"--surface must be voxel or surfel, got {surface!r}")
@@ -467,7 +471,8 @@ def evaluate_folders(
         ScoreTask(c.case, num_classes, tuple(names), spacings[c.case.name], tuple(metric_names),
                   float(nsd_tolerance), ignore_index, surface=surface, percentile_rule=percentile_rule,
                   label_map=mapped, probabilities=extra.get("--probabilities", {}).get(c.case.name),
-                  instances=extra.get("--instances", {}).get(c.case.name), objects=objects)
+                  instances=extra.get("--instances", {}).get(c.case.name), objects=objects,
+                  include_background=include_background)
         for c in checks
     ]
     scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)

@@ -14,6 +14,7 @@ __all__ = [
     "HISTORY_COLUMNS",
     "KINDS",
     "PER_IMAGE_COLUMNS",
+    "RUN_LOG",
     "TERM_COLUMNS",
     "TRAINING_FILE",
     "TRIVIAL_FOLDER",
@@ -40,7 +41,16 @@ KINDS = ("trained", "trivial")
 RELIABILITY_FILE = "reliability.json"
 """In each training run's folder: the top-label reliability bins of its test probabilities (``count``, mean
 ``confidence`` and ``accuracy`` per bin, NaN for an empty bin; ``lower``/``upper`` edges), for the report's
-reliability diagrams."""
+reliability diagrams; under ``scaled`` the same bins after temperature scaling."""
+TEMPERATURE_FILE = "temperature.json"
+"""In each training run's folder: the temperature fitted on the validation split (``temperature``; the scaled
+logits are ``z / T``) and the validation NLL before and after (``val_nll``, ``val_nll_scaled``)."""
+PRIMARY_FILE = "primary.json"
+"""At the run folder's top: the primary metric of the verdict (``metric``), why it was chosen (``reason``) and by
+whom (``chosen_by``: ``"config"`` for ``[eval] primary``, ``"inspect advice on the training split"`` otherwise)."""
+RUN_LOG = "run.log"
+"""In each training run's folder, under ``--jobs N`` or ``--engine ray``: the worker's log of that run (start, host,
+device, threads, its progress bar, warnings, a traceback on failure), appended to on every try."""
 TRIVIAL_FOLDER = "trivial"
 """``runs/trivial/``: the trivial predictors' scores (no trained model may have this slug)."""
 

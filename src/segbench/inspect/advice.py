@@ -21,19 +21,28 @@ Thresholds (module constants, shown in the advice text):
   "background" is the minority, most likely the structure of interest (ISBI membranes are labelled 0 and cover
   22% of the pixels), and Dice of the labelled class is inflated by its size (all-foreground scores
   ``2 s / (1 + s)`` for a share ``s``: 0.876 at 78%).
+* ``TRIVIAL_DICE = 0.5``: a trivial predictor (one class everywhere) whose mean per-image Dice on a foreground
+  class reaches it makes Dice unfit as the primary metric (:func:`primary_metric`): all-foreground scores
+  ``2 s / (1 + s) >= 0.5`` once the class covers ``s >= 1/3`` of an image.
+
+:func:`primary_metric` is the one pick for a verdict (``segbench compare``'s default ``[eval] primary``): Dice of the
+foreground classes (Metrics Reloaded's semantic-segmentation default) unless a trivial predictor's measured Dice
+reaches ``TRIVIAL_DICE`` on this data; then MCC, which scores every constant prediction 0 (the empty-and-miss
+policy) and weighs both sides of the confusion matrix, so no class's size inflates it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from segbench.formatting import percent
-from segbench.inspect.profile import ClassProfile, DatasetProfile
+from segbench.inspect.profile import ClassProfile, DatasetProfile, profile_masks, score_trivial_predictors
 
-__all__ = ["Advice", "advise"]
+__all__ = ["Advice", "PrimaryPick", "advise", "primary_for_masks", "primary_metric"]
 
 SMALL_FOREGROUND = 0.10
 TRIVIAL_ACCURACY = 0.70
@@ -42,6 +51,9 @@ SMALL_OBJECT_PIXELS = 64
 THIN_ELONGATION = 10.0
 SPREAD_RATIO = 3.0
 MAJORITY = 0.5
+TRIVIAL_DICE = 0.5
+PRIMARY_METRICS = ("dice", "mcc")
+"""What :func:`primary_metric` picks from, and the trivial scores it needs (``segbench compare`` measures these)."""
 _SWAP = "for 0/255 masks whose minority is 0: -o mapping='{\"0\": 1, \"255\": 0}' (TOML: [dataset] options)"
 
 
@@ -300,6 +312,78 @@ def _losses(profile: DatasetProfile) -> list[Advice]:
     return out
 
 
+@dataclass(frozen=True)
+class PrimaryPick:
+    """The primary metric for a verdict on this data, and the measured reason (one sentence)."""
+
+    metric: str
+    reason: str
+
+
+def primary_metric(profile: DatasetProfile) -> PrimaryPick:
+    """The one metric to decide "which loss is best" on (see the module docstring): ``dice`` unless a trivial
+    predictor's mean per-image Dice on some foreground class reaches :data:`TRIVIAL_DICE`, then ``mcc``. The
+    trivial scores come from ``profile.trivial`` (measured on the data); without them, ``dice``.
+
+    Args:
+        profile: the data's profile, with its trivial scores (dice; mcc is quoted where measured).
+
+    >>> from segbench.inspect.profile import profile_masks, score_trivial_predictors
+    >>> m = np.zeros((8, 8), dtype=np.int64); m[:6] = 1        # the labelled class covers 75% of the pixels
+    >>> p = profile_masks([m], class_names=["background", "membrane"])
+    >>> p.trivial = score_trivial_predictors([m], p, metrics=["dice", "mcc"])
+    >>> pick = primary_metric(p)
+    >>> pick.metric, pick.reason[:62]
+    ('mcc', "all-foreground scores mean Dice 0.857 on 'membrane' (>= 0.5) w")
+    """
+    worst: tuple[float, str, str] = (-1.0, "", "")
+    for c in _foreground_classes(profile):
+        for t in profile.trivial:
+            if t.metric == "dice" and t.scored_class == c.name and math.isfinite(t.mean) and t.mean > worst[0]:
+                worst = (t.mean, t.predictor, c.name)
+    dice, who, name = worst
+    if dice < 0:
+        return PrimaryPick("dice", "Dice of the foreground classes, Metrics Reloaded's default for semantic "
+                           "segmentation (no trivial scores were measured to check it against)")
+    if dice < TRIVIAL_DICE:
+        return PrimaryPick("dice", f"Dice of the foreground classes (Metrics Reloaded's default): no trivial "
+                           f"predictor gets near it on this data (best: {who} {dice:.3f} on {name!r}, < "
+                           f"{TRIVIAL_DICE})")
+    mcc = _trivial_mean(profile, who, "mcc", name)
+    quoted = f" ({who} scores MCC {mcc:.3f})" if math.isfinite(mcc) else ""
+    return PrimaryPick("mcc", f"{who} scores mean Dice {dice:.3f} on {name!r} (>= {TRIVIAL_DICE}) without "
+                       f"looking at the image, so Dice cannot tell a model from a constant here; MCC scores every "
+                       f"constant prediction 0{quoted} and weighs both classes, so a large class earns no "
+                       "free score")
+
+
+def primary_for_masks(masks: Sequence[np.ndarray], *, class_names: Sequence[str],
+                      ignore_index: int | None = None) -> PrimaryPick:
+    """:func:`primary_metric` of label maps ``masks`` (e.g. a training split): their profile and the trivial
+    predictors' :data:`PRIMARY_METRICS` scores, measured as ``segbench inspect`` measures them.
+
+    Args:
+        masks: label maps, one per image.
+        class_names: the class names (background found as :func:`segbench.trivial.background_index` does).
+        ignore_index: a label that counts nowhere.
+
+    >>> m = np.zeros((8, 8), dtype=np.int64); m[:2, :2] = 1
+    >>> primary_for_masks([m, m], class_names=["background", "cell"]).metric
+    'dice'
+    """
+    profile = profile_masks(masks, class_names=class_names, ignore_index=ignore_index)
+    profile.trivial = score_trivial_predictors(masks, profile, metrics=list(PRIMARY_METRICS))
+    return primary_metric(profile)
+
+
+def _primary(profile: DatasetProfile) -> list[Advice]:
+    if not profile.trivial:
+        return []
+    pick = primary_metric(profile)
+    return [Advice("metrics", f"Decide between models on {pick.metric} (the primary metric: segbench compare's "
+                   "default [eval] primary).", pick.reason)]
+
+
 def advise(profile: DatasetProfile) -> list[Advice]:
     """All advice for ``profile`` (needs its ``trivial`` scores for the accuracy and overlap advice), in order:
     what to report, what to distrust, empty references, losses.
@@ -310,7 +394,7 @@ def advise(profile: DatasetProfile) -> list[Advice]:
     >>> [a.topic for a in advise(profile)]
     ['metrics', 'metrics', 'metrics', 'metrics', 'empty', 'loss', 'loss', 'loss']
     """
-    items = _accuracy(profile) + _overlap(profile) + _boundaries(profile) + _per_image(profile)
+    items = _primary(profile) + _accuracy(profile) + _overlap(profile) + _boundaries(profile) + _per_image(profile)
     items += _calibration(profile) + _empty(profile) + _losses(profile)
     order = {"metrics": 0, "distrust": 1, "empty": 2, "loss": 3}
     return sorted(items, key=lambda a: order[a.topic])

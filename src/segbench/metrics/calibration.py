@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -70,9 +71,17 @@ from segbench.metrics._probability import (
     rows,
 )
 from segbench.metrics.catalogue import MetricEntry, ScoringInputs, register_metric
-from segbench.metrics.probability_stream import SCORING_BINS, Reliability, filled_histogram, scoring_histogram
+from segbench.metrics.probability_stream import (
+    SCORING_BINS,
+    Reliability,
+    filled_histogram,
+    pooled_score,
+    scoring_histogram,
+)
 
 __all__ = [
+    "SCALED_METRICS",
+    "SCALED_SUFFIX",
     "brier_score",
     "calibration_error",
     "confidence_gap",
@@ -80,6 +89,7 @@ __all__ = [
     "maximum_calibration_error",
     "negative_log_likelihood",
     "reliability_diagram",
+    "scaled_name",
 ]
 
 
@@ -331,27 +341,63 @@ def confidence_gap(
     return h.confidence_gap(per_image=per_image)
 
 
-def _image_values(score: str) -> Callable[[ScoringInputs], Tensor]:
+def _image_values(score: str, scaled: bool = False) -> Callable[[ScoringInputs], Tensor]:
     def per_image(inputs: ScoringInputs) -> Tensor:
-        return scoring_histogram(inputs).image_values(score)
+        return scoring_histogram(inputs, scaled).image_values(score)
 
     return per_image
 
 
-register_metric(MetricEntry(
-    "ece", partial(expected_calibration_error, n_bins=SCORING_BINS), "calibration", False, "none",
-    f"top-label expected calibration error sum_b n_b/n |acc_b - conf_b|, {SCORING_BINS} equal-width bins",
-    _image_values("ece"), needs="probabilities", scope="all", label="ECE", both_empty=math.nan))
-register_metric(MetricEntry(
-    "brier", brier_score, "calibration", False, "none",
-    "Brier score sum_k mean (p_k - y_k)^2 (binary: the foreground term; multiclass range [0, 2])",
-    _image_values("brier"), needs="probabilities", scope="all", label="Brier", value_range=(0.0, 2.0)))
-register_metric(MetricEntry(
-    "nll", negative_log_likelihood, "calibration", False, "none",
-    "negative log-likelihood -mean log p_y (probabilities clipped to machine epsilon)",
-    _image_values("nll"), needs="probabilities", scope="all", label="NLL", value_range=(0.0, math.inf)))
-register_metric(MetricEntry(
-    "overconfidence", confidence_gap, "calibration", False, "none",
-    "mean top-label confidence minus accuracy (> 0 over-confident, < 0 under-confident; ideal 0)",
-    _image_values("gap"), needs="probabilities", scope="all", label="conf-acc", value_range=(-1.0, 1.0),
-    ideal=0.0))
+SCALED_SUFFIX = "_ts"
+"""Name suffix of a calibration metric scored on the temperature-scaled probabilities (``ece_ts`` ...)."""
+
+_CALIBRATION = [
+    MetricEntry(
+        "ece", partial(expected_calibration_error, n_bins=SCORING_BINS), "calibration", False, "none",
+        f"top-label expected calibration error sum_b n_b/n |acc_b - conf_b|, {SCORING_BINS} equal-width bins",
+        _image_values("ece"), needs="probabilities", scope="all", label="ECE", both_empty=math.nan,
+        pooled_histogram=pooled_score("ece")),
+    MetricEntry(
+        "brier", brier_score, "calibration", False, "none",
+        "Brier score sum_k mean (p_k - y_k)^2 (binary: the foreground term; multiclass range [0, 2])",
+        _image_values("brier"), needs="probabilities", scope="all", label="Brier", value_range=(0.0, 2.0),
+        pooled_histogram=pooled_score("brier")),
+    MetricEntry(
+        "nll", negative_log_likelihood, "calibration", False, "none",
+        "negative log-likelihood -mean log p_y (probabilities clipped to machine epsilon)",
+        _image_values("nll"), needs="probabilities", scope="all", label="NLL", value_range=(0.0, math.inf),
+        pooled_histogram=pooled_score("nll")),
+    MetricEntry(
+        "overconfidence", confidence_gap, "calibration", False, "none",
+        "mean top-label confidence minus accuracy (> 0 over-confident, < 0 under-confident; ideal 0)",
+        _image_values("gap"), needs="probabilities", scope="all", label="conf-acc", value_range=(-1.0, 1.0),
+        ideal=0.0, pooled_histogram=pooled_score("gap")),
+]
+_SCORE = {"ece": "ece", "brier": "brier", "nll": "nll", "overconfidence": "gap"}
+
+
+def scaled_name(metric: str) -> str:
+    """The name of ``metric`` scored after temperature scaling.
+
+    >>> scaled_name("ece")
+    'ece_ts'
+    """
+    return metric + SCALED_SUFFIX
+
+
+def _scaled_entry(entry: MetricEntry) -> MetricEntry:
+    """``entry`` scored on the temperature-scaled probabilities: the same function (give it scaled input, e.g.
+    :func:`segbench.metrics.temperature.apply_temperature` logits), scored only on request (``segbench compare``
+    asks for it)."""
+    return replace(entry, name=scaled_name(entry.name), label=f"{entry.header} (T)", default=False, scaled=True,
+                   description=f"{entry.description}; after temperature scaling (one temperature per model fitted "
+                   "on the validation split by NLL)", per_image=_image_values(_SCORE[entry.name], scaled=True))
+
+
+SCALED_METRICS = tuple(scaled_name(e.name) for e in _CALIBRATION)
+"""The temperature-scaled calibration metrics: ``ece_ts``, ``brier_ts``, ``nll_ts``, ``overconfidence_ts``."""
+
+for _entry in _CALIBRATION:
+    register_metric(_entry)
+for _entry in _CALIBRATION:
+    register_metric(_scaled_entry(_entry))

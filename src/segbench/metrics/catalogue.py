@@ -81,9 +81,14 @@ class ScoringInputs:
             (MedPy).
         probabilities: the model's probabilities ``(N, C, *spatial)`` (C == 1: the foreground probability of
             binary data), which entries with ``needs="probabilities"`` score; ``None`` where there are none.
+        scaled_probabilities: the same probabilities after temperature scaling (:mod:`segbench.metrics.temperature`:
+            one temperature fitted on a validation split), which the ``scaled`` entries (``ece_ts`` ...) score;
+            ``None`` where there are none.
         instances: reference instance ids ``(N, *spatial)`` (0 = background), which the object metrics match the
             predicted components against (the class of an instance is ``target`` there); ``None``: the
             reference objects are the connected components of ``target``.
+        include_background: ``False``: class 0 is not scored, and the distance metrics skip its surface (the
+            costliest one: it runs along the volume's border); its values are NaN.
     """
 
     pred: Tensor
@@ -96,6 +101,8 @@ class ScoringInputs:
     percentile_rule: str = "directed"
     probabilities: Tensor | None = None
     instances: Tensor | None = None
+    scaled_probabilities: Tensor | None = None
+    include_background: bool = True
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def shared(self, key: str, make: Callable[[], Any]) -> Any:
@@ -132,6 +139,11 @@ class MetricEntry:
         background: whether it scores class 0 (object and topology metrics score the foreground classes only;
             their class-0 column is NaN and no row is written for it).
         ideal: the value of a perfect prediction where it is not an end of ``value_range`` (a signed error: 0).
+        pooled_histogram: ``pooled_histogram(h)`` the dataset-level value from the
+            :class:`~segbench.metrics.ProbabilityHistogram` ``h`` of every test pixel (``()`` or ``(K,)`` one per
+            channel); ``None`` where the metric has none. Probability metrics only.
+        scaled: scores the temperature-scaled probabilities (``ScoringInputs.scaled_probabilities``) instead of the
+            raw ones.
     """
 
     name: str
@@ -151,6 +163,8 @@ class MetricEntry:
     default: bool = True
     background: bool = True
     ideal: float | None = None
+    pooled_histogram: Callable[[Any], Tensor] | None = None
+    scaled: bool = False
 
     @property
     def header(self) -> str:

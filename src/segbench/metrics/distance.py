@@ -523,7 +523,7 @@ def metrics_from(
 def _shared_surfaces(inputs: ScoringInputs) -> SurfaceDistances:
     def compute() -> SurfaceDistances:
         return surface_distances(inputs.pred, inputs.target, spacing=inputs.spacing, num_classes=inputs.num_classes,
-                                 include_background=True, ignore_index=inputs.ignore_index,
+                                 include_background=inputs.include_background, ignore_index=inputs.ignore_index,
                                  surface=inputs.surface)  # type: ignore[arg-type]
 
     return inputs.shared("surface_distances", compute)
@@ -535,7 +535,11 @@ def _from_surfaces(metric: str) -> Callable[[ScoringInputs], Tensor]:
             _shared_surfaces(inputs), [metric], tolerance=inputs.nsd_tolerance,
             percentile_rule=inputs.percentile_rule,  # type: ignore[arg-type]
         )[metric]
-        return found.reshape(inputs.pred.shape[0], inputs.num_classes).double()
+        n, c = inputs.pred.shape[0], inputs.num_classes
+        if inputs.include_background:
+            return found.reshape(n, c).double()
+        skipped = torch.full((n, 1), float("nan"), dtype=torch.float64)  # class 0, not scored
+        return torch.cat([skipped, found.reshape(n, c - 1).double()], dim=1)
 
     return per_image
 

@@ -39,7 +39,7 @@ from segbench.metrics._probability import (
 from segbench.metrics.catalogue import ScoringInputs
 from segbench.metrics.confusion import _all_gather_rows
 
-__all__ = ["ProbabilityHistogram", "Reliability", "class_columns", "scoring_histogram"]
+__all__ = ["ProbabilityHistogram", "Reliability", "class_columns", "pooled_score", "scoring_bins", "scoring_histogram"]
 
 SCORING_BINS = 15
 """Calibration bins of the catalogue's probability metrics (equal width)."""
@@ -446,14 +446,33 @@ class ProbabilityHistogram:
         >>> h.image_values("brier").tolist()          # (.01 + .16) / 2, (.04 + .36) / 2
         [0.085, 0.2]
         """
+        return self._values(score, True)
+
+    def pooled_values(self, score: str) -> Tensor:
+        """The dataset-level value of one score, from the pooled state (every pixel of every update at once):
+        ``"ece"``, ``"brier"``, ``"nll"``, ``"gap"`` a scalar; ``"ap"`` and ``"auroc"`` ``(K,)``, one per channel
+        (what :meth:`image_values` gives for one image, here for all the pixels together).
+
+        Args:
+            score: ``"ece"``, ``"brier"``, ``"nll"``, ``"gap"``, ``"ap"`` or ``"auroc"``.
+
+        >>> h = ProbabilityHistogram(n_bins=2, subdivisions=1)
+        >>> h.update(torch.tensor([[[0.9, 0.6]], [[0.2, 0.4]]]), torch.tensor([[1, 1], [0, 1]]))
+        >>> float(h.pooled_values("brier"))           # (.01 + .16 + .04 + .36) / 4
+        0.1425
+        """
+        return self._values(score, False)[0]
+
+    def _values(self, score: str, per_image: bool) -> Tensor:
+        """Per-image (``(N,)`` / ``(N, K)``) or pooled (leading axis 1) values of one score."""
         check_choice(score, "score", ("ece", "brier", "nll", "ap", "auroc", "gap"))
         if score == "gap":
-            return self._gap(True)
+            return self._gap(per_image)
         if score == "ece":
-            counts, conf = self._kind_state("top-label", True)
+            counts, conf = self._kind_state("top-label", per_image)
             bc, bs, _ = self._binned(counts, conf, "width")
             return calibration_from_bins(bc, bs, "l1")
-        s = self.state(True)
+        s = self.state(per_image)
         if score in ("ap", "auroc"):
             formula = average_precision_from_atoms if score == "ap" else roc_auc_from_atoms
             return formula(s["cw"])
@@ -479,29 +498,62 @@ def filled_histogram(input: Any, target: Any, n_bins: int, *, from_logits: bool,
     return h
 
 
-def scoring_histogram(inputs: ScoringInputs) -> ProbabilityHistogram:
+def scoring_histogram(inputs: ScoringInputs, scaled: bool = False) -> ProbabilityHistogram:
     """The per-image :class:`ProbabilityHistogram` of a scoring call's probabilities (built once and shared by
     every probability metric of the catalogue); ValueError without probabilities or with a channel count that is
     neither the number of classes nor 1 (the foreground probability of binary data).
 
     Args:
         inputs: the scoring call (its ``probabilities``, ``target`` and ``ignore_index``).
+        scaled: the histogram of the temperature-scaled probabilities (``inputs.scaled_probabilities``).
     """
 
     def make() -> ProbabilityHistogram:
-        probs = inputs.probabilities
+        probs = inputs.scaled_probabilities if scaled else inputs.probabilities
         if probs is None:
+            if scaled:
+                raise ValueError("temperature-scaled metrics need the temperature-scaled probabilities (N, C, "
+                                 "*spatial) of the model (segbench compare fits one temperature per model on the "
+                                 "validation split); none were given")
             raise ValueError("probability metrics need the model's probabilities (N, C, *spatial); none were given")
         channels = probs.shape[1] if probs.ndim >= 2 else -1
         if channels != inputs.num_classes and not (channels == 1 and inputs.num_classes == 2):
             raise ValueError(f"probabilities must have one channel per class ({inputs.num_classes}) or, for binary "
                              f"data, one foreground channel; got shape {tuple(probs.shape)}")
-        h = ProbabilityHistogram(SCORING_BINS, SCORING_SUBDIVISIONS, ignore_index=inputs.ignore_index, per_image=True)
+        h = scoring_bins(channels, inputs.ignore_index, per_image=True)
         h.update(probs, inputs.target)
         return h
 
-    hist: ProbabilityHistogram = inputs.shared("probability_histogram", make)
+    hist: ProbabilityHistogram = inputs.shared("scaled_histogram" if scaled else "probability_histogram", make)
     return hist
+
+
+def scoring_bins(channels: int | None, ignore_index: int | None, *, per_image: bool = False
+                 ) -> ProbabilityHistogram:
+    """An empty :class:`ProbabilityHistogram` with the catalogue's grid (:data:`SCORING_BINS` x
+    :data:`SCORING_SUBDIVISIONS`): the one that per-image and dataset-level probability scores are read from.
+
+    Args:
+        channels: the probability channels (1 for the foreground of binary data), or ``None`` until the first update.
+        ignore_index: target label whose pixels count nowhere.
+        per_image: keep each image's state.
+    """
+    return ProbabilityHistogram(SCORING_BINS, SCORING_SUBDIVISIONS, num_classes=channels, ignore_index=ignore_index,
+                                per_image=per_image)
+
+
+def pooled_score(score: str) -> Callable[[ProbabilityHistogram], Tensor]:
+    """The catalogue's ``pooled_histogram`` route of one score: ``hist -> hist.pooled_values(score)``.
+
+    Args:
+        score: a score of :meth:`ProbabilityHistogram.pooled_values`.
+    """
+    check_choice(score, "score", ("ece", "brier", "nll", "ap", "auroc", "gap"))
+
+    def pooled(hist: ProbabilityHistogram) -> Tensor:
+        return hist.pooled_values(score)
+
+    return pooled
 
 
 def class_columns(values: Tensor, num_classes: int) -> Tensor:

@@ -52,6 +52,7 @@ from segbench.metrics.probability_stream import (
     SCORING_SUBDIVISIONS,
     class_columns,
     filled_histogram,
+    pooled_score,
     scoring_histogram,
 )
 
@@ -153,8 +154,9 @@ def _per_class(score: str) -> Callable[[ScoringInputs], Tensor]:
 register_metric(MetricEntry(
     "ap", partial(average_precision, n_bins=_GRID, average="none"), "threshold", True, "none",
     f"pixel average precision sum_n (R_n - R_n-1) P_n of one class vs the rest, at {_GRID} thresholds j/{_GRID}",
-    _per_class("ap"), needs="probabilities", label="AP"))
+    _per_class("ap"), needs="probabilities", label="AP", pooled_histogram=pooled_score("ap")))
 register_metric(MetricEntry(
     "auroc", partial(roc_auc, n_bins=_GRID, average="none"), "threshold", True, "none",
     f"pixel ROC AUC of one class vs the rest (trapezoid), at {_GRID} thresholds (background-dominated under "
-    "imbalance)", _per_class("auroc"), needs="probabilities", label="AUROC", default=False))
+    "imbalance)", _per_class("auroc"), needs="probabilities", label="AUROC", default=False,
+    pooled_histogram=pooled_score("auroc")))

@@ -49,6 +49,7 @@ __all__ = [
     "analyze",
     "direction",
     "primary_metric",
+    "primary_reason",
     "seed_averaged",
     "view_values",
 ]
@@ -60,8 +61,9 @@ GAP_THRESHOLD = 0.01
 MIN_SEEDS = 3
 """Seeds needed to estimate the seed-to-seed variance (below: image-level statistics only)."""
 DEFAULT_PRIMARY = "dice"
-"""The primary metric when ``[eval] primary`` is not set: inspect's advice for segmentation data (Dice of each
-foreground class, Metrics Reloaded's default), or the first metric of the run if it has no Dice."""
+"""The primary metric when ``[eval] primary`` is not set and the run folder holds no pick of inspect's advice
+(``PRIMARY_FILE``; :func:`segbench.inspect.advice.primary_metric`, which ``segbench compare`` saves): Dice of each
+foreground class, Metrics Reloaded's default, or the first metric of the run if it has no Dice."""
 
 
 def direction(metric: str) -> bool | None:
@@ -173,6 +175,7 @@ class Analysis:
     confidence: float
     primary_metric: str = DEFAULT_PRIMARY
     seed_level: bool = False
+    primary_reason: str = ""  # why the primary metric was chosen (PRIMARY_FILE), "" where the run does not say
 
     def metric_results(self, view: str | None = None) -> list[MetricResult]:
         """The results of one view (default: the primary one), in metric order."""
@@ -339,9 +342,41 @@ def _pair_order(x: FloatArray, hib: bool) -> dict[tuple[int, int], int]:
     return out
 
 
+def _advised_primary(run: RunData) -> dict[str, Any]:
+    """The run folder's ``PRIMARY_FILE`` record (empty where absent or unreadable)."""
+    import json
+
+    from segbench.files.run_folder import PRIMARY_FILE
+
+    path = run.root / PRIMARY_FILE
+    try:
+        found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def primary_reason(run: RunData) -> str:
+    """Why the verdict's metric is :func:`primary_metric`: set in ``[eval] primary``, picked by inspect's advice on
+    the training split (the reason ``segbench compare`` saved), or the fallback.
+
+    Args:
+        run: the loaded run folder.
+    """
+    metric = primary_metric(run)
+    chosen = run.config.get("eval", {}).get("primary")
+    if isinstance(chosen, str) and chosen == metric:
+        return f"{metric} was set in [eval] primary."
+    record = _advised_primary(run)
+    if record.get("metric") == metric and record.get("reason"):
+        return f"{metric} was picked by inspect's advice on the training split: {record['reason']}."
+    return f"{metric} is the default primary metric (the run folder does not say why; no {metric!r} pick saved)."
+
+
 def primary_metric(run: RunData) -> str:
-    """The verdict's metric: ``[eval] primary`` of the run's config, else :data:`DEFAULT_PRIMARY` if scored, else
-    the run's first metric.
+    """The verdict's metric: ``[eval] primary`` of the run's config, else the metric that inspect's advice picked
+    for the training split (``PRIMARY_FILE``, written by ``segbench compare``) if scored, else
+    :data:`DEFAULT_PRIMARY` if scored, else the run's first metric.
 
     Args:
         run: the loaded run folder.
@@ -349,6 +384,9 @@ def primary_metric(run: RunData) -> str:
     chosen = run.config.get("eval", {}).get("primary")
     if isinstance(chosen, str) and chosen in run.metrics:
         return chosen
+    advised = _advised_primary(run).get("metric")
+    if isinstance(advised, str) and advised in run.metrics:
+        return advised
     if DEFAULT_PRIMARY in run.metrics:
         return DEFAULT_PRIMARY
     return run.metrics[0] if run.metrics else DEFAULT_PRIMARY
@@ -391,4 +429,5 @@ def analyze(run: RunData, *, n_boot: int = 2000, confidence: float = 0.95, refer
         }
         if ranks and len(run.trained) >= 2:
             agreement[view] = stats.ranking_agreement(ranks)
-    return Analysis(run, views, primary, ref, results, agreement, n_boot, confidence, primary_metric(run), seed_level)
+    return Analysis(run, views, primary, ref, results, agreement, n_boot, confidence, primary_metric(run), seed_level,
+                    primary_reason=primary_reason(run))

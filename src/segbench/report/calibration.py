@@ -7,7 +7,9 @@ accuracy, :func:`segbench.metrics.confidence_gap`). The finding compares each tr
 per-image differences (seed-averaged scores, images paired), with the paired percentile bootstrap
 (:func:`segbench.stats.paired_bootstrap_ci`, the report's ``n_boot``, seed 0): "over-confident compared with
 CE" where the whole interval of the mean difference lies above 0, "less over-confident" where it lies below,
-"not supported" where it holds 0.
+"not supported" where it holds 0. The same finding is stated after temperature scaling (``overconfidence_ts``: each
+model's test logits divided by its temperature fitted on the validation split), and :func:`temperature_table`
+sets each loss's ECE, Brier and NLL before and after scaling side by side, with the report's intervals.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
-from segbench.files.run_folder import RELIABILITY_FILE, run_path
+from segbench.files.run_folder import RELIABILITY_FILE, TEMPERATURE_FILE, run_path
+from segbench.metrics import catalogue
 from segbench.report.analysis import Analysis, seed_averaged, view_values
 from segbench.report.figures import HORIZONTAL
+from segbench.report.findings import fmt, fmt_ci
 from segbench.stats import paired_bootstrap_ci
 
-__all__ = ["PooledReliability", "load_reliability", "overconfidence_notes", "reliability_figure",
-           "volume_bias_figure"]
+__all__ = ["PooledReliability", "load_reliability", "load_temperatures", "overconfidence_notes", "reliability_figure",
+           "temperature_table", "volume_bias_figure"]
 
 REFERENCE = "ce"
 """The loss the over-confidence finding compares with (cross-entropy, the proper scoring rule)."""
@@ -68,29 +72,84 @@ class PooledReliability:
         return float((self.count * gap).sum() / n)
 
 
-def load_reliability(analysis: Analysis) -> dict[str, PooledReliability]:
+def load_reliability(analysis: Analysis, scaled: bool = False) -> dict[str, PooledReliability]:
     """The pooled reliability bins of every trained loss whose runs saved them (``RELIABILITY_FILE``).
 
     Args:
         analysis: the report's analysis (its run folder and seeds).
+        scaled: the bins after temperature scaling (where every run saved them).
     """
     run = analysis.run
     out: dict[str, PooledReliability] = {}
     for model in run.trained:
         paths = [run_path(run.root, model, seed) / RELIABILITY_FILE for seed in run.seeds]
         records = [json.loads(Path(p).read_text()) for p in paths if Path(p).is_file()]
+        if scaled:
+            records = [r["scaled"] for r in records if isinstance(r.get("scaled"), dict)]
         if records and len(records) == len(paths):
             out[model] = PooledReliability(records)
     return out
 
 
+def load_temperatures(analysis: Analysis) -> dict[str, list[float]]:
+    """The fitted temperature of every seed of each trained loss whose runs all saved one (``TEMPERATURE_FILE``).
+
+    Args:
+        analysis: the report's analysis (its run folder and seeds).
+    """
+    run = analysis.run
+    out: dict[str, list[float]] = {}
+    for model in run.trained:
+        paths = [run_path(run.root, model, seed) / TEMPERATURE_FILE for seed in run.seeds]
+        found = [float(json.loads(p.read_text())["temperature"]) for p in paths if p.is_file()]
+        if found and len(found) == len(paths):
+            out[model] = found
+    return out
+
+
+SCALED_PAIRS = (("ece", "ece_ts"), ("brier", "brier_ts"), ("nll", "nll_ts"))
+"""(before, after temperature scaling) metric pairs of :func:`temperature_table`."""
+
+
+def temperature_table(analysis: Analysis) -> tuple[list[str], list[tuple[str, list[tuple[str, bool]]]]] | None:
+    """The temperature-scaling table: per model, its temperature (mean over seeds, fitted on the validation split;
+    ``1`` for the trivial predictors, whose 0/1 probabilities no temperature changes) and, for ECE, Brier and NLL,
+    the estimate [CI] before and after scaling (the report's statistics of ``ece`` and ``ece_ts`` ...; ★ = best
+    trained loss); ``None`` where the run has no scaled metrics. Rows as :func:`segbench.report.tables.main_rows`.
+
+    Args:
+        analysis: the report's analysis.
+    """
+    results = {r.metric: r for r in analysis.metric_results()}
+    pairs = [(a, b) for a, b in SCALED_PAIRS if a in results and b in results]
+    if not pairs:
+        return None
+    temps = load_temperatures(analysis)
+    pct = round(100 * analysis.confidence)
+    labels = [catalogue.get_entry(a).header for a, _ in pairs]
+    header = ["model", "T (val)"] + [f"{label}{when} [{pct}% CI]" for label in labels for when in ("", " after T")]
+    rows: list[tuple[str, list[tuple[str, bool]]]] = []
+    for model in analysis.run.models:
+        kind = analysis.run.kinds[model]
+        t = temps.get(model)
+        cells = [(model, False), ("1 (0/1)" if kind == "trivial" else (fmt(float(np.mean(t)), 3) if t else "n/a"),
+                                  False)]
+        for pair in pairs:
+            for metric in pair:
+                r = results[metric].row(model)
+                cells.append((f"{fmt(r.estimate, 3)} {fmt_ci(r.ci_low, r.ci_high, 3)}", r.is_best))
+        rows.append((kind, cells))
+    return header, rows
+
+
 def reliability_figure(analysis: Analysis) -> Figure | None:
     """One reliability diagram per trained loss (test pixels of every seed pooled): accuracy against mean
-    confidence per bin, the diagonal of perfect calibration, and the share of pixels per bin; ``None`` where the
-    run saved no reliability bins."""
+    confidence per bin (and after temperature scaling, where the runs saved those bins), the diagonal of perfect
+    calibration, and the share of pixels per bin; ``None`` where the run saved no reliability bins."""
     found = load_reliability(analysis)
     if not found:
         return None
+    scaled = load_reliability(analysis, scaled=True)
     ncols = min(4, len(found))
     nrows = math.ceil(len(found) / ncols)
     fig = Figure(figsize=(3.4 * ncols, 3.3 * nrows), layout="constrained")
@@ -105,9 +164,16 @@ def reliability_figure(analysis: Analysis) -> Figure | None:
         ok = rel.count > 0
         ax.plot(rel.confidence[ok], rel.accuracy[ok], marker="o", markersize=3.5, color="#1f77b4",
                 label="accuracy")
+        title = f"{model} (pooled ECE {rel.ece:.3f}"
+        if model in scaled:
+            sr = scaled[model]
+            sok = sr.count > 0
+            ax.plot(sr.confidence[sok], sr.accuracy[sok], marker="s", markersize=3, color="#d62728", linewidth=0.9,
+                    label="after temperature scaling")
+            title += f"; {sr.ece:.3f} after T"
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.set_title(f"{model} (pooled ECE {rel.ece:.3f})", fontsize=10)
+        ax.set_title(title + ")", fontsize=9)
         ax.set_xlabel("confidence")
         if k % ncols == 0:
             ax.set_ylabel("accuracy")
@@ -158,13 +224,22 @@ def _side(gap: float) -> str:
     return "over-confident" if gap > 0 else ("under-confident" if gap < 0 else "calibrated on average")
 
 
-def overconfidence_notes(analysis: Analysis) -> list[str]:
+def overconfidence_notes(analysis: Analysis, scaled: bool = False) -> list[str]:
     """One sentence per trained loss other than ``ce``: over-confident compared with CE (the mean per-image
     difference of ``overconfidence`` and its paired bootstrap interval), less over-confident, or not supported;
-    one sentence saying why there is no comparison where ``ce`` or the metric is missing."""
+    one sentence saying why there is no comparison where ``ce`` or the metric is missing.
+
+    Args:
+        analysis: the report's analysis.
+        scaled: the same after temperature scaling (``overconfidence_ts``; each sentence starts "After temperature
+            scaling").
+    """
     run = analysis.run
-    values = _per_image(analysis, "overconfidence")
+    values = _per_image(analysis, "overconfidence_ts" if scaled else "overconfidence")
+    after = "After temperature scaling, " if scaled else ""
     if values is None:
+        if scaled:
+            return ["Over-confidence after temperature scaling was not scored in this run."]
         return ["Over-confidence was not scored (no probabilities in this run), so no loss is compared with CE."]
     if REFERENCE not in run.trained:
         return [f"No {REFERENCE!r} run to compare over-confidence with (add --loss ce)."]
@@ -184,12 +259,12 @@ def overconfidence_notes(analysis: Analysis) -> list[str]:
                     f"{_side(float(ci.estimate[0]))}")
         measured += absolute
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            notes.append(f"{model} vs CE over-confidence: not measurable ({ci.n_used} paired images).")
+            note = f"{model} vs CE over-confidence: not measurable ({ci.n_used} paired images)."
         elif lo > 0:
-            notes.append(f"{model} is over-confident compared with CE: {measured}.")
+            note = f"{model} is over-confident compared with CE: {measured}."
         elif hi < 0:
-            notes.append(f"{model} is less over-confident than CE: {measured}.")
+            note = f"{model} is less over-confident than CE: {measured}."
         else:
-            notes.append(f"{model} over-confident compared with CE: not supported ({measured}; the interval "
-                         "holds 0).")
+            note = f"{model} over-confident compared with CE: not supported ({measured}; the interval holds 0)."
+        notes.append(after + note)
     return notes

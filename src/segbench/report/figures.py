@@ -157,7 +157,7 @@ def classic_bars(analysis: Analysis) -> Figure | None:
     pct = round(100 * analysis.confidence)
     how = "seeds, then images" if analysis.seed_level else "images only (fewer than 3 seeds)"
     fig.legend(handles, labels, loc="outside right upper", frameon=False, title="loss")
-    ax.set_title(f"Pixel accuracy beside Dice per loss; whiskers: {pct}% bootstrap CI over {how}", fontsize=10)
+    ax.set_title(f"Pixel accuracy beside Dice per loss\nwhiskers: {pct}% bootstrap CI over {how}", fontsize=10)
     return fig
 
 

@@ -105,8 +105,9 @@ def answer(analysis: Analysis) -> list[str]:
     row = res.row(best)
     tied = [m for m in res.tied_with_best if m != best]
     lines = [
-        f"Primary metric: {metric} ({analysis.primary}; higher is better)" if res.higher_is_better else
-        f"Primary metric: {metric} ({analysis.primary}; lower is better)",
+        (f"Primary metric: {metric} ({analysis.primary}; higher is better)" if res.higher_is_better else
+         f"Primary metric: {metric} ({analysis.primary}; lower is better)")
+        + (f". Why: {analysis.primary_reason}" if analysis.primary_reason else ""),
         f"Best: {best} ({stat} {fmt(row.estimate, d)} {fmt_ci(row.ci_low, row.ci_high, d)}). Not separated from it "
         f"by any test: {', '.join(tied) if tied else 'none'}." + _mark(analysis),
         f"Significantly worse than {best}: {', '.join(res.worse) if res.worse else 'none'}." + _mark(analysis),

@@ -12,7 +12,7 @@ from importlib import metadata
 from typing import Any
 
 from segbench.report.analysis import Analysis
-from segbench.report.calibration import overconfidence_notes
+from segbench.report.calibration import overconfidence_notes, temperature_table
 from segbench.report.findings import (
     answer,
     baseline_notes,
@@ -237,6 +237,21 @@ def _details_tables(analysis: Analysis, view: str) -> str:
     return "".join(parts)
 
 
+TEMPERATURE_NOTE = ("Temperature scaling: each trained model's logits divided by one temperature T fitted on the "
+                    "validation split (minimum NLL); T > 1 softens over-confident probabilities, T < 1 sharpens "
+                    "under-confident ones; no prediction changes. Estimate [CI] as in the results table (the "
+                    "*_ts metrics have their own tests in the statistics section).")
+"""What the temperature-scaling table of the calibration section shows."""
+
+
+def _temperature_html(analysis: Analysis) -> str:
+    table = temperature_table(analysis)
+    if table is None:
+        return ""
+    return (f"<h3>Before and after temperature scaling</h3><p>{_e(TEMPERATURE_NOTE)}</p>{_table(*table)}"
+            + _list(overconfidence_notes(analysis, scaled=True)))
+
+
 def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
     """The complete report page; ``figures`` maps a figure name (see :data:`FIGURE_CAPTIONS`) to PNG bytes."""
     run = analysis.run
@@ -266,7 +281,7 @@ def render_html(analysis: Analysis, figures: dict[str, bytes | None]) -> str:
         "training": _list(training_notes(load_training(run.root)))
         + _figure("sensitivity", figures.get("sensitivity"), "Learning-rate sensitivity"),
         "qualitative": _figure("qualitative", figures.get("qualitative"), "Qualitative examples"),
-        "calibration": _list(overconfidence_notes(analysis))
+        "calibration": _list(overconfidence_notes(analysis)) + _temperature_html(analysis)
         + _figure("reliability", figures.get("reliability"), "Reliability diagrams")
         + _figure("volume_bias", figures.get("volume_bias"), "Volume bias"),
         "imbalance": _list(imbalance_notes(analysis)) + _figure("imbalance", figures.get("imbalance"), "Imbalance"),
@@ -290,6 +305,19 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("*", "\\*")
 
 
+def _md_table(header: list[str], rows: list[tuple[str, list[tuple[str, bool]]]]) -> list[str]:
+    """A Markdown table: **bold** best cells, trivial rows in italics."""
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for kind, cells in rows:
+        out = []
+        for text, best in cells:
+            t = _md_cell(text)
+            out.append(f"**{t}**" if best else (f"*{t}*" if kind == "trivial" else t))
+        lines.append("| " + " | ".join(out) + " |")
+    return lines
+
+
 def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
     """The summary: findings, the main table, rankings, imbalance, definitions; figures linked by file name."""
     run = analysis.run
@@ -306,20 +334,16 @@ def render_markdown(analysis: Analysis, figure_files: dict[str, str]) -> str:
     pct = round(100 * analysis.confidence)
     lines += ["", "## Results", "", f"Estimate [{pct}% CI]; **bold** = best trained loss; trivial baselines "
               "in italics.", ""]
-    header = main_header(analysis)
-    lines.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    for kind, cells in main_rows(analysis):
-        out = []
-        for text, best in cells:
-            t = _md_cell(text)
-            out.append(f"**{t}**" if best else (f"*{t}*" if kind == "trivial" else t))
-        lines.append("| " + " | ".join(out) + " |")
+    lines += _md_table(main_header(analysis), main_rows(analysis))
     lines += ["", "## Rankings", ""] + [f"- {_md_cell(t)}" for t in ranking_notes(analysis)]
     lines += ["", "## Undefined and missed cases, aggregation", ""]
     lines += [f"- {_md_cell(t)}" for t in count_notes(analysis)]
     lines += ["", "## Training and tuning", ""] + [f"- {_md_cell(t)}" for t in training_notes(load_training(run.root))]
     lines += ["", "## Calibration", ""] + [f"- {_md_cell(t)}" for t in overconfidence_notes(analysis)]
+    scaled_table = temperature_table(analysis)
+    if scaled_table is not None:
+        lines += ["", _md_cell(TEMPERATURE_NOTE), "", *_md_table(*scaled_table), ""]
+        lines += [f"- {_md_cell(t)}" for t in overconfidence_notes(analysis, scaled=True)]
     lines += ["", "## Class imbalance", ""] + [f"- {_md_cell(t)}" for t in imbalance_notes(analysis)]
     lines += ["", "## Figures", ""] + [f"- [{name}]({path})" for name, path in figure_files.items()]
     lines += ["", "## Definitions", ""] + [f"- **{k}**: {_md_cell(v)}" for k, v in definitions(analysis)]

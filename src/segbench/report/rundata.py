@@ -293,7 +293,8 @@ class Predictions:
 
 
 def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predictions | None:
-    """The saved test predictions of ``models`` at ``seed``, aligned to ``test_data.npz``; None without it."""
+    """The saved test predictions of ``models`` at ``seed``, aligned to ``test_data.npz``; None without it.
+    Volumes are reduced to one axial slice each (:func:`_fullest_slices`), so the figures show 2D panels."""
     folder = run.root / "predictions"
     test = folder / "test_data.npz"
     if not test.is_file():
@@ -317,4 +318,22 @@ def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predic
             missing.append(model)
             continue
         preds[model] = pred
+    if targets.ndim == 4:  # volumes (N, Z, Y, X): each case is shown by its slice of most reference foreground
+        images, targets, preds = _fullest_slices(images, targets, preds)
     return Predictions(images, targets, ids, preds, tuple(missing), seed)
+
+
+def _fullest_slices(images: np.ndarray, targets: np.ndarray, preds: dict[str, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The axial slice ``z`` of each volume with the most reference foreground (label > 0; the first such, the
+    middle one where there is none): images ``(N, C, Y, X)``, targets and predictions ``(N, Y, X)``.
+
+    >>> t = np.zeros((1, 3, 2, 2), np.int64); t[0, 2, 0, 0] = 1
+    >>> im, tt, pp = _fullest_slices(np.zeros((1, 1, 3, 2, 2), np.uint8), t, {"m": t.astype(np.uint8)})
+    >>> im.shape, tt.tolist(), pp["m"].shape
+    ((1, 1, 2, 2), [[[1, 0], [0, 0]]], (1, 2, 2))
+    """
+    fg = (targets > 0).sum(axis=(2, 3))
+    z = np.where(fg.max(axis=1) > 0, fg.argmax(axis=1), targets.shape[1] // 2)
+    n = np.arange(targets.shape[0])
+    return images[n, :, z], targets[n, z], {k: v[n, z] for k, v in preds.items()}
