@@ -26,5 +26,5 @@ def test_register_get_aliases_and_order() -> None:
 
 def test_every_catalogue_is_a_registry() -> None:
     assert losses.names() == sorted(losses.registry._LOSSES.names())
-    assert DATASETS.names() == ["sample", "synthetic", "pets", "folder"]
+    assert DATASETS.names() == ["sample", "synthetic", "pets", "folder", "synthetic3d", "volumes"]
     assert isinstance(metrics.catalogue._METRICS, Registry)
