@@ -11,6 +11,8 @@ ECE (15 equal-width bins), the Brier score and the macro pixel-level AP with the
   slow for the whole workload) and scaled to 64 maps, marked as such;
 * MONAI: ``CalibrationErrorMetric(num_bins=15)`` (class-wise per image, its only definition) + ``MSEMetric`` on
   one-hot targets; MONAI has no average precision.
+* the fastest peer route to all three scores: MONAI's ECE + Brier with torchmetrics' exact AP (validate_args=False)
+  in one loop, since MONAI has no AP;
 * the matched subset, for the like-for-like comparison with MONAI: segbench streaming ECE + Brier only, with
   MONAI's ECE definition (``ProbabilityHistogram(15, 1, per_image=True)``: 15 slots, no AP grid; class-wise ECE per
   image, averaged), checked against MONAI's value.
@@ -44,6 +46,7 @@ N_BINS, SUB = 15, 64
 SECTION = "## Streaming ECE + Brier + AP (issue #19)"
 SUBSET = f"segbench ECE (MONAI's class-wise per-image definition) + Brier only, ProbabilityHistogram({N_BINS}, 1)"
 MONAI = "MONAI (no AP)"
+ROUTE = "MONAI ECE + Brier, torchmetrics AP (exact, validate_args=False)"
 RESULTS = Path(__file__).resolve().parent / "RESULTS-calibration.md"
 
 Result = tuple[dict[str, float], int]
@@ -143,6 +146,25 @@ def contenders(probs: torch.Tensor, target: torch.Tensor) -> dict[str, Callable[
         out[MONAI] = monai
     except ImportError:
         print("monai not installed: skipped", file=sys.stderr)
+        return out
+    try:
+        from torchmetrics.classification import MulticlassAveragePrecision as TmAP
+
+        def route() -> Result:
+            ece = CalibrationErrorMetric(num_bins=N_BINS)
+            mse = MSEMetric()
+            ap = TmAP(num_classes=C, thresholds=None, validate_args=False)
+            for b in batches:
+                onehot = torch.nn.functional.one_hot(target[b], C).movedim(-1, 1).float()
+                ece(y_pred=probs[b], y=onehot)
+                mse(y_pred=probs[b], y=onehot)
+                ap.update(probs[b], target[b])
+            values = {"ECE": float(ece.aggregate()), "Brier": C * float(mse.aggregate()), "AP": float(ap.compute())}
+            return values, _bytes(ece.get_buffer()) + _bytes(mse.get_buffer()) + _tm_state(ap)
+
+        out[ROUTE] = route
+    except ImportError:
+        pass
     return out
 
 
@@ -221,7 +243,7 @@ def main() -> None:
     cpu = platform.processor() or platform.machine()
     threads = torch.get_num_threads()
     speedup = "" if fastest is None else (
-        f"Fastest peer with all three scores: {fastest}, {min(times[fastest]):.2f} s; segbench "
+        f"Fastest peer route to all three scores: {fastest}, {min(times[fastest]):.2f} s; segbench "
         f"{best_ours:.2f} s: **{min(times[fastest]) / best_ours:.1f}x faster**."
     )
     if MONAI in times:
@@ -229,12 +251,14 @@ def main() -> None:
         monai_ece, subset_ece = results[MONAI][0]["ECE"], results[SUBSET][0]["ECE"]
         if abs(monai_ece - subset_ece) > 1e-4:  # MONAI sums in float32 and puts an edge value in the bin below
             raise SystemExit(f"the matched-subset ECE {subset_ece} differs from MONAI's {monai_ece}")
-        goal = "met" if monai_s >= 10 * subset_s else "**not met**"
-        speedup += (f" MONAI computes only ECE (class-wise, per image) and Brier, in {monai_s:.2f} s. Like for like "
-                    f"(the same two scores, MONAI's ECE definition; ECE {subset_ece:.6f} vs MONAI's "
-                    f"{monai_ece:.6f}, float32 apart): segbench {subset_s:.2f} s, MONAI's time / segbench's = "
-                    f"{monai_s / subset_s:.1f}x: the 10x goal is {goal} against MONAI. segbench's full pass "
-                    f"(ECE + Brier + AP) takes {best_ours:.2f} s, MONAI / it = {monai_s / best_ours:.1f}x.")
+        goal = "met" if monai_s >= 10 * subset_s else "**not** met"
+        speedup += (f" MONAI computes only ECE (class-wise, per image) and Brier, in {monai_s:.2f} s, so a MONAI user "
+                    "gets the three scores only by adding torchmetrics' AP (the route row). Like for like on MONAI's "
+                    f"two scores alone (MONAI's ECE definition; ECE {subset_ece:.6f} vs MONAI's {monai_ece:.6f}, "
+                    f"float32 apart): segbench {subset_s:.2f} s, MONAI's time / segbench's = "
+                    f"{monai_s / subset_s:.1f}x, so 10x is {goal} on that subset. segbench's full pass "
+                    f"(ECE + Brier + AP, float64 sums, top-label and class-wise, NLL, 961 AP thresholds) takes "
+                    f"{best_ours:.2f} s, MONAI's two scores / it = {monai_s / best_ours:.1f}x.")
     body = "\n".join([
         f"`python benchmarks/bench_calibration.py --rounds {args.rounds} --threads {threads}` "
         f"({time.strftime('%Y-%m-%d')}; torch {torch.__version__}, cpu, torch threads={threads}, {cpu}).",

@@ -162,3 +162,16 @@ def test_multiclass_one_hot_target_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match=r"got a one-hot of the input's shape \(1, 3, 2, 2\); pass target.argmax\(1\)"):
         check_probability_inputs(p, F.one_hot(t, 3).movedim(-1, 1))
     assert check_probability_inputs(p, t[:, None]).target.shape == (1, 2, 2)  # (N, 1, H, W) label map: squeezed
+
+
+def test_sum_tolerance_is_allclose_at_one_thousandth():
+    """Softmax sums within 1e-3 of 1 (torch.allclose's atol, plus its rtol) pass; 2e-3 off is refused."""
+    y = torch.zeros(1, 4, dtype=torch.long)
+    near = torch.tensor([[[0.5009, 0.5, 0.499, 0.5]], [[0.5, 0.5, 0.5, 0.4991]]]).transpose(0, 1)  # sums 1 +- 9e-4
+    assert torch.allclose(near.sum(1), torch.ones(1, 4), atol=1e-3)
+    assert torch.isfinite(M.brier_score(near, y))
+    far = near.clone()
+    far[0, 0, 0] += 0.0011
+    assert not torch.allclose(far.sum(1), torch.ones(1, 4), atol=1e-3)
+    with pytest.raises(ValueError, match="sum to 1"):
+        M.brier_score(far, y)

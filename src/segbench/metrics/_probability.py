@@ -108,33 +108,34 @@ def prepare(input: Any, target: Any, *, from_logits: bool, multilabel: bool, ign
 def accumulate(prep: Prepared, slots: int) -> dict[str, Tensor]:
     r"""The per-image state (see the module docstring) of one batch, with ``slots`` + 1 slots.
 
-    All channels are binned at once: one index :math:`((n K + k)(R + 1) + s)\cdot 2 + y` per (pixel, channel),
-    invalid pixels in a dropped extra index, then one count and one weighted (float64) ``bincount``.
+    All channels are binned at once: one index :math:`(n K + k)(R + 1) + s` per (pixel, channel), invalid pixels
+    in a dropped extra index, then one count and one weighted (float64) ``bincount`` over all of them. The truth
+    needs no pass over every channel: a pixel is a hit of its own label's channel only (multiclass), so the hits
+    are counted by gathering that one index per pixel; binary and multilabel channels count their hits directly.
     """
     probs, valid = prep.probs, prep.valid
     n, c, m = probs.shape
     dev = probs.device
+    vd = probs.double()  # exact sums; a view when the input is float64
+    vf = None if valid is None else valid.double()
+    labels = prep.labels
     if prep.mode == "multiclass":
-        labels = prep.labels
         if labels is None:  # pragma: no cover - labels exist for multiclass input
             raise RuntimeError("label map missing")
-        hits = labels.unsqueeze(1) == torch.arange(c, device=dev).view(1, c, 1)
+        counts, conf, p_y = _multiclass_histogram(vd, labels, valid, slots)
+        nll = _multiclass_nll(prep, vf, p_y)
     else:
         hits = torch.stack([prep.hits(k) for k in range(c)], 1)
-    counts, conf, p2 = _histogram(probs, hits, valid, slots)
-    hit_sum = conf[..., 1].sum(-1)
-    hit_n = counts[..., 1].sum(-1).double()
-    sq = (p2 - 2 * hit_sum + hit_n).clamp_(min=0)  # sum (p - y)^2 = sum p^2 - 2 sum_{y=1} p + sum y
-    vf = None if valid is None else valid.double()
-    if prep.mode == "multiclass":
-        nll = _multiclass_nll(prep, vf)
-    else:
+        counts, conf = _histogram(vd, hits, valid, slots)
         nll = torch.stack([_binary_nll(prep, k, hits[:, k], vf) for k in range(c)], 1)
+    hit_sum, hit_n = conf[..., 1].sum(-1), counts[..., 1].sum(-1).double()
+    vm = vd if valid is None else vd.masked_fill(~valid.unsqueeze(1), 0.0)  # out of place: vd may be the input
+    p2 = torch.einsum("nkm,nkm->nk", vm, vm)
+    sq = (p2 - 2 * hit_sum + hit_n).clamp_(min=0)  # sum (p - y)^2 = sum p^2 - 2 sum_{y=1} p + sum y
     if prep.mode == "multilabel":
         tl = torch.zeros(n, 0, 2, dtype=torch.long, device=dev)
         tl_conf = torch.zeros(n, 0, 2, dtype=torch.float64, device=dev)
     else:
-        labels = prep.labels
         if labels is None:  # pragma: no cover - labels exist for binary and multiclass input
             raise RuntimeError("label map missing")
         if prep.mode == "binary":
@@ -142,37 +143,72 @@ def accumulate(prep: Prepared, slots: int) -> dict[str, Tensor]:
             conf_v, pred = torch.maximum(p, 1 - p), (p > 0.5).long()
         else:
             conf_v, pred = probs.max(1)
-        tl4, tl_conf4, _ = _histogram(conf_v.unsqueeze(1), (pred == labels).unsqueeze(1), valid, slots)
+        tl4, tl_conf4 = _histogram(conf_v.double().unsqueeze(1), (pred == labels).unsqueeze(1), valid, slots)
         tl, tl_conf = tl4[:, 0], tl_conf4[:, 0]
     count = torch.full((n,), m, dtype=torch.long, device=dev) if valid is None else valid.sum(1)
     return {"cw": counts, "cw_conf": conf, "tl": tl, "tl_conf": tl_conf, "sq": sq, "nll": nll, "n": count}
 
 
-def _histogram(values: Tensor, hits: Tensor, valid: Tensor | None, slots: int) -> tuple[Tensor, Tensor, Tensor]:
-    r"""Slot counts ``(N, K, R + 1, 2)`` and float64 confidence sums ``(N, K, R + 1, 2)`` of ``values``
-    ``(N, K, M)`` in [0, 1] with truth ``hits`` ``(N, K, M)``, and the float64 :math:`\sum p^2` ``(N, K)``; pixels
-    with ``valid`` ``(N, M)`` False are dropped.
+def _slot_index(vd: Tensor, valid: Tensor | None, slots: int, stride: int) -> tuple[Tensor, int]:
+    r"""Index :math:`(n K + k)\cdot\mathrm{stride} + \lfloor R p \rfloor` ``(N, K, M)`` of float64 ``vd`` in
+    [0, 1], and the dropped index (= the number of kept indices) that pixels with ``valid`` False get.
 
-    The slot :math:`\lfloor R p \rfloor` is computed in float64 (exact for float32 and half input: a float32 times
-    an integer below :math:`2^{29}` is a float64 exactly; float64 input is rounded once). Indices are int32 where
-    they fit (CPU conversion to int32 is several times faster than to int64).
+    The slot is computed in float64 (exact for float32 and half input: a float32 times an integer below
+    :math:`2^{29}` is a float64 exactly; float64 input is rounded once); truncation is the floor for
+    :math:`p \ge 0`. Indices are int32 where they fit (CPU conversion to int32 is several times faster than to
+    int64).
     """
-    n, k, _ = values.shape
-    width = slots + 1
-    total = n * k * width * 2
-    vd = values.double()
+    n, k, _ = vd.shape
+    total = n * k * stride
     itype = torch.int32 if total < 2**31 - 1 else torch.long
-    base = torch.arange(n * k, device=values.device, dtype=itype).view(n, k, 1) * (2 * width)
-    idx = (vd * slots).floor_().to(itype).mul_(2).add_(hits.to(itype)).add_(base)
+    base = torch.arange(n * k, device=vd.device, dtype=itype).view(n, k, 1) * stride
+    idx = torch.mul(vd, slots).to(itype).add_(base)
     if valid is not None:
         idx.masked_fill_(~valid.unsqueeze(1), total)
-    flat = idx.flatten()
-    counts = torch.bincount(flat, minlength=total + 1)[:total].view(n, k, width, 2)
-    conf = torch.bincount(flat, weights=vd.flatten(), minlength=total + 1)[:total].view(n, k, width, 2)
+    return idx, total
+
+
+def _histogram(vd: Tensor, hits: Tensor, valid: Tensor | None, slots: int) -> tuple[Tensor, Tensor]:
+    r"""Slot counts ``(N, K, R + 1, 2)`` and float64 confidence sums ``(N, K, R + 1, 2)`` of float64 ``vd``
+    ``(N, K, M)`` in [0, 1] with truth ``hits`` ``(N, K, M)``; pixels with ``valid`` ``(N, M)`` False are dropped.
+    One index :math:`2\,((nK + k)(R + 1) + s) + y` per value (:func:`_slot_index`), one count and one weighted
+    ``bincount``."""
+    n, k, _ = vd.shape
+    width = slots + 1
+    idx, total = _slot_index(vd, None, slots, width)
+    idx = idx.mul_(2).add_(hits.to(idx.dtype))
     if valid is not None:
-        vd = vd.masked_fill(~valid.unsqueeze(1), 0.0)  # out of place: vd may be the input itself
-    p2 = torch.einsum("nkm,nkm->nk", vd, vd)
-    return counts, conf, p2
+        idx.masked_fill_(~valid.unsqueeze(1), 2 * total)
+    flat = idx.flatten()
+    counts = torch.bincount(flat, minlength=2 * total + 1)[: 2 * total].view(n, k, width, 2)
+    conf = torch.bincount(flat, weights=vd.flatten(), minlength=2 * total + 1)[: 2 * total].view(n, k, width, 2)
+    return counts, conf
+
+
+def _multiclass_histogram(vd: Tensor, labels: Tensor, valid: Tensor | None,
+                          slots: int) -> tuple[Tensor, Tensor, Tensor]:
+    r""":func:`_histogram` of the class-wise problems of a softmax ``vd`` ``(N, C, M)`` (float64) with label map
+    ``labels`` ``(N, M)``, and :math:`p_y` ``(N, M)`` (float64).
+
+    Channel k's hits are the pixels labelled k, so the counts and sums of all values per slot come from one
+    ``bincount`` pair over every channel, and those of the hits from one pair over the gathered index and value of
+    each pixel's own label: misses = all - hits.
+    """
+    n, c, _ = vd.shape
+    width = slots + 1
+    idx, total = _slot_index(vd, valid, slots, width)
+    p_y = vd.gather(1, labels.unsqueeze(1))[:, 0]
+    own = torch.mul(p_y, slots).to(idx.dtype).add_(labels.to(idx.dtype) * width)
+    own.add_(torch.arange(n, device=vd.device, dtype=idx.dtype).view(n, 1) * (c * width))
+    if valid is not None:
+        own.masked_fill_(~valid, total)
+    every = torch.bincount(idx.flatten(), minlength=total + 1)[:total]
+    every_conf = torch.bincount(idx.flatten(), weights=vd.flatten(), minlength=total + 1)[:total]
+    hit = torch.bincount(own.flatten(), minlength=total + 1)[:total]
+    hit_conf = torch.bincount(own.flatten(), weights=p_y.flatten(), minlength=total + 1)[:total]
+    counts = torch.stack([every - hit, hit], -1).view(n, c, width, 2)
+    conf = torch.stack([(every_conf - hit_conf).clamp_(min=0), hit_conf], -1).view(n, c, width, 2)
+    return counts, conf, p_y
 
 
 def _eps(prep: Prepared) -> float:
@@ -193,8 +229,9 @@ def _binary_nll(prep: Prepared, k: int, y: Tensor, vf: Tensor | None) -> Tensor:
     return (loss if vf is None else loss * vf).sum(1)
 
 
-def _multiclass_nll(prep: Prepared, vf: Tensor | None) -> Tensor:
-    """Per-image, per-true-class summed :math:`-\\log p_y` ``(N, C)``."""
+def _multiclass_nll(prep: Prepared, vf: Tensor | None, p_y: Tensor) -> Tensor:
+    """Per-image, per-true-class summed :math:`-\\log p_y` ``(N, C)``; ``p_y`` ``(N, M)`` the float64
+    probabilities of the true labels (used unless the input holds logits)."""
     labels = prep.labels
     if labels is None:  # pragma: no cover
         raise RuntimeError("label map missing")
@@ -203,7 +240,7 @@ def _multiclass_nll(prep: Prepared, vf: Tensor | None) -> Tensor:
         logp = torch.log_softmax(prep.li.logits.detach().flatten(2).double(), 1).gather(1, labels[:, None])[:, 0]
     else:
         eps = _eps(prep)
-        logp = prep.probs.gather(1, labels[:, None])[:, 0].double().clamp(eps, 1 - eps).log()
+        logp = p_y.clamp(eps, 1 - eps).log_()
     loss = -logp if vf is None else -logp * vf
     idx = (labels + torch.arange(n, device=labels.device).unsqueeze(1) * c).flatten()
     return torch.bincount(idx, weights=loss.flatten(), minlength=n * c).view(n, c)
