@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import tomllib
 
-from segbench.cli.compare import save_primary
 from segbench.compare import config as _config
-from segbench.compare.runner import _monitor, prepare
+from segbench.compare.runner import _monitor, prepare, save_primary
 from segbench.files.run_folder import PRIMARY_FILE
 from segbench.inspect.advice import TRIVIAL_DICE, advise, primary_for_masks, primary_metric
 from segbench.inspect.profile import profile_masks, score_trivial_predictors
@@ -68,15 +67,15 @@ def _experiment(compare_toml: Callable[..., str], fraction: float, primary: str 
 
 def test_compare_saves_the_advised_pick_or_the_configured_one(tmp_path: Path,
                                                               compare_toml: Callable[..., str]) -> None:
-    config, exp = _experiment(compare_toml, 0.2)
-    assert save_primary(config, exp, tmp_path / "a")["metric"] == "dice"
-    config, exp = _experiment(compare_toml, 0.85)
-    record = save_primary(config, exp, tmp_path / "b")
+    _, exp = _experiment(compare_toml, 0.2)
+    assert save_primary(exp, tmp_path / "a")["metric"] == "dice"
+    _, exp = _experiment(compare_toml, 0.85)
+    record = save_primary(exp, tmp_path / "b")
     assert record["metric"] == "mcc" and record["chosen_by"] == "inspect advice on the training split"
     assert json.loads((tmp_path / "b" / PRIMARY_FILE).read_text()) == record
     assert exp.primary == "mcc" and _monitor(exp) == "mcc"  # training watches the verdict's metric
-    config, exp = _experiment(compare_toml, 0.85, primary="iou")
-    assert save_primary(config, exp, tmp_path / "c") == {"metric": "iou", "reason": "set in [eval] primary",
+    _, exp = _experiment(compare_toml, 0.85, primary="iou")
+    assert save_primary(exp, tmp_path / "c") == {"metric": "iou", "reason": "set in [eval] primary",
                                                           "chosen_by": "config"}
 
 

@@ -26,18 +26,15 @@ from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
 from segbench.compare.calibrate import scaled_metrics
-from segbench.compare.runner import default_out, prepare, run_compare
+from segbench.compare.runner import default_out, prepare, run_compare, save_primary
 from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, table_metrics
 from segbench.errors import UsageError
-from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
-from segbench.files.run_folder import PRIMARY_FILE
-from segbench.inspect.advice import primary_record
 from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
 from segbench.schedule import ENGINES, RunFailed
 
-__all__ = ["add_arguments", "add_schedule_arguments", "run", "save_primary", "schedule_overrides"]
+__all__ = ["add_arguments", "add_schedule_arguments", "run", "schedule_overrides"]
 
 
 def _positive(text: str) -> int:
@@ -137,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             busy = distributed.broadcast_object(busy)  # every rank stops alike
             if busy is not None:
                 raise UsageError(busy)
-            save_primary(config, experiment, out)  # before training: training watches the verdict's metric
+            save_primary(experiment, out)  # before training: training watches the verdict's metric
             try:
                 rows = run_compare(experiment, out, quiet=args.quiet)
             except RunFailed as exc:  # one line; the finished runs are kept and the same command resumes
@@ -146,24 +143,6 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             ranks, main = distributed.world_size(), distributed.is_main()
         return _print_and_report(args, config, experiment, rows, out, ranks, start) if main else 0
-
-
-def save_primary(config: _config.ExperimentConfig, experiment: Any, out: Path) -> dict[str, str]:
-    """Resolve the verdict's primary metric (:func:`segbench.inspect.advice.primary_record`: ``[eval] primary``
-    where set, else inspect's pick on the training split), set it on ``experiment`` (the plateau rule and the
-    learning-rate choice watch it), write ``PRIMARY_FILE`` on rank 0; returns the record.
-
-    Args:
-        config: the resolved experiment.
-        experiment: the prepared experiment (its training masks and classes).
-        out: the run folder.
-    """
-    record = primary_record(config.eval.primary, [m.numpy() for m in experiment.splits["train"].masks],
-                            class_names=experiment.class_names, ignore_index=experiment.ignore_index)
-    experiment.primary = record["metric"]
-    if distributed.is_main():
-        io.write_json(out / PRIMARY_FILE, record)
-    return record
 
 
 def _print_and_report(args: argparse.Namespace, config: _config.ExperimentConfig, experiment: Any,

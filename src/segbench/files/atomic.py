@@ -21,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from segbench.errors import OutputError
+from segbench.errors import OutputError, UsageError
 
 __all__ = [
     "atomic_write",
@@ -148,6 +148,43 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
     """The rows of a CSV with a header, as dicts of strings (empty list if the file has only a header)."""
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+_REQUIRED: Any = object()
+
+
+def read_json(path: str | Path, *, missing: Any = _REQUIRED) -> Any:
+    """The JSON value of a file that segbench wrote (:func:`write_json`): the one reader of run-folder JSON.
+
+    An absent file is a :class:`~segbench.errors.UsageError` naming it, or ``missing`` where one is given (files
+    that are informative only, or that older folders lack). A file that exists but cannot be read or parsed is
+    always that error: segbench writes atomically, so a bad file was changed by hand and is never skipped in
+    silence; the message says to delete it, which makes the next run redo that step.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = write_json(folder / "a.json", {"x": 1})
+    >>> read_json(folder / "a.json"), read_json(folder / "b.json", missing=None)
+    ({'x': 1}, None)
+    >>> _ = (folder / "a.json").write_text("{")
+    >>> read_json(folder / "a.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    segbench.errors.UsageError: .../a.json is not valid JSON (...); delete it to redo that step
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if missing is not _REQUIRED:
+            return missing
+        raise UsageError(f"{p} is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {p} ({exc}); delete it to redo that step") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"{p} is not valid JSON ({exc}); delete it to redo that step") from None
 
 
 def write_npz(path: str | Path, **arrays: Any) -> Path:

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from segbench import stats
+from segbench.files.atomic import read_json
 from segbench.report.rundata import RunData
 
 __all__ = [
@@ -344,15 +345,11 @@ def _pair_order(x: FloatArray, hib: bool) -> dict[tuple[int, int], int]:
 
 def _advised_primary(run: RunData) -> dict[str, Any]:
     """The run folder's ``PRIMARY_FILE`` record (empty where absent or unreadable)."""
-    import json
 
     from segbench.files.run_folder import PRIMARY_FILE
 
     path = run.root / PRIMARY_FILE
-    try:
-        found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
+    found = read_json(path, missing={})
     return found if isinstance(found, dict) else {}
 
 

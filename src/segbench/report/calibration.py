@@ -14,7 +14,6 @@ sets each loss's ECE, Brier and NLL before and after scaling side by side, with 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
+from segbench.files.atomic import read_json
 from segbench.files.run_folder import RELIABILITY_FILE, TEMPERATURE_FILE, run_path
 from segbench.metrics import catalogue
 from segbench.report.analysis import Analysis, seed_averaged, view_values
@@ -83,7 +83,7 @@ def load_reliability(analysis: Analysis, scaled: bool = False) -> dict[str, Pool
     out: dict[str, PooledReliability] = {}
     for model in run.trained:
         paths = [run_path(run.root, model, seed) / RELIABILITY_FILE for seed in run.seeds]
-        records = [json.loads(Path(p).read_text()) for p in paths if Path(p).is_file()]
+        records = [read_json(p) for p in paths if Path(p).is_file()]
         if scaled:
             records = [r["scaled"] for r in records if isinstance(r.get("scaled"), dict)]
         if records and len(records) == len(paths):
@@ -101,7 +101,7 @@ def load_temperatures(analysis: Analysis) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for model in run.trained:
         paths = [run_path(run.root, model, seed) / TEMPERATURE_FILE for seed in run.seeds]
-        found = [float(json.loads(p.read_text())["temperature"]) for p in paths if p.is_file()]
+        found = [float(read_json(p)["temperature"]) for p in paths if p.is_file()]
         if found and len(found) == len(paths):
             out[model] = found
     return out

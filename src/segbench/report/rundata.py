@@ -13,7 +13,6 @@ images). ``NaN`` (undefined) and ``inf`` (a miss) are kept as they are.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import numpy.typing as npt
 
 from segbench.errors import UsageError
 from segbench.files import safe_read
+from segbench.files.atomic import read_json
 from segbench.files.run_folder import DATASET_LEVEL_COLUMNS, KINDS, PER_IMAGE_COLUMNS, prediction_path
 
 if sys.version_info >= (3, 11):
@@ -227,10 +227,7 @@ def _history(path: Path, seeds: tuple[int, ...]) -> dict[str, dict[str, FloatArr
 def _done_records(root: Path) -> tuple[dict[str, Any], ...]:
     records = []
     for path in sorted((root / "runs").glob("**/done.json")):
-        try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue  # a done.json is informative only (train time, device); the scores come from results/
+        records.append(read_json(path))  # informative only (train time, device); the scores come from results/
     return tuple(records)
 
 
@@ -245,10 +242,7 @@ def load_run(run_dir: str | Path) -> RunData:
     if not root.is_dir():
         raise UsageError(f"run folder {root} does not exist (expected the --out folder of `segbench compare`)")
     per_image = _require(root / "results" / "per_image.csv", "the per-image test scores")
-    try:
-        dataset = json.loads(_require(root / "dataset.json", "the dataset description").read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{root / 'dataset.json'} is not valid JSON: {exc}") from None
+    dataset = read_json(_require(root / "dataset.json", "the dataset description"))
     config: dict[str, Any] = {}
     if (root / "config.toml").is_file():
         try:

@@ -22,7 +22,6 @@ metric on the tuning seed against the learning rate (log axis), the chosen value
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from segbench.files.atomic import read_json
 from segbench.files.run_folder import TRAINING_FILE
 from segbench.report.analysis import Analysis
 
@@ -40,10 +40,7 @@ def load_training(root: Path) -> dict[str, Any] | None:
     """``results/training.json`` of the run folder ``root``, or ``None`` where it is absent or unreadable (older
     folders)."""
     path = root / "results" / TRAINING_FILE
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    found = read_json(path, missing=None)
     return found if isinstance(found, dict) else None
 
 

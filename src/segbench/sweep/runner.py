@@ -10,7 +10,6 @@ run folder is locked while it runs.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,12 +18,11 @@ from typing import Any
 from tqdm import tqdm
 
 from segbench.compare import config as _config
-from segbench.compare.runner import Experiment, prepare, run_compare
+from segbench.compare.runner import prepare, run_compare, save_primary
 from segbench.errors import UsageError
 from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
-from segbench.files.run_folder import PRIMARY_FILE, run_path, slug
-from segbench.inspect.advice import primary_record
+from segbench.files.run_folder import run_path, slug
 from segbench.report.sweep import SWEEP_FILE, SWEEP_TOML
 from segbench.sweep.config import ShareExperiment, SweepConfig, resolve_sweep, share_experiments
 
@@ -74,19 +72,10 @@ def _runs_done(exp: ShareExperiment) -> int:
 def _measured_share(folder: Path) -> dict[str, float]:
     """Each split's foreground share (1 minus the background class's share) from the share's ``dataset.json``."""
     path = folder / "dataset.json"
-    info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    info = io.read_json(path, missing={})
     background = info.get("background_class")
     return {split: round(1.0 - float(share.get(background, 0.0)), 6)
             for split, share in info.get("class_share", {}).items()}
-
-
-def _save_primary(experiment: Experiment, folder: Path) -> None:
-    """The share's primary metric (:func:`segbench.inspect.advice.primary_record`), set on ``experiment`` before
-    training (the plateau rule watches it) and saved as the share folder's ``PRIMARY_FILE``, as compare does."""
-    record = primary_record(experiment.config.eval.primary, [m.numpy() for m in experiment.splits["train"].masks],
-                            class_names=experiment.class_names, ignore_index=experiment.ignore_index)
-    experiment.primary = record["metric"]
-    io.write_json(folder / PRIMARY_FILE, record)
 
 
 def run_sweep(sweep: SweepConfig, out: Path, *, quiet: bool = False) -> dict[str, Any]:
@@ -108,7 +97,7 @@ def run_sweep(sweep: SweepConfig, out: Path, *, quiet: bool = False) -> dict[str
         bar.set_postfix_str(f"share {exp.share:g}")
         t0 = time.perf_counter()
         with FolderLock(exp.folder, "segbench sweep"):  # a `segbench compare` on the share's folder waits its turn
-            _save_primary(experiment, exp.folder)
+            save_primary(experiment, exp.folder)
             run_compare(experiment, exp.folder, quiet=quiet)
         after = _runs_done(exp)
         bar.update(after - before)
