@@ -149,3 +149,17 @@ def test_segbench_report_rebuilds_a_sweep_report(swept: tuple[Path, Path, str],
     assert main(["report", str(out), "--n-boot", "100", "--quiet"]) == 0
     assert figure.exists() and "report:" in capsys.readouterr().out
     assert main(["report", str(out), "--reference", "ce"]) == 2
+
+
+def test_an_lr_grid_sweep_counts_its_tuning_and_seed_runs(tmp_path: Path, compare_toml: Callable[..., str]) -> None:
+    # one share, one loss, a 2-value grid and 2 seeds: both values on seed 0, then seed 1 at the chosen one = 3 runs
+    text = compare_toml(specs=["dice"], seeds=2, metrics=["pixel_accuracy", "dice"])
+    text = text.replace(", foreground_fraction = 0.2", "").replace("[train]\n", "[train]\nlr = [0.01, 0.001]\n", 1)
+    cfg = tmp_path / "grid.toml"
+    cfg.write_text(text + "\n[sweep]\nshares = [0.2]\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(cfg), "--out", str(out), "-q", "--no-report"]) == 0
+    done = sorted(out.glob("share-0.2/runs/dice/lr=*/seed*/done.json"))
+    assert len(done) == 3 and (out / "share-0.2" / "runs" / "dice" / "lr.json").exists()
+    entry = json.loads((out / "sweep.json").read_text())["shares"][0]
+    assert entry["runs"] == entry["trained_now"] == len(done)
