@@ -88,7 +88,7 @@ def test_a_held_sweep_folder_is_refused(swept: tuple[Path, Path, str], capsys: p
     ("[sweep]\nshares = [-0.1]\n", "[sweep] shares must be numbers in (0, 1)"),
     ("[sweep]\nshares = []\n", "[sweep] shares must be a non-empty list"),
     ("[sweep]\nshares = [0.1, 0.1]\n", "[sweep] shares lists a share twice"),
-    ("[sweep]\nshares = [0.1]\nmethod = \"grow\"\n", "[sweep] method must be one of ['generate', 'crop']"),
+    ("[sweep]\nshares = [0.1]\nmethod = \"grow\"\n", "[sweep] method must be one of ['generate', 'crop', 'subsample']"),
     ("[sweep]\nshares = [0.1]\ncrop_size = 8\n", '[sweep] crop_size is for method = "crop" only'),
 ])
 def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -139,6 +139,37 @@ crop_size = 16
     assert [e["folder"] for e in entries] == ["share-0.3", "share-0.05"]
     assert entries[0]["measured_share"]["train"] > entries[1]["measured_share"]["train"]  # the crops moved the share
     assert "crop_share = 0.05" in (out / "share-0.05" / "config.toml").read_text()
+
+
+def test_a_real_dataset_is_subsampled_to_each_share(tmp_path: Path) -> None:
+    cfg = tmp_path / "subsample.toml"
+    cfg.write_text("""
+[dataset]
+spec = "sample"
+image_size = 32
+[model]
+width = 2
+depth = 2
+[train]
+epochs = 1
+seeds = 1
+device = "cpu"
+[losses]
+specs = ["dice"]
+[eval]
+metrics = ["pixel_accuracy", "dice"]
+[sweep]
+shares = [0.06, 0.2]
+method = "subsample"
+""")
+    out = tmp_path / "out"
+    assert main(["sweep", str(cfg), "--out", str(out), "-q", "--no-report"]) == 0
+    entries = json.loads((out / "sweep.json").read_text())["shares"]
+    for entry in entries:  # the whole sample set holds 12-14% per split; the kept images come near each share
+        assert abs(entry["measured_share"]["train"] - entry["share"]) < 0.015
+        sizes = json.loads((out / entry["folder"] / "dataset.json").read_text())["split_sizes"]
+        assert sizes["train"] < 28
+    assert "subsample_share = 0.06" in (out / "share-0.06" / "config.toml").read_text()
 
 
 def test_segbench_report_rebuilds_a_sweep_report(swept: tuple[Path, Path, str],
