@@ -29,16 +29,16 @@ def test_the_kept_items_are_the_nearest_extreme_first_subset(seed: int, share: f
     here = _pooled(f, n, kept)
     assert abs(here - share) <= abs(whole - share) + 1e-12  # never further than the whole split
     own = f / n
-    if dropped:  # the dropped items are the extremes on the far side of the target
-        if whole > share:
-            assert own[dropped].min() >= own[kept].max() - 1e-12
-        else:
-            assert own[dropped].max() <= own[kept].min() + 1e-12
-        # putting back the least extreme dropped item would not come nearer (ties go to the larger subset)
-        back = dropped[int(np.argmin(own[dropped]) if whole > share else np.argmax(own[dropped]))]
+    if whole == share:
+        return
+    sign = 1.0 if whole > share else -1.0  # the drop order: the far side's extremes first; ties smaller, then later
+    order = sorted(range(size), key=lambda i: (-sign * own[i], n[i], -i))
+    assert order[: len(dropped)] == sorted(dropped, key=order.index)  # the dropped items are a prefix of it
+    if dropped:  # putting back the last dropped item would not come nearer (ties go to the larger subset)
+        back = order[len(dropped) - 1]
         assert abs(here - share) < abs(_pooled(f, n, sorted([*kept, back])) - share) + 1e-12
-    if len(kept) > 1 and whole != share:  # dropping the next most extreme kept item would not come nearer either
-        nxt = kept[int(np.argmax(own[kept]) if whole > share else np.argmin(own[kept]))]
+    if len(kept) > 1:  # dropping the next item of the order would not come nearer either
+        nxt = order[len(dropped)]
         assert abs(here - share) <= abs(_pooled(f, n, [i for i in kept if i != nxt]) - share) + 1e-12
 
 

@@ -9,7 +9,8 @@ valid (non-ignored) pixels of item :math:`i`, the pooled share of a subset :math
 .. math:: p(S) = \sum_{i \in S} f_i \Big/ \sum_{i \in S} n_i .
 
 If the whole split's share is above the target, the items are dropped one at a time in order of their own share
-:math:`f_i / n_i`, highest first (ties: the later item first); below the target, lowest first. Each drop moves
+:math:`f_i / n_i`, highest first; below the target, lowest first (ties: the smaller item first, which moves
+:math:`p` by less, then the later item). Each drop moves
 :math:`p` toward the target (the dropped item lies on the far side of the current pooled share), so the kept set is
 the prefix nearest the target (:func:`subsample_indices`; ties: the larger subset): as many items as possible, the
 images themselves untouched. At least one item with valid pixels is kept; items without valid pixels are always
@@ -77,7 +78,7 @@ def subsample_indices(foreground: npt.ArrayLike, valid: npt.ArrayLike, share: fl
         return list(range(f.size))
     own = f[counted] / n[counted]
     sign = 1.0 if pooled > share else -1.0  # drop the highest shares first (above the target), else the lowest
-    order = counted[np.lexsort((-counted, -sign * own))]  # ties: the later item first
+    order = counted[np.lexsort((-counted, n[counted], -sign * own))]  # ties: the smaller, then the later item first
     # the pooled share after dropping the first k of `order`, k = 0 .. len - 1 (at least one counted item kept)
     kept_f = f[counted].sum() - np.concatenate([[0.0], np.cumsum(f[order])[:-1]])
     kept_n = n[counted].sum() - np.concatenate([[0.0], np.cumsum(n[order])[:-1]])
