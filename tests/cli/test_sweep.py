@@ -88,7 +88,7 @@ def test_a_held_sweep_folder_is_refused(swept: tuple[Path, Path, str], capsys: p
     ("[sweep]\nshares = [-0.1]\n", "[sweep] shares must be numbers in (0, 1)"),
     ("[sweep]\nshares = []\n", "[sweep] shares must be a non-empty list"),
     ("[sweep]\nshares = [0.1, 0.1]\n", "[sweep] shares lists a share twice"),
-    ("[sweep]\nshares = [0.1]\nmethod = \"grow\"\n", "[sweep] method must be one of ['generate', 'crop']"),
+    ("[sweep]\nshares = [0.1]\nmethod = \"grow\"\n", "[sweep] method must be one of ['generate', 'crop', 'subsample']"),
     ("[sweep]\nshares = [0.1]\ncrop_size = 8\n", '[sweep] crop_size is for method = "crop" only'),
 ])
 def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -141,6 +141,37 @@ crop_size = 16
     assert "crop_share = 0.05" in (out / "share-0.05" / "config.toml").read_text()
 
 
+def test_a_real_dataset_is_subsampled_to_each_share(tmp_path: Path) -> None:
+    cfg = tmp_path / "subsample.toml"
+    cfg.write_text("""
+[dataset]
+spec = "sample"
+image_size = 32
+[model]
+width = 2
+depth = 2
+[train]
+epochs = 1
+seeds = 1
+device = "cpu"
+[losses]
+specs = ["dice"]
+[eval]
+metrics = ["pixel_accuracy", "dice"]
+[sweep]
+shares = [0.06, 0.2]
+method = "subsample"
+""")
+    out = tmp_path / "out"
+    assert main(["sweep", str(cfg), "--out", str(out), "-q", "--no-report"]) == 0
+    entries = json.loads((out / "sweep.json").read_text())["shares"]
+    for entry in entries:  # the whole sample set holds 12-14% per split; the kept images come near each share
+        assert abs(entry["measured_share"]["train"] - entry["share"]) < 0.015
+        sizes = json.loads((out / entry["folder"] / "dataset.json").read_text())["split_sizes"]
+        assert sizes["train"] < 28
+    assert "subsample_share = 0.06" in (out / "share-0.06" / "config.toml").read_text()
+
+
 def test_segbench_report_rebuilds_a_sweep_report(swept: tuple[Path, Path, str],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = swept
@@ -149,3 +180,17 @@ def test_segbench_report_rebuilds_a_sweep_report(swept: tuple[Path, Path, str],
     assert main(["report", str(out), "--n-boot", "100", "--quiet"]) == 0
     assert figure.exists() and "report:" in capsys.readouterr().out
     assert main(["report", str(out), "--reference", "ce"]) == 2
+
+
+def test_an_lr_grid_sweep_counts_its_tuning_and_seed_runs(tmp_path: Path, compare_toml: Callable[..., str]) -> None:
+    # one share, one loss, a 2-value grid and 2 seeds: both values on seed 0, then seed 1 at the chosen one = 3 runs
+    text = compare_toml(specs=["dice"], seeds=2, metrics=["pixel_accuracy", "dice"])
+    text = text.replace(", foreground_fraction = 0.2", "").replace("[train]\n", "[train]\nlr = [0.01, 0.001]\n", 1)
+    cfg = tmp_path / "grid.toml"
+    cfg.write_text(text + "\n[sweep]\nshares = [0.2]\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(cfg), "--out", str(out), "-q", "--no-report"]) == 0
+    done = sorted(out.glob("share-0.2/runs/dice/lr=*/seed*/done.json"))
+    assert len(done) == 3 and (out / "share-0.2" / "runs" / "dice" / "lr.json").exists()
+    entry = json.loads((out / "sweep.json").read_text())["shares"][0]
+    assert entry["runs"] == entry["trained_now"] == len(done)

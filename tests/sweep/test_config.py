@@ -29,10 +29,20 @@ def test_crop_sets_the_crop_options() -> None:
         {"crop_share": 0.4, "crop_size": [32, 32]}, {"crop_share": 0.05, "crop_size": [32, 32]}]
 
 
+def test_subsample_sets_the_subsample_option() -> None:
+    sweep = resolve_sweep({"dataset": {"spec": "sample", "image_size": 64, "options": {"image_size": 64}},
+                           "sweep": {"shares": [0.05, 0.2], "method": "subsample"}})
+    assert [dict(e.config.dataset.options) for e in share_experiments(sweep, "S")] == [
+        {"image_size": 64, "subsample_share": 0.2}, {"image_size": 64, "subsample_share": 0.05}]
+
+
 @pytest.mark.parametrize(("raw", "message"), [
     ({"dataset": {"spec": "sample"}}, 'is not synthetic, so its shares are reached by cropping'),
     ({"dataset": {"spec": "sample"}, "sweep": {"method": "generate"}}, 'needs the synthetic dataset'),
     ({"dataset": {"spec": "sample"}, "sweep": {"method": "crop"}}, "needs crop_size"),
+    ({"dataset": {"spec": "sample"}, "sweep": {"method": "subsample", "crop_size": 8}}, 'is for method = "crop" only'),
+    ({"dataset": {"spec": "sample", "options": {"subsample_share": 0.1}}, "sweep": {"method": "subsample"}},
+     "the sweep sets these itself"),
     ({"dataset": {"spec": "sample", "image_size": 32}, "sweep": {"method": "crop", "crop_size": 48}},
      "larger than [dataset] image_size"),
     ({"dataset": {"spec": "synthetic"}, "train": {"epoch": 1}}, "unknown key 'epoch' in [train]"),

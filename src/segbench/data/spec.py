@@ -12,6 +12,7 @@ from segbench.data.dataset import SegmentationDataset
 from segbench.data.errors import DatasetError
 from segbench.data.kinds import DATASETS, LoadRequest
 from segbench.data.share_crop import cropped, pop_crop_options
+from segbench.data.share_subsample import pop_subsample_option, subsampled
 from segbench.data.splits import Split
 from segbench.data.transforms import as_size
 
@@ -81,7 +82,9 @@ def load_dataset(
             option, else the native size. Images bilinearly, masks by nearest neighbour.
         options: kind-specific options (the TOML ``[dataset]`` table without the spec); an unknown key
             is an error that lists the valid ones. ``crop_share`` and ``crop_size`` (any kind) crop every item
-            to a window of that foreground share (:mod:`segbench.data.share_crop`).
+            to a window of that foreground share (:mod:`segbench.data.share_crop`); ``subsample_share`` (any
+            kind) keeps the split's items whose pooled foreground share is nearest it
+            (:mod:`segbench.data.share_subsample`; after the crop where both are given).
         augment: random horizontal/vertical flips of image and mask together.
         seed: seeds the flips (see :class:`SegmentationDataset`).
 
@@ -103,9 +106,15 @@ def load_dataset(
     kind = DATASETS.get(parsed.kind)
     if kind.needs_path and (parsed.path is None or not parsed.path.exists()):
         raise DatasetError(f"{spec}: path {parsed.path} does not exist")
-    if crop is None:
+    subsample = pop_subsample_option(opts, spec)  # subsample_share: any kind, items kept after loading (#23)
+    if crop is None and subsample is None:
         return kind.load(LoadRequest(split, spec, opts, size, augment, seed, parsed.path))
     from segbench.trivial import background_index  # (lazily: the data layer loads without the metrics)
 
     loaded = kind.load(LoadRequest(split, spec, opts, size, False, seed, parsed.path))
-    return cropped(loaded, *crop, background=background_index(loaded.class_names), augment=augment, seed=seed)
+    background = background_index(loaded.class_names)
+    if crop is not None:
+        loaded = cropped(loaded, *crop, background=background, augment=augment and subsample is None, seed=seed)
+    if subsample is None:
+        return loaded
+    return subsampled(loaded, subsample, background=background, augment=augment, seed=seed)

@@ -5,9 +5,12 @@
     method = "generate"                       # synthetic: generate each share (objects shrink / thin out)
     # method = "crop"; crop_size = 32         # a real dataset: crop each image around its foreground (see
                                               # segbench.data.share_crop) to reach each share
+    # method = "subsample"                    # a real dataset: keep the items whose pooled share is nearest
+                                              # each share (see segbench.data.share_subsample)
 
 Every share becomes one compare experiment: the base tables with the share set in ``[dataset] options``
-(``foreground_share`` for ``synthetic``; ``crop_share`` and ``crop_size`` for ``crop``). Its run folder is
+(``foreground_share`` for ``synthetic``; ``crop_share`` and ``crop_size`` for ``crop``; ``subsample_share`` for
+``subsample``). Its run folder is
 ``OUT/share-<share>`` (:func:`share_folder`). :func:`share_experiments` lists the (share, config, folder) triples, so
 a scheduler can collect every (share, loss, seed) run. An unknown key in ``[sweep]``, a share outside (0, 1), a share
 given twice, or a method that does not fit the dataset is a :class:`~segbench.errors.UsageError`.
@@ -30,13 +33,16 @@ __all__ = ["DEFAULT_SHARES", "METHODS", "SWEEP_KEYS", "ShareExperiment", "SweepC
 
 DEFAULT_SHARES = (0.3, 0.1, 0.03, 0.01, 0.003)
 """The default foreground shares of a sweep (30% down to 0.3%)."""
-METHODS = ("generate", "crop")
-SWEEP_KEYS = {"shares": "foreground shares in (0, 1)", "method": "generate (synthetic) or crop (a real dataset)",
+METHODS = ("generate", "crop", "subsample")
+SWEEP_KEYS = {"shares": "foreground shares in (0, 1)",
+              "method": "generate (synthetic), crop or subsample (a real dataset)",
               "crop_size": "crop: the crop's size, an int or [H, W]"}
 SHARE_OPTION = "foreground_share"
 """The synthetic dataset's option that a ``generate`` sweep sets."""
 CROP_OPTIONS = ("crop_share", "crop_size")
 """The dataset options that a ``crop`` sweep sets (:mod:`segbench.data.share_crop`)."""
+SUBSAMPLE_OPTION = "subsample_share"
+"""The dataset option that a ``subsample`` sweep sets (:mod:`segbench.data.share_subsample`)."""
 
 
 @dataclass(frozen=True)
@@ -113,17 +119,22 @@ def resolve_sweep(raw: Mapping[str, Any]) -> SweepConfig:
     method = table.get("method", "generate" if synthetic else None)
     if method is None:
         raise UsageError(f"[sweep] method: dataset {base.dataset.spec!r} is not synthetic, so its shares are reached "
-                         'by cropping: set method = "crop" and crop_size')
+                         'by cropping or subsampling: set method = "crop" and crop_size, or method = "subsample"')
     if method not in METHODS:
         raise UsageError(f"[sweep] method must be one of {list(METHODS)}, got {method!r}")
     options = base.dataset.options
     if method == "generate":
         if not synthetic:
             raise UsageError(f'[sweep] method = "generate" needs the synthetic dataset, got {base.dataset.spec!r}; '
-                             'use method = "crop" for a real dataset')
+                             'use method = "crop" or "subsample" for a real dataset')
         if "crop_size" in table:
             raise UsageError('[sweep] crop_size is for method = "crop" only')
         taken = sorted({SHARE_OPTION, "foreground_fraction"} & set(options))
+        crop = None
+    elif method == "subsample":
+        if "crop_size" in table:
+            raise UsageError('[sweep] crop_size is for method = "crop" only')
+        taken = sorted({SUBSAMPLE_OPTION} & set(options))
         crop = None
     else:
         if "crop_size" not in table:
@@ -147,6 +158,8 @@ def _share_config(sweep: SweepConfig, share: float) -> _config.ExperimentConfig:
     options = dict(dataset.get("options", {}))
     if sweep.method == "generate":
         options[SHARE_OPTION] = share
+    elif sweep.method == "subsample":
+        options[SUBSAMPLE_OPTION] = share
     else:
         options.update(crop_share=share, crop_size=list(sweep.crop_size or ()))
     dataset["options"] = options

@@ -22,7 +22,7 @@ from segbench.compare.runner import prepare, run_compare, save_primary
 from segbench.errors import UsageError
 from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
-from segbench.files.run_folder import run_path, slug
+from segbench.files.run_folder import slug
 from segbench.report.sweep import SWEEP_FILE, SWEEP_TOML
 from segbench.sweep.config import ShareExperiment, SweepConfig, resolve_sweep, share_experiments
 
@@ -64,9 +64,18 @@ def _claim(out: Path, sweep: SweepConfig) -> None:
     io.write_text(path, text)
 
 
+def _runs_planned(exp: ShareExperiment, n_models: int) -> int:
+    """The training runs of one share: every (loss, seed), or with an lr grid every (loss, lr) on the first seed
+    plus every (loss, other seed) at the chosen value (compare's equal tuning protocol)."""
+    seeds, grid = len(exp.config.train.seeds), _config.lr_grid(exp.config)
+    return n_models * (seeds if grid is None else len(grid) + seeds - 1)
+
+
 def _runs_done(exp: ShareExperiment) -> int:
-    return sum((run_path(exp.folder, name, seed) / "done.json").exists()
-               for seed in exp.config.train.seeds for name in exp.config.losses.specs)
+    """The share's complete training runs: ``done.json`` in ``runs/<slug>/seed<k>`` (scalar lr) or in
+    ``runs/<slug>/lr=<value>/seed<k>`` (an lr grid); the trivial predictors' ``runs/trivial`` is not counted."""
+    grid = _config.lr_grid(exp.config) is not None
+    return sum(1 for _ in (exp.folder / "runs").glob("*/lr=*/seed*/done.json" if grid else "*/seed*/done.json"))
 
 
 def _measured_share(folder: Path) -> dict[str, float]:
@@ -88,7 +97,7 @@ def run_sweep(sweep: SweepConfig, out: Path, *, quiet: bool = False) -> dict[str
     shares = share_experiments(sweep, out)
     prepared = [prepare(exp.config) for exp in shares]  # every share's data and losses checked before writing
     _claim(out, sweep)
-    total = sum(len(e.config.train.seeds) * len(p.models) for e, p in zip(shares, prepared, strict=True))
+    total = sum(_runs_planned(e, len(p.models)) for e, p in zip(shares, prepared, strict=True))
     done_before = [_runs_done(e) for e in shares]
     bar = tqdm(total=total, initial=sum(done_before), desc="sweep", unit="run", disable=quiet, file=sys.stderr,
                position=0)
