@@ -12,9 +12,9 @@ import pytest
 import tomllib
 
 from segbench.compare import config as _config
-from segbench.compare.runner import _monitor, prepare, save_primary
+from segbench.compare.runner import _monitor, prepare
 from segbench.files.run_folder import PRIMARY_FILE
-from segbench.inspect.advice import TRIVIAL_DICE, advise, primary_for_masks, primary_metric
+from segbench.inspect.advice import TRIVIAL_DICE, advise, primary_for_masks, primary_metric, save_primary
 from segbench.inspect.profile import profile_masks, score_trivial_predictors
 
 

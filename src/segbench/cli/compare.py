@@ -26,10 +26,11 @@ from segbench import distributed
 from segbench.cli.inspect import add_option_argument, parse_options
 from segbench.compare import config as _config
 from segbench.compare.calibrate import scaled_metrics
-from segbench.compare.runner import default_out, prepare, run_compare, save_primary
+from segbench.compare.runner import default_out, prepare, run_compare
 from segbench.compare.table import COUNTS_FOOTNOTE, format_table, summarize, table_metrics
 from segbench.errors import UsageError
 from segbench.files.lock import FolderLock
+from segbench.inspect.advice import save_primary
 from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
 from segbench.schedule import ENGINES, RunFailed

@@ -56,7 +56,6 @@ from segbench.files.run_folder import (
     DATASET_LEVEL_COLUMNS,
     HISTORY_COLUMNS,
     PER_IMAGE_COLUMNS,
-    PRIMARY_FILE,
     RELIABILITY_FILE,
     TEMPERATURE_FILE,
     TERM_COLUMNS,
@@ -66,7 +65,6 @@ from segbench.files.run_folder import (
     run_path,
     slug,
 )
-from segbench.inspect.advice import primary_record
 from segbench.metrics import catalogue
 from segbench.metrics.probability_stream import SCORING_BINS, ProbabilityHistogram
 from segbench.models import build_model
@@ -630,20 +628,3 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
                                         "world_size": distributed.world_size()})
     return rows
 
-
-def save_primary(exp: Experiment, folder: Path) -> dict[str, str]:
-    """Resolve the verdict's primary metric (:func:`segbench.inspect.advice.primary_record`: ``[eval] primary``
-    where set, else inspect's pick on the training split), set it on ``exp`` before training (the plateau rule and
-    the learning-rate choice watch it), and write ``PRIMARY_FILE`` into ``folder`` on rank 0; returns the record.
-    ``segbench compare`` calls it for its run folder and ``segbench sweep`` for each share's.
-
-    Args:
-        exp: the prepared experiment (its training masks and classes).
-        folder: the run folder.
-    """
-    record = primary_record(exp.config.eval.primary, [m.numpy() for m in exp.splits["train"].masks],
-                            class_names=exp.class_names, ignore_index=exp.ignore_index)
-    exp.primary = record["metric"]
-    if distributed.is_main():
-        io.write_json(folder / PRIMARY_FILE, record)
-    return record

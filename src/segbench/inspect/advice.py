@@ -36,9 +36,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from segbench import distributed
+from segbench.files import atomic
+from segbench.files.run_folder import PRIMARY_FILE
 from segbench.formatting import percent
 from segbench.inspect.profile import ClassProfile, DatasetProfile, profile_masks, score_trivial_predictors
 
@@ -398,6 +403,25 @@ def primary_record(primary: str | None, masks: Sequence[np.ndarray], *, class_na
         return {"metric": primary, "reason": "set in [eval] primary", "chosen_by": "config"}
     pick = primary_for_masks(masks, class_names=class_names, ignore_index=ignore_index)
     return {"metric": pick.metric, "reason": pick.reason, "chosen_by": "inspect advice on the training split"}
+
+
+def save_primary(exp: Any, folder: Path) -> dict[str, str]:
+    """Resolve the verdict's primary metric of a prepared ``segbench compare`` experiment (:func:`primary_record`
+    of its ``config.eval.primary`` and training masks), set it as ``exp.primary`` before training (the plateau
+    rule and the learning-rate choice watch it), and write ``PRIMARY_FILE`` into ``folder`` on rank 0; returns the
+    record. ``segbench compare`` calls it for its run folder and ``segbench sweep`` for each share's.
+
+    Args:
+        exp: the prepared experiment (:class:`segbench.compare.runner.Experiment`; read: ``config.eval.primary``,
+            ``splits["train"].masks``, ``class_names``, ``ignore_index``).
+        folder: the run folder.
+    """
+    record = primary_record(exp.config.eval.primary, [m.numpy() for m in exp.splits["train"].masks],
+                            class_names=exp.class_names, ignore_index=exp.ignore_index)
+    exp.primary = record["metric"]
+    if distributed.is_main():
+        atomic.write_json(Path(folder) / PRIMARY_FILE, record)
+    return record
 
 
 def _primary(profile: DatasetProfile) -> list[Advice]:

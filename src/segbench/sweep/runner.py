@@ -18,11 +18,12 @@ from typing import Any
 from tqdm import tqdm
 
 from segbench.compare import config as _config
-from segbench.compare.runner import prepare, run_compare, save_primary
+from segbench.compare.runner import prepare, run_compare
 from segbench.errors import UsageError
 from segbench.files import atomic as io
 from segbench.files.lock import FolderLock
 from segbench.files.run_folder import slug
+from segbench.inspect.advice import save_primary
 from segbench.report.sweep import SWEEP_FILE, SWEEP_TOML
 from segbench.sweep.config import ShareExperiment, SweepConfig, resolve_sweep, share_experiments
 
