@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# -n auto: one worker per core (at most 4: each worker imports torch); pass -n 0 to run in one process.
+.venv/bin/python -m pytest -n auto --maxprocesses 4 "$@"
