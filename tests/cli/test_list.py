@@ -38,3 +38,13 @@ def test_list_metrics_names_the_probability_object_and_topology_families(capsys:
         line = next(x for x in out.splitlines() if x.split() and x.split()[0] == name)
         assert f"[{family}" in line, line
     assert "(on request)" in next(x for x in out.splitlines() if x.split() and x.split()[0] == "cldice")
+
+
+def test_list_datasets_names_the_share_options_of_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    from segbench.data.share_crop import CROP_OPTIONS
+    from segbench.data.share_subsample import SUBSAMPLE_OPTION
+
+    assert main(["list", "datasets"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.split()[:2] == ["(any", "kind)"]
+    assert all(f"{name}=" in line for name in (*CROP_OPTIONS, SUBSAMPLE_OPTION))

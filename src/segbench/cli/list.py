@@ -32,7 +32,11 @@ def lines(section: str) -> list[str]:
     elif section == "metrics":
         items = [(f"{name} {text[0]}", text[2:]) for name, text in catalogue.describe()]  # "name ↑", the rest
     elif section == "datasets":
-        items = list(available_kinds().items())
+        items = [*available_kinds().items(),
+                 ("(any kind)", "options crop_share=F with crop_size=N or [H, W]: each item cropped to the window "
+                  "whose "
+                  "foreground share is nearest F; subsample_share=F: each split keeps the items whose pooled share "
+                  "is nearest F (segbench sweep's methods)")]
     elif section == "models":
         items = [(name, "") for name in available_models()]
     else:
