@@ -34,9 +34,8 @@ def lines(section: str) -> list[str]:
     elif section == "datasets":
         items = [*available_kinds().items(),
                  ("(any kind)", "options crop_share=F with crop_size=N or [H, W]: each item cropped to the window "
-                  "whose "
-                  "foreground share is nearest F; subsample_share=F: each split keeps the items whose pooled share "
-                  "is nearest F (segbench sweep's methods)")]
+                  "whose foreground share is nearest F; subsample_share=F: each split keeps the items whose pooled "
+                  "share is nearest F (segbench sweep's methods)")]
     elif section == "models":
         items = [(name, "") for name in available_models()]
     else:
