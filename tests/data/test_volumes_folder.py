@@ -124,12 +124,15 @@ def test_volumes_kind_loads_splits_with_the_headers_spacing_in_array_order(tmp_p
         load_dataset(f"volumes:{tmp_path}", "train", image_size=32)
 
 
-def test_volumes_kind_refuses_mixed_spacings_and_a_contradicting_option(tmp_path: Path) -> None:
+def test_volumes_kind_keeps_each_case_spacing_and_refuses_a_contradicting_option(tmp_path: Path) -> None:
     from segbench.data import load_dataset
 
     _nifti_cases(tmp_path / "mixed", [(0.8, 0.8, 2.5), (0.8, 0.8, 2.5), (1.0, 1.0, 1.0)])
-    with pytest.raises(DatasetError, match=r"different voxel spacings .*resample them"):
-        load_dataset(f"volumes:{tmp_path / 'mixed'}", "train")
+    data = load_dataset(f"volumes:{tmp_path / 'mixed'}", "all")
+    assert data.spacing is None and data.ids == ["case0", "case1", "case2"]
+    assert [data.item_spacing(k) for k in range(3)] == [(2.5, 0.8, 0.8), (2.5, 0.8, 0.8), (1.0, 1.0, 1.0)]
+    with pytest.raises(DatasetError, match=r"contradicts the headers of 1 case\(s\), e.g. \{'case2'"):
+        load_dataset(f"volumes:{tmp_path / 'mixed'}", "all", options={"spacing": [2.5, 0.8, 0.8]})
     _nifti_cases(tmp_path / "one", [(0.8, 0.8, 2.5)] * 3)
     with pytest.raises(DatasetError, match=r"option spacing \[1.0, 1.0, 1.0\] \(Z, Y, X\) contradicts"):
         load_dataset(f"volumes:{tmp_path / 'one'}", "train", options={"spacing": [1, 1, 1]})

@@ -15,9 +15,12 @@ axes with p = 1/2) come from a NumPy generator seeded by ``SeedSequence([seed, t
 of one seed trains on the same patches in the same order, and a resumed run draws what it would have drawn.
 Outside the volume a patch is padded with zeros and the label ``ignore_index`` (background when there is none).
 
-Data larger than memory: the training and validation volumes are not stacked into one tensor but held as
-:class:`CaseArray` views (:func:`lazy_split`), which read a case from its dataset when it is indexed and keep the
-last few (``keep``) in memory, so training's peak memory is bounded by a few volumes, not by the split.
+Data larger than memory: no split of volumes is stacked into one tensor; each is held as :class:`CaseArray` views
+(:func:`lazy_split`), which read a case from its dataset when it is indexed and keep the last few (``keep``) in
+memory, so peak memory is bounded by a few volumes, not by the split: training reads its patches' cases,
+validation one batch at a time, and the test phase one case at a time (:func:`case_rounds`; the runner scores
+each case as it is predicted and keeps only the rows and the dataset-level counts). The cases may differ in shape
+(real CT and MR studies do): validation then takes one case per batch (:func:`index_batches`).
 
 Under a process group every rank draws the same global batch and takes its contiguous share of it
 (``tensor_split``, as the 2D batches are split), so the patches do not depend on the number of ranks.
@@ -42,7 +45,8 @@ if TYPE_CHECKING:
     from segbench.compare.train import SplitData, TrainSettings
     from segbench.data.dataset import SegmentationDataset
 
-__all__ = ["PATCH_STREAM", "CaseArray", "CaseReader", "forward", "lazy_split", "patch_batch", "patch_rng"]
+__all__ = ["PATCH_STREAM", "CaseArray", "CaseReader", "case_rounds", "forward", "index_batches", "lazy_split",
+           "patch_batch", "patch_rng", "ragged"]
 
 PATCH_STREAM = 3
 """The third entry of the patch generator's seed sequence (apart from the step generator's stream)."""
@@ -159,8 +163,16 @@ class CaseArray:
     [0, 1, 0]
     """
 
-    def __init__(self, reader: CaseReader, part: int, shape: Sequence[int]) -> None:
+    def __init__(self, reader: CaseReader, part: int, shape: Sequence[int],
+                 shapes: Sequence[Sequence[int]] | None = None) -> None:
         self.reader, self.part, self.shape = reader, int(part), torch.Size(shape)
+        self.shapes = [torch.Size(s) for s in shapes] if shapes is not None else [self.shape[1:]] * len(self)
+        """Each case's shape (``(C, *S)`` or ``(*S)``); where they differ, ``shape`` holds the largest per axis."""
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every case has one shape (only then do several cases stack)."""
+        return len(set(self.shapes)) <= 1
 
     @property
     def ndim(self) -> int:
@@ -183,6 +195,8 @@ class CaseArray:
             cases = torch.as_tensor(index, dtype=torch.long).reshape(-1).tolist()
         if not cases:  # e.g. a rank's empty share of a small split: no case, the dtype of the others
             return self.reader(0)[self.part][None][:0]
+        if len({self.shapes[int(k) % len(self)] for k in cases}) > 1:
+            raise ValueError(f"cases {cases[:4]} differ in shape; index them one at a time")
         return torch.stack([self.reader(int(k) % len(self))[self.part] for k in cases])
 
     def class_counts(self, num_classes: int) -> Tensor:
@@ -195,16 +209,41 @@ class CaseArray:
 
 
 def lazy_split(dataset: SegmentationDataset, keep: int = 4) -> SplitData:
-    """The split as :class:`CaseArray` views (read per case, ``keep`` held); every case is read once here to
-    check that they share one shape (batches of whole volumes are stacked in validation)."""
+    """The split as :class:`CaseArray` views (read per case, ``keep`` held); every case is read once here for its
+    shape. The cases may differ in shape (batches then hold one case: :func:`index_batches`)."""
     from segbench.compare.train import SplitData
-    from segbench.errors import UsageError
 
     reader = CaseReader(dataset, keep)
-    shapes = {tuple(reader(k)[0].shape) for k in range(len(dataset))}
-    if len(shapes) != 1:
-        raise UsageError(f"dataset {dataset.name!r} has volumes of several sizes {sorted(shapes)[:3]}; "
-                         "crop or resample them to one size")
-    shape = shapes.pop()
-    return SplitData(CaseArray(reader, 0, (len(dataset), *shape)),  # type: ignore[arg-type]
-                     CaseArray(reader, 1, (len(dataset), *shape[1:])))  # type: ignore[arg-type]
+    shapes = [tuple(reader(k)[0].shape) for k in range(len(dataset))]
+    largest = tuple(max(axis) for axis in zip(*shapes, strict=True))
+    return SplitData(CaseArray(reader, 0, (len(dataset), *largest), shapes),  # type: ignore[arg-type]
+                     CaseArray(reader, 1, (len(dataset), *largest[1:]), [s[1:] for s in shapes]))  # type: ignore[arg-type]
+
+
+def ragged(data: SplitData) -> bool:
+    """Whether the split's cases differ in shape (a lazy split of volumes of several sizes)."""
+    return isinstance(data.masks, CaseArray) and not data.masks.uniform
+
+
+def index_batches(data: SplitData, indices: Sequence[int], batch_size: int) -> list[list[int]]:
+    """``indices`` in order, cut into batches of ``batch_size`` (of 1 where the cases differ in shape).
+
+    >>> from segbench.compare.train import SplitData
+    >>> index_batches(SplitData(torch.zeros(5, 1, 2, 2), torch.zeros(5, 2, 2)), range(5), 2)
+    [[0, 1], [2, 3], [4]]
+    """
+    size = 1 if ragged(data) else int(batch_size)
+    order = [int(i) for i in indices]
+    return [order[k : k + size] for k in range(0, len(order), size)]
+
+
+def case_rounds(n: int) -> list[list[int]]:
+    """The test cases this rank predicts, one per round: round ``j`` is case ``j * W + rank`` (``W`` ranks; an empty
+    list once this rank's share is done), so that in every round each rank holds at most one volume and the
+    ranks' predictions of a round can be gathered to rank 0 together. Every rank gets the same number of rounds.
+
+    >>> case_rounds(3)
+    [[0], [1], [2]]
+    """
+    world, rank = distributed.world_size(), distributed.rank()
+    return [[k] if (k := j * world + rank) < n else [] for j in range(-(-n // world))]

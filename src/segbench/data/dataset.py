@@ -20,7 +20,9 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Pairs ``(image, mask)``: ``image`` float32 ``(in_channels, H, W)`` in ``[0, 1]``, ``mask`` int64 ``(H, W)``.
 
     Volumes (``spatial_dims=3``): ``image`` ``(in_channels, Z, Y, X)`` and ``mask`` ``(Z, Y, X)``, never resized
-    (``image_size`` must be ``None``); ``spacing`` is the voxel size per axis in array order (mm), or ``None``.
+    (``image_size`` must be ``None``), and the cases may differ in shape; ``spacing`` is the voxel size per axis in
+    array order (mm) shared by every item, or ``None``. Where the items' spacings differ, ``spacings`` gives one per
+    item (:meth:`item_spacing`) and ``spacing`` is ``None``.
 
     Mask values are class labels in ``[0, num_classes)``, or ``ignore_index`` (when not ``None``) for pixels
     that count nowhere. ``image_size`` (an ``(H, W)`` pair or ``None`` for the native size) is applied to
@@ -63,6 +65,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         cache: bool = True,
         spatial_dims: int = 2,
         spacing: Sequence[float] | None = None,
+        spacings: Sequence[Sequence[float] | None] | None = None,
     ) -> None:
         if len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes: {list(class_names)}")
@@ -73,8 +76,12 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                                f"(got {tuple(image_size)})")
         if spacing is not None and len(spacing) != spatial_dims:
             raise ValueError(f"spacing must give one size per spatial axis ({spatial_dims}), got {tuple(spacing)}")
+        if spacings is not None and len(spacings) != len(ids):
+            raise ValueError(f"spacings must give one spacing per item ({len(ids)}), got {len(spacings)}")
         self.spatial_dims = int(spatial_dims)
         self.spacing = None if spacing is None else tuple(float(s) for s in spacing)
+        self.spacings = None if spacings is None else [
+            None if sp is None else tuple(float(s) for s in sp) for sp in spacings]
         self.name = name
         self.ids = list(ids)
         self.num_classes = int(num_classes)
@@ -105,6 +112,11 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def item_spacing(self, i: int) -> tuple[float, ...] | None:
+        """The voxel spacing of item ``i`` (array axis order, mm): its own where ``spacings`` is given, else the
+        shared ``spacing`` (``None``: distances in voxels)."""
+        return self.spacing if self.spacings is None else self.spacings[self._index(i)]
 
     def __repr__(self) -> str:
         size = "native" if self.image_size is None else f"{self.image_size[0]}x{self.image_size[1]}"

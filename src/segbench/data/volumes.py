@@ -19,8 +19,9 @@ split, so they are read whole, once per case, and cropped).
 
 Registered as the dataset kind ``volumes:PATH`` (:func:`load_volumes`): ``PATH/split.json`` or a seeded
 60/15/25 split of the case names, labels as the ``folder`` kind maps them (``mapping``, ``num_classes``,
-``ignore_index``), and one voxel spacing for the dataset: the headers' (every case must agree), else the
-``spacing`` option, else none (distances in voxels).
+``ignore_index``), and the voxel spacing: the headers' (one for the dataset where they agree, else each case its
+own, which its distance metrics are scored in; nothing is resampled), else the ``spacing`` option, else none
+(distances in voxels). Cases may differ in shape.
 """
 
 from __future__ import annotations
@@ -319,8 +320,13 @@ def _int_option(options: dict[str, object], key: str) -> int | None:
     return value
 
 
-def _dataset_spacing(cases: list[VolumeCase], option: object, name: str) -> tuple[float, ...] | None:
-    """One spacing for all cases: the headers' (they must agree, and agree with ``option`` where given)."""
+def _dataset_spacing(cases: list[VolumeCase], option: object, name: str
+                     ) -> tuple[tuple[float, ...] | None, dict[str, tuple[float, ...]] | None]:
+    """``(shared, per_case)``: one spacing for all cases where the headers agree (relative tolerance 1e-4, or none
+    has one: the ``spacing`` option), else ``None`` and each case's own ``{name: spacing}`` from its header.
+
+    A case without a header spacing among cases with differing ones, or a ``spacing`` option that contradicts a
+    header, is a DatasetError (one line, naming the cases and values)."""
     given = None
     if option is not None:
         if not isinstance(option, (list, tuple)) or len(option) != 3 or not all(
@@ -329,14 +335,18 @@ def _dataset_spacing(cases: list[VolumeCase], option: object, name: str) -> tupl
         given = tuple(float(v) for v in option)
     found = {c.name: sp for c in cases if (sp := case_spacing(c)) is not None}
     distinct = sorted(set(found.values()))
-    if len(distinct) > 1 and any(not np.allclose(distinct[0], d, rtol=1e-4) for d in distinct[1:]):
-        example = {n: found[n] for n in list(found)[:3]}
-        raise DatasetError(f"{name}: the cases have different voxel spacings {distinct[:3]} (e.g. {example}); "
-                           "resample them to one spacing first (3D compare scores every case on one grid)")
-    if distinct and given is not None and not np.allclose(distinct[0], given, rtol=1e-4):
-        raise DatasetError(f"{name}: option spacing {list(given)} (Z, Y, X) contradicts the headers' "
-                           f"{list(distinct[0])}; drop the option")
-    return distinct[0] if distinct else given
+    if given is not None and distinct:
+        clash = {n: list(sp) for n, sp in found.items() if not np.allclose(sp, given, rtol=1e-4)}
+        if clash:
+            raise DatasetError(f"{name}: option spacing {list(given)} (Z, Y, X) contradicts the headers of "
+                               f"{len(clash)} case(s), e.g. {dict(list(clash.items())[:3])}; drop the option")
+    if len(distinct) <= 1 or all(np.allclose(distinct[0], d, rtol=1e-4) for d in distinct[1:]):
+        return (distinct[0] if distinct else given), None
+    bare = [c.name for c in cases if c.name not in found]
+    if bare:
+        raise DatasetError(f"{name}: the cases' header spacings differ ({distinct[:3]}) and {len(bare)} case(s) "
+                           f"have none ({bare[:5]}); give every case a NIfTI header, or resample to one spacing")
+    return None, found
 
 
 def load_volumes(request: LoadRequest) -> SegmentationDataset:
@@ -366,11 +376,12 @@ def load_volumes(request: LoadRequest) -> SegmentationDataset:
     class_names = [str(c) for c in options.get("class_names", default_names)]
     if len(class_names) != label_map.num_classes:
         raise DatasetError(f"{name}: {len(class_names)} class_names for {label_map.num_classes} classes")
-    spacing = _dataset_spacing(list(cases.values()), options.get("spacing"), name)
+    spacing, per_case = _dataset_spacing(list(cases.values()), options.get("spacing"), name)
     return SegmentationDataset(
         name, names, VolumesLoader(tuple(cases[n] for n in names), label_map), num_classes=label_map.num_classes,
         in_channels=1, class_names=class_names, ignore_index=ignore_index, image_size=request.image_size,
         augment=request.augment, seed=request.seed, spatial_dims=3, spacing=spacing, cache=False,
+        spacings=None if per_case is None else [per_case[n] for n in names],
     )
 
 
