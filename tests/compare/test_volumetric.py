@@ -22,6 +22,7 @@ from segbench.compare.train import SplitData, TrainSettings, predict_with_probab
 from segbench.data.errors import DatasetError
 from segbench.errors import UsageError
 from segbench.files import atomic as io
+from segbench.files.run_folder import read_cases
 from segbench.models import build_model
 
 TINY3D: dict[str, Any] = {
@@ -127,8 +128,8 @@ def test_3d_compare_trains_3d_models_from_one_initial_state_and_scores_in_millim
     test = np.load(out / "predictions" / "test_data.npz")  # volumes: one member per case, in ids order
     saved = np.load(out / "predictions" / "ce_seed0.npz")
     assert list(saved["ids"]) == list(test["ids"]) == exp.ids["test"]
-    pred = np.stack([saved[f"pred_{k}"] for k in range(2)])
-    targets = np.stack([test[f"targets_{k}"] for k in range(2)])
+    pred = np.stack(read_cases(out / "predictions" / "ce_seed0.npz", "pred"))
+    targets = np.stack(read_cases(out / "predictions" / "test_data.npz", "targets"))
     assert pred.shape == targets.shape == (2, 8, 16, 16) and test["images_0"].shape == (1, 8, 16, 16)
     mine = {(r["image"], r["metric"]): float(r["value"]) for r in rows if r["model"] == "ce"}
     for spacing, same in (((2.5, 0.8, 0.8), True), (None, False)):

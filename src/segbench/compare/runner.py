@@ -22,11 +22,18 @@ learning rate, whatever order the grid is written in (:func:`choose_lr`). It is 
 Grid runs live in ``runs/<loss>/lr=<value>/seed<k>``; the chosen runs' test predictions are copied to the usual
 ``predictions/`` names. A scalar ``lr`` keeps the plain ``runs/<loss>/seed<k>`` folders.
 
+**The test phase** is streamed: the test images are predicted and scored part by part (2D images, which are in
+memory, all at once; volumes one case at a time), each part's per-image rows and its dataset-level state
+(confusion counts, probability histograms: :class:`~segbench.distributed.ShardScorer`) kept and the part itself
+dropped, its predicted labels written to the prediction file as they come (volumes: one member per case). So the
+test phase holds a few volumes at most, whatever the split's size, and the scores equal those of the whole split
+at once, bit for bit (the histograms are summed as one update would: ``ProbabilityHistogram.repool``).
+
 Under ``torchrun`` every rank runs this same code (:mod:`segbench.distributed`): each run trains with
 DistributedDataParallel (:func:`~segbench.compare.train.train_run`), each rank predicts and scores its share of the
-test images (:func:`~segbench.distributed.score_shards`: confusion counts all-reduced, per-image rows gathered to
-rank 0 in image order), and only rank 0 writes the run folder; whether a run is done is rank 0's answer, sent to
-all, so every rank skips or resumes the same runs.
+test images (confusion counts all-reduced, per-image rows gathered to rank 0 in image order; volumes one round of
+one case per rank at a time, :func:`~segbench.compare.volumetric.case_rounds`), and only rank 0 writes the run
+folder; whether a run is done is rank 0's answer, sent to all, so every rank skips or resumes the same runs.
 """
 
 from __future__ import annotations
