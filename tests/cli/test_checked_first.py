@@ -176,6 +176,11 @@ def test_compare_image_size_flag_sets_native_and_sizes(tmp_path: Path, capsys: p
     from segbench.compare.config import to_toml
 
     assert 'image_size = "native"' in to_toml(config)  # config.toml (the run's identity) says native
+    volume = parser.parse_args(["compare", "--dataset", "synthetic3d", "--image-size", "native",
+                                "--patch-size", "8,16,16"])
+    assert compare_command.resolve_args(volume).train.patch_size == (8, 16, 16)  # 3D without a TOML file
+    assert cli.main(["compare", "--patch-size", "8,x"]) == 2
+    assert "--patch-size must be Z,Y,X (volumes) or H,W" in _one_line(capsys.readouterr().err)
     for bad, said in (("8,16,16", "volumes are never resized; use --image-size native"),
                       ("0", "--image-size must be native, PX or H,W"), ("big", "--image-size must be native")):
         assert cli.main(["compare", "--image-size", bad]) == 2

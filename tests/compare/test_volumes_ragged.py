@@ -98,3 +98,7 @@ def test_compare_trains_and_scores_volumes_of_several_shapes_each_in_its_own_spa
 
     build_report(out, quiet=True)  # the figures show each case's fullest slice, padded to one size
     assert (out / "report.html").stat().st_size > 0
+    summary = (out / "summary.md").read_text()  # the data description says what was done with the spacings
+    assert "volumes of 2 shapes (per case, Z, Y, X; e.g. d: 9 x 9 x 11; e: 8 x 13 x 9)" in summary
+    assert "each case's distances in its own mm (e.g. d: 2 x 0.9 x 0.9; e: 3 x 0.6 x 0.6)" in summary
+    assert "intensities normalised per volume" in summary and "nothing resampled" in summary

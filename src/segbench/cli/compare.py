@@ -37,8 +37,8 @@ from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
 from segbench.schedule import ENGINES, RunFailed
 
-__all__ = ["add_arguments", "add_schedule_arguments", "image_size_argument", "run", "save_primary",
-           "schedule_overrides"]
+__all__ = ["add_arguments", "add_schedule_arguments", "image_size_argument", "patch_size_argument", "run",
+           "save_primary", "schedule_overrides"]
 
 
 def _positive(text: str) -> int:
@@ -74,6 +74,24 @@ def image_size_argument(text: str | None) -> int | list[int] | str | None:
     return sizes[0] if len(sizes) == 1 else sizes
 
 
+def patch_size_argument(text: str | None) -> list[int] | None:
+    """``--patch-size Z,Y,X`` (or ``H,W``): ``[train] patch_size`` as a list of positive integers; ``None`` when not
+    given; UsageError (one line) else.
+
+    >>> patch_size_argument("16,24,24")
+    [16, 24, 24]
+    """
+    if text is None:
+        return None
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (2, 3) or min(sizes) < 1:
+        raise UsageError(f"--patch-size must be Z,Y,X (volumes) or H,W: positive integers, got {text!r}")
+    return sizes
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``compare`` options on ``parser``."""
     parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG.toml",
@@ -93,6 +111,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", metavar="native|PX|H,W",
                         help="[dataset] image_size: resize images to PX x PX or H x W, or native (no resizing; "
                              "volumes are never resized and need native)")
+    parser.add_argument("--patch-size", metavar="Z,Y,X",
+                        help="[train] patch_size: train on random patches, predict by sliding windows (volumes "
+                             "need it)")
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
@@ -136,7 +157,8 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         options = {**(base if isinstance(base, dict) else {}), **parse_options(args.option)}
     overrides = {
         "dataset": {"spec": args.dataset, "image_size": image_size_argument(args.image_size), "options": options},
-        "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device},
+        "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device,
+                  "patch_size": patch_size_argument(args.patch_size)},
         "losses": {"specs": args.losses},
         "compute": compute,
     }
