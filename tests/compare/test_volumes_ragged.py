@@ -102,3 +102,9 @@ def test_compare_trains_and_scores_volumes_of_several_shapes_each_in_its_own_spa
     assert "volumes of 2 shapes (per case, Z, Y, X; e.g. d: 9 x 9 x 11; e: 8 x 13 x 9)" in summary
     assert "each case's distances in its own mm (e.g. d: 2 x 0.9 x 0.9; e: 3 x 0.6 x 0.6)" in summary
     assert "intensities normalised per volume" in summary and "nothing resampled" in summary
+
+
+def test_freed_volumes_go_back_to_the_system_on_glibc() -> None:
+    import platform
+
+    assert volumetric.bound_allocator() is (platform.libc_ver()[0] == "glibc")  # and is harmless elsewhere

@@ -239,6 +239,8 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     exp.spacing = first.spacing
     exp.test_spacings = test_spacings
     patch = config.train.patch_size
+    if exp.spatial_dims == 3:  # freed volumes go back to the system (glibc would keep them in its heap)
+        volumetric.bound_allocator()
     if patch is None and exp.spatial_dims == 3:
         raise UsageError("3D data trains on patches: set [train] patch_size = [Z, Y, X] (e.g. [32, 64, 64]; "
                          "[train] crop is for 2D images)")

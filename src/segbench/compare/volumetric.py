@@ -20,7 +20,8 @@ Data larger than memory: no split of volumes is stacked into one tensor; each is
 memory, so peak memory is bounded by a few volumes, not by the split: training reads its patches' cases,
 validation one batch at a time, and the test phase one case at a time (:func:`case_rounds`; the runner scores
 each case as it is predicted and keeps only the rows and the dataset-level counts). The cases may differ in shape
-(real CT and MR studies do): validation then takes one case per batch (:func:`index_batches`).
+(real CT and MR studies do): validation then takes one case per batch (:func:`index_batches`). Freed volume
+buffers go back to the system at once (:func:`bound_allocator`), so the process does not keep what it has freed.
 
 Under a process group every rank draws the same global batch and takes its contiguous share of it
 (``tensor_split``, as the 2D batches are split), so the patches do not depend on the number of ranks.
@@ -45,8 +46,8 @@ if TYPE_CHECKING:
     from segbench.compare.train import SplitData, TrainSettings
     from segbench.data.dataset import SegmentationDataset
 
-__all__ = ["PATCH_STREAM", "CaseArray", "CaseReader", "case_rounds", "forward", "index_batches", "lazy_split",
-           "patch_batch", "patch_rng", "ragged"]
+__all__ = ["MMAP_THRESHOLD", "PATCH_STREAM", "CaseArray", "CaseReader", "bound_allocator", "case_rounds", "forward",
+           "index_batches", "lazy_split", "patch_batch", "patch_rng", "ragged"]
 
 PATCH_STREAM = 3
 """The third entry of the patch generator's seed sequence (apart from the step generator's stream)."""
@@ -218,6 +219,30 @@ def lazy_split(dataset: SegmentationDataset, keep: int = 4) -> SplitData:
     largest = tuple(max(axis) for axis in zip(*shapes, strict=True))
     return SplitData(CaseArray(reader, 0, (len(dataset), *largest), shapes),  # type: ignore[arg-type]
                      CaseArray(reader, 1, (len(dataset), *largest[1:]), [s[1:] for s in shapes]))  # type: ignore[arg-type]
+
+
+MMAP_THRESHOLD = 1 << 20
+"""Bytes from which glibc's ``malloc`` serves an allocation by its own ``mmap`` (see :func:`bound_allocator`)."""
+
+
+def bound_allocator() -> bool:
+    """Make freed volume buffers go back to the system at once: fix glibc's mmap threshold at
+    :data:`MMAP_THRESHOLD` (``mallopt(M_MMAP_THRESHOLD)``). By default glibc raises the threshold each time a large
+    mmapped block is freed (up to 32 MiB), after which blocks of a volume's size come from the heap, whose freed
+    space is kept: a test split of 26 volumes of 64 x 128 x 128 then grew the process by 1.6 GiB though no case
+    outlived its turn (``benchmarks/bench_compare_memory.py``). Returns whether it was set (``False`` off glibc).
+    Called once per process by :func:`segbench.compare.runner.prepare` for volumes.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:
+        return False
+    return bool(mallopt is not None and mallopt(-3, MMAP_THRESHOLD) == 1)  # M_MMAP_THRESHOLD is -3 in glibc
 
 
 def ragged(data: SplitData) -> bool:
