@@ -108,3 +108,24 @@ def test_freed_volumes_go_back_to_the_system_on_glibc() -> None:
     import platform
 
     assert volumetric.bound_allocator() is (platform.libc_ver()[0] == "glibc")  # and is harmless elsewhere
+
+
+def test_patches_read_only_their_box_and_equal_the_crops_of_the_whole_cases(tmp_path: Path) -> None:
+    from segbench.compare.train import TrainSettings
+
+    exp = prepare(config.resolve(_config(_write(tmp_path / "vol"))))
+    train = exp.splits["train"]
+    reader = train.masks.reader
+    assert reader.lazy
+    settings = TrainSettings(batch_size=2, lr=1e-3, weight_decay=0.0, augment=True, select="last",
+                             device=torch.device("cpu"), num_classes=2, background=0, patch=(8, 8, 8),
+                             foreground_share=0.5)  # case a has 6 slices: its patches are padded along Z
+    reads = reader.reads
+    lazy = [volumetric.patch_batch(train, settings, 0, t) for t in range(1, 7)]
+    assert reader.reads == reads  # no case was read whole for them
+    reader.dataset.open_case = None  # the whole-case path: read each case, crop
+    reader._held.clear()
+    whole = [volumetric.patch_batch(train, settings, 0, t) for t in range(1, 7)]
+    assert reader.reads > reads
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(lazy, whole, strict=True))
+    assert all(int(y[1].sum()) > 0 for _, y in lazy)  # the second patch of each batch is centred on foreground

@@ -17,7 +17,9 @@ Outside the volume a patch is padded with zeros and the label ``ignore_index`` (
 
 Data larger than memory: no split of volumes is stacked into one tensor; each is held as :class:`CaseArray` views
 (:func:`lazy_split`), which read a case from its dataset when it is indexed and keep the last few (``keep``) in
-memory, so peak memory is bounded by a few volumes, not by the split: training reads its patches' cases,
+memory, so peak memory is bounded by a few volumes, not by the split: training reads only its patches' voxels
+where the files allow (``volumes:``: :class:`segbench.data.volumes.PatchCase`, the same patches as cropping the
+whole case; else it reads the patches' cases),
 validation one batch at a time, and the test phase one case at a time (:func:`case_rounds`; the runner scores
 each case as it is predicted and keeps only the rows and the dataset-level counts). The cases may differ in shape
 (real CT and MR studies do): validation then takes one case per batch (:func:`index_batches`). Freed volume
@@ -39,7 +41,7 @@ from torch import Tensor
 
 from segbench import distributed
 from segbench.compare.determinism import step_generator
-from segbench.data.patches import crop_patch, sample_patch_origins
+from segbench.data.patches import crop_patch, draw_patch_origins, sample_patch_origins
 from segbench.models.sliding_window import sliding_window_inference
 
 if TYPE_CHECKING:
@@ -60,10 +62,6 @@ def patch_rng(seed: int, step: int) -> np.random.Generator:
     True
     """
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(step), PATCH_STREAM]))
-
-
-def _draw(labels: np.ndarray, patch: Sequence[int], foreground: bool, rng: np.random.Generator) -> tuple[int, ...]:
-    return sample_patch_origins(labels, patch, 1, 1.0 if foreground else 0.0, rng)[0].origin
 
 
 def patch_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) -> tuple[Tensor, Tensor]:
@@ -87,12 +85,20 @@ def patch_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
     rng = patch_rng(seed, step)
     pad_label = settings.ignore_index if settings.ignore_index is not None else settings.background
     n_fg = round(settings.foreground_share * len(cases))
+    reader = data.masks.reader if isinstance(data.masks, CaseArray) and data.masks.reader.lazy else None
     images, labels = [], []
     for k, case in enumerate(cases):
-        mask = data.masks[case].numpy()
-        origin = _draw(mask, patch, k >= len(cases) - n_fg, rng)
-        image = crop_patch(data.images[case].numpy(), origin, patch, 0.0)
-        label = crop_patch(mask, origin, patch, pad_label)
+        centred = 1.0 if k >= len(cases) - n_fg else 0.0  # this patch's foreground share
+        if reader is not None:  # only the patch's voxels are read (volumes: memory maps)
+            opened = reader.opened(case)
+            origin = draw_patch_origins(opened.shape, opened.foreground() if centred else np.empty(0, np.int64),
+                                        patch, 1, centred, rng)[0].origin
+            image, label = opened.patch(origin, patch, pad_label)
+        else:
+            mask = data.masks[case].numpy()
+            origin = sample_patch_origins(mask, patch, 1, centred, rng)[0].origin
+            image = crop_patch(data.images[case].numpy(), origin, patch, 0.0)
+            label = crop_patch(mask, origin, patch, pad_label)
         if settings.augment:
             for axis in np.flatnonzero(rng.random(2) < 0.5).tolist():
                 image, label = np.flip(image, -1 - axis), np.flip(label, -1 - axis)
@@ -131,7 +137,25 @@ class CaseReader:
             raise ValueError(f"keep must be >= 1, got {keep!r}")
         self.dataset, self.keep = dataset, int(keep)
         self._held: OrderedDict[int, tuple[Tensor, Tensor]] = OrderedDict()
+        self._opened: OrderedDict[int, Any] = OrderedDict()
         self.reads = 0
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the dataset's files can be read patch by patch (``dataset.open_case``; ``volumes:``)."""
+        return getattr(self.dataset, "open_case", None) is not None
+
+    def opened(self, i: int) -> Any:
+        """Case ``i`` opened for patch reads (``dataset.open_case(i)``: memory maps, and its foreground voxels once
+        asked for), the ``4 * keep`` most recently used kept open."""
+        if i in self._opened:
+            self._opened.move_to_end(i)
+            return self._opened[i]
+        case = self.dataset.open_case(i)  # type: ignore[misc]
+        self._opened[i] = case
+        while len(self._opened) > 4 * self.keep:
+            self._opened.popitem(last=False)
+        return case
 
     def __call__(self, i: int) -> tuple[Tensor, Tensor]:
         """Case ``i``: image ``(C, *S)`` and mask ``(*S)``."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,6 +67,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         spatial_dims: int = 2,
         spacing: Sequence[float] | None = None,
         spacings: Sequence[Sequence[float] | None] | None = None,
+        opener: Callable[[int], Any] | None = None,
     ) -> None:
         if len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes: {list(class_names)}")
@@ -96,6 +98,10 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
         self._fetches = [0] * len(self.ids)
         self.instance_loader: Callable[[str], np.ndarray] | None = None
+        self.open_case = opener
+        """Where the files allow patch reads (``volumes:``): ``open_case(i)`` opens item ``i`` for them (a
+        :class:`segbench.data.volumes.PatchCase`: ``shape``, ``foreground()``, ``patch(origin, size, pad_label)``,
+        equal to cropping the unaugmented item); else ``None``."""
 
     def instances(self, i: int) -> torch.Tensor | None:
         """The reference instance map of item ``i`` ``(H, W)`` int64 at ``image_size`` (nearest neighbour), or
