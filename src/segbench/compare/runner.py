@@ -191,8 +191,8 @@ def _load_split(spec: str, split: Split, image_size: tuple[int, int] | None, opt
     dataset = load_dataset(spec, split, image_size=image_size, options=options or None)
     if len(dataset) == 0:
         raise UsageError(f"dataset {spec!r} has an empty {split} split; it needs at least one image")
-    if dataset.spatial_dims == 3:  # volumes: read per case, never the whole split at once
-        return dataset, volumetric.lazy_split(dataset)
+    if dataset.spatial_dims == 3 or (image_size is None and dataset.instance_loader is None):
+        return dataset, volumetric.lazy_split(dataset)  # volumes, native-size images: read per case, not held
     items = [dataset[i] for i in range(len(dataset))]
     shapes = {tuple(image.shape) for image, _ in items}
     if len(shapes) != 1:
@@ -229,7 +229,8 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
         splits[split], ids[split] = data, list(dataset.ids)
     test_spacings = [dataset.item_spacing(k) for k in range(len(dataset))]  # dataset: the test split's
     shapes = {tuple(s.images.shape[1:]) for s in splits.values()}
-    if len(shapes) != 1 and first.spatial_dims == 2:  # volumes may differ in shape, case by case
+    lazy = isinstance(splits["train"].masks, volumetric.CaseArray)
+    if not lazy and len(shapes) != 1:  # volumes and native-size images may differ in shape, case by case
         raise UsageError(f"dataset {d.spec!r}: the splits have different image sizes {sorted(shapes)}; "
                          "set [dataset] image_size")
     config = replace(config, losses=_config.LossesConfig(tuple(models)))
@@ -247,8 +248,24 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     if patch is not None and len(patch) != exp.spatial_dims:
         raise UsageError(f"[train] patch_size {list(patch)} has {len(patch)} sizes for {exp.spatial_dims}D data "
                          f"{tuple(splits['train'].masks.shape[1:])}")
+    if lazy and exp.spatial_dims == 2:
+        _check_native_crop(exp)
     _try_losses(exp)
     return exp
+
+
+def _check_native_crop(exp: Experiment) -> None:
+    """Native-size images of several sizes train on crops of one size: ``[train] crop`` must be set and fit the
+    smallest training image (a batch of whole images of several sizes cannot be stacked)."""
+    train = exp.splits["train"].masks
+    sizes = sorted({tuple(s) for s in train.shapes})  # type: ignore[attr-defined]
+    if len(sizes) <= 1:
+        return
+    crop = exp.config.train.crop if exp.config.train.patch_size is None else exp.config.train.patch_size
+    smallest = tuple(min(s[a] for s in sizes) for a in (0, 1))
+    if crop is None or any(c > m for c, m in zip(crop, smallest, strict=True)):
+        raise UsageError(f"dataset {exp.name!r} has training images of several sizes (e.g. {sizes[:3]}); set [train] "
+                         f"crop to at most the smallest, {list(smallest)}, or [dataset] image_size")
 
 
 def _try_losses(exp: Experiment) -> None:
@@ -391,22 +408,32 @@ class _TestScores:
 
 
 def _test_parts(exp: Experiment) -> list[list[int]]:
-    """The test images this rank scores, part by part: 2D images all at once (they are in memory), volumes one
-    case per part (:func:`segbench.compare.volumetric.case_rounds`: bounded memory, predictions gathered per round)."""
-    n = len(exp.splits["test"])
-    return volumetric.case_rounds(n) if exp.spatial_dims == 3 else [distributed.shard_indices(n)]
+    """The test images this rank scores, part by part: 2D images in memory all at once, native-size images read per
+    case one batch at a time, volumes one case per part (:func:`segbench.compare.volumetric.case_rounds`: bounded
+    memory, predictions gathered per round)."""
+    test = exp.splits["test"]
+    n = len(test)
+    if exp.spatial_dims == 3:
+        return volumetric.case_rounds(n)
+    if isinstance(test.masks, volumetric.CaseArray):  # native-size images: one batch at a time (as predicted)
+        parts = volumetric.index_batches(test, distributed.shard_indices(n), exp.config.train.batch_size)
+        most = len(volumetric.index_batches(test, range(-(-n // distributed.world_size())),
+                                            exp.config.train.batch_size))
+        return parts + [[] for _ in range(most - len(parts))]  # as many parts on every rank (gathered per part)
+    return [distributed.shard_indices(n)]
 
 
 def _test_data(exp: Experiment, path: Path) -> None:
     """``test_data.npz``: the test images scaled to 0-255 (uint8) and targets (int16), with ``ids`` and
-    ``class_names``; 2D as ``images`` ``(N, C, H, W)`` and ``targets`` ``(N, H, W)``, volumes one case per member
-    (``images_<k>`` ``(C, Z, Y, X)``, ``targets_<k>`` ``(Z, Y, X)``), read and written one case at a time."""
+    ``class_names``; images in memory as ``images`` ``(N, C, H, W)`` and ``targets`` ``(N, H, W)``, splits read per
+    case (volumes, native-size images) one case per member (``images_<k>`` ``(C, *S)``, ``targets_<k>`` ``(*S)``),
+    read and written one case at a time."""
     test = exp.splits["test"]
 
     def uint8(images: torch.Tensor) -> np.ndarray:
         return (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
-    if exp.spatial_dims == 2:
+    if not isinstance(test.masks, volumetric.CaseArray):
         io.write_npz(path, images=uint8(test.images), targets=test.masks.to(torch.int16).numpy(),
                      ids=np.array(exp.ids["test"]), class_names=np.array(exp.class_names))
         return
@@ -422,10 +449,11 @@ def _test_data(exp: Experiment, path: Path) -> None:
 
 def _predictions_file(exp: Experiment, path: Path, parts: Any) -> None:
     """Write the test predictions yielded by ``parts`` (``(indices, labels (m, *S))`` of this rank, part by part)
-    to ``path`` on rank 0: 2D ``pred`` ``(N, H, W)`` uint8 and ``ids``; volumes one member per case, ``pred_<k>``
-    ``(Z, Y, X)`` uint8 (they may differ in shape), written as they come (docs/run-folder.md)."""
+    to ``path`` on rank 0: ``pred`` ``(N, H, W)`` uint8 and ``ids`` for images in memory; for splits read per case
+    (volumes, native-size images) one member per case, ``pred_<k>`` uint8 (they may differ in shape), written as
+    they come (docs/run-folder.md)."""
     ids = np.array(exp.ids["test"])
-    if exp.spatial_dims == 2:
+    if not isinstance(exp.splits["test"].masks, volumetric.CaseArray):
         indices, preds = [], []
         for idx, pred in parts:
             indices += idx

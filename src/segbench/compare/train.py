@@ -199,8 +199,15 @@ def _step_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
     idx = torch.randperm(n, generator=generator)[: min(settings.batch_size, n)]
     flips = torch.rand(len(idx), 2, generator=generator) < 0.5
     rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
-    images, masks = data.images[idx], data.masks[idx]
-    if settings.crop is not None:
+    if volumetric.ragged(data):  # native-size images of several sizes: each read and cropped in turn (as _crop)
+        if settings.crop is None:
+            raise UsageError("images of several sizes need [train] crop (whole images of several sizes cannot be "
+                             "stacked into one batch)")
+        pairs = [_crop(data.images[k][None], data.masks[k][None], tuple(settings.crop), rng) for k in idx.tolist()]
+        images, masks = torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
+    else:
+        images, masks = data.images[idx], data.masks[idx]
+    if settings.crop is not None and not volumetric.ragged(data):
         patch = tuple(min(p, s) for p, s in zip(settings.crop, masks.shape[1:], strict=True))
         if patch != tuple(masks.shape[1:]):
             images, masks = _crop(images, masks, patch, rng)

@@ -162,7 +162,8 @@ class CaseReader:
         if i in self._held:
             self._held.move_to_end(i)
             return self._held[i]
-        pair = self.dataset[i]
+        # native size: the unaugmented item, never cached by the dataset (which would hold the whole split)
+        pair = self.dataset.raw(i) if self.dataset.image_size is None else self.dataset[i]
         self.reads += 1
         self._held[i] = pair
         while len(self._held) > self.keep:

@@ -295,8 +295,8 @@ class Predictions:
 def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predictions | None:
     """The saved test predictions of ``models`` at ``seed``, aligned to ``test_data.npz``; None without it.
     Volumes are reduced to one axial slice each (:func:`_fullest_slices`), so the figures show 2D panels; volumes
-    saved one case per member (``images_<k>``, ``pred_<k>``: docs/run-folder.md) are read one case at a time and
-    their slices zero-padded to the largest (Y, X) where the cases differ in size."""
+    and native-size images saved one case per member (``images_<k>``, ``pred_<k>``: docs/run-folder.md) are read one
+    case at a time and their (slices) zero-padded to the largest (Y, X) where the cases differ in size."""
     folder = run.root / "predictions"
     test = folder / "test_data.npz"
     if not test.is_file():
@@ -344,8 +344,11 @@ def _per_case_predictions(run: RunData, test: Path, ids: tuple[str, ...], models
         if any(p.shape != target.shape for p in preds.values()):
             usable = [m for m in usable if preds[m].shape == target.shape]
             preds = {m: preds[m] for m in usable}
-        image, t, p = _fullest_slices(safe_read.read_npz(test, f"images_{k}")[None], target[None],
-                                      {m: v[None] for m, v in preds.items()})
+        image = safe_read.read_npz(test, f"images_{k}")
+        if target.ndim == 2:  # native-size images, saved per case
+            slices.append((image.reshape(-1, *target.shape), target, preds))
+            continue
+        image, t, p = _fullest_slices(image[None], target[None], {m: v[None] for m, v in preds.items()})
         slices.append((image[0], t[0], {m: v[0] for m, v in p.items()}))
     size = tuple(max(t.shape[a] for _, t, _ in slices) for a in (0, 1)) if slices else (0, 0)
 
