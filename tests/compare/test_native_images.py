@@ -59,14 +59,15 @@ def test_native_images_are_read_per_item_and_score_as_the_stacked_split(tmp_path
     monkeypatch.setattr(volumetric, "lazy_split", stacked)
     run_compare(prepare(config.resolve(_config(root))), tmp_path / "held", quiet=True)
     for name in ("per_image.csv", "dataset_level.csv"):
-        assert (tmp_path / "lazy" / "results" / name).read_bytes() == (tmp_path / "held" / "results" / name).read_bytes()
+        lazy, held = (tmp_path / run / "results" / name for run in ("lazy", "held"))
+        assert lazy.read_bytes() == held.read_bytes()
 
 
 @pytest.mark.slow
 def test_native_images_of_several_sizes_train_on_crops_and_are_scored_each_at_its_size(tmp_path: Path) -> None:
     sizes = [(24, 32), (20, 28), (30, 22), (26, 26), (18, 40), (28, 24), (22, 30)]
     root = _write(tmp_path / "mixed", sizes)
-    with pytest.raises(UsageError, match=r"training images of several sizes .* crop to at most the smallest, \[20, 22\]"):
+    with pytest.raises(UsageError, match=r"images of several sizes .* crop to at most the smallest, \[20, 22\]"):
         prepare(config.resolve(_config(root, crop=24)))
     with pytest.raises(UsageError, match=r"set \[train\] crop"):
         prepare(config.resolve(_config(root, crop="none")))
