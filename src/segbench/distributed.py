@@ -362,7 +362,8 @@ def score_shards(
     """
     scorer = ShardScorer(image_ids, num_classes=num_classes, binary=binary, class_names=class_names,
                          metrics=metrics, nsd_tolerance=nsd_tolerance, ignore_index=ignore_index,
-                         probabilities=probabilities is not None, scaled=scaled_probabilities is not None)
+                         probabilities=probabilities is not None, scaled=scaled_probabilities is not None,
+                         exact=False)  # one update
     scorer.update(pred, target, indices, probabilities=probabilities, instances=instances,
                   scaled_probabilities=scaled_probabilities, spacing=spacing)
     return scorer.finish()
@@ -374,7 +375,10 @@ class ShardScorer:
     counts, probability histograms) are kept, never the images, so memory does not grow with the split. Fed the
     whole share at once it is :func:`score_shards` itself.
 
-    ``probabilities`` / ``scaled``: whether :meth:`update` gets probabilities (every rank must agree).
+    ``probabilities`` / ``scaled``: whether :meth:`update` gets probabilities (every rank must agree). ``exact``
+    (default) keeps each image's probability-histogram state (tens of kB) and sums them once at the end, so the
+    pooled float sums are bit for bit those of one update with every image, however the images came;
+    ``exact=False`` keeps only the running sums (one update: the same; several: equal up to float rounding).
 
     >>> t = torch.tensor([[[0, 1], [1, 1]], [[0, 0], [0, 1]]])
     >>> scorer = ShardScorer(["a", "b"], num_classes=2, metrics=["dice"])
@@ -387,7 +391,7 @@ class ShardScorer:
     def __init__(self, image_ids: Sequence[str], *, num_classes: int, binary: bool | None = None,
                  class_names: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
                  nsd_tolerance: float = 1.0, ignore_index: int | None = None, probabilities: bool = False,
-                 scaled: bool = False) -> None:
+                 scaled: bool = False, exact: bool = True) -> None:
         from segbench.metrics import ConfusionMatrix
         from segbench.metrics.probability_stream import scoring_bins
 
@@ -399,7 +403,8 @@ class ShardScorer:
         self.indices: list[int] = []
         self.confusion = ConfusionMatrix(num_classes, ignore_index=ignore_index)
         channels = 1 if (num_classes == 2 if binary is None else bool(binary)) else num_classes
-        self.histograms = {key: scoring_bins(channels, ignore_index, per_image=True) for key, wanted in
+        self.exact = bool(exact)
+        self.histograms = {key: scoring_bins(channels, ignore_index, per_image=self.exact) for key, wanted in
                            ((False, probabilities), (True, scaled)) if wanted}  # per image: repooled in finish
 
     def update(self, pred: Any, target: Any, indices: Sequence[int], *, probabilities: Any = None,
@@ -434,7 +439,7 @@ class ShardScorer:
         from segbench import scoring
 
         self.confusion.sync()
-        histograms = {key: hist.repool().sync() for key, hist in self.histograms.items()}
+        histograms = {key: (hist.repool() if self.exact else hist).sync() for key, hist in self.histograms.items()}
         ordered = gather_in_order(self.chunks, self.indices, len(self.image_ids))
         if ordered is None:
             return None

@@ -371,12 +371,13 @@ class _TestScores:
 
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
+        self.exact = len(_test_parts(exp)) > 1  # several parts: sum the histograms as one update would
         self.scorer = distributed.ShardScorer(
             exp.ids["test"], num_classes=exp.num_classes, binary=exp.binary, class_names=exp.class_names,
             metrics=calibrate.scaled_metrics(exp.metrics), nsd_tolerance=exp.config.eval.nsd_tolerance,
-            ignore_index=exp.ignore_index, probabilities=True, scaled=True)
+            ignore_index=exp.ignore_index, probabilities=True, scaled=True, exact=self.exact)
         channels = 1 if exp.binary else exp.num_classes
-        self.reliability = {key: ProbabilityHistogram(SCORING_BINS, 1, num_classes=channels, per_image=True,
+        self.reliability = {key: ProbabilityHistogram(SCORING_BINS, 1, num_classes=channels, per_image=self.exact,
                                                       ignore_index=exp.ignore_index) for key in ("raw", "scaled")}
 
     def add(self, pred: torch.Tensor, probs: torch.Tensor, indices: list[int], scaled: torch.Tensor) -> None:
@@ -396,12 +397,12 @@ class _TestScores:
         """Synced over the ranks: per-image rows, pooled rows (rank 0; empty elsewhere) and the reliability."""
         scored = self.scorer.finish()
         per_image, pooled = ([], []) if scored is None else scored
-        raw, scaled = (self._bins(self.reliability[k]) for k in ("raw", "scaled"))
+        raw, scaled = (self._bins(self.reliability[k], self.exact) for k in ("raw", "scaled"))
         return per_image, pooled, {**raw, "scaled": scaled}
 
     @staticmethod
-    def _bins(hist: ProbabilityHistogram) -> dict[str, Any]:
-        rel = hist.repool().sync().reliability()  # the sums of one update, however the split was fed
+    def _bins(hist: ProbabilityHistogram, exact: bool) -> dict[str, Any]:
+        rel = (hist.repool() if exact else hist).sync().reliability()  # the sums of one update, however fed
         return {"kind": "top-label", "n_bins": SCORING_BINS, "count": rel.count.tolist(),
                 "confidence": rel.confidence.tolist(), "accuracy": rel.accuracy.tolist(),
                 "lower": rel.lower.tolist(), "upper": rel.upper.tolist()}
