@@ -75,7 +75,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
         if spatial_dims == 3 and image_size is not None:
             raise DatasetError(f"{name}: volumes are not resized; set [dataset] image_size = \"native\" "
-                               f"(got {tuple(image_size)})")
+                               f"(--image-size native; got {tuple(image_size)})")
         if spacing is not None and len(spacing) != spatial_dims:
             raise ValueError(f"spacing must give one size per spatial axis ({spatial_dims}), got {tuple(spacing)}")
         if spacings is not None and len(spacings) != len(ids):
