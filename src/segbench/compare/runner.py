@@ -244,7 +244,7 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
         volumetric.bound_allocator()
     if patch is None and exp.spatial_dims == 3:
         raise UsageError("3D data trains on patches: set [train] patch_size = [Z, Y, X] (e.g. [32, 64, 64]; "
-                         "[train] crop is for 2D images)")
+                         "--patch-size Z,Y,X; a crop of three sizes is read as it)")
     if patch is not None and len(patch) != exp.spatial_dims:
         raise UsageError(f"[train] patch_size {list(patch)} has {len(patch)} sizes for {exp.spatial_dims}D data "
                          f"{tuple(splits['train'].masks.shape[1:])}")
