@@ -41,12 +41,14 @@ from segbench.errors import UsageError
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "TIMEOUT_ENV",
+    "ShardScorer",
     "all_reduce_sum",
     "barrier",
     "broadcast_buffers",
     "broadcast_object",
     "device",
     "gather_in_order",
+    "gather_to_main",
     "is_active",
     "is_main",
     "launched",
@@ -272,6 +274,20 @@ def gather_in_order(items: Sequence[T], indices: Sequence[int], total: int, *, t
     return slots
 
 
+def gather_to_main(obj: T) -> list[T] | None:
+    """Every rank's ``obj`` on rank 0, in rank order (``None`` elsewhere); ``[obj]`` in one process. Keep it small
+    (it travels pickled): one volume's label map, say.
+
+    >>> gather_to_main("a")
+    ['a']
+    """
+    if not is_active():
+        return [obj]
+    parts: list[Any] = [None] * world_size() if is_main() else []
+    dist.gather_object(obj, parts if is_main() else None, dst=0)
+    return parts if is_main() else None
+
+
 def load_on_main(path: Path, load: Callable[[Path], T]) -> T | None:
     """``load(path)`` read by rank 0 (``None`` if the file does not exist) and sent to every rank.
 
@@ -344,50 +360,92 @@ def score_shards(
     >>> [(r["image"], r["value"]) for r in per_image], pooled
     ([('a', 1.0), ('b', 1.0)], [{'class': '1', 'metric': 'dice', 'value': 1.0}])
     """
-    from segbench import scoring
-    from segbench.metrics import ConfusionMatrix
+    scorer = ShardScorer(image_ids, num_classes=num_classes, binary=binary, class_names=class_names,
+                         metrics=metrics, nsd_tolerance=nsd_tolerance, ignore_index=ignore_index,
+                         probabilities=probabilities is not None, scaled=scaled_probabilities is not None,
+                         exact=False)  # one update
+    scorer.update(pred, target, indices, probabilities=probabilities, instances=instances,
+                  scaled_probabilities=scaled_probabilities, spacing=spacing)
+    return scorer.finish()
 
-    p, t = torch.as_tensor(pred), torch.as_tensor(target)
-    local_ids = [str(image_ids[i]) for i in indices]
-    if p.shape[0] != len(local_ids) or t.shape[0] != len(local_ids):
-        raise ValueError(f"{len(local_ids)} indices but {p.shape[0]} predictions and {t.shape[0]} targets")
-    options: dict[str, Any] = {"num_classes": num_classes, "binary": binary, "class_names": class_names,
-                               "metrics": metrics}
-    chunks: list[list[dict[str, Any]]] = []
-    confusion = ConfusionMatrix(num_classes, ignore_index=ignore_index)
-    if local_ids:
-        rows = scoring.score_label_maps(p, t, image_ids=local_ids, nsd_tolerance=nsd_tolerance,
-                                        ignore_index=ignore_index, probabilities=probabilities,
+
+class ShardScorer:
+    """:func:`score_shards` fed part by part: :meth:`update` with any number of this rank's images at a time (one
+    volume, say), :meth:`finish` once on every rank. Only the per-image rows and the dataset-level state (confusion
+    counts, probability histograms) are kept, never the images, so memory does not grow with the split. Fed the
+    whole share at once it is :func:`score_shards` itself.
+
+    ``probabilities`` / ``scaled``: whether :meth:`update` gets probabilities (every rank must agree). ``exact``
+    (default) keeps each image's probability-histogram state (tens of kB) and sums them once at the end, so the
+    pooled float sums are bit for bit those of one update with every image, however the images came;
+    ``exact=False`` keeps only the running sums (one update: the same; several: equal up to float rounding).
+
+    >>> t = torch.tensor([[[0, 1], [1, 1]], [[0, 0], [0, 1]]])
+    >>> scorer = ShardScorer(["a", "b"], num_classes=2, metrics=["dice"])
+    >>> scorer.update(t[1:], t[1:], [1], spacing=(2.0, 1.0)); scorer.update(t[:1], t[:1], [0])
+    >>> per_image, pooled = scorer.finish()
+    >>> [r["image"] for r in per_image], pooled
+    (['a', 'b'], [{'class': '1', 'metric': 'dice', 'value': 1.0}])
+    """
+
+    def __init__(self, image_ids: Sequence[str], *, num_classes: int, binary: bool | None = None,
+                 class_names: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                 nsd_tolerance: float = 1.0, ignore_index: int | None = None, probabilities: bool = False,
+                 scaled: bool = False, exact: bool = True) -> None:
+        from segbench.metrics import ConfusionMatrix
+        from segbench.metrics.probability_stream import scoring_bins
+
+        self.image_ids = [str(i) for i in image_ids]
+        self.options: dict[str, Any] = {"num_classes": num_classes, "binary": binary, "class_names": class_names,
+                                        "metrics": metrics}
+        self.nsd_tolerance, self.ignore_index = nsd_tolerance, ignore_index
+        self.chunks: list[list[dict[str, Any]]] = []
+        self.indices: list[int] = []
+        self.confusion = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+        channels = 1 if (num_classes == 2 if binary is None else bool(binary)) else num_classes
+        self.exact = bool(exact)
+        self.histograms = {key: scoring_bins(channels, ignore_index, per_image=self.exact) for key, wanted in
+                           ((False, probabilities), (True, scaled)) if wanted}  # per image: repooled in finish
+
+    def update(self, pred: Any, target: Any, indices: Sequence[int], *, probabilities: Any = None,
+               instances: Any = None, scaled_probabilities: Any = None, spacing: Sequence[float] | None = None
+               ) -> None:
+        """Score images ``indices`` (``pred``, ``target`` ``(m, *spatial)``, and their probabilities as in
+        :func:`score_shards`); ``spacing`` is theirs (distance metrics in its units)."""
+        from segbench import scoring
+
+        p, t = torch.as_tensor(pred), torch.as_tensor(target)
+        local_ids = [self.image_ids[i] for i in indices]
+        if p.shape[0] != len(local_ids) or t.shape[0] != len(local_ids):
+            raise ValueError(f"{len(local_ids)} indices but {p.shape[0]} predictions and {t.shape[0]} targets")
+        if not local_ids:
+            return
+        rows = scoring.score_label_maps(p, t, image_ids=local_ids, nsd_tolerance=self.nsd_tolerance,
+                                        ignore_index=self.ignore_index, probabilities=probabilities,
                                         instances=instances, scaled_probabilities=scaled_probabilities,
-                                        spacing=spacing, **options)
+                                        spacing=spacing, **self.options)
         per = len(rows) // len(local_ids)
-        chunks = [rows[k * per : (k + 1) * per] for k in range(len(local_ids))]
-        confusion.update(p, t)
-    confusion.sync()
-    histograms = _probability_histograms(t, probabilities, scaled_probabilities, num_classes, binary, ignore_index)
-    ordered = gather_in_order(chunks, list(indices), len(image_ids))
-    if ordered is None:
-        return None
-    pooled = scoring.pooled_from_confusion(confusion.compute(), **options)
-    if histograms:
-        pooled += scoring.pooled_from_histograms(histograms, **options)
-    return [row for chunk in ordered for row in chunk], pooled
+        self.chunks += [rows[k * per : (k + 1) * per] for k in range(len(local_ids))]
+        self.indices += [int(i) for i in indices]
+        self.confusion.update(p, t)
+        for key, probs in ((False, probabilities), (True, scaled_probabilities)):
+            if key in self.histograms:
+                if probs is None:
+                    raise ValueError("this ShardScorer was built to score probabilities; pass them to every update")
+                self.histograms[key].update(torch.as_tensor(probs), t)
+
+    def finish(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        """Sync over the ranks; on rank 0 the per-image rows in image order and the pooled rows, else ``None``."""
+        from segbench import scoring
+
+        self.confusion.sync()
+        histograms = {key: (hist.repool() if self.exact else hist).sync() for key, hist in self.histograms.items()}
+        ordered = gather_in_order(self.chunks, self.indices, len(self.image_ids))
+        if ordered is None:
+            return None
+        pooled = scoring.pooled_from_confusion(self.confusion.compute(), **self.options)
+        if histograms:
+            pooled += scoring.pooled_from_histograms(histograms, **self.options)
+        return [row for chunk in ordered for row in chunk], pooled
 
 
-def _probability_histograms(target: Tensor, probabilities: Any, scaled: Any, num_classes: int, binary: bool | None,
-                            ignore_index: int | None) -> dict[bool, Any]:
-    """This rank's dataset-level probability histograms (raw: key False, temperature-scaled: True), synced over
-    the ranks; empty without probabilities (every rank must agree on whether there are any)."""
-    from segbench.metrics.probability_stream import scoring_bins
-
-    out: dict[bool, Any] = {}
-    is_binary = num_classes == 2 if binary is None else bool(binary)
-    for key, probs in ((False, probabilities), (True, scaled)):
-        if probs is None:
-            continue
-        x = torch.as_tensor(probs)
-        hist = scoring_bins(int(x.shape[1]) if x.ndim > 1 else (1 if is_binary else num_classes), ignore_index)
-        if target.shape[0]:
-            hist.update(x, target)
-        out[key] = hist.sync()
-    return out

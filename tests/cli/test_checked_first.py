@@ -162,3 +162,27 @@ def test_sigint_while_importing_in_a_real_process() -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in _one_line(err)
+
+
+def test_compare_image_size_flag_sets_native_and_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.build_parser()
+    toml = tmp_path / "exp.toml"
+    toml.write_text('[dataset]\nspec = "synthetic3d"\nimage_size = [32, 32]\n')
+    config = compare_command.resolve_args(parser.parse_args(["compare", str(toml), "--image-size", "native"]))
+    assert config.dataset.image_size is None  # the flag replaces the TOML's key, as every flag does
+    for flag, size in (("24", (24, 24)), ("16,40", (16, 40)), ("Native", None)):
+        assert compare_command.resolve_args(parser.parse_args(["compare", "--image-size", flag])).dataset.image_size \
+            == size
+    from segbench.compare.config import to_toml
+
+    assert 'image_size = "native"' in to_toml(config)  # config.toml (the run's identity) says native
+    volume = parser.parse_args(["compare", "--dataset", "synthetic3d", "--image-size", "native",
+                                "--patch-size", "8,16,16"])
+    assert compare_command.resolve_args(volume).train.patch_size == (8, 16, 16)  # 3D without a TOML file
+    assert cli.main(["compare", "--patch-size", "8,x"]) == 2
+    assert "--patch-size must be Z,Y,X (volumes) or H,W" in _one_line(capsys.readouterr().err)
+    for bad, said in (("8,16,16", "volumes are never resized; use --image-size native"),
+                      ("0", "--image-size must be native, PX or H,W"), ("big", "--image-size must be native")):
+        assert cli.main(["compare", "--image-size", bad]) == 2
+        assert said in _one_line(capsys.readouterr().err)
+

@@ -143,3 +143,14 @@ def test_the_resolved_config_is_frozen_and_writes_the_same_toml() -> None:
     text = config.to_toml(cfg)
     assert "seeds = [0, 1]" in text and 'image_size = [64, 64]' in text and "[eval]" in text
     assert text.index("[dataset]") < text.index("[model]") < text.index("[train]") < text.index("[losses]")
+
+
+def test_a_crop_of_three_sizes_is_the_patch_size_of_volumes_and_resolves_to_the_same_experiment() -> None:
+    by_crop = config.resolve({"train": {"crop": [8, 16, 16]}})
+    by_patch = config.resolve({"train": {"patch_size": [8, 16, 16]}})
+    assert by_crop == by_patch and by_crop.train.patch_size == (8, 16, 16)
+    assert config.to_toml(by_crop) == config.to_toml(by_patch)  # one config.toml: a run folder resumes under either
+    assert config.resolve({"train": {"crop": [8, 16, 16], "patch_size": [8, 16, 16]}}) == by_patch
+    with pytest.raises(UsageError, match=r"crop \[8, 16, 16\] .* contradicts patch_size \[4, 8, 8\]"):
+        config.resolve({"train": {"crop": [8, 16, 16], "patch_size": [4, 8, 8]}})
+    assert config.resolve({"train": {"crop": [24, 24]}}).train.patch_size is None  # 2D: crops stay crops

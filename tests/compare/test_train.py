@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from segbench.compare.train import SplitData, TrainSettings, _batches, predict, train_run, validate
+from segbench.compare.train import SplitData, TrainSettings, _step_batch, predict, train_run, validate
 from segbench.losses import parse
 from segbench.models import UNet
 
@@ -86,10 +86,10 @@ def test_flips_move_image_and_mask_together() -> None:
     images = torch.arange(2 * 16, dtype=torch.float32).reshape(2, 1, 4, 4)
     data = SplitData(images, images[:, 0].long())
     flipped_any = False
-    for seed in range(4):
-        for batch_images, batch_masks in _batches(data, 2, torch.Generator().manual_seed(seed), augment=True):
-            assert torch.equal(batch_images[:, 0].long(), batch_masks)
-            flipped_any |= not any(torch.equal(batch_masks[0], m) for m in data.masks)
+    for seed in range(4):  # the training batches (validation's are never flipped)
+        batch_images, batch_masks = _step_batch(data, _settings(augment=True), seed, 1)
+        assert torch.equal(batch_images[:, 0].long(), batch_masks)
+        flipped_any |= not any(torch.equal(batch_masks[0], m) for m in data.masks)
     assert flipped_any
 
 

@@ -22,6 +22,7 @@ from segbench.compare.train import SplitData, TrainSettings, predict_with_probab
 from segbench.data.errors import DatasetError
 from segbench.errors import UsageError
 from segbench.files import atomic as io
+from segbench.files.run_folder import read_cases
 from segbench.models import build_model
 
 TINY3D: dict[str, Any] = {
@@ -124,13 +125,16 @@ def test_3d_compare_trains_3d_models_from_one_initial_state_and_scores_in_millim
     assert done["ce"]["init_sha256"] == done["dice"]["init_sha256"]  # identical initial weights per seed
     weights = torch.load(out / "runs" / "ce" / "seed0" / "best.pt", weights_only=True)
     assert any(w.ndim == 5 for w in weights.values())  # Conv3d kernels: the model is 3D
-    test = np.load(out / "predictions" / "test_data.npz")
-    pred = np.load(out / "predictions" / "ce_seed0.npz")["pred"]
-    assert pred.shape == test["targets"].shape == (2, 8, 16, 16)
+    test = np.load(out / "predictions" / "test_data.npz")  # volumes: one member per case, in ids order
+    saved = np.load(out / "predictions" / "ce_seed0.npz")
+    assert list(saved["ids"]) == list(test["ids"]) == exp.ids["test"]
+    pred = np.stack(read_cases(out / "predictions" / "ce_seed0.npz", "pred"))
+    targets = np.stack(read_cases(out / "predictions" / "test_data.npz", "targets"))
+    assert pred.shape == targets.shape == (2, 8, 16, 16) and test["images_0"].shape == (1, 8, 16, 16)
     mine = {(r["image"], r["metric"]): float(r["value"]) for r in rows if r["model"] == "ce"}
     for spacing, same in (((2.5, 0.8, 0.8), True), (None, False)):
         again = scoring.score_label_maps(torch.from_numpy(pred.astype(np.int64)),
-                                         torch.from_numpy(test["targets"].astype(np.int64)), num_classes=2,
+                                         torch.from_numpy(targets.astype(np.int64)), num_classes=2,
                                          image_ids=[str(i) for i in test["ids"]], spacing=spacing,
                                          metrics=["hd95", "assd"])
         matches = [np.isclose(mine[(r["image"], r["metric"])], r["value"]) for r in again
@@ -196,13 +200,13 @@ def test_under_two_ranks_each_takes_its_contiguous_share_of_the_global_batch(mon
         assert torch.equal(torch.cat([s[0] for s in shares]), x) and torch.equal(torch.cat([s[1] for s in shares]), y)
 
 
-def test_training_and_validation_volumes_are_read_per_case_and_at_most_keep_are_held() -> None:
+def test_every_split_of_volumes_is_read_per_case_and_at_most_keep_are_held() -> None:
     more = {**TINY3D, "dataset": {**TINY3D["dataset"], "options": {**TINY3D["dataset"]["options"], "num_volumes": 12}}}
     exp = prepare(config.resolve(more))
     train = exp.splits["train"]
     assert isinstance(train.images, volumetric.CaseArray) and isinstance(train.masks, volumetric.CaseArray)
     assert len(train) > train.images.reader.keep
-    assert isinstance(exp.splits["test"].images, torch.Tensor)  # the test split is still stacked (see #21)
+    assert all(isinstance(exp.splits[s].images, volumetric.CaseArray) for s in ("val", "test"))  # none stacked
     reader = train.images.reader
     settings = _settings(batch_size=2, patch=(8, 8, 8))
     reads = reader.reads

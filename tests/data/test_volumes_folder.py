@@ -74,27 +74,46 @@ def test_tiff_stacks_and_slice_subfolders_and_unpaired_names(tmp_path: Path) -> 
         scan_volumes(tmp_path / "only")
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".nii"])
+@pytest.mark.parametrize("suffix", [".npy", ".nii", ".nii.gz", ".tif", "deflate.tif"])
 def test_open_volume_case_maps_files_and_patches_equal_the_whole_read(tmp_path: Path, suffix: str) -> None:
+    from segbench.data.label_maps import infer_label_map
+    from segbench.data.volumes import PatchCase
+
     (tmp_path / "images").mkdir(), (tmp_path / "labels").mkdir()
     rng = np.random.default_rng(0)
     ct = rng.integers(-1000, 1001, (9, 20, 24)).astype(np.int16)  # (Z, Y, X)
-    lab = (ct > 500).astype(np.uint8)
+    lab = (ct > 500).astype(np.uint8) * 7
     for folder, array in (("images", ct), ("labels", lab)):
         if suffix == ".npy":
             np.save(tmp_path / folder / "v.npy", array)
+        elif suffix.endswith(".tif"):
+            tifffile.imwrite(tmp_path / folder / "v.tif", array, compression="zlib" if "deflate" in suffix else None)
         else:
-            nib.save(nib.Nifti1Image(array.transpose(), np.diag([0.7, 0.7, 3.0, 1.0])), tmp_path / folder / "v.nii")
+            affine = np.diag([0.7, 0.7, 3.0, 1.0])
+            nib.save(nib.Nifti1Image(array.transpose(), affine), tmp_path / folder / f"v{suffix}")
     case = scan_volumes(tmp_path)[0]
     lazy = open_volume_case(case)
     whole = read_volume_case(case)
-    base = lazy.image.base if not isinstance(lazy.image, np.memmap) else lazy.image
-    assert isinstance(lazy.image, np.memmap) or isinstance(base, np.memmap)  # mapped, not read
+    if suffix in (".npy", ".nii", ".tif"):  # memory maps: nothing read
+        base = lazy.image if isinstance(lazy.image, np.memmap) else lazy.image.base
+        assert isinstance(base, np.memmap)
+    elif suffix == ".nii.gz":
+        assert type(lazy.image).__name__ == "_NiftiWindow"  # nibabel's proxy: only the box is decompressed
+    else:
+        assert isinstance(lazy.image, np.ndarray) and not isinstance(lazy.image, np.memmap)  # the fallback: read
     assert lazy.shape == (9, 20, 24) and lazy.spacing == whole.spacing
-    assert lazy.spacing == (None if suffix == ".npy" else (3.0, 0.7, 0.7))
+    assert lazy.spacing == ((3.0, 0.7, 0.7) if ".nii" in suffix else None)
     image, labels = lazy.patch((2, 5, 7), (4, 8, 10))
-    np.testing.assert_allclose(image, whole.image[:, 2:6, 5:13, 7:17], rtol=1e-6, atol=1e-7)
+    assert np.array_equal(image, whole.image[:, 2:6, 5:13, 7:17]) and image.dtype == np.float32  # bit for bit
     assert np.array_equal(labels, whole.labels[2:6, 5:13, 7:17]) and labels.dtype == np.int64
+    mapping = infer_label_map([(case.label[0], np.unique(lab))], "binary")
+    opened = PatchCase(lazy, mapping, case.label[0])
+    image, labels = opened.patch((-2, 15, 20), (4, 8, 8), pad_label=-1)  # past the border: padded
+    expected = np.full((4, 8, 8), -1)
+    expected[2:, :5, :4] = whole.labels[:2, 15:, 20:] > 0
+    assert np.array_equal(labels, expected) and float(image[0, :2].max()) == 0.0
+    assert np.array_equal(image[0, 2:, :5, :4], whole.image[0, :2, 15:, 20:])
+    assert np.array_equal(opened.foreground(), np.flatnonzero(whole.labels > 0))
 
 
 def _nifti_cases(root: Path, zooms: list[tuple[float, float, float]], values: tuple[int, ...] = (0, 1)) -> None:
@@ -124,12 +143,15 @@ def test_volumes_kind_loads_splits_with_the_headers_spacing_in_array_order(tmp_p
         load_dataset(f"volumes:{tmp_path}", "train", image_size=32)
 
 
-def test_volumes_kind_refuses_mixed_spacings_and_a_contradicting_option(tmp_path: Path) -> None:
+def test_volumes_kind_keeps_each_case_spacing_and_refuses_a_contradicting_option(tmp_path: Path) -> None:
     from segbench.data import load_dataset
 
     _nifti_cases(tmp_path / "mixed", [(0.8, 0.8, 2.5), (0.8, 0.8, 2.5), (1.0, 1.0, 1.0)])
-    with pytest.raises(DatasetError, match=r"different voxel spacings .*resample them"):
-        load_dataset(f"volumes:{tmp_path / 'mixed'}", "train")
+    data = load_dataset(f"volumes:{tmp_path / 'mixed'}", "all")
+    assert data.spacing is None and data.ids == ["case0", "case1", "case2"]
+    assert [data.item_spacing(k) for k in range(3)] == [(2.5, 0.8, 0.8), (2.5, 0.8, 0.8), (1.0, 1.0, 1.0)]
+    with pytest.raises(DatasetError, match=r"contradicts the headers of 1 case\(s\), e.g. \{'case2'"):
+        load_dataset(f"volumes:{tmp_path / 'mixed'}", "all", options={"spacing": [2.5, 0.8, 0.8]})
     _nifti_cases(tmp_path / "one", [(0.8, 0.8, 2.5)] * 3)
     with pytest.raises(DatasetError, match=r"option spacing \[1.0, 1.0, 1.0\] \(Z, Y, X\) contradicts"):
         load_dataset(f"volumes:{tmp_path / 'one'}", "train", options={"spacing": [1, 1, 1]})

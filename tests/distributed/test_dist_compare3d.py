@@ -16,6 +16,7 @@ import torch.distributed as dist
 
 from segbench import scoring
 from segbench.files import atomic as io
+from segbench.files.run_folder import read_cases
 
 pytestmark = [pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is unavailable"), pytest.mark.slow]
 
@@ -70,10 +71,11 @@ def test_two_process_3d_compare_writes_one_set_of_results_in_millimetres(uninter
                                                                   "majority-class") for i in images}
     done = json.loads((run / "runs" / "dice" / "seed0" / "done.json").read_text())
     assert done["world_size"] == 2
-    pred = np.load(run / "predictions" / "dice_seed0.npz")["pred"]
-    assert pred.shape == test["targets"].shape == (len(images), 8, 16, 16)
+    pred = np.stack(read_cases(run / "predictions" / "dice_seed0.npz", "pred"))  # gathered case by case
+    targets = np.stack(read_cases(run / "predictions" / "test_data.npz", "targets"))
+    assert pred.shape == targets.shape == (len(images), 8, 16, 16)
     again = scoring.score_label_maps(torch.from_numpy(pred.astype(np.int64)),
-                                     torch.from_numpy(test["targets"].astype(np.int64)), num_classes=2,
+                                     torch.from_numpy(targets.astype(np.int64)), num_classes=2,
                                      image_ids=images, spacing=(2.5, 0.8, 0.8), metrics=["hd95"])
     mine = {r["image"]: float(r["value"]) for r in rows if r["model"] == "dice" and r["metric"] == "hd95"}
     assert all(np.isclose(mine[r["image"]], r["value"]) or mine[r["image"]] == r["value"] for r in again)

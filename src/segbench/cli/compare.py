@@ -35,7 +35,8 @@ from segbench.report import build_report
 from segbench.report.training import load_training, training_warnings
 from segbench.schedule import ENGINES, RunFailed
 
-__all__ = ["add_arguments", "add_schedule_arguments", "run", "schedule_overrides"]
+__all__ = ["add_arguments", "add_schedule_arguments", "image_size_argument", "patch_size_argument", "run",
+           "schedule_overrides"]
 
 
 def _positive(text: str) -> int:
@@ -46,6 +47,47 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def image_size_argument(text: str | None) -> int | list[int] | str | None:
+    """``--image-size``: ``native`` (no resizing; volumes need it), ``PX`` (PX x PX) or ``H,W``, as the TOML's
+    ``[dataset] image_size`` would hold it (checked there too); ``None`` when not given; UsageError (one line) else.
+
+    >>> image_size_argument("native"), image_size_argument("48"), image_size_argument("32,64")
+    ('native', 48, [32, 64])
+    """
+    if text is None:
+        return None
+    value = text.strip().lower()
+    if value == "native":
+        return "native"
+    try:
+        sizes = [int(part) for part in value.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) == 3:
+        raise UsageError(f"--image-size {text}: volumes are never resized; use --image-size native")
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise UsageError(f"--image-size must be native, PX or H,W (positive integers), got {text!r}")
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+def patch_size_argument(text: str | None) -> list[int] | None:
+    """``--patch-size Z,Y,X`` (or ``H,W``): ``[train] patch_size`` as a list of positive integers; ``None`` when not
+    given; UsageError (one line) else.
+
+    >>> patch_size_argument("16,24,24")
+    [16, 24, 24]
+    """
+    if text is None:
+        return None
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (2, 3) or min(sizes) < 1:
+        raise UsageError(f"--patch-size must be Z,Y,X (volumes) or H,W: positive integers, got {text!r}")
+    return sizes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +106,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=_positive, metavar="N",
                         help="legacy fixed budget: N passes over the training images, no plateau rule")
     parser.add_argument("--seeds", type=_positive, metavar="N", help="train seeds 0..N-1")
-    parser.add_argument("--image-size", type=_positive, metavar="PX", help="resize images to PX x PX")
+    parser.add_argument("--image-size", metavar="native|PX|H,W",
+                        help="[dataset] image_size: resize images to PX x PX or H x W, or native (no resizing; "
+                             "volumes are never resized and need native)")
+    parser.add_argument("--patch-size", metavar="Z,Y,X",
+                        help="[train] patch_size: train on random patches, predict by sliding windows (volumes "
+                             "need it)")
     parser.add_argument("--device", choices=_config.DEVICES, help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/compare-<dataset>); rerunning with the same DIR resumes")
@@ -107,8 +154,9 @@ def resolve_args(args: argparse.Namespace) -> _config.ExperimentConfig:
         base = raw.get("dataset", {}).get("options", {})
         options = {**(base if isinstance(base, dict) else {}), **parse_options(args.option)}
     overrides = {
-        "dataset": {"spec": args.dataset, "image_size": args.image_size, "options": options},
-        "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device},
+        "dataset": {"spec": args.dataset, "image_size": image_size_argument(args.image_size), "options": options},
+        "train": {"max_steps": args.max_steps, "epochs": args.epochs, "seeds": args.seeds, "device": args.device,
+                  "patch_size": patch_size_argument(args.patch_size)},
         "losses": {"specs": args.losses},
         "compute": compute,
     }

@@ -81,7 +81,8 @@ def _nll(logits: Tensor, target: Tensor, ignore_index: int | None) -> float:
 def fit_model_temperature(model: nn.Module, val: SplitData, settings: TrainSettings,
                           ignore_index: int | None = None) -> FittedTemperature:
     r"""Fit the temperature of ``model`` on the validation split ``val``: :math:`T^* = \arg\min_T
-    \mathrm{NLL}(z / T, y)` over every valid validation pixel (one temperature for the whole model).
+    \mathrm{NLL}(z / T, y)` over every valid validation pixel (one temperature for the whole model; volumes of
+    several sizes are laid end to end, the same pixels and mean).
 
     Args:
         model: the trained model (its selected checkpoint).
@@ -89,8 +90,15 @@ def fit_model_temperature(model: nn.Module, val: SplitData, settings: TrainSetti
         settings: the run's settings (device, batch size).
         ignore_index: a target label whose pixels take no part.
     """
-    z = model_logits(model, val.images, settings)
-    target = val.masks[:].long()  # a tensor, or the stacked cases of a lazy split
+    from segbench.compare import volumetric
+
+    if volumetric.ragged(val):  # volumes of several sizes: each case's voxels laid end to end, (1, C, sum of voxels)
+        parts = [(model_logits(model, val.images[k][None], settings), val.masks[k].long()) for k in range(len(val))]
+        z = torch.cat([logits.flatten(2) for logits, _ in parts], dim=2)
+        target = torch.cat([mask.reshape(1, -1) for _, mask in parts], dim=1)
+    else:
+        z = model_logits(model, val.images, settings)
+        target = val.masks[:].long()  # a tensor, or the stacked cases of a lazy split
     t = fit_temperature(z, target, ignore_index=ignore_index)
     return FittedTemperature(t, _nll(z, target, ignore_index), _nll(apply_temperature(z, t), target, ignore_index))
 

@@ -27,8 +27,8 @@ losses on the ``sample`` nuclei set, sized to finish in under 3 minutes on 2 CPU
     augment = true             # random flips
     device = "auto"            # auto | cpu | cuda
     num_threads = 1            # CPU threads (a small U-Net gains little from more)
-    patch_size = [32, 32, 32]  # unset (default) for images; volumes need it: random patches [Z, Y, X] (crop is
-                               # not used), validation/test by Gaussian-weighted sliding windows
+    patch_size = [32, 32, 32]  # unset (default) for images; volumes need it: random patches [Z, Y, X] (a crop of
+                               # three sizes is read as it), validation/test by Gaussian-weighted sliding windows
     foreground_share = 0.33    # share of each batch's patches centred on foreground (nnU-Net's 1/3)
 
     [losses]
@@ -336,6 +336,20 @@ def _crop(value: Any) -> list[int] | None:
     return [_int(v, where, 1) for v in value]
 
 
+def _crop_alias(given: Mapping[str, Any], t: dict[str, Any]) -> None:
+    """``crop = [Z, Y, X]`` (three sizes: volumes) is an alias of ``patch_size``: it is moved there and ``crop``
+    keeps its default, so both spellings resolve to the same experiment (the same ``config.toml``, so a run folder
+    resumes under either). In 2D the two stay apart: ``crop`` draws uniform crops and predicts whole images,
+    ``patch_size`` oversamples foreground and predicts by sliding windows."""
+    crop = t["crop"]
+    if not (isinstance(crop, list) and len(crop) == 3):
+        return
+    if "patch_size" in given and given["patch_size"] is not None and given["patch_size"] != crop:
+        raise UsageError(f"[train] crop {crop} (three sizes: the patch size of volumes) contradicts patch_size "
+                         f"{given['patch_size']}; set one of them")
+    t["patch_size"], t["crop"] = crop, DEFAULTS["train"]["crop"]
+
+
 def _legacy_epochs(given: Mapping[str, Any], t: dict[str, Any]) -> None:
     """``epochs = N`` (older configs): N passes, validated after each, no plateau rule (see the module doc)."""
     if t["epochs"] is None:
@@ -418,6 +432,7 @@ weight_decay
     else:
         t["patience"] = None
     t["min_delta"] = _float(t["min_delta"], _where("train", "min_delta"), positive=False)
+    _crop_alias(config.get("train", {}), t)
     t["crop"] = _crop(t["crop"])
     _legacy_epochs(config.get("train", {}), t)
     t["batch_size"] = _int(t["batch_size"], _where("train", "batch_size"), 1)

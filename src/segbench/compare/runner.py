@@ -22,11 +22,18 @@ learning rate, whatever order the grid is written in (:func:`choose_lr`). It is 
 Grid runs live in ``runs/<loss>/lr=<value>/seed<k>``; the chosen runs' test predictions are copied to the usual
 ``predictions/`` names. A scalar ``lr`` keeps the plain ``runs/<loss>/seed<k>`` folders.
 
+**The test phase** is streamed: the test images are predicted and scored part by part (2D images, which are in
+memory, all at once; volumes one case at a time), each part's per-image rows and its dataset-level state
+(confusion counts, probability histograms: :class:`~segbench.distributed.ShardScorer`) kept and the part itself
+dropped, its predicted labels written to the prediction file as they come (volumes: one member per case). So the
+test phase holds a few volumes at most, whatever the split's size, and the scores equal those of the whole split
+at once, bit for bit (the histograms are summed as one update would: ``ProbabilityHistogram.repool``).
+
 Under ``torchrun`` every rank runs this same code (:mod:`segbench.distributed`): each run trains with
 DistributedDataParallel (:func:`~segbench.compare.train.train_run`), each rank predicts and scores its share of the
-test images (:func:`~segbench.distributed.score_shards`: confusion counts all-reduced, per-image rows gathered to
-rank 0 in image order), and only rank 0 writes the run folder; whether a run is done is rank 0's answer, sent to
-all, so every rank skips or resumes the same runs.
+test images (confusion counts all-reduced, per-image rows gathered to rank 0 in image order; volumes one round of
+one case per rank at a time, :func:`~segbench.compare.volumetric.case_rounds`), and only rank 0 writes the run
+folder; whether a run is done is rank 0's answer, sent to all, so every rank skips or resumes the same runs.
 """
 
 from __future__ import annotations
@@ -139,6 +146,12 @@ class Experiment:
     pick on the training split unless ``[eval] primary`` is set); ``None``: ``[eval] primary`` or Dice. The plateau
     rule and the learning-rate choice watch it, so training and the verdict judge by the same metric."""
     spacing: tuple[float, ...] | None = None
+    test_spacings: list[tuple[float, ...] | None] | None = None
+    """The spacing of each test case (volumes whose headers differ: each its own; else ``spacing`` for all)."""
+
+    def case_spacing(self, k: int) -> tuple[float, ...] | None:
+        """The spacing test case ``k`` is scored in (distance metrics in mm where known, else voxels)."""
+        return self.spacing if self.test_spacings is None else self.test_spacings[k]
 
     @property
     def spatial_dims(self) -> int:
@@ -177,8 +190,8 @@ def _load_split(spec: str, split: Split, image_size: tuple[int, int] | None, opt
     dataset = load_dataset(spec, split, image_size=image_size, options=options or None)
     if len(dataset) == 0:
         raise UsageError(f"dataset {spec!r} has an empty {split} split; it needs at least one image")
-    if dataset.spatial_dims == 3 and split != "test":  # volumes: read per case, never the whole split at once
-        return dataset, volumetric.lazy_split(dataset)
+    if dataset.spatial_dims == 3 or (image_size is None and dataset.instance_loader is None):
+        return dataset, volumetric.lazy_split(dataset)  # volumes, native-size images: read per case, not held
     items = [dataset[i] for i in range(len(dataset))]
     shapes = {tuple(image.shape) for image, _ in items}
     if len(shapes) != 1:
@@ -213,8 +226,10 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
         dataset, data = _load_split(d.spec, split, d.image_size, d.options)
         first = first or dataset
         splits[split], ids[split] = data, list(dataset.ids)
+    test_spacings = [dataset.item_spacing(k) for k in range(len(dataset))]  # dataset: the test split's
     shapes = {tuple(s.images.shape[1:]) for s in splits.values()}
-    if len(shapes) != 1:
+    lazy = isinstance(splits["train"].masks, volumetric.CaseArray)
+    if not lazy and len(shapes) != 1:  # volumes and native-size images may differ in shape, case by case
         raise UsageError(f"dataset {d.spec!r}: the splits have different image sizes {sorted(shapes)}; "
                          "set [dataset] image_size")
     config = replace(config, losses=_config.LossesConfig(tuple(models)))
@@ -222,15 +237,34 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
                      list(first.class_names), first.ignore_index, first.name)
     exp.trivial = trivial.trivial_classes(_class_counts(splits["train"].masks, exp.num_classes), exp.class_names)
     exp.spacing = first.spacing
+    exp.test_spacings = test_spacings
     patch = config.train.patch_size
+    if exp.spatial_dims == 3:  # freed volumes go back to the system (glibc would keep them in its heap)
+        volumetric.bound_allocator()
     if patch is None and exp.spatial_dims == 3:
         raise UsageError("3D data trains on patches: set [train] patch_size = [Z, Y, X] (e.g. [32, 64, 64]; "
-                         "[train] crop is for 2D images)")
+                         "--patch-size Z,Y,X; a crop of three sizes is read as it)")
     if patch is not None and len(patch) != exp.spatial_dims:
         raise UsageError(f"[train] patch_size {list(patch)} has {len(patch)} sizes for {exp.spatial_dims}D data "
                          f"{tuple(splits['train'].masks.shape[1:])}")
+    if lazy and exp.spatial_dims == 2:
+        _check_native_crop(exp)
     _try_losses(exp)
     return exp
+
+
+def _check_native_crop(exp: Experiment) -> None:
+    """Native-size images of several sizes train on crops of one size: ``[train] crop`` must be set and fit the
+    smallest training image (a batch of whole images of several sizes cannot be stacked)."""
+    train = exp.splits["train"].masks
+    sizes = sorted({tuple(s) for s in train.shapes})  # type: ignore[attr-defined]
+    if len(sizes) <= 1:
+        return
+    crop = exp.config.train.crop if exp.config.train.patch_size is None else exp.config.train.patch_size
+    smallest = tuple(min(s[a] for s in sizes) for a in (0, 1))
+    if crop is None or any(c > m for c, m in zip(crop, smallest, strict=True)):
+        raise UsageError(f"dataset {exp.name!r} has training images of several sizes (e.g. {sizes[:3]}); set [train] "
+                         f"crop to at most the smallest, {list(smallest)}, or [dataset] image_size")
 
 
 def _try_losses(exp: Experiment) -> None:
@@ -257,6 +291,25 @@ def _class_counts(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
 
 
+def _sizes(exp: Experiment) -> dict[str, Any]:
+    """``image_size``, ``spatial_dims`` and ``spacing`` of ``dataset.json``; volumes that differ in shape or spacing
+    give ``"per case"`` there and each test case's value in ``case_shapes`` / ``case_spacing`` (id -> value)."""
+    test, ids = exp.splits["test"], exp.ids["test"]
+    shapes = test.masks.shapes if isinstance(test.masks, volumetric.CaseArray) else [test.masks.shape[1:]]
+    spacings = exp.test_spacings or [exp.spacing]
+    out: dict[str, Any] = {"image_size": list(shapes[0]) if len(set(shapes)) == 1 else "per case",
+                           "spatial_dims": exp.spatial_dims}
+    if len(set(spacings)) <= 1:
+        out["spacing"] = None if exp.spacing is None else list(exp.spacing)
+    else:
+        out["spacing"] = "per case"
+    if len(set(shapes)) > 1:
+        out["case_shapes"] = {i: list(s) for i, s in zip(ids, shapes, strict=True)}
+    if len(set(spacings)) > 1:
+        out["case_spacing"] = {i: None if s is None else list(s) for i, s in zip(ids, spacings, strict=True)}
+    return out
+
+
 def _dataset_json(exp: Experiment) -> dict[str, Any]:
     share: dict[str, dict[str, float]] = {}
     for split, data in exp.splits.items():
@@ -272,9 +325,7 @@ def _dataset_json(exp: Experiment) -> dict[str, Any]:
         "binary": exp.binary,
         "ignore_index": exp.ignore_index,
         "in_channels": exp.in_channels,
-        "image_size": list(exp.splits["test"].images.shape[2:]),
-        "spatial_dims": exp.spatial_dims,
-        "spacing": None if exp.spacing is None else list(exp.spacing),
+        **_sizes(exp),
         "split_sizes": {split: len(data) for split, data in exp.splits.items()},
         "class_share": share,
         "majority_class": exp.class_names[exp.trivial["majority-class"]],
@@ -310,34 +361,120 @@ def _with_keys(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
     return [{**keys, **row} for row in rows]
 
 
-def _score(exp: Experiment, pred: torch.Tensor, probs: torch.Tensor, share: list[int], scaled: torch.Tensor
-           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-image and pooled rows of this rank's test predictions ``pred``, their probabilities ``probs`` and the
-    temperature-scaled ones ``scaled`` (test images ``share``; object metrics against the reference instances
-    where the dataset ships them; the ``*_ts`` twins of the calibration metrics from ``scaled``); on rank 0 the rows
-    of the whole test split, elsewhere empty lists."""
+class _TestScores:
+    """The test phase's scores, fed part by part (:meth:`add`: the whole share of 2D images at once, or one volume):
+    per-image and pooled rows (:class:`segbench.distributed.ShardScorer`; object metrics against the reference
+    instances where the dataset ships them; the ``*_ts`` twins of the calibration metrics from the
+    temperature-scaled probabilities) and the top-label reliability bins of the raw and scaled probabilities
+    (``RELIABILITY_FILE``). Only rows and streaming counts are kept."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+        self.exact = len(_test_parts(exp)) > 1  # several parts: sum the histograms as one update would
+        self.scorer = distributed.ShardScorer(
+            exp.ids["test"], num_classes=exp.num_classes, binary=exp.binary, class_names=exp.class_names,
+            metrics=calibrate.scaled_metrics(exp.metrics), nsd_tolerance=exp.config.eval.nsd_tolerance,
+            ignore_index=exp.ignore_index, probabilities=True, scaled=True, exact=self.exact)
+        channels = 1 if exp.binary else exp.num_classes
+        self.reliability = {key: ProbabilityHistogram(SCORING_BINS, 1, num_classes=channels, per_image=self.exact,
+                                                      ignore_index=exp.ignore_index) for key in ("raw", "scaled")}
+
+    def add(self, pred: torch.Tensor, probs: torch.Tensor, indices: list[int], scaled: torch.Tensor) -> None:
+        """Score test images ``indices``: their predictions, probabilities and scaled probabilities."""
+        if not indices:
+            return
+        test, exp = self.exp.splits["test"], self.exp
+        index = torch.tensor(indices, dtype=torch.long)
+        masks = test.masks[index]
+        spacing = exp.case_spacing(indices[0]) if len(indices) == 1 else exp.spacing
+        self.scorer.update(pred, masks, indices, probabilities=probs, scaled_probabilities=scaled, spacing=spacing,
+                           instances=None if test.instances is None else test.instances[index])
+        self.reliability["raw"].update(probs, masks)
+        self.reliability["scaled"].update(scaled, masks)
+
+    def finish(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        """Synced over the ranks: per-image rows, pooled rows (rank 0; empty elsewhere) and the reliability."""
+        scored = self.scorer.finish()
+        per_image, pooled = ([], []) if scored is None else scored
+        raw, scaled = (self._bins(self.reliability[k], self.exact) for k in ("raw", "scaled"))
+        return per_image, pooled, {**raw, "scaled": scaled}
+
+    @staticmethod
+    def _bins(hist: ProbabilityHistogram, exact: bool) -> dict[str, Any]:
+        rel = (hist.repool() if exact else hist).sync().reliability()  # the sums of one update, however fed
+        return {"kind": "top-label", "n_bins": SCORING_BINS, "count": rel.count.tolist(),
+                "confidence": rel.confidence.tolist(), "accuracy": rel.accuracy.tolist(),
+                "lower": rel.lower.tolist(), "upper": rel.upper.tolist()}
+
+
+def _test_parts(exp: Experiment) -> list[list[int]]:
+    """The test images this rank scores, part by part: 2D images in memory all at once, native-size images read per
+    case one batch at a time, volumes one case per part (:func:`segbench.compare.volumetric.case_rounds`: bounded
+    memory, predictions gathered per round)."""
     test = exp.splits["test"]
-    scored = distributed.score_shards(
-        pred, test.masks[share], share, exp.ids["test"], num_classes=exp.num_classes,
-        binary=exp.binary, class_names=exp.class_names, metrics=calibrate.scaled_metrics(exp.metrics),
-        nsd_tolerance=exp.config.eval.nsd_tolerance, ignore_index=exp.ignore_index, probabilities=probs,
-        spacing=exp.spacing,
-        instances=None if test.instances is None else test.instances[share], scaled_probabilities=scaled,
-    )
-    return ([], []) if scored is None else scored
+    n = len(test)
+    if exp.spatial_dims == 3:
+        return volumetric.case_rounds(n)
+    if isinstance(test.masks, volumetric.CaseArray):  # native-size images: one batch at a time (as predicted)
+        parts = volumetric.index_batches(test, distributed.shard_indices(n), exp.config.train.batch_size)
+        most = len(volumetric.index_batches(test, range(-(-n // distributed.world_size())),
+                                            exp.config.train.batch_size))
+        return parts + [[] for _ in range(most - len(parts))]  # as many parts on every rank (gathered per part)
+    return [distributed.shard_indices(n)]
 
 
-def _reliability(exp: Experiment, probs: torch.Tensor, share: list[int]) -> dict[str, Any]:
-    """The top-label reliability bins of the test probabilities (every rank's share, synced): what
-    ``RELIABILITY_FILE`` holds."""
-    hist = ProbabilityHistogram(SCORING_BINS, 1, num_classes=1 if exp.binary else exp.num_classes,
-                                ignore_index=exp.ignore_index)
-    if share:
-        hist.update(probs, exp.splits["test"].masks[share])
-    rel = hist.sync().reliability()
-    return {"kind": "top-label", "n_bins": SCORING_BINS, "count": rel.count.tolist(),
-            "confidence": rel.confidence.tolist(), "accuracy": rel.accuracy.tolist(),
-            "lower": rel.lower.tolist(), "upper": rel.upper.tolist()}
+def _test_data(exp: Experiment, path: Path) -> None:
+    """``test_data.npz``: the test images scaled to 0-255 (uint8) and targets (int16), with ``ids`` and
+    ``class_names``; images in memory as ``images`` ``(N, C, H, W)`` and ``targets`` ``(N, H, W)``, splits read per
+    case (volumes, native-size images) one case per member (``images_<k>`` ``(C, *S)``, ``targets_<k>`` ``(*S)``),
+    read and written one case at a time."""
+    test = exp.splits["test"]
+
+    def uint8(images: torch.Tensor) -> np.ndarray:
+        return (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+    if not isinstance(test.masks, volumetric.CaseArray):
+        io.write_npz(path, images=uint8(test.images), targets=test.masks.to(torch.int16).numpy(),
+                     ids=np.array(exp.ids["test"]), class_names=np.array(exp.class_names))
+        return
+
+    def members() -> Any:
+        yield from (("ids", np.array(exp.ids["test"])), ("class_names", np.array(exp.class_names)))
+        for k in range(len(test)):
+            yield f"images_{k}", uint8(test.images[k])
+            yield f"targets_{k}", test.masks[k].to(torch.int16).numpy()
+
+    io.write_npz_members(path, members())
+
+
+def _predictions_file(exp: Experiment, path: Path, parts: Any) -> None:
+    """Write the test predictions yielded by ``parts`` (``(indices, labels (m, *S))`` of this rank, part by part)
+    to ``path`` on rank 0: ``pred`` ``(N, H, W)`` uint8 and ``ids`` for images in memory; for splits read per case
+    (volumes, native-size images) one member per case, ``pred_<k>`` uint8 (they may differ in shape), written as
+    they come (docs/run-folder.md)."""
+    ids = np.array(exp.ids["test"])
+    if not isinstance(exp.splits["test"].masks, volumetric.CaseArray):
+        indices, preds = [], []
+        for idx, pred in parts:
+            indices += idx
+            preds += list(pred.numpy().astype(np.uint8))
+        gathered = distributed.gather_in_order(preds, indices, len(ids))
+        if gathered is not None:
+            io.write_npz(path, pred=np.stack(gathered), ids=ids)
+        return
+
+    def members() -> Any:
+        yield "ids", ids
+        for idx, pred in parts:
+            local = [(k, p.numpy().astype(np.uint8)) for k, p in zip(idx, pred, strict=True)]
+            for part in distributed.gather_to_main(local) or []:
+                yield from ((f"pred_{k}", p) for k, p in part)
+
+    if distributed.is_main():
+        io.write_npz_members(path, members())
+    else:
+        for _ in members():
+            pass
 
 
 def _done(path: Path) -> bool:
@@ -390,17 +527,21 @@ def _run_one(exp: Experiment, out: Path, key: RunKey, settings: TrainSettings, b
                        run_dir=run_dir, model_name=name, on_eval=on_eval)
     steps.close()
     test = exp.splits["test"]
-    share = distributed.shard_indices(len(test))
-    pred, probs = predict_with_probabilities(model, test.images[share], settings)
     fitted = calibrate.fit_model_temperature(model, exp.splits["val"], settings, exp.ignore_index)
-    scaled = calibrate.scaled_probabilities(model, test.images[share], fitted.temperature, settings)
-    per_image, pooled = _score(exp, pred, probs, share, scaled)
-    reliability = {**_reliability(exp, probs, share), "scaled": _reliability(exp, scaled, share)}
-    gathered = distributed.gather_in_order(list(pred.numpy()), share, len(test))
-    if gathered is None:  # not rank 0: rank 0 writes
+    scores = _TestScores(exp)
+
+    def parts() -> Any:  # predict and score one part at a time; only the labels travel on
+        for idx in _test_parts(exp):
+            images = test.images[torch.tensor(idx, dtype=torch.long)]
+            pred, probs = predict_with_probabilities(model, images, settings)
+            scores.add(pred, probs, idx, calibrate.scaled_probabilities(model, images, fitted.temperature, settings))
+            yield idx, pred
+
+    _predictions_file(exp, _prediction_file(exp, out, key), parts())
+    per_image, pooled, reliability = scores.finish()
+    if not distributed.is_main():  # rank 0 writes
         distributed.barrier()
         return
-    io.write_npz(_prediction_file(exp, out, key), pred=np.stack(gathered), ids=np.array(exp.ids["test"]))
     io.write_json(run_dir / RELIABILITY_FILE, reliability)
     io.write_json(run_dir / TEMPERATURE_FILE, fitted.as_json())
     keys = {"model": name, "kind": "trained", "seed": seed}
@@ -505,16 +646,20 @@ def _run_trivial(exp: Experiment, out: Path) -> None:
     if _done(folder / "done.json"):
         return
     targets = exp.splits["test"].masks
-    share = distributed.shard_indices(len(targets))
     per_image: list[dict[str, Any]] = []
     pooled: list[dict[str, Any]] = []
     for kind in trivial.TRIVIAL_PREDICTORS:
-        pred = trivial.trivial_predictions(targets, kind, exp.trivial)
-        if distributed.is_main():
-            io.write_npz(prediction_path(out, kind), pred=pred.numpy().astype(np.uint8),
-                         ids=np.array(exp.ids["test"]))
-        probs = trivial.trivial_probabilities(pred[share], exp.num_classes, exp.binary)
-        rows_i, rows_p = _score(exp, pred[share], probs, share, probs)  # 0/1: unchanged by any temperature
+        scores = _TestScores(exp)
+
+        def parts(kind: str = kind, scores: _TestScores = scores) -> Any:
+            for idx in _test_parts(exp):
+                pred = trivial.trivial_predictions(targets[torch.tensor(idx, dtype=torch.long)], kind, exp.trivial)
+                probs = trivial.trivial_probabilities(pred, exp.num_classes, exp.binary)
+                scores.add(pred, probs, idx, probs)  # 0/1: unchanged by any temperature
+                yield idx, pred
+
+        _predictions_file(exp, prediction_path(out, kind), parts())
+        rows_i, rows_p, _ = scores.finish()
         per_image += _with_keys(rows_i, model=kind, kind="trivial", seed=-1)
         pooled += _with_keys(rows_p, model=kind, kind="trivial", seed=-1)
     if not distributed.is_main():
@@ -586,14 +731,10 @@ def run_compare(exp: Experiment, out: Path, *, quiet: bool = False) -> list[dict
     main = distributed.is_main()
     quiet = quiet or not main
     _claim_folder(out, exp.config)
-    test = exp.splits["test"]
     if main:
         io.write_json(out / "dataset.json", _dataset_json(exp))
         if not (out / "predictions" / "test_data.npz").exists():
-            io.write_npz(out / "predictions" / "test_data.npz",
-                         images=(test.images.clamp(0, 1) * 255).round().to(torch.uint8).numpy(),
-                         targets=test.masks.to(torch.int16).numpy(), ids=np.array(exp.ids["test"]),
-                         class_names=np.array(exp.class_names))
+            _test_data(exp, out / "predictions" / "test_data.npz")
     distributed.barrier()
     t, e = exp.config.train, exp.config.eval
     device = distributed.device(t.device)

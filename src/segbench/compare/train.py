@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,20 +179,6 @@ def _flip(images: Tensor, masks: Tensor, flips: Tensor) -> tuple[Tensor, Tensor]
     return images, masks
 
 
-def _batches(data: SplitData, batch_size: int, generator: torch.Generator | None, augment: bool) -> Iterator[
-    tuple[Tensor, Tensor]
-]:
-    """Batches in the order drawn from ``generator`` (``None``: in order, no flips)."""
-    n = len(data)
-    order = torch.arange(n) if generator is None else torch.randperm(n, generator=generator)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        images, masks = data.images[idx], data.masks[idx]
-        if augment and generator is not None:
-            images, masks = _flip(images, masks, torch.rand(len(idx), 2, generator=generator) < 0.5)
-        yield images, masks
-
-
 def _crop(images: Tensor, masks: Tensor, patch: tuple[int, ...], rng: np.random.Generator) -> tuple[Tensor, Tensor]:
     """One uniformly placed ``patch`` of each image and its mask (the patch fits: callers clip it to the image)."""
     out_i, out_m = [], []
@@ -213,8 +199,15 @@ def _step_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
     idx = torch.randperm(n, generator=generator)[: min(settings.batch_size, n)]
     flips = torch.rand(len(idx), 2, generator=generator) < 0.5
     rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
-    images, masks = data.images[idx], data.masks[idx]
-    if settings.crop is not None:
+    if volumetric.ragged(data):  # native-size images of several sizes: each read and cropped in turn (as _crop)
+        if settings.crop is None:
+            raise UsageError("images of several sizes need [train] crop (whole images of several sizes cannot be "
+                             "stacked into one batch)")
+        pairs = [_crop(data.images[k][None], data.masks[k][None], tuple(settings.crop), rng) for k in idx.tolist()]
+        images, masks = torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
+    else:
+        images, masks = data.images[idx], data.masks[idx]
+    if settings.crop is not None and not volumetric.ragged(data):
         patch = tuple(min(p, s) for p, s in zip(settings.crop, masks.shape[1:], strict=True))
         if patch != tuple(masks.shape[1:]):
             images, masks = _crop(images, masks, patch, rng)
@@ -281,10 +274,10 @@ def validate(model: nn.Module, loss_fn: nn.Module, data: SplitData, settings: Tr
     c = settings.num_classes
     counts = ConfusionMatrix(c, ignore_index=settings.ignore_index)
     total_loss, count = 0.0, 0
-    if distributed.world_size() > 1:
-        share = torch.tensor(distributed.shard_indices(len(data)), dtype=torch.long)
-        data = SplitData(data.images[share], data.masks[share])
-    for images, masks in _batches(data, settings.batch_size, None, False):
+    share = distributed.shard_indices(len(data))  # every image in one process
+    for idx in volumetric.index_batches(data, share, settings.batch_size):  # one case per batch: volumes of
+        index = torch.tensor(idx, dtype=torch.long)                          # several sizes
+        images, masks = data.images[index], data.masks[index]
         logits = _forward(model, images, settings)
         target = masks.to(settings.device)
         total_loss += float(loss_fn(logits, target)) * images.shape[0]

@@ -15,9 +15,15 @@ axes with p = 1/2) come from a NumPy generator seeded by ``SeedSequence([seed, t
 of one seed trains on the same patches in the same order, and a resumed run draws what it would have drawn.
 Outside the volume a patch is padded with zeros and the label ``ignore_index`` (background when there is none).
 
-Data larger than memory: the training and validation volumes are not stacked into one tensor but held as
-:class:`CaseArray` views (:func:`lazy_split`), which read a case from its dataset when it is indexed and keep the
-last few (``keep``) in memory, so training's peak memory is bounded by a few volumes, not by the split.
+Data larger than memory: no split of volumes is stacked into one tensor; each is held as :class:`CaseArray` views
+(:func:`lazy_split`), which read a case from its dataset when it is indexed and keep the last few (``keep``) in
+memory, so peak memory is bounded by a few volumes, not by the split: training reads only its patches' voxels
+where the files allow (``volumes:``: :class:`segbench.data.volumes.PatchCase`, the same patches as cropping the
+whole case; else it reads the patches' cases),
+validation one batch at a time, and the test phase one case at a time (:func:`case_rounds`; the runner scores
+each case as it is predicted and keeps only the rows and the dataset-level counts). The cases may differ in shape
+(real CT and MR studies do): validation then takes one case per batch (:func:`index_batches`). Freed volume
+buffers go back to the system at once (:func:`bound_allocator`), so the process does not keep what it has freed.
 
 Under a process group every rank draws the same global batch and takes its contiguous share of it
 (``tensor_split``, as the 2D batches are split), so the patches do not depend on the number of ranks.
@@ -35,14 +41,15 @@ from torch import Tensor
 
 from segbench import distributed
 from segbench.compare.determinism import step_generator
-from segbench.data.patches import crop_patch, sample_patch_origins
+from segbench.data.patches import crop_patch, draw_patch_origins, sample_patch_origins
 from segbench.models.sliding_window import sliding_window_inference
 
 if TYPE_CHECKING:
     from segbench.compare.train import SplitData, TrainSettings
     from segbench.data.dataset import SegmentationDataset
 
-__all__ = ["PATCH_STREAM", "CaseArray", "CaseReader", "forward", "lazy_split", "patch_batch", "patch_rng"]
+__all__ = ["MMAP_THRESHOLD", "PATCH_STREAM", "CaseArray", "CaseReader", "bound_allocator", "case_rounds", "forward",
+           "index_batches", "lazy_split", "patch_batch", "patch_rng", "ragged"]
 
 PATCH_STREAM = 3
 """The third entry of the patch generator's seed sequence (apart from the step generator's stream)."""
@@ -55,10 +62,6 @@ def patch_rng(seed: int, step: int) -> np.random.Generator:
     True
     """
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(step), PATCH_STREAM]))
-
-
-def _draw(labels: np.ndarray, patch: Sequence[int], foreground: bool, rng: np.random.Generator) -> tuple[int, ...]:
-    return sample_patch_origins(labels, patch, 1, 1.0 if foreground else 0.0, rng)[0].origin
 
 
 def patch_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) -> tuple[Tensor, Tensor]:
@@ -82,12 +85,20 @@ def patch_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
     rng = patch_rng(seed, step)
     pad_label = settings.ignore_index if settings.ignore_index is not None else settings.background
     n_fg = round(settings.foreground_share * len(cases))
+    reader = data.masks.reader if isinstance(data.masks, CaseArray) and data.masks.reader.lazy else None
     images, labels = [], []
     for k, case in enumerate(cases):
-        mask = data.masks[case].numpy()
-        origin = _draw(mask, patch, k >= len(cases) - n_fg, rng)
-        image = crop_patch(data.images[case].numpy(), origin, patch, 0.0)
-        label = crop_patch(mask, origin, patch, pad_label)
+        centred = 1.0 if k >= len(cases) - n_fg else 0.0  # this patch's foreground share
+        if reader is not None:  # only the patch's voxels are read (volumes: memory maps)
+            opened = reader.opened(case)
+            origin = draw_patch_origins(opened.shape, opened.foreground() if centred else np.empty(0, np.int64),
+                                        patch, 1, centred, rng)[0].origin
+            image, label = opened.patch(origin, patch, pad_label)
+        else:
+            mask = data.masks[case].numpy()
+            origin = sample_patch_origins(mask, patch, 1, centred, rng)[0].origin
+            image = crop_patch(data.images[case].numpy(), origin, patch, 0.0)
+            label = crop_patch(mask, origin, patch, pad_label)
         if settings.augment:
             for axis in np.flatnonzero(rng.random(2) < 0.5).tolist():
                 image, label = np.flip(image, -1 - axis), np.flip(label, -1 - axis)
@@ -126,14 +137,33 @@ class CaseReader:
             raise ValueError(f"keep must be >= 1, got {keep!r}")
         self.dataset, self.keep = dataset, int(keep)
         self._held: OrderedDict[int, tuple[Tensor, Tensor]] = OrderedDict()
+        self._opened: OrderedDict[int, Any] = OrderedDict()
         self.reads = 0
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the dataset's files can be read patch by patch (``dataset.open_case``; ``volumes:``)."""
+        return getattr(self.dataset, "open_case", None) is not None
+
+    def opened(self, i: int) -> Any:
+        """Case ``i`` opened for patch reads (``dataset.open_case(i)``: memory maps, and its foreground voxels once
+        asked for), the ``4 * keep`` most recently used kept open."""
+        if i in self._opened:
+            self._opened.move_to_end(i)
+            return self._opened[i]
+        case = self.dataset.open_case(i)  # type: ignore[misc]
+        self._opened[i] = case
+        while len(self._opened) > 4 * self.keep:
+            self._opened.popitem(last=False)
+        return case
 
     def __call__(self, i: int) -> tuple[Tensor, Tensor]:
         """Case ``i``: image ``(C, *S)`` and mask ``(*S)``."""
         if i in self._held:
             self._held.move_to_end(i)
             return self._held[i]
-        pair = self.dataset[i]
+        # native size: the unaugmented item, never cached by the dataset (which would hold the whole split)
+        pair = self.dataset.raw(i) if self.dataset.image_size is None else self.dataset[i]
         self.reads += 1
         self._held[i] = pair
         while len(self._held) > self.keep:
@@ -159,8 +189,16 @@ class CaseArray:
     [0, 1, 0]
     """
 
-    def __init__(self, reader: CaseReader, part: int, shape: Sequence[int]) -> None:
+    def __init__(self, reader: CaseReader, part: int, shape: Sequence[int],
+                 shapes: Sequence[Sequence[int]] | None = None) -> None:
         self.reader, self.part, self.shape = reader, int(part), torch.Size(shape)
+        self.shapes = [torch.Size(s) for s in shapes] if shapes is not None else [self.shape[1:]] * len(self)
+        """Each case's shape (``(C, *S)`` or ``(*S)``); where they differ, ``shape`` holds the largest per axis."""
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every case has one shape (only then do several cases stack)."""
+        return len(set(self.shapes)) <= 1
 
     @property
     def ndim(self) -> int:
@@ -183,6 +221,8 @@ class CaseArray:
             cases = torch.as_tensor(index, dtype=torch.long).reshape(-1).tolist()
         if not cases:  # e.g. a rank's empty share of a small split: no case, the dtype of the others
             return self.reader(0)[self.part][None][:0]
+        if len({self.shapes[int(k) % len(self)] for k in cases}) > 1:
+            raise ValueError(f"cases {cases[:4]} differ in shape; index them one at a time")
         return torch.stack([self.reader(int(k) % len(self))[self.part] for k in cases])
 
     def class_counts(self, num_classes: int) -> Tensor:
@@ -195,16 +235,65 @@ class CaseArray:
 
 
 def lazy_split(dataset: SegmentationDataset, keep: int = 4) -> SplitData:
-    """The split as :class:`CaseArray` views (read per case, ``keep`` held); every case is read once here to
-    check that they share one shape (batches of whole volumes are stacked in validation)."""
+    """The split as :class:`CaseArray` views (read per case, ``keep`` held); every case is read once here for its
+    shape. The cases may differ in shape (batches then hold one case: :func:`index_batches`)."""
     from segbench.compare.train import SplitData
-    from segbench.errors import UsageError
 
     reader = CaseReader(dataset, keep)
-    shapes = {tuple(reader(k)[0].shape) for k in range(len(dataset))}
-    if len(shapes) != 1:
-        raise UsageError(f"dataset {dataset.name!r} has volumes of several sizes {sorted(shapes)[:3]}; "
-                         "crop or resample them to one size")
-    shape = shapes.pop()
-    return SplitData(CaseArray(reader, 0, (len(dataset), *shape)),  # type: ignore[arg-type]
-                     CaseArray(reader, 1, (len(dataset), *shape[1:])))  # type: ignore[arg-type]
+    shapes = [tuple(reader(k)[0].shape) for k in range(len(dataset))]
+    largest = tuple(max(axis) for axis in zip(*shapes, strict=True))
+    return SplitData(CaseArray(reader, 0, (len(dataset), *largest), shapes),  # type: ignore[arg-type]
+                     CaseArray(reader, 1, (len(dataset), *largest[1:]), [s[1:] for s in shapes]))  # type: ignore[arg-type]
+
+
+MMAP_THRESHOLD = 1 << 20
+"""Bytes from which glibc's ``malloc`` serves an allocation by its own ``mmap`` (see :func:`bound_allocator`)."""
+
+
+def bound_allocator() -> bool:
+    """Make freed volume buffers go back to the system at once: fix glibc's mmap threshold at
+    :data:`MMAP_THRESHOLD` (``mallopt(M_MMAP_THRESHOLD)``). By default glibc raises the threshold each time a large
+    mmapped block is freed (up to 32 MiB), after which blocks of a volume's size come from the heap, whose freed
+    space is kept: a test split of 26 volumes of 64 x 128 x 128 then grew the process by 1.6 GiB though no case
+    outlived its turn (``benchmarks/bench_compare_memory.py``). Returns whether it was set (``False`` off glibc).
+    Called once per process by :func:`segbench.compare.runner.prepare` for volumes.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:
+        return False
+    return bool(mallopt is not None and mallopt(-3, MMAP_THRESHOLD) == 1)  # M_MMAP_THRESHOLD is -3 in glibc
+
+
+def ragged(data: SplitData) -> bool:
+    """Whether the split's cases differ in shape (a lazy split of volumes of several sizes)."""
+    return isinstance(data.masks, CaseArray) and not data.masks.uniform
+
+
+def index_batches(data: SplitData, indices: Sequence[int], batch_size: int) -> list[list[int]]:
+    """``indices`` in order, cut into batches of ``batch_size`` (of 1 where the cases differ in shape).
+
+    >>> from segbench.compare.train import SplitData
+    >>> index_batches(SplitData(torch.zeros(5, 1, 2, 2), torch.zeros(5, 2, 2)), range(5), 2)
+    [[0, 1], [2, 3], [4]]
+    """
+    size = 1 if ragged(data) else int(batch_size)
+    order = [int(i) for i in indices]
+    return [order[k : k + size] for k in range(0, len(order), size)]
+
+
+def case_rounds(n: int) -> list[list[int]]:
+    """The test cases this rank predicts, one per round: round ``j`` is case ``j * W + rank`` (``W`` ranks; an empty
+    list once this rank's share is done), so that in every round each rank holds at most one volume and the
+    ranks' predictions of a round can be gathered to rank 0 together. Every rank gets the same number of rounds.
+
+    >>> case_rounds(3)
+    [[0], [1], [2]]
+    """
+    world, rank = distributed.world_size(), distributed.rank()
+    return [[k] if (k := j * world + rank) < n else [] for j in range(-(-n // world))]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,9 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Pairs ``(image, mask)``: ``image`` float32 ``(in_channels, H, W)`` in ``[0, 1]``, ``mask`` int64 ``(H, W)``.
 
     Volumes (``spatial_dims=3``): ``image`` ``(in_channels, Z, Y, X)`` and ``mask`` ``(Z, Y, X)``, never resized
-    (``image_size`` must be ``None``); ``spacing`` is the voxel size per axis in array order (mm), or ``None``.
+    (``image_size`` must be ``None``), and the cases may differ in shape; ``spacing`` is the voxel size per axis in
+    array order (mm) shared by every item, or ``None``. Where the items' spacings differ, ``spacings`` gives one per
+    item (:meth:`item_spacing`) and ``spacing`` is ``None``.
 
     Mask values are class labels in ``[0, num_classes)``, or ``ignore_index`` (when not ``None``) for pixels
     that count nowhere. ``image_size`` (an ``(H, W)`` pair or ``None`` for the native size) is applied to
@@ -63,6 +66,8 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         cache: bool = True,
         spatial_dims: int = 2,
         spacing: Sequence[float] | None = None,
+        spacings: Sequence[Sequence[float] | None] | None = None,
+        opener: Callable[[int], Any] | None = None,
     ) -> None:
         if len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes: {list(class_names)}")
@@ -70,11 +75,15 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
         if spatial_dims == 3 and image_size is not None:
             raise DatasetError(f"{name}: volumes are not resized; set [dataset] image_size = \"native\" "
-                               f"(got {tuple(image_size)})")
+                               f"(--image-size native; got {tuple(image_size)})")
         if spacing is not None and len(spacing) != spatial_dims:
             raise ValueError(f"spacing must give one size per spatial axis ({spatial_dims}), got {tuple(spacing)}")
+        if spacings is not None and len(spacings) != len(ids):
+            raise ValueError(f"spacings must give one spacing per item ({len(ids)}), got {len(spacings)}")
         self.spatial_dims = int(spatial_dims)
         self.spacing = None if spacing is None else tuple(float(s) for s in spacing)
+        self.spacings = None if spacings is None else [
+            None if sp is None else tuple(float(s) for s in sp) for sp in spacings]
         self.name = name
         self.ids = list(ids)
         self.num_classes = int(num_classes)
@@ -89,6 +98,10 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
         self._fetches = [0] * len(self.ids)
         self.instance_loader: Callable[[str], np.ndarray] | None = None
+        self.open_case = opener
+        """Where the files allow patch reads (``volumes:``): ``open_case(i)`` opens item ``i`` for them (a
+        :class:`segbench.data.volumes.PatchCase`: ``shape``, ``foreground()``, ``patch(origin, size, pad_label)``,
+        equal to cropping the unaugmented item); else ``None``."""
 
     def instances(self, i: int) -> torch.Tensor | None:
         """The reference instance map of item ``i`` ``(H, W)`` int64 at ``image_size`` (nearest neighbour), or
@@ -105,6 +118,11 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def item_spacing(self, i: int) -> tuple[float, ...] | None:
+        """The voxel spacing of item ``i`` (array axis order, mm): its own where ``spacings`` is given, else the
+        shared ``spacing`` (``None``: distances in voxels)."""
+        return self.spacing if self.spacings is None else self.spacings[self._index(i)]
 
     def __repr__(self) -> str:
         size = "native" if self.image_size is None else f"{self.image_size[0]}x{self.image_size[1]}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PatchDraw", "crop_patch", "sample_patch_origins"]
+__all__ = ["PatchDraw", "crop_patch", "draw_patch_origins", "sample_patch_origins"]
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,50 @@ def sample_patch_origins(
     >>> [d.foreground for d in draws], draws[-1].origin
     ([False, False, True], (11, 0))
     """
+    n_fg = round(foreground_share * batch) if 0 <= foreground_share <= 1 else 0
+    foreground = np.flatnonzero(labels.reshape(-1) > 0) if n_fg else np.empty(0, np.int64)
+    return draw_patch_origins(labels.shape, foreground, patch, batch, foreground_share, rng)
+
+
+def draw_patch_origins(
+    shape: Sequence[int],
+    foreground: np.ndarray,
+    patch: Sequence[int],
+    batch: int,
+    foreground_share: float,
+    rng: np.random.Generator,
+) -> list[PatchDraw]:
+    """:func:`sample_patch_origins` from a case's shape and its foreground voxels (flat C-order indices of the
+    labels > 0) alone, for a case opened for patch reads: the same draws from the same generator.
+
+    Args:
+        shape: the case's spatial shape.
+        foreground: the flat indices of its foreground voxels (any order-preserving copy of
+            ``np.flatnonzero(labels > 0)``).
+        patch: the patch size per axis.
+        batch: the number of patches.
+        foreground_share: the fraction of the batch centred on foreground, in ``[0, 1]``.
+        rng: the random generator.
+
+    >>> lab = np.zeros((20, 20), np.int64); lab[15, 3] = 1
+    >>> a = draw_patch_origins(lab.shape, np.flatnonzero(lab), (8, 8), 3, 1 / 3, np.random.default_rng(0))
+    >>> a == sample_patch_origins(lab, (8, 8), 3, 1 / 3, np.random.default_rng(0))
+    True
+    """
+    shape = tuple(int(n) for n in shape)
     if not 0 <= foreground_share <= 1:
         raise ValueError(f"foreground_share must lie in [0, 1], got {foreground_share!r}")
-    if len(patch) != labels.ndim or any(int(p) < 1 for p in patch):
-        raise ValueError(f"patch must give one positive size per axis of {labels.shape}, got {tuple(patch)}")
+    if len(patch) != len(shape) or any(int(p) < 1 for p in patch):
+        raise ValueError(f"patch must give one positive size per axis of {shape}, got {tuple(patch)}")
     n_fg = round(foreground_share * batch)
-    foreground = np.flatnonzero(labels.reshape(-1) > 0) if n_fg else np.empty(0, np.int64)
     draws = []
     for k in range(batch):
         if k >= batch - n_fg and foreground.size:
-            centre = np.array(np.unravel_index(int(foreground[rng.integers(foreground.size)]), labels.shape))
-            draws.append(PatchDraw(_clip(centre, labels.shape, patch), True))
+            centre = np.array(np.unravel_index(int(foreground[rng.integers(foreground.size)]), shape))
+            draws.append(PatchDraw(_clip(centre, shape, patch), True))
             continue
         origin = tuple(int(rng.integers(n - p + 1)) if n >= p else -((p - n) // 2)
-                       for n, p in zip(labels.shape, patch, strict=True))
+                       for n, p in zip(shape, patch, strict=True))
         draws.append(PatchDraw(origin, False))
     return draws
 

@@ -13,14 +13,17 @@ Arrays are in array axis order ``(Z, Y, X)``; NIfTI's ``(i, j, k)`` is transpose
 or NumPy stacks have none). Intensities are normalised **per volume**: 8-bit data divided by 255, anything else
 min-max scaled to ``[0, 1]`` over the volume (slices: per slice, by :func:`segbench.files.images.read_image`).
 Cases are read one at a time, when asked for (:func:`read_volume_case`), never the whole folder at once.
-:func:`open_volume_case` goes further for training on patches: ``.npy`` volumes and uncompressed ``.nii`` are
-**memory-mapped** and a patch reads only its own voxels (``.nii.gz``, TIFF and slice stacks are compressed or
-split, so they are read whole, once per case, and cropped).
+:func:`open_volume_case` goes further for training on patches: a patch reads only its own voxels from ``.npy``
+volumes and uncompressed TIFF stacks (memory maps), and NIfTI files (a memory map where uncompressed and unscaled,
+else nibabel's ``dataobj`` slicing: a ``.nii.gz`` is decompressed up to the patch, never held whole); compressed
+TIFF and slice stacks are read whole, once per case, and cropped. :class:`PatchCase` (``VolumesLoader.open``) adds
+the label mapping and the padding, so that a patch equals the crop of the whole read case bit for bit.
 
 Registered as the dataset kind ``volumes:PATH`` (:func:`load_volumes`): ``PATH/split.json`` or a seeded
 60/15/25 split of the case names, labels as the ``folder`` kind maps them (``mapping``, ``num_classes``,
-``ignore_index``), and one voxel spacing for the dataset: the headers' (every case must agree), else the
-``spacing`` option, else none (distances in voxels).
+``ignore_index``), and the voxel spacing: the headers' (one for the dataset where they agree, else each case its
+own, which its distance metrics are scored in; nothing is resampled), else the ``spacing`` option, else none
+(distances in voxels). Cases may differ in shape.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +48,8 @@ from segbench.files import masks, safe_read
 from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
 from segbench.files.raw_labels import check_dense
 
-__all__ = ["LazyVolume", "Volume", "VolumeCase", "VolumesLoader", "case_spacing", "load_volumes", "natural_key",
-           "open_volume_case", "read_volume_case", "scan_volumes"]
+__all__ = ["LazyVolume", "PatchCase", "Volume", "VolumeCase", "VolumesLoader", "case_spacing", "load_volumes",
+           "natural_key", "open_volume_case", "read_volume_case", "scan_volumes"]
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".tif", ".tiff", ".npy")
 IMAGE_DIRS = ("images", "image", "imagesTr")
@@ -188,19 +192,62 @@ def read_volume_case(case: VolumeCase) -> Volume:
     return Volume(np.ascontiguousarray(image, np.float32), labels.astype(np.int64), spacing)
 
 
-def _mapped(path: Path) -> np.ndarray | None:
-    """A read-only memory map of an ``.npy`` (header checked first) or uncompressed ``.nii`` volume, as
-    ``(Z, Y, X)``; ``None`` for the formats that cannot be mapped."""
+class _NiftiWindow:
+    """A NIfTI file's voxels as a ``(Z, Y, X)`` array-like that reads only the box it is indexed with (nibabel's
+    ``dataobj`` slicing, header scaling applied; a ``.nii.gz`` is decompressed up to the box, never held whole)."""
+
+    ndim = 3
+
+    def __init__(self, proxy: Any) -> None:
+        self.proxy = proxy
+        self.shape = tuple(int(n) for n in reversed(proxy.shape[:3]))
+        self.dtype = np.asarray(proxy[(slice(0, 1),) * len(proxy.shape)]).dtype  # after scaling, as read whole
+
+    def __getitem__(self, box: Any) -> np.ndarray:
+        box = box if isinstance(box, tuple) else (box,)
+        full = (*box, *(slice(None),) * (3 - len(box)))
+        extra = (0,) * (len(self.proxy.shape) - 3)  # trailing axes of length 1 (checked by the caller)
+        return np.asarray(self.proxy[(*reversed(full), *extra)]).transpose()
+
+
+def _mapped(path: Path) -> Any:
+    """A read-only ``(Z, Y, X)`` view of a volume file that reads only what is indexed, or ``None`` for the
+    formats that cannot (compressed TIFF, 2D files): an ``.npy`` (header checked first) or uncompressed TIFF stack
+    as a memory map; NIfTI through nibabel (a memory map where uncompressed and unscaled, else
+    :class:`_NiftiWindow`)."""
     name = path.name.lower()
     if name.endswith(".npy"):
         shape = safe_read.npy_shape(path)  # dtype, voxel limit and file size checked; never unpickles
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
         return mapped if tuple(mapped.shape) == shape and mapped.ndim == 3 else None
-    if name.endswith(".nii"):
+    if name.endswith((".nii", ".nii.gz")):
         nibabel = safe_read.check_nifti(path)
-        data = np.asanyarray(nibabel.load(str(path), mmap=True).dataobj)  # a memmap unless the header scales
-        return data.transpose() if data.ndim == 3 else None
+        proxy = nibabel.load(str(path), mmap=True).dataobj
+        if len(proxy.shape) < 3 or any(n != 1 for n in proxy.shape[3:]):
+            return None
+        if name.endswith(".nii") and len(proxy.shape) == 3:
+            data = np.asanyarray(proxy) if _unscaled(proxy) else None  # a memmap when unscaled
+            if isinstance(data, np.memmap):
+                return data.transpose()
+        return _NiftiWindow(proxy)
+    if name.endswith((".tif", ".tiff")):
+        shape = safe_read.tiff_series_shape(path)  # size-checked from the header
+        if len(shape) != 3:
+            return None
+        import tifffile
+
+        try:
+            mapped = tifffile.memmap(str(path), mode="r")
+        except (ValueError, OSError):  # compressed, tiled or not contiguous: read whole instead
+            return None
+        return mapped if tuple(mapped.shape) == shape else None
     return None
+
+
+def _unscaled(proxy: Any) -> bool:
+    """Whether a nibabel proxy's header scaling is the identity (slope 1, intercept 0, or unset)."""
+    slope, inter = getattr(proxy, "slope", 1.0), getattr(proxy, "inter", 0.0)
+    return (slope is None or slope == 1.0) and (inter is None or inter == 0.0)
 
 
 @dataclass
@@ -210,8 +257,8 @@ class LazyVolume:
     (8-bit / 255, else min-max with the volume's ``(low, high)``, computed once from the map)."""
 
     name: str
-    image: np.ndarray
-    labels: np.ndarray
+    image: Any
+    labels: Any
     spacing: tuple[float, ...] | None
     low: float
     high: float
@@ -259,11 +306,13 @@ def open_volume_case(case: VolumeCase) -> LazyVolume:
     return LazyVolume(case.name, whole.image[0], whole.labels, whole.spacing, 0.0, 1.0)
 
 
-def _range(image: np.ndarray) -> tuple[float, float]:
-    """``(min, max)`` of a mapped volume, one slice at a time (bounded memory)."""
+def _range(image: Any) -> tuple[float, float]:
+    """``(min, max)`` of a mapped volume's float32 values (what :func:`read_volume_case` scales with), a few slices
+    at a time (bounded memory)."""
     low, high = math.inf, -math.inf
-    for z in range(image.shape[0]):
-        part = np.asarray(image[z], dtype=np.float64)
+    step = max(1, (1 << 24) // max(1, int(np.prod(image.shape[1:]))))  # about 16 M voxels per read
+    for z in range(0, image.shape[0], step):
+        part = np.asarray(image[z : z + step]).astype(np.float32)
         if not np.isfinite(part).all():
             raise DatasetError("volumes: an image holds NaN or inf values")
         low, high = min(low, float(part.min())), max(high, float(part.max()))
@@ -311,6 +360,56 @@ class VolumesLoader:
         volume = read_volume_case(case)
         return volume.image, self.label_map.apply(volume.labels, case.label[0])
 
+    def open(self, i: int) -> PatchCase:
+        """Case ``i`` opened for patch reads (:func:`open_volume_case`; labels mapped as :meth:`__call__` maps
+        them)."""
+        case = self.cases[i]
+        return PatchCase(open_volume_case(case), self.label_map, case.label[0])
+
+
+class PatchCase:
+    """One case of a ``volumes:`` split opened for training patches: :meth:`patch` reads only the patch's box from
+    the files where they are mapped (:func:`open_volume_case`), normalised and label-mapped exactly as the whole
+    case is read (the patch equals the whole read's crop, bit for bit), zero-padded outside the volume;
+    :meth:`foreground` gives the foreground voxels that patches are centred on (the label map read once)."""
+
+    def __init__(self, volume: LazyVolume, label_map: LabelMap, label_path: Path) -> None:
+        self.volume, self.label_map, self.label_path = volume, label_map, label_path
+        self._foreground: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(Z, Y, X)``."""
+        return self.volume.shape
+
+    def foreground(self) -> np.ndarray:
+        """Flat C-order indices of the voxels whose mapped label is > 0 (``np.flatnonzero``), computed once."""
+        if self._foreground is None:
+            labels = self.label_map.apply(np.asarray(self.volume.labels[:]).astype(np.int64), self.label_path)
+            self._foreground = np.flatnonzero(labels.reshape(-1) > 0)
+        return self._foreground
+
+    def patch(self, origin: tuple[int, ...], size: tuple[int, ...], pad_label: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(1, *size)`` float32 and mapped labels ``size`` int64 of the box at ``origin`` (which may pass
+        the volume's border: zeros and ``pad_label`` there, as :func:`segbench.data.patches.crop_patch` pads).
+
+        Args:
+            origin: the box start per axis (negative: padding before).
+            size: the box size per axis.
+            pad_label: the label outside the volume.
+        """
+        inner_lo = tuple(max(o, 0) for o in origin)
+        inner_hi = tuple(min(o + n, s) for o, n, s in zip(origin, size, self.shape, strict=True))
+        image = np.zeros((1, *size), np.float32)
+        labels = np.full(size, pad_label, np.int64)
+        if all(h > lo for lo, h in zip(inner_lo, inner_hi, strict=True)):
+            part, raw = self.volume.patch(inner_lo, tuple(h - lo for lo, h in zip(inner_lo, inner_hi, strict=True)))
+            dst = tuple(slice(lo - o, h - o) for lo, h, o in zip(inner_lo, inner_hi, origin, strict=True))
+            image[(slice(None), *dst)] = part
+            labels[dst] = self.label_map.apply(raw, self.label_path)
+        return image, labels
+
 
 def _int_option(options: dict[str, object], key: str) -> int | None:
     value = options.get(key)
@@ -319,8 +418,13 @@ def _int_option(options: dict[str, object], key: str) -> int | None:
     return value
 
 
-def _dataset_spacing(cases: list[VolumeCase], option: object, name: str) -> tuple[float, ...] | None:
-    """One spacing for all cases: the headers' (they must agree, and agree with ``option`` where given)."""
+def _dataset_spacing(cases: list[VolumeCase], option: object, name: str
+                     ) -> tuple[tuple[float, ...] | None, dict[str, tuple[float, ...]] | None]:
+    """``(shared, per_case)``: one spacing for all cases where the headers agree (relative tolerance 1e-4, or none
+    has one: the ``spacing`` option), else ``None`` and each case's own ``{name: spacing}`` from its header.
+
+    A case without a header spacing among cases with differing ones, or a ``spacing`` option that contradicts a
+    header, is a DatasetError (one line, naming the cases and values)."""
     given = None
     if option is not None:
         if not isinstance(option, (list, tuple)) or len(option) != 3 or not all(
@@ -329,14 +433,18 @@ def _dataset_spacing(cases: list[VolumeCase], option: object, name: str) -> tupl
         given = tuple(float(v) for v in option)
     found = {c.name: sp for c in cases if (sp := case_spacing(c)) is not None}
     distinct = sorted(set(found.values()))
-    if len(distinct) > 1 and any(not np.allclose(distinct[0], d, rtol=1e-4) for d in distinct[1:]):
-        example = {n: found[n] for n in list(found)[:3]}
-        raise DatasetError(f"{name}: the cases have different voxel spacings {distinct[:3]} (e.g. {example}); "
-                           "resample them to one spacing first (3D compare scores every case on one grid)")
-    if distinct and given is not None and not np.allclose(distinct[0], given, rtol=1e-4):
-        raise DatasetError(f"{name}: option spacing {list(given)} (Z, Y, X) contradicts the headers' "
-                           f"{list(distinct[0])}; drop the option")
-    return distinct[0] if distinct else given
+    if given is not None and distinct:
+        clash = {n: list(sp) for n, sp in found.items() if not np.allclose(sp, given, rtol=1e-4)}
+        if clash:
+            raise DatasetError(f"{name}: option spacing {list(given)} (Z, Y, X) contradicts the headers of "
+                               f"{len(clash)} case(s), e.g. {dict(list(clash.items())[:3])}; drop the option")
+    if len(distinct) <= 1 or all(np.allclose(distinct[0], d, rtol=1e-4) for d in distinct[1:]):
+        return (distinct[0] if distinct else given), None
+    bare = [c.name for c in cases if c.name not in found]
+    if bare:
+        raise DatasetError(f"{name}: the cases' header spacings differ ({distinct[:3]}) and {len(bare)} case(s) "
+                           f"have none ({bare[:5]}); give every case a NIfTI header, or resample to one spacing")
+    return None, found
 
 
 def load_volumes(request: LoadRequest) -> SegmentationDataset:
@@ -366,11 +474,13 @@ def load_volumes(request: LoadRequest) -> SegmentationDataset:
     class_names = [str(c) for c in options.get("class_names", default_names)]
     if len(class_names) != label_map.num_classes:
         raise DatasetError(f"{name}: {len(class_names)} class_names for {label_map.num_classes} classes")
-    spacing = _dataset_spacing(list(cases.values()), options.get("spacing"), name)
+    spacing, per_case = _dataset_spacing(list(cases.values()), options.get("spacing"), name)
+    loader = VolumesLoader(tuple(cases[n] for n in names), label_map)
     return SegmentationDataset(
-        name, names, VolumesLoader(tuple(cases[n] for n in names), label_map), num_classes=label_map.num_classes,
+        name, names, loader, num_classes=label_map.num_classes, opener=loader.open,
         in_channels=1, class_names=class_names, ignore_index=ignore_index, image_size=request.image_size,
         augment=request.augment, seed=request.seed, spatial_dims=3, spacing=spacing, cache=False,
+        spacings=None if per_case is None else [per_case[n] for n in names],
     )
 
 
@@ -389,9 +499,9 @@ def _check_dense(values: list[tuple[Path, np.ndarray]], num_classes: int, ignore
 
 
 def _label_values(case: VolumeCase) -> np.ndarray:
-    """The distinct raw label values of one case (one case in memory at a time)."""
-    labels = open_volume_case(case).labels if len(case.label) == 1 else read_volume_case(case).labels
-    return np.unique(np.asarray(labels))
+    """The distinct raw label values of one case (its label file alone, mapped where it can be)."""
+    mapped = _mapped(case.label[0]) if len(case.label) == 1 and _is_volume(case.label[0]) else None
+    return np.unique(np.asarray(mapped[:]) if mapped is not None else read_volume_case(case).labels)
 
 
 register_dataset("volumes", load_volumes, needs_path=True,

@@ -32,6 +32,7 @@ __all__ = [
     "write_failed",
     "write_json",
     "write_npz",
+    "write_npz_members",
     "write_text",
     "write_torch",
 ]
@@ -190,6 +191,28 @@ def read_json(path: str | Path, *, missing: Any = _REQUIRED) -> Any:
 def write_npz(path: str | Path, **arrays: Any) -> Path:
     """Write ``arrays`` as a compressed ``.npz`` atomically (``numpy.load(path)`` reads it back)."""
     return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+def write_npz_members(path: str | Path, members: Iterable[tuple[str, Any]]) -> Path:
+    """Write the arrays of ``members`` (``(name, array)`` pairs, produced one at a time) as a compressed ``.npz``
+    atomically, each written as it comes: only one member is in memory at once (``numpy.load(path)[name]`` reads
+    it back). An exception raised by ``members`` leaves ``path`` as it was.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.npz"
+    >>> _ = write_npz_members(p, ((f"x{k}", np.full(k + 1, k)) for k in range(2)))
+    >>> sorted((k, v.tolist()) for k, v in np.load(p).items())
+    [('x0', [0]), ('x1', [1, 1])]
+    """
+    import zipfile
+
+    def write(handle: IO[bytes]) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, array in members:
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+    return atomic_write(path, write)
 
 
 def write_torch(path: str | Path, obj: Any) -> Path:

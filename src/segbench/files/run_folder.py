@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 __all__ = [
     "DATASET_LEVEL_COLUMNS",
     "HISTORY_COLUMNS",
@@ -19,6 +21,7 @@ __all__ = [
     "TRAINING_FILE",
     "TRIVIAL_FOLDER",
     "prediction_path",
+    "read_cases",
     "run_path",
     "slug",
 ]
@@ -95,3 +98,27 @@ def prediction_path(out: str | Path, model: str, seed: int | None = None) -> Pat
     """
     name = model if seed is None else f"{slug(model)}_seed{seed}"
     return Path(out) / "predictions" / f"{name}.npz"
+
+
+def read_cases(path: str | Path, name: str) -> list[np.ndarray]:
+    """The arrays ``name`` of a ``predictions/*.npz`` file, one per test case in ``ids`` order, whichever layout it
+    has: ``name`` stacked ``(N, ...)`` (images) or one member ``name_<k>`` per case (volumes, which may differ in
+    shape). Checked reads (:func:`segbench.files.safe_read.read_npz`).
+
+    Args:
+        path: a prediction file or ``test_data.npz``.
+        name: ``pred``, ``images`` or ``targets``.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.npz"; np.savez(p, ids=np.array(["a", "b"]), pred_0=[1], pred_1=[2, 3])
+    >>> [a.tolist() for a in read_cases(p, "pred")]
+    [[1], [2, 3]]
+    """
+    from segbench.files import safe_read
+
+    path = Path(path)
+    names = set(safe_read.npz_names(path))
+    if name in names:
+        return list(safe_read.read_npz(path, name))
+    n = len(safe_read.read_npz(path, "ids", kinds="U"))
+    return [safe_read.read_npz(path, f"{name}_{k}") for k in range(n)]

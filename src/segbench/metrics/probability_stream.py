@@ -196,6 +196,23 @@ class ProbabilityHistogram:
     def _options(self) -> tuple[Any, ...]:
         return (self.n_bins, self.subdivisions, self.from_logits, self.multilabel, self.ignore_index, self.per_image)
 
+    def repool(self) -> ProbabilityHistogram:
+        """Recompute the pooled state as one sum over the kept per-image states, in update order (needs
+        ``per_image=True``): its float sums are then those of a single update with every image, bit for bit, however
+        the images were split into updates (float addition is not associative). Returns ``self``.
+
+        >>> x, y = torch.rand(3, 1, 4, 4, dtype=torch.float64), torch.randint(0, 2, (3, 4, 4))
+        >>> one, parts = ProbabilityHistogram(per_image=True), ProbabilityHistogram(per_image=True)
+        >>> one.update(x, y); parts.update(x[:1], y[:1]); parts.update(x[1:], y[1:])
+        >>> all(torch.equal(a, b) for a, b in zip(one.state().values(), parts.repool().state().values()))
+        True
+        """
+        if not self.per_image:
+            raise ValueError("repool() needs the per-image states; construct ProbabilityHistogram(..., per_image=True)")
+        if self._images:
+            self._pooled = {k: v.sum(0, keepdim=True) for k, v in self.state(per_image=True).items()}
+        return self
+
     def merge(self, other: ProbabilityHistogram) -> ProbabilityHistogram:
         """Add another histogram's state (e.g. from a worker); returns ``self``.
 

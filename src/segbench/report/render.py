@@ -154,8 +154,36 @@ def definitions(analysis: Analysis) -> list[tuple[str, str]]:
          + (f"{train['epochs']} epochs" if train.get("epochs") else
             f"at most {train.get('max_steps', '?')} steps, plateau patience {train.get('patience', '?')} steps")
          + f"; learning rate {train.get('lr', '?')}; seeds {list(analysis.run.seeds)}; model {cfg.get('model', {})}."),
+        *_volume_definition(ds, train),
         ("Versions (report)", ", ".join(f"{k} {v}" for k, v in versions().items())),
     ]
+
+
+def _volume_definition(ds: dict[str, Any], train: dict[str, Any]) -> list[tuple[str, str]]:
+    """The data description of a 3D run (none for 2D): shapes, spacing (shared or each case's), normalisation,
+    patches and windows, and that nothing was resampled (docs/volumes.md)."""
+    if ds.get("spatial_dims") != 3:
+        return []
+    size, spacing = ds.get("image_size"), ds.get("spacing")
+    shapes = ds.get("case_shapes") or {}
+    shape_text = ("volumes of one shape " + " x ".join(map(str, size)) + " (Z, Y, X)" if isinstance(size, list)
+                  else f"volumes of {len(shapes) or 'several'} shapes (per case, Z, Y, X; e.g. "
+                  + "; ".join(f"{k}: {' x '.join(map(str, v))}" for k, v in list(shapes.items())[:3]) + ")")
+    if isinstance(spacing, list):
+        space_text = "spacing " + " x ".join(f"{v:g}" for v in spacing) + " mm (Z, Y, X), distances in mm"
+    elif spacing == "per case":
+        cases = ds.get("case_spacing") or {}
+        space_text = ("spacing per case from its header, each case's distances in its own mm (e.g. "
+                      + "; ".join(f"{k}: {' x '.join(f'{x:g}' for x in v)}" for k, v in list(cases.items())[:3]
+                                  if v is not None) + ")")
+    else:
+        space_text = "no spacing: distances in voxels"
+    patch = train.get("patch_size")
+    scaled = ("intensities normalised per volume (8-bit / 255, else min-max over the volume)"
+              if str(ds.get("spec", "")).startswith("volumes:") else "intensities as the dataset makes them")
+    return [("Volumes", f"{shape_text}; {space_text}; {scaled}; nothing resampled: the model trains on voxel grids"
+             + (f" with random {' x '.join(map(str, patch))} patches" if patch else "")
+             + " and predicts by Gaussian-weighted sliding windows (docs/volumes.md).")]
 
 
 # ------------------------------------------------------------------------------------------------ HTML

@@ -288,14 +288,18 @@ class Predictions:
 
 def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predictions | None:
     """The saved test predictions of ``models`` at ``seed``, aligned to ``test_data.npz``; None without it.
-    Volumes are reduced to one axial slice each (:func:`_fullest_slices`), so the figures show 2D panels."""
+    Volumes are reduced to one axial slice each (:func:`_fullest_slices`), so the figures show 2D panels; volumes
+    and native-size images saved one case per member (``images_<k>``, ``pred_<k>``: docs/run-folder.md) are read one
+    case at a time and their (slices) zero-padded to the largest (Y, X) where the cases differ in size."""
     folder = run.root / "predictions"
     test = folder / "test_data.npz"
     if not test.is_file():
         return None
+    ids = tuple(str(i) for i in safe_read.read_npz(test, "ids", kinds="U"))
+    if "images" not in safe_read.npz_names(test):
+        return _per_case_predictions(run, test, ids, models, seed)
     images = safe_read.read_npz(test, "images")  # checked reads: a broken or hostile file is one line
     targets = safe_read.read_npz(test, "targets").astype(np.int64)
-    ids = tuple(str(i) for i in safe_read.read_npz(test, "ids", kinds="U"))
     if images.ndim == 3:
         images = images[:, None]
     preds: dict[str, npt.NDArray[np.uint8]] = {}
@@ -315,6 +319,41 @@ def load_predictions(run: RunData, models: tuple[str, ...], seed: int) -> Predic
     if targets.ndim == 4:  # volumes (N, Z, Y, X): each case is shown by its slice of most reference foreground
         images, targets, preds = _fullest_slices(images, targets, preds)
     return Predictions(images, targets, ids, preds, tuple(missing), seed)
+
+
+def _per_case_predictions(run: RunData, test: Path, ids: tuple[str, ...], models: tuple[str, ...], seed: int
+                          ) -> Predictions:
+    """:func:`load_predictions` for volumes saved one case per member: each case's fullest slice, padded."""
+    files = {m: prediction_path(run.root, m, seed) for m in models}
+    usable = []
+    for model, path in files.items():
+        names = set(safe_read.npz_names(path)) if path.is_file() else set()
+        if "ids" in names and tuple(str(i) for i in safe_read.read_npz(path, "ids", kinds="U")) == ids and all(
+                f"pred_{k}" in names for k in range(len(ids))):
+            usable.append(model)
+    slices: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    for k in range(len(ids)):
+        target = safe_read.read_npz(test, f"targets_{k}").astype(np.int64)
+        preds = {m: safe_read.read_npz(files[m], f"pred_{k}") for m in usable}
+        if any(p.shape != target.shape for p in preds.values()):
+            usable = [m for m in usable if preds[m].shape == target.shape]
+            preds = {m: preds[m] for m in usable}
+        image = safe_read.read_npz(test, f"images_{k}")
+        if target.ndim == 2:  # native-size images, saved per case
+            slices.append((image.reshape(-1, *target.shape), target, preds))
+            continue
+        image, t, p = _fullest_slices(image[None], target[None], {m: v[None] for m, v in preds.items()})
+        slices.append((image[0], t[0], {m: v[0] for m, v in p.items()}))
+    size = tuple(max(t.shape[a] for _, t, _ in slices) for a in (0, 1)) if slices else (0, 0)
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, size[0] - a.shape[-2]), (0, size[1] - a.shape[-1])])
+
+    images = np.stack([pad(i) for i, _, _ in slices]) if slices else np.zeros((0, 1, 0, 0), np.uint8)
+    targets = np.stack([pad(t) for _, t, _ in slices]) if slices else np.zeros((0, 0, 0), np.int64)
+    kept = {m: np.stack([pad(p[m]) for _, _, p in slices]) for m in usable} if slices else {}
+    missing = tuple(m for m in models if m not in kept)
+    return Predictions(images, targets, ids, kept, missing, seed)
 
 
 def _fullest_slices(images: np.ndarray, targets: np.ndarray, preds: dict[str, np.ndarray]
