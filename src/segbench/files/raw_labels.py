@@ -41,7 +41,7 @@ def distinct_values(array: np.ndarray) -> frozenset[int]:
     >>> sorted(distinct_values(np.array([[0, 255], [3, 3]])))
     [0, 3, 255]
     """
-    flat = array.reshape(-1)
+    flat = array.ravel(order="K")  # memory order: a view of a NIfTI's Fortran-ordered array, not a copy
     lo, hi = int(flat.min()), int(flat.max())
     if lo >= 0 and hi < 65536:
         return frozenset(int(v) for v in np.flatnonzero(np.bincount(flat, minlength=hi + 1)))
