@@ -64,5 +64,12 @@ def test_the_report_has_the_section_and_the_sensitivity_figure(tmp_path: Path, b
     assert "## Training and tuning" in markdown and "**Caveat:** 1 of 3 runs stopped" in markdown
 
 
+def test_volume_runs_state_their_patches_not_a_2d_crop() -> None:
+    volume = {**SUMMARY, "crop": None, "patch_size": [16, 24, 24], "foreground_share": 0.5}
+    assert training_notes(volume)[0].startswith(
+        "Training: at most 800 optimizer steps (batches of 8 random 16x24x24 patches, 50% of them centred on "
+        "foreground)")
+
+
 def test_an_older_run_folder_has_no_training_notes(binary_run: Path) -> None:
     assert load_training(binary_run) is None  # the fake folder predates results/training.json

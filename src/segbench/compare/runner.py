@@ -705,7 +705,9 @@ def _collect(exp: Experiment, out: Path, finals: Sequence[RunKey], settings: Tra
     io.write_json(out / "results" / TRAINING_FILE, {
         "monitor": _monitor(exp), "max_steps": budget.max_steps, "eval_every": budget.eval_every,
         "patience": budget.patience, "min_delta": budget.min_delta, "batch_size": t.batch_size,
-        "crop": None if t.crop is None else list(t.crop), "epochs": t.epochs,
+        "crop": None if t.crop is None or t.patch_size is not None else list(t.crop),
+        "patch_size": None if t.patch_size is None else list(t.patch_size),
+        "foreground_share": None if t.patch_size is None else t.foreground_share, "epochs": t.epochs,
         "lr_grid": None if grid is None else sorted(grid), "lr_seed": seeds[0] if grid is not None else None,
         "runs": runs, "lr_search": search,
     })

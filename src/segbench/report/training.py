@@ -135,9 +135,14 @@ def training_notes(summary: dict[str, Any] | None) -> list[str]:
         return []
     runs = _runs(summary)
     monitor = summary.get("monitor", "dice")
-    crop = summary.get("crop")
-    batch = f"batches of {summary.get('batch_size', '?')}" + (
-        f" random {crop[0]}x{crop[1]} crops" if crop else " whole images")
+    crop, patch = summary.get("crop"), summary.get("patch_size")
+    if patch:  # volumes: patches with foreground oversampling (older folders recorded the 2D crop instead)
+        share = summary.get("foreground_share")
+        what = f" random {'x'.join(str(v) for v in patch)} patches" + (
+            f", {share:.0%} of them centred on foreground" if isinstance(share, (int, float)) else "")
+    else:
+        what = f" random {crop[0]}x{crop[1]} crops" if crop else " whole images"
+    batch = f"batches of {summary.get('batch_size', '?')}{what}"
     if summary.get("patience") is None:
         rule = (f"a fixed budget of {summary.get('max_steps')} optimizer steps ({summary.get('epochs', '?')} passes "
                 f"over the training images, {batch}), validated every {summary.get('eval_every')} steps, with no "
