@@ -110,9 +110,7 @@ def test_the_sweep_sets_the_share_itself(tmp_path: Path, capsys: pytest.CaptureF
     assert "the sweep sets these itself" in capsys.readouterr().err
 
 
-def test_a_real_dataset_is_cropped_to_each_share(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = tmp_path / "crop.toml"
-    cfg.write_text("""
+REAL_BASE = """
 [dataset]
 spec = "sample"
 image_size = 32
@@ -127,7 +125,12 @@ device = "cpu"
 specs = ["dice"]
 [eval]
 metrics = ["pixel_accuracy", "dice"]
-[sweep]
+"""  # the bundled sample, a one-epoch tiny model: the share methods on real data
+
+
+def test_a_real_dataset_is_cropped_to_each_share(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "crop.toml"
+    cfg.write_text(REAL_BASE + """[sweep]
 shares = [0.05, 0.3]
 method = "crop"
 crop_size = 16
@@ -143,22 +146,7 @@ crop_size = 16
 
 def test_a_real_dataset_is_subsampled_to_each_share(tmp_path: Path) -> None:
     cfg = tmp_path / "subsample.toml"
-    cfg.write_text("""
-[dataset]
-spec = "sample"
-image_size = 32
-[model]
-width = 2
-depth = 2
-[train]
-epochs = 1
-seeds = 1
-device = "cpu"
-[losses]
-specs = ["dice"]
-[eval]
-metrics = ["pixel_accuracy", "dice"]
-[sweep]
+    cfg.write_text(REAL_BASE + """[sweep]
 shares = [0.06, 0.2]
 method = "subsample"
 """)
