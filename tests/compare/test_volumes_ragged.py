@@ -129,3 +129,18 @@ def test_patches_read_only_their_box_and_equal_the_crops_of_the_whole_cases(tmp_
     assert reader.reads > reads
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(lazy, whole, strict=True))
     assert all(int(y[1].sum()) > 0 for _, y in lazy)  # the second patch of each batch is centred on foreground
+
+
+def test_preparing_reads_no_case_whole_and_counts_classes_from_the_labels_alone(tmp_path: Path) -> None:
+    """Startup cost on a large study: each case's shape comes from its opened files (headers), the trivial
+    predictors' class counts from the label files, so prepare() reads no case whole; the counts equal those of
+    the whole read cases."""
+    root = _write(tmp_path / "vol")
+    exp = prepare(config.resolve(_config(root)))
+    masks = exp.splits["train"].masks
+    assert masks.reader.reads == 0  # no whole case read: neither for shapes nor for the class counts
+    lazy = masks.class_counts(exp.num_classes)
+    assert masks.reader.reads == 0
+    whole = sum(torch.bincount(masks[k].reshape(-1), minlength=exp.num_classes) for k in range(len(masks)))
+    assert masks.reader.reads == len(masks) and torch.equal(lazy, whole)
+    assert [tuple(s) for s in masks.shapes] == [tuple(reversed(CASES[n][0])) for n in ("a", "b")]

@@ -226,21 +226,29 @@ class CaseArray:
         return torch.stack([self.reader(int(k) % len(self))[self.part] for k in cases])
 
     def class_counts(self, num_classes: int) -> Tensor:
-        """Voxels per label in ``[0, num_classes)`` over every case ``(num_classes,)`` int64, one case at a time."""
+        """Voxels per label in ``[0, num_classes)`` over every case ``(num_classes,)`` int64, one case at a time
+        (where the files open for patch reads, from the label files alone)."""
         counts = torch.zeros(num_classes, dtype=torch.int64)
         for k in range(len(self)):
-            flat = self[k].reshape(-1)
+            if self.part == 1 and self.reader.lazy and self.reader.dataset.image_size is None:
+                flat = torch.from_numpy(self.reader.opened(k).labels()).reshape(-1)
+            else:
+                flat = self[k].reshape(-1)
             counts += torch.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
         return counts
 
 
 def lazy_split(dataset: SegmentationDataset, keep: int = 4) -> SplitData:
-    """The split as :class:`CaseArray` views (read per case, ``keep`` held); every case is read once here for its
-    shape. The cases may differ in shape (batches then hold one case: :func:`index_batches`)."""
+    """The split as :class:`CaseArray` views (read per case, ``keep`` held). Each case's shape comes from its opened
+    files where they open for patch reads (headers and memory maps: no voxel read), else from reading the case
+    once here. The cases may differ in shape (batches then hold one case: :func:`index_batches`)."""
     from segbench.compare.train import SplitData
 
     reader = CaseReader(dataset, keep)
-    shapes = [tuple(reader(k)[0].shape) for k in range(len(dataset))]
+    if reader.lazy and dataset.image_size is None:  # a resized item's shape is not its file's
+        shapes = [(dataset.in_channels, *reader.opened(k).shape) for k in range(len(dataset))]
+    else:
+        shapes = [tuple(reader(k)[0].shape) for k in range(len(dataset))]
     largest = tuple(max(axis) for axis in zip(*shapes, strict=True))
     return SplitData(CaseArray(reader, 0, (len(dataset), *largest), shapes),  # type: ignore[arg-type]
                      CaseArray(reader, 1, (len(dataset), *largest[1:]), [s[1:] for s in shapes]))  # type: ignore[arg-type]

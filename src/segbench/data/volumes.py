@@ -46,7 +46,7 @@ from segbench.errors import UsageError
 # files.masks as a module, not its names: files.safe_read imports segbench.data, which imports this (a cycle)
 from segbench.files import masks, safe_read
 from segbench.files.images import IMAGE_SUFFIXES, _scale, read_image, read_mask
-from segbench.files.raw_labels import check_dense
+from segbench.files.raw_labels import check_dense, distinct_values
 
 __all__ = ["LazyVolume", "PatchCase", "Volume", "VolumeCase", "VolumesLoader", "case_spacing", "load_volumes",
            "natural_key", "open_volume_case", "read_volume_case", "scan_volumes"]
@@ -254,14 +254,21 @@ def _unscaled(proxy: Any) -> bool:
 class LazyVolume:
     """One case opened for patch reading: ``image`` and ``labels`` are memory maps (or arrays, for formats that
     cannot be mapped) in ``(Z, Y, X)``; :meth:`patch` reads one box, normalised as :func:`read_volume_case` does
-    (8-bit / 255, else min-max with the volume's ``(low, high)``, computed once from the map)."""
+    (8-bit / 255, else min-max with the volume's ``(low, high)``, computed from the map at the first patch, so that
+    opening a case for its shape reads no voxel)."""
 
     name: str
     image: Any
     labels: Any
     spacing: tuple[float, ...] | None
-    low: float
-    high: float
+    known_range: tuple[float, float] | None = None
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """``(low, high)`` of the image's float32 values (8-bit: ``(0, 255)``), computed once."""
+        if self.known_range is None:
+            self.known_range = (0.0, 255.0) if self.image.dtype == np.uint8 else _range(self.image)
+        return self.known_range
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -279,11 +286,13 @@ class LazyVolume:
         raw = np.asarray(self.image[box])
         if self.image.dtype == np.uint8:
             image = raw.astype(np.float32) / 255.0
-        elif self.low >= 0.0 and self.high <= 1.0:
-            image = raw.astype(np.float32)
         else:
-            span = self.high - self.low
-            image = (raw.astype(np.float32) - self.low) / span if span > 0 else np.zeros(raw.shape, np.float32)
+            low, high = self.value_range
+            if low >= 0.0 and high <= 1.0:
+                image = raw.astype(np.float32)
+            else:
+                span = high - low
+                image = (raw.astype(np.float32) - low) / span if span > 0 else np.zeros(raw.shape, np.float32)
         return image[None], np.asarray(self.labels[box]).astype(np.int64)
 
 
@@ -300,10 +309,9 @@ def open_volume_case(case: VolumeCase) -> LazyVolume:
                 raise DatasetError(f"volumes: case {case.name!r} has image {tuple(image.shape)} and labels "
                                    f"{tuple(labels.shape)}; expected two (Z, Y, X) volumes of one shape")
             spacing = _read_spacing(case.label[0]) or _read_spacing(case.image[0])
-            low, high = (0.0, 255.0) if image.dtype == np.uint8 else _range(image)
-            return LazyVolume(case.name, image, labels, spacing, low, high)
+            return LazyVolume(case.name, image, labels, spacing)
     whole = read_volume_case(case)
-    return LazyVolume(case.name, whole.image[0], whole.labels, whole.spacing, 0.0, 1.0)
+    return LazyVolume(case.name, whole.image[0], whole.labels, whole.spacing, (0.0, 1.0))
 
 
 def _range(image: Any) -> tuple[float, float]:
@@ -382,11 +390,14 @@ class PatchCase:
         """``(Z, Y, X)``."""
         return self.volume.shape
 
+    def labels(self) -> np.ndarray:
+        """The case's mapped labels ``(Z, Y, X)`` int64, read from the label file alone (no image voxel)."""
+        return self.label_map.apply(np.asarray(self.volume.labels[:]).astype(np.int64), self.label_path)
+
     def foreground(self) -> np.ndarray:
         """Flat C-order indices of the voxels whose mapped label is > 0 (``np.flatnonzero``), computed once."""
         if self._foreground is None:
-            labels = self.label_map.apply(np.asarray(self.volume.labels[:]).astype(np.int64), self.label_path)
-            self._foreground = np.flatnonzero(labels.reshape(-1) > 0)
+            self._foreground = np.flatnonzero(self.labels().reshape(-1) > 0)
         return self._foreground
 
     def patch(self, origin: tuple[int, ...], size: tuple[int, ...], pad_label: int
@@ -498,10 +509,24 @@ def _check_dense(values: list[tuple[Path, np.ndarray]], num_classes: int, ignore
                            f"mapping = {{ {table} }}, or num_classes = {num_classes} to keep them") from None
 
 
+_VALUES: dict[tuple[tuple[str, int, int], ...], np.ndarray] = {}
+"""Distinct label values per label file(s), keyed by path, modification time and size: each split of a dataset
+checks every case's labels, so without it a compare run would read every label file once per split."""
+
+
 def _label_values(case: VolumeCase) -> np.ndarray:
-    """The distinct raw label values of one case (its label file alone, mapped where it can be)."""
-    mapped = _mapped(case.label[0]) if len(case.label) == 1 and _is_volume(case.label[0]) else None
-    return np.unique(np.asarray(mapped[:]) if mapped is not None else read_volume_case(case).labels)
+    """The distinct raw label values of one case, ascending (its label file alone, mapped where it can be; counted,
+    not sorted: :func:`segbench.files.raw_labels.distinct_values`), computed once per file version."""
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in case.label)
+    if key not in _VALUES:
+        mapped = _mapped(case.label[0]) if len(case.label) == 1 and _is_volume(case.label[0]) else None
+        labels = np.asarray(mapped[:]) if mapped is not None else read_volume_case(case).labels
+        if len(_VALUES) >= 100_000:
+            _VALUES.clear()
+        integral = np.issubdtype(labels.dtype, np.integer)  # float label files (common in NIfTI): sorted
+        _VALUES[key] = (np.array(sorted(distinct_values(labels)), dtype=labels.dtype) if integral
+                        else np.unique(labels))
+    return _VALUES[key]
 
 
 register_dataset("volumes", load_volumes, needs_path=True,
