@@ -109,6 +109,30 @@ def test_parallel_equals_serial_and_csv_roundtrips(tmp_path: Path) -> None:
                 assert (math.isnan(a) and math.isnan(b)) or a == b
 
 
+def test_one_process_reads_each_case_once_and_scores_alike_whatever_it_keeps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pass 3 scores the cases pass 2 kept (ReadAhead) without reading them again; a budget that keeps only some
+    (or none) reads the rest again and gives the same CSV to the byte."""
+    from segbench.evaluate import folders
+
+    _cases(tmp_path)
+    kwargs = {"metrics": ["dice", "hd95", "pixel_accuracy"], "num_classes": 3, "ignore_index": 2}
+    reads: list[str] = []
+    real = folders.read_pair
+    monkeypatch.setattr(folders, "read_pair",
+                        lambda case, label_map=(): reads.append(case.name) or real(case, label_map))
+    outputs = []
+    for budget in (folders.READ_AHEAD_BYTES, 2 * 24 * 24, 0):  # all kept, one case (two uint8 maps), none
+        monkeypatch.setattr(folders, "READ_AHEAD", folders.ReadAhead(budget))
+        reads.clear()
+        write_csv(evaluate_folders(tmp_path / "p", tmp_path / "t", jobs=1, **kwargs),  # type: ignore[arg-type]
+                  tmp_path / f"{budget}.csv")
+        outputs.append((tmp_path / f"{budget}.csv").read_bytes())
+        assert folders.READ_AHEAD.used == 0  # emptied after scoring
+        assert len(reads) == {folders.READ_AHEAD_BYTES: 6, 2 * 24 * 24: 11, 0: 12}[budget]
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
 def test_summary_counts_empty_missed_and_false_alarms(tmp_path: Path) -> None:
     _cases(tmp_path)
     ev = evaluate_folders(tmp_path / "p", tmp_path / "t", metrics=["dice", "hd"], num_classes=3)

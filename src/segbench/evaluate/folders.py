@@ -31,6 +31,7 @@ rows equal those of one process.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,10 @@ class ScoreTask:
     instances: Path | None = None
     objects: bool = False
     include_background: bool = True
+    pred_values: frozenset[int] | None = None
+    """The prediction's distinct values as pass 2 found them (``None``: counted again when scoring)."""
+    truth_values: frozenset[int] | None = None
+    """The same for the ground truth."""
 
 
 @dataclass
@@ -142,6 +147,66 @@ class CheckTask:
 
     case: Case
     label_map: tuple[tuple[int, int], ...] = ()
+    keep: bool = False
+    """Keep the case read for pass 3 (:class:`ReadAhead`): one process scores it without reading it again."""
+
+
+Pair = tuple[np.ndarray, "tuple[float, ...] | None", MaskFile, "str | None"]
+
+
+class ReadAhead:
+    """The cases pass 2 read, kept for pass 3 in this process up to :data:`READ_AHEAD_BYTES`, each array in the
+    smallest unsigned type that holds its labels (a 3-class volume: 1 byte a voxel, not int64's 8), least
+    recently read first out; a case not kept is read again. Scores are unchanged: the arrays come back as the
+    int64 they were read as."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.used = int(budget), 0
+        self._kept: OrderedDict[tuple[Any, ...], tuple[Pair, int]] = OrderedDict()
+
+    @staticmethod
+    def key(case: Case, label_map: tuple[tuple[int, int], ...]) -> tuple[Any, ...]:
+        return case.name, str(case.pred), str(case.truth), label_map
+
+    @staticmethod
+    def _compact(array: np.ndarray, values: frozenset[int]) -> np.ndarray:
+        if values and min(values) >= 0 and max(values) < 256:
+            return array.astype(np.uint8)
+        if values and min(values) >= 0 and max(values) < 65536:
+            return array.astype(np.uint16)
+        return array
+
+    def put(self, key: tuple[Any, ...], pair: Pair, pred_values: frozenset[int], truth_values: frozenset[int]) -> None:
+        pred, spacing, truth, reoriented = pair
+        small = (self._compact(pred, pred_values), spacing,
+                 MaskFile(truth.path, self._compact(truth.array, truth_values), truth.spacing, truth.affine),
+                 reoriented)
+        size = small[0].nbytes + small[2].array.nbytes
+        if size > self.budget:
+            return
+        self._kept[key] = (small, size)
+        self.used += size
+        while self.used > self.budget:
+            _, (_, freed) = self._kept.popitem(last=False)
+            self.used -= freed
+
+    def pop(self, key: tuple[Any, ...]) -> Pair | None:
+        found = self._kept.pop(key, None)
+        if found is None:
+            return None
+        (pred, spacing, truth, reoriented), size = found
+        self.used -= size
+        return (pred.astype(np.int64), spacing,
+                MaskFile(truth.path, truth.array.astype(np.int64), truth.spacing, truth.affine), reoriented)
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self.used = 0
+
+
+READ_AHEAD_BYTES = 256 << 20
+"""What one process keeps of pass 2's reads for pass 3 (``segbench evaluate --jobs 1``)."""
+READ_AHEAD = ReadAhead(READ_AHEAD_BYTES)
 
 
 def read_pair(
@@ -183,11 +248,13 @@ def check_case(task: CheckTask | Case) -> CaseCheck:
     if isinstance(task, Case):
         task = CheckTask(task)
     case = task.case
-    pred_array, pred_spacing, truth, reoriented = read_pair(case, task.label_map)
-    return CaseCheck(
-        case, tuple(truth.array.shape), distinct_values(pred_array), distinct_values(truth.array),
-        pred_spacing, truth.spacing, reoriented,
-    )
+    pair = read_pair(case, task.label_map)
+    pred_array, pred_spacing, truth, reoriented = pair
+    pred_values, truth_values = distinct_values(pred_array), distinct_values(truth.array)
+    if task.keep:
+        READ_AHEAD.put(ReadAhead.key(case, task.label_map), pair, pred_values, truth_values)
+    return CaseCheck(case, tuple(truth.array.shape), pred_values, truth_values, pred_spacing, truth.spacing,
+                     reoriented)
 
 
 def _zyx(ndim: int) -> str:
@@ -258,10 +325,6 @@ def format_spacing(spacing: Sequence[float] | None, sep: str = "x") -> str:
     return sep.join(repr(float(s)) for s in spacing)
 
 
-def _read_labels(mask: MaskFile, num_classes: int, ignore_index: int | None) -> np.ndarray:
-    return labels_from_raw(mask.array, mask.path, num_classes=num_classes, ignore_index=ignore_index)
-
-
 def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     inst = read_mask_file(path).array
     if inst.shape != shape:
@@ -280,9 +343,11 @@ def score_case(task: ScoreTask) -> tuple[list[dict[str, Any]], list[dict[str, An
     scored, each foreground class row also holds the object counts (``OBJECT_COLUMNS``).
     """
     case = task.case
-    pred_array, _, truth_file, _ = read_pair(case, task.label_map)
-    pred = labels_from_raw(pred_array, case.pred, num_classes=task.num_classes)
-    truth = _read_labels(truth_file, task.num_classes, task.ignore_index)
+    pred_array, _, truth_file, _ = READ_AHEAD.pop(ReadAhead.key(case, task.label_map)) or read_pair(
+        case, task.label_map)
+    pred = labels_from_raw(pred_array, case.pred, num_classes=task.num_classes, values=task.pred_values)
+    truth = labels_from_raw(truth_file.array, truth_file.path, num_classes=task.num_classes,
+                            ignore_index=task.ignore_index, values=task.truth_values)
     probs = None if task.probabilities is None else \
         torch.from_numpy(read_probability_map(task.probabilities, truth.shape, task.num_classes))[None]
     inst = None if task.instances is None else torch.from_numpy(_read_instances(task.instances, truth.shape))[None]
@@ -310,14 +375,19 @@ def score_case(task: ScoreTask) -> tuple[list[dict[str, Any]], list[dict[str, An
         if task.objects:
             object_rows = [{**row, "case": case.name, "class": task.class_names[row["class"]]}
                            for row in matches.rows(physical=task.spacing is not None)]
-    valid = np.ones(truth.shape, bool) if task.ignore_index is None else truth != task.ignore_index
+    flat_t, flat_p = truth.ravel(), pred.ravel()
+    if task.ignore_index is not None:
+        keep = flat_t != task.ignore_index
+        flat_t, flat_p = flat_t[keep], flat_p[keep]
+    ref_sizes = np.bincount(flat_t, minlength=task.num_classes)  # voxels per class, ignored ones left out
+    got_sizes = np.bincount(flat_p, minlength=task.num_classes)
     by_class: dict[str, dict[str, Any]] = {}
     for row in scored:
         name = str(row["class"])
         if name not in by_class:
             if name in task.class_names:
                 k = task.class_names.index(name)
-                ref, got = int(np.count_nonzero((truth == k) & valid)), int(np.count_nonzero((pred == k) & valid))
+                ref, got = int(ref_sizes[k]), int(got_sizes[k])
                 by_class[name] = {"case": case.name, "class_index": k, "class": name,
                                   "spacing": format_spacing(task.spacing),
                                   "reference_size": ref, "prediction_size": got, **counts.get(k, {})}
@@ -432,8 +502,12 @@ def evaluate_folders(
         skipped = ", ".join(p.name for p in pairing.skipped[:MAX_LISTED])
         notes.append(f"skipped {len(pairing.skipped)} file(s) of other types: {skipped}")
     cases = pairing.cases
-    checked, errors = _spread_map(check_case, [CheckTask(c, mapped) for c in cases], jobs=jobs, desc="checking",
-                                  progress=progress)
+    READ_AHEAD.clear()
+    keep = jobs == 1  # in this process: pass 3 finds what pass 2 read (workers would each keep their own)
+    checked, errors = _spread_map(check_case, [CheckTask(c, mapped, keep) for c in cases], jobs=jobs,
+                                  desc="checking", progress=progress)
+    if errors:
+        READ_AHEAD.clear()
     _raise_collected(errors, "the checks")
     checks = [c for c in checked if c is not None]
     reoriented = [c for c in checks if c.reoriented is not None]
@@ -472,10 +546,14 @@ def evaluate_folders(
                   float(nsd_tolerance), ignore_index, surface=surface, percentile_rule=percentile_rule,
                   label_map=mapped, probabilities=extra.get("--probabilities", {}).get(c.case.name),
                   instances=extra.get("--instances", {}).get(c.case.name), objects=objects,
-                  include_background=include_background)
+                  include_background=include_background, pred_values=c.pred_values,
+                  truth_values=c.truth_values)
         for c in checks
     ]
-    scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)
+    try:
+        scored, errors = _spread_map(score_case, tasks, jobs=jobs, desc="scoring", progress=progress)
+    finally:
+        READ_AHEAD.clear()
     _raise_collected(errors, "scoring")
     rows = [row for case_rows in scored if case_rows is not None for row in case_rows[0]]
     object_rows = [row for case_rows in scored if case_rows is not None for row in case_rows[1]]

@@ -168,16 +168,20 @@ def check_values(
 
 
 def labels_from_raw(
-    array: np.ndarray, path: Path, *, num_classes: int, ignore_index: int | None = None
+    array: np.ndarray, path: Path, *, num_classes: int, ignore_index: int | None = None,
+    values: frozenset[int] | None = None,
 ) -> np.ndarray:
     """Labels ``int64`` of ``array``'s shape: :func:`check_values`, then the 0/255 rule (255 -> 1).
 
-    ``ignore_index`` is for ground-truth files; pass ``None`` for predictions.
+    ``ignore_index`` is for ground-truth files; pass ``None`` for predictions. ``values``: the array's
+    :func:`distinct_values` where the caller has them already (``segbench evaluate`` collects them while checking
+    every case), else they are counted here.
 
     >>> labels_from_raw(np.array([0, 255]), Path("p.png"), num_classes=2).tolist()
     [0, 1]
     """
-    if check_values(distinct_values(array), path, num_classes=num_classes, ignore_index=ignore_index):
+    found = distinct_values(array) if values is None else values
+    if check_values(found, path, num_classes=num_classes, ignore_index=ignore_index):
         out = array.copy()
         out[array == 255] = 1
         return out
