@@ -11,7 +11,8 @@ Three passes, the first two before any score is computed:
    spacing is resolved: ``--spacing`` if given, else the ground truth's header spacing (NIfTI), else the
    prediction's, else none (distances in pixels). Headers that disagree are an error.
 3. **Score** every case on every metric (in parallel), through :func:`segbench.scoring.score_label_maps`,
-   the one place where "score a pair of label maps on every metric" is written.
+   the one place where "score a pair of label maps on every metric" is written. With ``jobs=1`` the cases that
+   pass 2 read are kept for it (:class:`ReadAhead`, bounded), so one process reads each file once.
 
 The result has one row per (case, class): the scores, plus the reference and prediction sizes (pixel or
 voxel counts) that tell empty references and misses apart, and, where object metrics are scored, the object
