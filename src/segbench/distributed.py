@@ -406,6 +406,8 @@ class ShardScorer:
         self.exact = bool(exact)
         self.histograms = {key: scoring_bins(channels, ignore_index, per_image=self.exact) for key, wanted in
                            ((False, probabilities), (True, scaled)) if wanted}  # per image: repooled in finish
+        """The dataset-level probability histograms (raw: key ``False``, temperature-scaled: ``True``); after
+        :meth:`finish`, repooled and synced over the ranks (on every rank)."""
 
     def update(self, pred: Any, target: Any, indices: Sequence[int], *, probabilities: Any = None,
                instances: Any = None, scaled_probabilities: Any = None, spacing: Sequence[float] | None = None
@@ -439,13 +441,14 @@ class ShardScorer:
         from segbench import scoring
 
         self.confusion.sync()
-        histograms = {key: (hist.repool() if self.exact else hist).sync() for key, hist in self.histograms.items()}
+        self.histograms = {key: (hist.repool() if self.exact else hist).sync()
+                           for key, hist in self.histograms.items()}
         ordered = gather_in_order(self.chunks, self.indices, len(self.image_ids))
         if ordered is None:
             return None
         pooled = scoring.pooled_from_confusion(self.confusion.compute(), **self.options)
-        if histograms:
-            pooled += scoring.pooled_from_histograms(histograms, **self.options)
+        if self.histograms:
+            pooled += scoring.pooled_from_histograms(self.histograms, **self.options)
         return [row for chunk in ordered for row in chunk], pooled
 
 

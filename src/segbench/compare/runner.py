@@ -366,7 +366,8 @@ class _TestScores:
     per-image and pooled rows (:class:`segbench.distributed.ShardScorer`; object metrics against the reference
     instances where the dataset ships them; the ``*_ts`` twins of the calibration metrics from the
     temperature-scaled probabilities) and the top-label reliability bins of the raw and scaled probabilities
-    (``RELIABILITY_FILE``). Only rows and streaming counts are kept."""
+    (``RELIABILITY_FILE``, read off the scorer's dataset-level histograms). Only rows and streaming counts are
+    kept."""
 
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
@@ -375,9 +376,6 @@ class _TestScores:
             exp.ids["test"], num_classes=exp.num_classes, binary=exp.binary, class_names=exp.class_names,
             metrics=calibrate.scaled_metrics(exp.metrics), nsd_tolerance=exp.config.eval.nsd_tolerance,
             ignore_index=exp.ignore_index, probabilities=True, scaled=True, exact=self.exact)
-        channels = 1 if exp.binary else exp.num_classes
-        self.reliability = {key: ProbabilityHistogram(SCORING_BINS, 1, num_classes=channels, per_image=self.exact,
-                                                      ignore_index=exp.ignore_index) for key in ("raw", "scaled")}
 
     def add(self, pred: torch.Tensor, probs: torch.Tensor, indices: list[int], scaled: torch.Tensor) -> None:
         """Score test images ``indices``: their predictions, probabilities and scaled probabilities."""
@@ -389,19 +387,17 @@ class _TestScores:
         spacing = exp.case_spacing(indices[0]) if len(indices) == 1 else exp.spacing
         self.scorer.update(pred, masks, indices, probabilities=probs, scaled_probabilities=scaled, spacing=spacing,
                            instances=None if test.instances is None else test.instances[index])
-        self.reliability["raw"].update(probs, masks)
-        self.reliability["scaled"].update(scaled, masks)
 
     def finish(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
         """Synced over the ranks: per-image rows, pooled rows (rank 0; empty elsewhere) and the reliability."""
         scored = self.scorer.finish()
         per_image, pooled = ([], []) if scored is None else scored
-        raw, scaled = (self._bins(self.reliability[k], self.exact) for k in ("raw", "scaled"))
+        raw, scaled = (self._bins(self.scorer.histograms[key]) for key in (False, True))
         return per_image, pooled, {**raw, "scaled": scaled}
 
     @staticmethod
-    def _bins(hist: ProbabilityHistogram, exact: bool) -> dict[str, Any]:
-        rel = (hist.repool() if exact else hist).sync().reliability()  # the sums of one update, however fed
+    def _bins(hist: ProbabilityHistogram) -> dict[str, Any]:
+        rel = hist.reliability()  # top-label, SCORING_BINS equal-width bins of the synced, repooled histogram
         return {"kind": "top-label", "n_bins": SCORING_BINS, "count": rel.count.tolist(),
                 "confidence": rel.confidence.tolist(), "accuracy": rel.accuracy.tolist(),
                 "lower": rel.lower.tolist(), "upper": rel.upper.tolist()}
