@@ -222,11 +222,13 @@ def prepare(config: _config.ExperimentConfig) -> Experiment:
     splits: dict[str, SplitData] = {}
     ids: dict[str, list[str]] = {}
     first: Any = None
+    test_spacings: list[tuple[float, ...] | None] = []
     for split in ("train", "val", "test"):
         dataset, data = _load_split(d.spec, split, d.image_size, d.options)
         first = first or dataset
         splits[split], ids[split] = data, list(dataset.ids)
-    test_spacings = [dataset.item_spacing(k) for k in range(len(dataset))]  # dataset: the test split's
+        if split == "test":
+            test_spacings = [dataset.item_spacing(k) for k in range(len(dataset))]
     shapes = {tuple(s.images.shape[1:]) for s in splits.values()}
     lazy = isinstance(splits["train"].masks, volumetric.CaseArray)
     if not lazy and len(shapes) != 1:  # volumes and native-size images may differ in shape, case by case
