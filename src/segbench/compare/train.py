@@ -207,10 +207,10 @@ def _step_batch(data: SplitData, settings: TrainSettings, seed: int, step: int) 
         images, masks = torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
     else:
         images, masks = data.images[idx], data.masks[idx]
-    if settings.crop is not None and not volumetric.ragged(data):
-        patch = tuple(min(p, s) for p, s in zip(settings.crop, masks.shape[1:], strict=True))
-        if patch != tuple(masks.shape[1:]):
-            images, masks = _crop(images, masks, patch, rng)
+        if settings.crop is not None:
+            patch = tuple(min(p, s) for p, s in zip(settings.crop, masks.shape[1:], strict=True))
+            if patch != tuple(masks.shape[1:]):
+                images, masks = _crop(images, masks, patch, rng)
     if settings.augment:
         images, masks = _flip(images, masks, flips)
     world = distributed.world_size()
