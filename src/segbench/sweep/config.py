@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from segbench.compare import config as _config
+from segbench.data.share_crop import CROP_OPTIONS
+from segbench.data.share_subsample import SUBSAMPLE_OPTION
 from segbench.errors import UsageError
 
 __all__ = ["DEFAULT_SHARES", "METHODS", "SWEEP_KEYS", "ShareExperiment", "SweepConfig", "load_sweep",
@@ -39,10 +41,6 @@ SWEEP_KEYS = {"shares": "foreground shares in (0, 1)",
               "crop_size": "crop: the crop's size, an int or [H, W]"}
 SHARE_OPTION = "foreground_share"
 """The synthetic dataset's option that a ``generate`` sweep sets."""
-CROP_OPTIONS = ("crop_share", "crop_size")
-"""The dataset options that a ``crop`` sweep sets (:mod:`segbench.data.share_crop`)."""
-SUBSAMPLE_OPTION = "subsample_share"
-"""The dataset option that a ``subsample`` sweep sets (:mod:`segbench.data.share_subsample`)."""
 
 
 @dataclass(frozen=True)
